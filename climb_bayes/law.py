@@ -1,0 +1,128 @@
+"""The CLIMB loss law: each language's validation loss as a function of the mix and the budget.
+
+This is the only place the law is written down; fitting, prediction, the solver and the
+benchmarks all import it from here. Everything is a pure function of JAX arrays.
+
+Notation (``../shared/DESIGN.md``, "The model"): ``S`` training languages (sources), ``T``
+evaluated languages (targets). A language may be both; a source-only language is trained on
+but not evaluated, an evaluation-only language is never trained on (its loss comes from
+transfer alone). ``D`` is the total number of training tokens, scaled by a reference budget:
+``tokens_scaled = D / D_ref``.
+
+1. Transfer from source ``j`` to target ``i``, weakening with scale::
+
+       alpha_{j->i}(D) = b_{ji} + k_{ji} * D_ref / D
+
+2. Effective (interaction-aware) share of target ``i``; ``r_i`` is its own nominal share
+   (zero for an evaluation-only language). The default, source-saturating form::
+
+       rt_i = r_i + sum_{j != i} alpha_{j->i}(D) * (1 - exp(-eta_i * r_j)) / eta_i
+
+   and the self-saturating alternative::
+
+       rt_i = r_i + exp(-eta_i * r_i) * sum_{j != i} alpha_{j->i}(D) * r_j
+
+   ``rt_i`` is floored smoothly above zero (:func:`positive_floor`).
+
+3. Loss (a Chinchilla law in the effective tokens ``rt_i * D``)::
+
+       L_i(r, D) = E_i + B_i * (rt_i * D / D_ref) ** (-beta_i)
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+
+#: Scale of the smooth floor on the effective share (in units of the mix, which sums to 1).
+SHARE_FLOOR = 1e-3
+
+
+class LawParams(NamedTuple):
+    """Parameters of the law for one posterior draw (or a batch, with leading draw axes).
+
+    Shapes: ``E, B, beta, eta`` are ``(target,)``; ``b, k`` are ``(source, target)``.
+    """
+
+    E: Array  # irreducible loss of each target
+    B: Array  # scale of the reducible loss
+    beta: Array  # data-scaling exponent
+    b: Array  # transfer coefficient at an infinite budget
+    k: Array  # extra transfer at small budgets, multiplied by D_ref / D
+    eta: Array  # saturation of the transferred share
+
+
+def self_map(sources: list[str], targets: list[str]) -> np.ndarray:
+    """``(source, target)`` matrix with 1 where the source and the target are the same language."""
+    return np.array([[float(s == t) for t in targets] for s in sources], dtype=np.float32)
+
+
+def transfer_coefficient(b: Array, k: Array, tokens_scaled: Array) -> Array:
+    """``alpha_{j->i}(D) = b_ji + k_ji * D_ref / D``; returns ``(n, source, target)``."""
+    return b + k / tokens_scaled[:, None, None]
+
+
+def source_saturating(shares: Array, own_share: Array, alpha: Array, eta: Array,
+                      cross: Array) -> Array:
+    """Transferred share ``sum_{j != i} alpha_ji * (1 - exp(-eta_i r_j)) / eta_i``; ``(n, target)``.
+
+    The help of source ``j`` grows like ``alpha_ji * r_j`` for small shares and saturates at
+    ``alpha_ji / eta_i``.
+    """
+    saturated = -jnp.expm1(-shares[:, :, None] * eta) / eta
+    return jnp.sum(cross * alpha * saturated, axis=1)
+
+
+def self_saturating(shares: Array, own_share: Array, alpha: Array, eta: Array,
+                    cross: Array) -> Array:
+    """Transferred share ``exp(-eta_i r_i) * sum_{j != i} alpha_ji * r_j``; ``(n, target)``.
+
+    Transfer is linear in the sources' shares and fades as the target's own share grows.
+    """
+    linear = jnp.sum(cross * alpha * shares[:, :, None], axis=1)
+    return jnp.exp(-eta * own_share) * linear
+
+
+#: The interaction forms, by the name used in ``conf/model/*.yaml``. Each maps
+#: ``(shares, own_share, alpha, eta, cross)`` to the transferred share of every target.
+INTERACTION_FORMS: dict[str, Callable[..., Array]] = {
+    "source_saturating": source_saturating,
+    "self_saturating": self_saturating,
+}
+
+
+def positive_floor(x: Array, floor: float = SHARE_FLOOR) -> Array:
+    """Smooth floor ``floor * (softplus(x / floor) + 1e-3)``: equals ``x`` for ``x >> floor``.
+
+    It stays strictly positive (at least ``1e-3 * floor``) with a finite gradient
+    ``sigmoid(x / floor)`` everywhere, so a strongly negative transfer never gives NaN.
+    """
+    return floor * (jax.nn.softplus(x / floor) + 1e-3)
+
+
+def effective_share(params: LawParams, shares: Array, tokens_scaled: Array, self_map: Array,
+                    form: str = "source_saturating") -> Array:
+    """Interaction-aware share ``rt_i(r, D)`` of every target; ``(n, target)``.
+
+    ``shares`` is ``(n, source)`` (rows on the simplex), ``tokens_scaled`` is ``(n,)`` (``D/D_ref``).
+    """
+    own_share = shares @ self_map
+    alpha = transfer_coefficient(params.b, params.k, tokens_scaled)
+    transferred = INTERACTION_FORMS[form](shares, own_share, alpha, params.eta, 1.0 - self_map)
+    return positive_floor(own_share + transferred)
+
+
+def expected_loss(params: LawParams, shares: Array, tokens_scaled: Array, self_map: Array,
+                  form: str = "source_saturating") -> Array:
+    """Noise-free loss ``L_i(r, D) = E_i + B_i * (rt_i * D / D_ref) ** (-beta_i)``; ``(n, target)``.
+
+    With a monolingual mix ``r = e_i`` and no transfer this is the Chinchilla law of ``i``.
+    For many posterior draws, ``jax.vmap`` over ``params``.
+    """
+    rt = effective_share(params, shares, tokens_scaled, self_map, form)
+    log_tokens = jnp.log(rt) + jnp.log(tokens_scaled)[:, None]
+    return params.E + params.B * jnp.exp(-params.beta * log_tokens)
