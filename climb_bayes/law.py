@@ -96,12 +96,13 @@ INTERACTION_FORMS: dict[str, Callable[..., Array]] = {
 
 
 def positive_floor(x: Array, floor: float = SHARE_FLOOR) -> Array:
-    """Smooth floor ``floor * (softplus(x / floor) + 1e-3)``: equals ``x`` for ``x >> floor``.
+    """Smooth floor ``floor * (softplus(x / floor) + 0.1)``: about ``x`` for ``x >> floor``.
 
-    It stays strictly positive (at least ``1e-3 * floor``) with a finite gradient
-    ``sigmoid(x / floor)`` everywhere, so a strongly negative transfer never gives NaN.
+    It stays strictly positive (at least ``0.1 * floor``, so a language that gets no useful
+    tokens has a large but finite loss) with a finite gradient ``sigmoid(x / floor)``
+    everywhere, so a strongly negative transfer never gives NaN.
     """
-    return floor * (jax.nn.softplus(x / floor) + 1e-3)
+    return floor * (jax.nn.softplus(x / floor) + 0.1)
 
 
 def effective_share(params: LawParams, shares: Array, tokens_scaled: Array, self_map: Array,

@@ -1,0 +1,50 @@
+"""Pilot designs: which mixes and budgets to run before fitting.
+
+The paper's design (CLIMB, Section 3) is ``3 x m x 2`` mixed runs: for each of the ``m``
+training languages, three mixes that give it a low, medium and high share, each at two
+budgets; plus monolingual runs at both budgets for the scaling laws. The rest of a mixed run's
+share is spread over the other languages by a Dirichlet draw, so that every language's share
+varies across runs and the transfer coefficients are identifiable.
+
+A design is a table with one row per run: ``run_id``, ``tokens`` (the run's budget) and one
+``share_<lang>`` column per training language. ``trainers`` run it; the simulator fills it in.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from climb_bayes.pilots import SHARE_PREFIX
+
+
+def climb_design(languages: Sequence[str], budgets: Sequence[float],
+                 focal_shares: Sequence[float] = (0.15, 0.4, 0.7), monolingual: bool = True,
+                 concentration: float = 1.0, seed: int = 0) -> pd.DataFrame:
+    """The ``len(focal_shares) x m x len(budgets)`` design plus monolingual runs.
+
+    For every language ``i``, focal share ``s`` and budget ``D``: a run with ``r_i = s`` and
+    the remaining ``1 - s`` split over the other languages by ``Dirichlet(concentration)``.
+    The same mixes are used at every budget, so the budget effect is not confounded with the
+    mix. With ``monolingual``, one run per language and budget with ``r = e_i``.
+    """
+    languages = list(languages)
+    if len(set(languages)) != len(languages) or len(languages) < 2:
+        raise ValueError(f"need at least two distinct languages, got {languages}")
+    rng = np.random.default_rng(seed)
+    m = len(languages)
+    mixes, names = [], []
+    for i, language in enumerate(languages):
+        for share in focal_shares:
+            rest = rng.dirichlet(np.full(m - 1, concentration)) * (1.0 - share)
+            mixes.append(np.insert(rest, i, share))
+            names.append(f"{language}{round(100 * share):02d}")
+    if monolingual:
+        mixes.extend(np.eye(m))
+        names.extend(f"{language}-only" for language in languages)
+    rows = [
+        {"run_id": f"{name}-{budget:.3g}", "tokens": float(budget),
+         **{f"{SHARE_PREFIX}{lang}": float(r) for lang, r in zip(languages, mix, strict=True)}}
+        for budget in budgets for name, mix in zip(names, mixes, strict=True)
+    ]
+    return pd.DataFrame(rows)

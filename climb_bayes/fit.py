@@ -1,0 +1,201 @@
+"""Fit the posterior of the CLIMB law to a pilot table: ``python -m climb_bayes.fit``.
+
+``python -m climb_bayes.fit pilots=PATH output=DIR`` validates the pilot table, finds a MAP
+estimate from several starts, runs NUTS from it and writes ``DIR/posterior.nc`` (ArviZ
+InferenceData, see :mod:`climb_bayes.posterior`), ``DIR/summary.csv`` (``az.summary``) and
+``DIR/config.yaml``. It prints the sampler diagnostics and warns when they fail the thresholds
+(exit status 3 with ``strict=true``). ``compare_forms=true`` also fits the other interaction
+forms, writes ``DIR/posterior_<form>.nc`` and compares all by PSIS-LOO
+(``DIR/model_comparison.csv``). Overrides follow Hydra: ``sampler.chains=2 model=self_saturating``.
+"""
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import arviz as az
+import hydra
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import pandas as pd
+from numpyro.infer import Predictive
+from omegaconf import DictConfig, OmegaConf
+
+from climb_bayes.errors import InputError, exits_on_input_error
+from climb_bayes.inference import chain_starts, find_map, run_nuts
+from climb_bayes.io import atomic_path, write_text
+from climb_bayes.law import INTERACTION_FORMS, self_map
+from climb_bayes.model import PARAMETER_SITES, ModelData, Priors, climb_model, reference_tokens
+from climb_bayes.pilots import PilotTable, design_warnings, read_pilots
+from climb_bayes.posterior import constant_data, dims_and_coords, provenance, save_posterior
+
+log = logging.getLogger(__name__)
+
+#: Exit status under ``strict=true`` when the sampler's diagnostics fail the thresholds.
+DIAGNOSTICS_STATUS = 3
+#: Number of prior draws stored in the ``prior`` and ``prior_predictive`` groups.
+PRIOR_DRAWS = 500
+
+
+def bundled_example() -> Path:
+    """The example pilot table shipped with the package."""
+    return Path(str(resources.files("climb_bayes") / "data" / "example" / "pilots.csv"))
+
+
+def model_data(table: PilotTable) -> tuple[ModelData, jax.Array, float]:
+    """The model's inputs, the observed losses and ``D_ref`` from a validated pilot table."""
+    arrays = table.arrays()
+    reference = reference_tokens(arrays.point_tokens)
+    loss_scale = np.array([np.median(arrays.loss[arrays.obs_target == t])
+                           for t in range(len(table.targets))])
+    data = ModelData(
+        shares=jnp.asarray(arrays.run_shares[arrays.point_run], dtype=jnp.float32),
+        tokens_scaled=jnp.asarray(arrays.point_tokens / reference, dtype=jnp.float32),
+        obs_point=jnp.asarray(arrays.obs_point), obs_target=jnp.asarray(arrays.obs_target),
+        self_map=jnp.asarray(self_map(table.sources, table.targets)),
+        loss_scale=jnp.asarray(loss_scale, dtype=jnp.float32),
+    )
+    return data, jnp.asarray(arrays.loss, dtype=jnp.float32), reference
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """NUTS and MAP settings (``sampler`` in ``conf/fit.yaml``)."""
+
+    chains: int = 4
+    warmup: int = 1000
+    samples: int = 1000
+    seed: int = 0
+    target_accept: float = 0.9
+    dense_mass: bool = True
+    max_tree_depth: int = 10
+    map_starts: int = 8
+    map_max_iter: int = 3000
+    map_tolerance: float = 5.0
+    progress_bar: bool = True
+
+
+def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler,
+                  config_yaml: str = "") -> az.InferenceData:
+    """MAP from several starts, then NUTS; returns the full InferenceData."""
+    if form not in INTERACTION_FORMS:
+        raise InputError(f"unknown interaction form model.form={form!r}; "
+                         f"choose one of {sorted(INTERACTION_FORMS)}.")
+    data, loss, reference = model_data(table)
+    model_kwargs = {"data": data, "priors": priors, "form": form}
+    keys = jax.random.split(jax.random.PRNGKey(sampler.seed), 4)
+    optima = find_map(climb_model, {**model_kwargs, "loss": loss}, keys[0],
+                      sampler.map_starts, sampler.map_max_iter)
+    log.info("MAP potential energy of the %d starts: %s", sampler.map_starts,
+             np.array2string(optima.potential, precision=1))
+    mcmc = run_nuts(climb_model, {**model_kwargs, "loss": loss},
+                    chain_starts(optima, sampler.chains, sampler.map_tolerance), keys[1],
+                    num_warmup=sampler.warmup, num_samples=sampler.samples,
+                    num_chains=sampler.chains, target_accept=sampler.target_accept,
+                    dense_mass=sampler.dense_mass, max_tree_depth=sampler.max_tree_depth,
+                    progress_bar=sampler.progress_bar)
+    posterior_predictive = Predictive(climb_model, mcmc.get_samples(), return_sites=["loss"])(
+        keys[2], **model_kwargs)
+    prior = Predictive(climb_model, num_samples=PRIOR_DRAWS)(keys[3], **model_kwargs)
+    dims, coords = dims_and_coords(table, np.nonzero(np.asarray(data.self_map) == 0))
+    idata = az.from_numpyro(
+        mcmc, prior=prior, posterior_predictive=posterior_predictive, coords=coords, dims=dims,
+        constant_data=constant_data(table, np.asarray(data.self_map),
+                                    np.asarray(data.loss_scale)),
+    )
+    idata.posterior.attrs.update(provenance(table, reference, form, priors.nu, config_yaml))
+    return idata
+
+
+def diagnose(idata: az.InferenceData, r_hat: float, ess: float
+             ) -> tuple[pd.DataFrame, list[str]]:
+    """``az.summary`` of the law's parameters and the list of failed checks.
+
+    Entries fixed by construction (``b`` and ``k`` on the diagonal) have zero spread and are
+    left out of the summary.
+    """
+    names = [name for name in PARAMETER_SITES if name in idata.posterior]
+    summary = az.summary(idata, var_names=names)
+    summary = summary[summary["sd"] > 0]
+    divergences = int(idata.sample_stats["diverging"].sum())
+    problems = []
+    if summary["r_hat"].max() > r_hat:
+        worst = summary["r_hat"].idxmax()
+        problems.append(f"max R-hat {summary['r_hat'].max():.3f} > {r_hat} ({worst})")
+    for column in ("ess_bulk", "ess_tail"):
+        if summary[column].min() < ess:
+            worst = summary[column].idxmin()
+            problems.append(f"min {column} {summary[column].min():.0f} < {ess} ({worst})")
+    if divergences:
+        problems.append(f"{divergences} divergent transitions")
+    return summary, problems
+
+
+def sampling_report(idata: az.InferenceData, summary: pd.DataFrame, seconds: float) -> str:
+    """One paragraph: time, draws, divergences, R-hat, ESS and tree size."""
+    stats = idata.sample_stats
+    tree_depth = np.log2(np.asarray(stats["n_steps"]) + 1)
+    return (f"NUTS: {stats.sizes['chain']} chains x {stats.sizes['draw']} draws in "
+            f"{seconds:.0f} s (including MAP and compilation); "
+            f"{int(stats['diverging'].sum())} divergences; "
+            f"max R-hat {summary['r_hat'].max():.3f}; min bulk ESS "
+            f"{summary['ess_bulk'].min():.0f}; min tail ESS {summary['ess_tail'].min():.0f}; "
+            f"mean tree depth {tree_depth.mean():.1f} (max {tree_depth.max():.0f}).")
+
+
+def compare_forms(posteriors: dict[str, az.InferenceData]) -> pd.DataFrame:
+    """PSIS-LOO comparison of the fitted interaction forms (``az.compare``)."""
+    return az.compare(posteriors, ic="loo")
+
+
+@hydra.main(config_path="../conf", config_name="fit", version_base="1.3")
+@exits_on_input_error
+def main(cfg: DictConfig) -> None:
+    """Validate, fit, diagnose and write the posterior (see the module docstring)."""
+    sampler = Sampler(**cfg.sampler)
+    numpyro.set_host_device_count(max(sampler.chains, 1))
+    table = read_pilots(cfg.pilots or bundled_example())
+    for warning in design_warnings(table):
+        log.warning(warning)
+    priors = Priors.from_mapping(OmegaConf.to_container(cfg.model.priors))
+    config_yaml = OmegaConf.to_yaml(cfg)
+    forms = [cfg.model.form] + ([f for f in INTERACTION_FORMS if f != cfg.model.form]
+                                if cfg.compare_forms else [])
+    output = Path(cfg.output)
+    posteriors, failed = {}, False
+    for form in forms:
+        start = time.perf_counter()
+        idata = fit_posterior(table, priors, form, sampler, config_yaml)
+        summary, problems = diagnose(idata, cfg.thresholds.r_hat, cfg.thresholds.ess)
+        log.info("%s form. %s", form, sampling_report(idata, summary,
+                                                      time.perf_counter() - start))
+        if problems:
+            failed = True
+            log.warning("the %s posterior may be unreliable: %s. Try more warmup "
+                        "(sampler.warmup), a higher sampler.target_accept, or pilots that "
+                        "pin down the flagged parameters.", form, "; ".join(problems))
+        name = "posterior.nc" if form == cfg.model.form else f"posterior_{form}.nc"
+        save_posterior(idata, output / name)
+        if form == cfg.model.form:
+            with atomic_path(output / "summary.csv") as tmp:
+                summary.to_csv(tmp)
+            print(summary.to_string())
+        posteriors[form] = idata
+    if len(posteriors) > 1:
+        comparison = compare_forms(posteriors)
+        with atomic_path(output / "model_comparison.csv") as tmp:
+            comparison.to_csv(tmp)
+        print(comparison.to_string())
+    write_text(output / "config.yaml", config_yaml)
+    print(f"wrote {output / 'posterior.nc'}")
+    if failed and cfg.strict:
+        sys.exit(DIAGNOSTICS_STATUS)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Posterior sampling: a multi-start MAP estimate, then NUTS started from it.
+
+NUTS from numpyro's default random start does not converge on this model (curved ridges
+between ``E``, ``B`` and ``beta``; ``alpha`` and ``eta`` trade off; local optima), see
+``../shared/DESIGN.md``, "Fitting notes". So we first minimise the potential energy (the
+negative log joint density in numpyro's unconstrained space) with L-BFGS from several random
+points, keep the good optima, and start each chain from one of them with a dense mass matrix.
+"""
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.optimize
+from jax.flatten_util import ravel_pytree
+from numpyro.infer import MCMC, NUTS, init_to_uniform
+from numpyro.infer.util import initialize_model
+
+#: Per-draw statistics kept from NUTS (ArviZ names them in ``sample_stats``).
+SAMPLE_STATS = ("diverging", "num_steps", "energy", "accept_prob", "potential_energy",
+                "adapt_state.step_size")
+
+
+class MapResult(NamedTuple):
+    """Optima of the potential energy from several starts, best first."""
+
+    z: dict[str, jax.Array]  # unconstrained values, leading axis = start
+    potential: np.ndarray  # (start,) potential energy at each optimum
+
+
+def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: jax.Array,
+             num_starts: int = 8, max_iter: int = 2000) -> MapResult:
+    """Minimise the potential energy with L-BFGS from ``num_starts`` random points.
+
+    Starts are drawn uniformly in ``(-2, 2)`` in the unconstrained space (numpyro's
+    ``init_to_uniform``). Returns all optima sorted by potential energy.
+    """
+    keys = jax.random.split(rng_key, num_starts)
+    info = initialize_model(keys, model, model_kwargs=model_kwargs,
+                            init_strategy=init_to_uniform(radius=2.0))
+    starts = info.param_info.z
+    _, unravel = ravel_pytree(jax.tree.map(lambda x: x[0], starts))
+    value_and_grad = jax.jit(jax.value_and_grad(lambda flat: info.potential_fn(unravel(flat))))
+
+    def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
+        value, grad = value_and_grad(jnp.asarray(flat, dtype=jnp.float32))
+        if not np.isfinite(value):
+            return np.inf, np.zeros_like(flat)
+        return float(value), np.asarray(grad, dtype=np.float64)
+
+    optima, potentials = [], []
+    for start in range(num_starts):
+        flat0, _ = ravel_pytree(jax.tree.map(lambda x, s=start: x[s], starts))
+        result = scipy.optimize.minimize(objective, np.asarray(flat0, dtype=np.float64),
+                                         jac=True, method="L-BFGS-B",
+                                         options={"maxiter": max_iter})
+        optima.append(result.x)
+        potentials.append(result.fun)
+    order = np.argsort(potentials)
+    z = jax.vmap(unravel)(jnp.asarray(np.stack(optima)[order], dtype=jnp.float32))
+    return MapResult(z=z, potential=np.asarray(potentials)[order])
+
+
+def chain_starts(optima: MapResult, num_chains: int, tolerance: float) -> dict[str, jax.Array]:
+    """One start per chain: the optima within ``tolerance`` nats of the best, in turn.
+
+    Chains started from distinct good optima let R-hat reveal multimodality; optima much
+    worse than the best (a poor local optimum) are dropped.
+    """
+    good = int(np.sum(optima.potential <= optima.potential[0] + tolerance))
+    index = np.arange(num_chains) % good
+    return jax.tree.map(lambda x: x[index], optima.z)
+
+
+def run_nuts(model: Callable[..., None], model_kwargs: dict[str, Any], init_z: dict[str, Any],
+             rng_key: jax.Array, *, num_warmup: int, num_samples: int, num_chains: int,
+             target_accept: float = 0.9, dense_mass: bool = True, max_tree_depth: int = 10,
+             progress_bar: bool = True) -> MCMC:
+    """Run NUTS with one chain per start in ``init_z`` (unconstrained, leading chain axis).
+
+    Chains run in parallel when JAX has one device per chain (see
+    ``numpyro.set_host_device_count``), otherwise one after the other.
+    """
+    kernel = NUTS(model, dense_mass=dense_mass, target_accept_prob=target_accept,
+                  max_tree_depth=max_tree_depth)
+    parallel = jax.local_device_count() >= num_chains
+    mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
+                chain_method="parallel" if parallel else "sequential", progress_bar=progress_bar)
+    if num_chains == 1:
+        init_z = jax.tree.map(lambda x: x[0], init_z)
+    mcmc.run(rng_key, init_params=init_z, extra_fields=SAMPLE_STATS, **model_kwargs)
+    return mcmc

@@ -1,0 +1,161 @@
+"""The Bayesian CLIMB model: priors on the law's parameters and a Student-t likelihood.
+
+One numpyro model function, :func:`climb_model`. The law itself is imported from
+:mod:`climb_bayes.law`. Units: budgets are scaled by ``D_ref`` (``tokens_scaled = D / D_ref``)
+and every target's loss by its ``loss_scale`` (its median observed pilot loss), so the default
+priors in ``conf/model/*.yaml`` suit any corpus and tokenizer.
+
+Priors (each hyper-parameter is a field of :class:`Priors`)::
+
+    E_i     ~ LogNormal(log(E_fraction * loss_scale_i), E_log_sd)        irreducible loss
+    B_i     ~ LogNormal(log(B_fraction * loss_scale_i), B_log_sd)        reducible-loss scale
+    log beta_i ~ Normal(mu_beta, tau_beta)                               scaling exponents,
+        mu_beta ~ Normal(log(beta_median), beta_log_sd),                 partially pooled
+        tau_beta ~ HalfNormal(beta_spread)
+    b_ji    ~ Normal(mu_b, tau_b),  mu_b ~ Normal(b_mean, b_mean_sd),    transfer, pooled
+        tau_b ~ HalfNormal(b_spread)
+    k_ji    ~ Normal(0, tau_k),  tau_k ~ HalfNormal(k_spread)            small-budget transfer
+    eta_i   ~ LogNormal(log(eta_median), eta_log_sd)                     saturation
+    sigma_i ~ HalfNormal(sigma_fraction * loss_scale_i)                  observation noise
+    y_{s,i} ~ StudentT(nu, L_i(r_s, D_s), sigma_i)                       nu fixed, or Gamma(2, 0.1)
+
+Each pooled site is sampled centred or non-centred (``z ~ Normal(0, 1)``, value ``mu + tau * z``)
+as configured (``model.centred``). Transfer coefficients exist only for pairs of different languages (``source != target``); on
+the diagonal ``b`` and ``k`` are zero by construction.
+"""
+
+from dataclasses import dataclass, fields
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from numpyro.infer.reparam import LocScaleReparam
+
+from climb_bayes.errors import InputError
+from climb_bayes.law import LawParams, expected_loss
+
+#: Sampled or derived sites that make up :class:`LawParams`, plus the noise.
+LAW_SITES = ("E", "B", "beta", "b", "k", "eta")
+PARAMETER_SITES = (*LAW_SITES, "sigma")
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Prior hyper-parameters; the reasons for the defaults are in ``conf/model/*.yaml``."""
+
+    E_fraction: float = 0.5
+    E_log_sd: float = 0.5
+    B_fraction: float = 0.5
+    B_log_sd: float = 1.0
+    beta_median: float = 0.3
+    beta_log_sd: float = 0.5
+    beta_spread: float = 0.3
+    b_mean: float = 0.1
+    b_mean_sd: float = 0.2
+    b_spread: float = 0.3
+    k_spread: float = 0.05
+    eta_median: float = 1.0
+    eta_log_sd: float = 1.0
+    sigma_fraction: float = 0.02
+    nu: float | None = 4.0
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> "Priors":
+        """Build from a config mapping; an unknown key is an error naming the allowed keys."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(
+                f"unknown prior hyper-parameter(s) {unknown} in model.priors; "
+                f"the allowed keys are {sorted(known)}."
+            )
+        return cls(**values)
+
+
+class ModelData(NamedTuple):
+    """Arrays the model conditions on. ``point`` = one checkpoint of one run."""
+
+    shares: jax.Array  # (point, source) nominal mix
+    tokens_scaled: jax.Array  # (point,) D / D_ref
+    obs_point: jax.Array  # (obs,) index of the observation's checkpoint
+    obs_target: jax.Array  # (obs,) index of the evaluated language
+    self_map: jax.Array  # (source, target) 1 where source and target are one language
+    loss_scale: jax.Array  # (target,) typical observed loss of each target
+
+
+def transfer_pairs(self_map: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Source and target indices of every pair of different languages, in row-major order."""
+    return np.nonzero(np.asarray(self_map) == 0)
+
+
+def _pair_matrix(values: jax.Array, pairs: tuple[np.ndarray, np.ndarray],
+                 shape: tuple[int, int]) -> jax.Array:
+    """Scatter per-pair values into a ``(source, target)`` matrix that is zero elsewhere."""
+    return jnp.zeros(shape).at[pairs].set(values)
+
+
+#: Hierarchical sites that can be sampled centred or non-centred (``model.centred``).
+POOLED_SITES = ("log_beta", "b_pair", "k_pair")
+
+
+def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating",
+                loss: jax.Array | None = None,
+                centred: tuple[str, ...] = ("log_beta", "b_pair")) -> None:
+    """Priors on the law's parameters and a Student-t likelihood of the observed losses.
+
+    The pooled sites in ``POOLED_SITES`` but not in ``centred`` are sampled non-centred
+    (``numpyro.infer.reparam.LocScaleReparam``): right where the data say little about them
+    (``k``); centred is better where the pilots pin them down (``beta``, ``b``).
+    """
+    n_source, n_target = data.self_map.shape
+    pairs = transfer_pairs(data.self_map)
+    reparam = {site: LocScaleReparam(centered=0.0) for site in POOLED_SITES
+               if site not in centred}
+
+    with numpyro.handlers.reparam(config=reparam):
+        beta_mu = numpyro.sample("beta_mu", dist.Normal(jnp.log(priors.beta_median),
+                                                        priors.beta_log_sd))
+        beta_tau = numpyro.sample("beta_tau", dist.HalfNormal(priors.beta_spread))
+        with numpyro.plate("target", n_target):
+            E = numpyro.sample("E", dist.LogNormal(
+                jnp.log(priors.E_fraction * data.loss_scale), priors.E_log_sd))
+            B = numpyro.sample("B", dist.LogNormal(
+                jnp.log(priors.B_fraction * data.loss_scale), priors.B_log_sd))
+            eta = numpyro.sample("eta", dist.LogNormal(jnp.log(priors.eta_median),
+                                                       priors.eta_log_sd))
+            sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma_fraction
+                                                            * data.loss_scale))
+            log_beta = numpyro.sample("log_beta", dist.Normal(beta_mu, beta_tau))
+
+        b_mu = numpyro.sample("b_mu", dist.Normal(priors.b_mean, priors.b_mean_sd))
+        b_tau = numpyro.sample("b_tau", dist.HalfNormal(priors.b_spread))
+        k_tau = numpyro.sample("k_tau", dist.HalfNormal(priors.k_spread))
+        with numpyro.plate("pair", len(pairs[0])):
+            b_pair = numpyro.sample("b_pair", dist.Normal(b_mu, b_tau))
+            k_pair = numpyro.sample("k_pair", dist.Normal(0.0, k_tau))
+
+    beta = numpyro.deterministic("beta", jnp.exp(log_beta))
+    b = numpyro.deterministic("b", _pair_matrix(b_pair, pairs, (n_source, n_target)))
+    k = numpyro.deterministic("k", _pair_matrix(k_pair, pairs, (n_source, n_target)))
+    nu = priors.nu if priors.nu is not None else numpyro.sample("nu", dist.Gamma(2.0, 0.1))
+    params = LawParams(E=E, B=B, beta=beta, b=b, k=k, eta=eta)
+    mean = expected_loss(params, data.shares, data.tokens_scaled, data.self_map, form)
+    with numpyro.plate("obs", data.obs_point.shape[0]):
+        numpyro.sample(
+            "loss",
+            dist.StudentT(nu, mean[data.obs_point, data.obs_target], sigma[data.obs_target]),
+            obs=loss,
+        )
+
+
+def reference_tokens(point_tokens: np.ndarray) -> float:
+    """``D_ref``: the median budget over the distinct checkpoints of the pilot runs."""
+    return float(np.median(np.asarray(point_tokens, dtype=np.float64)))
+
+
+def law_params(samples: dict[str, Any]) -> LawParams:
+    """The law's parameters from a dict of samples (any leading draw axes)."""
+    return LawParams(**{name: jnp.asarray(samples[name]) for name in LAW_SITES})

@@ -1,0 +1,144 @@
+"""The posterior on disk: an ArviZ InferenceData in netCDF, and reading it back.
+
+Groups: ``posterior`` (the law's parameters, dims ``target`` and ``source``; the non-centred
+latents on ``pair``), ``sample_stats``, ``log_likelihood``, ``posterior_predictive``,
+``prior``, ``prior_predictive``, ``observed_data`` (``loss`` on ``obs``) and
+``constant_data`` (the mixes on ``run`` x ``source``, each observation's run, budget and
+language, the loss scales, and which languages are trained and evaluated on ``language``).
+``posterior.attrs`` records ``reference_tokens`` (``D_ref``), the languages, the interaction
+form, the config, the package version and the pilot table's checksum.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import numpy as np
+
+from climb_bayes import __version__
+from climb_bayes.errors import InputError
+from climb_bayes.io import atomic_path
+from climb_bayes.law import LawParams
+from climb_bayes.model import LAW_SITES, PARAMETER_SITES
+from climb_bayes.pilots import PilotTable
+
+TARGET_SITES = ("E", "B", "beta", "eta", "sigma", "beta_z")
+PAIR_SITES = ("b", "k")
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def dims_and_coords(table: PilotTable, pairs: tuple[np.ndarray, np.ndarray]
+                    ) -> tuple[dict[str, list[str]], dict[str, Any]]:
+    """ArviZ ``dims`` and ``coords`` for the model's sites and the constant data."""
+    sources, targets = table.sources, table.targets
+    languages = list(dict.fromkeys(sources + targets))
+    arrays = table.arrays()
+    coords = {
+        "source": sources, "target": targets, "language": languages,
+        "run": list(arrays.run_ids), "obs": np.arange(len(arrays.loss)),
+        "pair": [f"{sources[s]}->{targets[t]}" for s, t in zip(*pairs, strict=True)],
+    }
+    dims = {
+        **{site: ["target"] for site in TARGET_SITES},
+        **{site: ["source", "target"] for site in (*PAIR_SITES, "self_map")},
+        "b_z": ["pair"], "k_z": ["pair"], "loss": ["obs"],
+        "run_shares": ["run", "source"], "obs_run": ["obs"], "obs_tokens": ["obs"],
+        "obs_language": ["obs"], "loss_scale": ["target"],
+        "trained": ["language"], "evaluated": ["language"],
+    }
+    return dims, coords
+
+
+def constant_data(table: PilotTable, self_map: np.ndarray, loss_scale: np.ndarray
+                  ) -> dict[str, np.ndarray]:
+    """What the fit conditioned on besides the losses, named for what it is."""
+    arrays = table.arrays()
+    languages = list(dict.fromkeys(table.sources + table.targets))
+    return {
+        "run_shares": arrays.run_shares,
+        "obs_run": arrays.run_ids[arrays.point_run[arrays.obs_point]].astype(str),
+        "obs_tokens": arrays.point_tokens[arrays.obs_point],
+        "obs_language": np.asarray(table.targets)[arrays.obs_target].astype(str),
+        "loss_scale": loss_scale,
+        "self_map": self_map,
+        "trained": np.isin(languages, table.sources),
+        "evaluated": np.isin(languages, table.targets),
+    }
+
+
+def save_posterior(idata: az.InferenceData, path: str | Path) -> None:
+    """Write ``idata`` to netCDF atomically."""
+    with atomic_path(path) as tmp:
+        idata.to_netcdf(str(tmp))
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """Posterior draws flattened over chains (leading axis ``sample``), ready for the law."""
+
+    params: LawParams  # each (sample, ...)
+    sigma: np.ndarray  # (sample, target)
+    nu: np.ndarray  # (sample,)
+    self_map: np.ndarray  # (source, target)
+    reference: float  # D_ref
+    form: str
+    sources: list[str]
+    targets: list[str]
+    idata: az.InferenceData
+
+
+def _draws(idata: az.InferenceData, name: str) -> np.ndarray:
+    stacked = idata.posterior[name].stack(sample=("chain", "draw"))
+    return np.asarray(stacked.transpose("sample", ...).values, dtype=np.float32)
+
+
+def read_posterior(path: str | Path) -> Posterior:
+    """Read a ``posterior.nc`` written by ``climb_bayes.fit``; InputError if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"posterior file {path} does not exist; make one with "
+                         f"`python -m climb_bayes.fit pilots=PILOTS output=DIR`.")
+    try:
+        idata = az.from_netcdf(str(path))
+    except Exception as error:  # netCDF/HDF5 raise many types for a bad file
+        raise InputError(f"could not read {path} as an ArviZ netCDF file ({error}); "
+                         f"re-run `python -m climb_bayes.fit` to write it again.") from error
+    posterior = getattr(idata, "posterior", None)
+    missing = [name for name in PARAMETER_SITES if posterior is None or name not in posterior]
+    attrs = {} if posterior is None else posterior.attrs
+    missing += [key for key in ("reference_tokens", "form", "sources", "targets")
+                if key not in attrs]
+    if missing or "self_map" not in getattr(idata, "constant_data", {}):
+        raise InputError(f"{path} is not a climb_bayes posterior: it lacks {missing or
+                         ['constant_data.self_map']}; re-run `python -m climb_bayes.fit`.")
+    nu = (_draws(idata, "nu") if "nu" in posterior
+          else np.full(posterior.sizes["chain"] * posterior.sizes["draw"], float(attrs["nu"])))
+    return Posterior(
+        params=LawParams(*(_draws(idata, name) for name in LAW_SITES)),
+        sigma=_draws(idata, "sigma"), nu=nu,
+        self_map=np.asarray(idata.constant_data["self_map"].values, dtype=np.float32),
+        reference=float(attrs["reference_tokens"]), form=str(attrs["form"]),
+        sources=json.loads(attrs["sources"]), targets=json.loads(attrs["targets"]),
+        idata=idata,
+    )
+
+
+def provenance(table: PilotTable, reference: float, form: str, nu: float | None,
+               config_yaml: str) -> dict[str, Any]:
+    """Attributes stored with the posterior (netCDF-safe: strings and numbers)."""
+    source_file = Path(table.path)
+    return {
+        "reference_tokens": reference, "form": form,
+        "nu": "learned" if nu is None else float(nu),
+        "sources": json.dumps(table.sources), "targets": json.dumps(table.targets),
+        "pilots": str(table.path),
+        "pilots_sha256": file_sha256(source_file) if source_file.is_file() else "",
+        "config": config_yaml, "climb_bayes_version": __version__,
+    }

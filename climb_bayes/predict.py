@@ -1,0 +1,132 @@
+"""Predicted losses for any mixes and budgets: ``python -m climb_bayes.predict``.
+
+``python -m climb_bayes.predict posterior=DIR/posterior.nc mixes=MIXES.csv tokens=1e9
+output=PRED.csv``. ``MIXES.csv`` has one row per mix: an optional ``mix`` name column, an
+optional ``tokens`` column (overrides the ``tokens`` argument row by row) and ``share_<lang>``
+columns for the posterior's training languages (a training language without a column gets
+share 0). The output has one row per (mix, tokens, evaluated language) with the posterior of
+the noise-free loss (``mean``, ``q05``, ``q50``, ``q95``) and of a new observed loss with
+observation noise (``pred_q05``, ``pred_q50``, ``pred_q95``).
+"""
+
+from pathlib import Path
+
+import hydra
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from climb_bayes.errors import InputError, exits_on_input_error
+from climb_bayes.io import atomic_path
+from climb_bayes.law import LawParams, expected_loss
+from climb_bayes.pilots import SHARE_PREFIX
+from climb_bayes.posterior import Posterior, read_posterior
+
+QUANTILES = (0.05, 0.5, 0.95)
+
+
+def posterior_losses(posterior: Posterior, shares: np.ndarray, tokens: np.ndarray) -> jax.Array:
+    """Noise-free loss of every draw: ``(sample, mix, target)`` for ``shares`` ``(mix, source)``
+    and budgets ``tokens`` ``(mix,)`` in tokens."""
+    tokens_scaled = jnp.asarray(np.asarray(tokens, dtype=np.float64) / posterior.reference,
+                                dtype=jnp.float32)
+    per_draw = jax.vmap(expected_loss, in_axes=(0, None, None, None, None))
+    return per_draw(LawParams(*map(jnp.asarray, posterior.params)),
+                    jnp.asarray(shares, dtype=jnp.float32), tokens_scaled,
+                    jnp.asarray(posterior.self_map), posterior.form)
+
+
+def predictive_losses(posterior: Posterior, mean: jax.Array, rng_key: jax.Array) -> jax.Array:
+    """Draws of a new observed loss: ``mean + sigma * StudentT(nu)``, same shape as ``mean``."""
+    noise = jax.random.t(rng_key, jnp.asarray(posterior.nu)[:, None, None], mean.shape)
+    return mean + jnp.asarray(posterior.sigma)[:, None, :] * noise
+
+
+def read_mixes(path: str | Path, sources: list[str]) -> pd.DataFrame:
+    """Read and check a mixes CSV; returns it with a ``mix`` column and every source's share."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"mixes file {path} does not exist; it needs one row per mix with "
+                         f"share_<lang> columns for {sources}.")
+    mixes = pd.read_csv(path)
+    share_columns = [c for c in mixes.columns if c.startswith(SHARE_PREFIX)]
+    unknown = [c for c in share_columns if c.removeprefix(SHARE_PREFIX) not in sources]
+    other = [c for c in mixes.columns if c not in (*share_columns, "mix", "tokens")]
+    if unknown or other or not share_columns:
+        raise InputError(
+            f"{path}: columns {unknown + other or '(no share_ columns)'} are not allowed; the "
+            f"posterior's training languages are {sources}, so use share_<lang> columns for "
+            f"those, plus optional 'mix' and 'tokens' columns.")
+    if "mix" not in mixes:
+        mixes.insert(0, "mix", [f"mix{i + 1}" for i in range(len(mixes))])
+    for source in sources:
+        mixes[f"{SHARE_PREFIX}{source}"] = mixes.get(f"{SHARE_PREFIX}{source}", 0.0)
+    shares = mixes[[f"{SHARE_PREFIX}{s}" for s in sources]].to_numpy(dtype=np.float64)
+    bad = ~(np.isfinite(shares).all(1) & (shares >= 0).all(1) & (shares <= 1).all(1)
+            & (np.abs(shares.sum(1) - 1.0) <= 1e-6))
+    if bad.any():
+        raise InputError(f"{path}: the shares of mixes {list(mixes['mix'][bad])} (rows "
+                         f"{list(np.flatnonzero(bad) + 1)}) are not in [0, 1] or do not sum "
+                         f"to 1 (within 1e-6); fix those rows.")
+    return mixes
+
+
+def mix_budgets(mixes: pd.DataFrame, tokens: float | None, path: str | Path) -> np.ndarray:
+    """Each mix's budget: its ``tokens`` column, else the ``tokens`` argument; must be > 0."""
+    if "tokens" in mixes:
+        budgets = mixes["tokens"].to_numpy(dtype=np.float64)
+        if tokens is not None:
+            budgets = np.where(np.isnan(budgets), float(tokens), budgets)
+    elif tokens is None:
+        raise InputError(f"no budget for the mixes in {path}: pass tokens=N (total training "
+                         f"tokens) or add a 'tokens' column.")
+    else:
+        budgets = np.full(len(mixes), float(tokens))
+    if not (np.isfinite(budgets) & (budgets > 0)).all():
+        raise InputError(f"budgets must be positive and finite; got {budgets.tolist()} for "
+                         f"{path} (the 'tokens' column or tokens=N).")
+    return budgets
+
+
+def summarise(mean: np.ndarray, predictive: np.ndarray, mixes: pd.DataFrame,
+              budgets: np.ndarray, targets: list[str]) -> pd.DataFrame:
+    """Long table of posterior and predictive quantiles, one row per (mix, language)."""
+    q = np.quantile(mean, QUANTILES, axis=0)
+    pq = np.quantile(predictive, QUANTILES, axis=0)
+    n_mix, n_target = mean.shape[1:]
+    return pd.DataFrame({
+        "mix": np.repeat(mixes["mix"].to_numpy(), n_target),
+        "tokens": np.repeat(budgets, n_target),
+        "language": np.tile(targets, n_mix),
+        "mean": mean.mean(axis=0).ravel(),
+        **{f"q{round(100 * p):02d}": q[i].ravel() for i, p in enumerate(QUANTILES)},
+        **{f"pred_q{round(100 * p):02d}": pq[i].ravel() for i, p in enumerate(QUANTILES)},
+    })
+
+
+def predict(posterior: Posterior, mixes: pd.DataFrame, budgets: np.ndarray,
+            seed: int = 0) -> pd.DataFrame:
+    """Posterior and posterior-predictive loss quantiles for every mix and language."""
+    shares = mixes[[f"{SHARE_PREFIX}{s}" for s in posterior.sources]].to_numpy()
+    mean = posterior_losses(posterior, shares, budgets)
+    predictive = predictive_losses(posterior, mean, jax.random.PRNGKey(seed))
+    return summarise(np.asarray(mean), np.asarray(predictive), mixes, budgets, posterior.targets)
+
+
+@hydra.main(config_path="../conf", config_name="predict", version_base="1.3")
+@exits_on_input_error
+def main(cfg: DictConfig) -> None:
+    """Read the posterior and the mixes, write the prediction table."""
+    posterior = read_posterior(cfg.posterior)
+    mixes = read_mixes(cfg.mixes, posterior.sources)
+    table = predict(posterior, mixes, mix_budgets(mixes, cfg.tokens, cfg.mixes), cfg.seed)
+    with atomic_path(cfg.output) as tmp:
+        table.to_csv(tmp, index=False)
+    print(table.to_string(index=False, float_format="%.4f"))
+    print(f"wrote {cfg.output}")
+
+
+if __name__ == "__main__":
+    main()

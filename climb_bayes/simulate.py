@@ -1,0 +1,170 @@
+"""Simulated pilots from known parameters: the oracle for tests and the bundled example.
+
+``python -m climb_bayes.simulate languages=4 output=DIR`` draws a world (the law's parameters),
+runs the paper's pilot design in it (:func:`climb_bayes.design.climb_design`, several
+checkpoints per run) and writes ``DIR/pilots.csv`` with
+the true parameters beside it in ``DIR/truth.json``.
+
+A world (:func:`draw_world`)::
+
+    E_i ~ Uniform(2.0, 3.2)            B_i ~ Uniform(0.8, 1.6)
+    beta_i ~ LogNormal(log 0.3, 0.2)   eta_i ~ LogNormal(log 1.5, 0.4)
+    b_ji ~ Normal(transfer_mean, transfer_sd)  (negative: interference)
+    k_ji ~ Normal(0, 0.03)             sigma_i ~ Uniform(0.5, 1.5) * noise
+
+and an observed loss is ``L_i(r, D) + sigma_i * StudentT(noise_df)`` (Gaussian when
+``noise_df`` is None), with ``D_ref`` the median checkpoint budget as in the fit.
+
+A trained language is evaluated on the runs that train on it (``r_i > 0``); an
+evaluation-only language on every run, and its incoming transfer is positive (``|b|``,
+``|k|``): a language that is never trained on can only be predicted from what helps it.
+The law's floor on the effective share (:func:`climb_bayes.law.positive_floor`) is a
+numerical guard, not a regime real losses live in, so the simulator keeps away from it.
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig
+
+from climb_bayes.design import climb_design
+from climb_bayes.errors import exits_on_input_error
+from climb_bayes.io import write_text
+from climb_bayes.law import LawParams, expected_loss, self_map
+from climb_bayes.model import reference_tokens
+from climb_bayes.pilots import SHARE_PREFIX, write_pilots
+
+#: Names for simulated languages (ISO 639-1), then ``x17``, ``x18``, ...
+LANGUAGE_NAMES = ("en", "de", "fr", "es", "it", "pl", "ru", "ja",
+                  "zh", "ar", "hi", "pt", "nl", "sv", "tr", "ko")
+
+
+def language_names(count: int) -> list[str]:
+    """``count`` language codes: real ones first."""
+    return [LANGUAGE_NAMES[i] if i < len(LANGUAGE_NAMES) else f"x{i + 1}" for i in range(count)]
+
+
+@dataclass(frozen=True)
+class World:
+    """The truth of a simulation: the law's parameters, the noise and the reference budget."""
+
+    params: LawParams  # numpy arrays
+    sigma: np.ndarray  # (target,)
+    sources: list[str]
+    targets: list[str]
+    reference: float  # D_ref
+    form: str = "source_saturating"
+
+    def loss(self, shares: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """Noise-free loss ``(n, target)`` of mixes ``(n, source)`` at budgets ``(n,)``."""
+        law = expected_loss(LawParams(*map(jnp.asarray, self.params)), jnp.asarray(shares),
+                            jnp.asarray(tokens / self.reference), self_map(self.sources,
+                                                                           self.targets),
+                            self.form)
+        return np.asarray(law, dtype=np.float64)
+
+    def to_json(self) -> str:
+        """The world as JSON (arrays as nested lists, names alongside)."""
+        record = {"sources": self.sources, "targets": self.targets, "reference": self.reference,
+                  "form": self.form, "sigma": self.sigma.tolist(),
+                  **{name: np.asarray(v).tolist() for name, v in self.params._asdict().items()}}
+        return json.dumps(record, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "World":
+        """Inverse of :meth:`to_json`."""
+        record = json.loads(text)
+        params = LawParams(**{name: np.asarray(record[name]) for name in LawParams._fields})
+        return cls(params=params, sigma=np.asarray(record["sigma"]), sources=record["sources"],
+                   targets=record["targets"], reference=record["reference"],
+                   form=record["form"])
+
+
+def draw_world(rng: np.random.Generator, sources: Sequence[str], targets: Sequence[str],
+               reference: float, transfer_mean: float = 0.1, transfer_sd: float = 0.15,
+               noise: float = 0.02, form: str = "source_saturating") -> World:
+    """Draw the law's parameters (see the module docstring for the distributions)."""
+    sources, targets = list(sources), list(targets)
+    n_t = len(targets)
+    cross = 1.0 - self_map(sources, targets)
+    params = LawParams(
+        E=rng.uniform(2.0, 3.2, n_t),
+        B=rng.uniform(0.8, 1.6, n_t),
+        beta=np.exp(rng.normal(np.log(0.3), 0.2, n_t)),
+        b=cross * rng.normal(transfer_mean, transfer_sd, cross.shape),
+        k=cross * rng.normal(0.0, 0.03, cross.shape),
+        eta=np.exp(rng.normal(np.log(1.5), 0.4, n_t)),
+    )
+    evaluation_only = np.array([t not in sources for t in targets])
+    params = params._replace(b=np.where(evaluation_only, np.abs(params.b), params.b),
+                             k=np.where(evaluation_only, np.abs(params.k), params.k))
+    sigma = noise * rng.uniform(0.5, 1.5, n_t)
+    return World(params, sigma, sources, targets, reference, form)
+
+
+def checkpoint_table(design: pd.DataFrame, checkpoints: Sequence[float]) -> pd.DataFrame:
+    """One row per (run, checkpoint): the design's runs at fractions of their budgets."""
+    rows = [design.assign(tokens=design["tokens"] * fraction) for fraction in checkpoints]
+    return pd.concat(rows, ignore_index=True)
+
+
+def observe(world: World, points: pd.DataFrame, rng: np.random.Generator,
+            noise_df: float | None = None) -> pd.DataFrame:
+    """Noisy losses at every (run, checkpoint) row: the long pilot table.
+
+    Target ``i`` is observed where ``r_i > 0``, and everywhere if it is evaluation-only.
+    """
+    shares = points[[f"{SHARE_PREFIX}{s}" for s in world.sources]].to_numpy()
+    mean = world.loss(shares, points["tokens"].to_numpy())
+    draws = rng.standard_t(noise_df, mean.shape) if noise_df else rng.standard_normal(mean.shape)
+    loss = mean + world.sigma * draws
+    observed = (shares @ self_map(world.sources, world.targets) > 0) | ~np.isin(
+        world.targets, world.sources)
+    point, target = np.nonzero(observed)
+    long = points.iloc[point].reset_index(drop=True)
+    long.insert(2, "language", np.asarray(world.targets)[target])
+    long.insert(3, "loss", loss[point, target])
+    return long
+
+
+def simulate_pilots(languages: int = 4, evaluation_only: int = 0, budgets: Sequence[float] = (
+        1e7, 3e7), checkpoints: Sequence[float] = (0.25, 0.5, 1.0), transfer_mean: float = 0.1,
+        transfer_sd: float = 0.15, noise: float = 0.02, noise_df: float | None = None,
+        form: str = "source_saturating", seed: int = 0) -> tuple[pd.DataFrame, World]:
+    """Draw a world and its pilot table for the ``3 x m x 2`` design plus monolingual runs.
+
+    ``evaluation_only`` extra languages are evaluated but never trained on.
+    """
+    rng = np.random.default_rng(seed)
+    names = language_names(languages + evaluation_only)
+    sources, targets = names[:languages], names
+    points = checkpoint_table(climb_design(sources, budgets, seed=seed), checkpoints)
+    world = draw_world(rng, sources, targets, reference_tokens(points["tokens"]),
+                       transfer_mean, transfer_sd, noise, form)
+    return observe(world, points, rng, noise_df), world
+
+
+@hydra.main(config_path="../conf", config_name="simulate", version_base="1.3")
+@exits_on_input_error
+def main(cfg: DictConfig) -> None:
+    """Write ``output/pilots.csv`` and ``output/truth.json``."""
+    table, world = simulate_pilots(
+        languages=cfg.languages, evaluation_only=cfg.evaluation_only, budgets=cfg.budgets,
+        checkpoints=cfg.checkpoints, transfer_mean=cfg.transfer_mean,
+        transfer_sd=cfg.transfer_sd, noise=cfg.noise, noise_df=cfg.noise_df, form=cfg.form,
+        seed=cfg.seed)
+    output = Path(cfg.output)
+    write_pilots(table, output / "pilots.csv")
+    write_text(output / "truth.json", world.to_json())
+    print(f"wrote {len(table)} rows ({table['run_id'].nunique()} runs) to {output / 'pilots.csv'}"
+          f" and the true parameters to {output / 'truth.json'}")
+
+
+if __name__ == "__main__":
+    main()
