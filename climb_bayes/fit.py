@@ -30,7 +30,14 @@ from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.inference import chain_starts, find_map, run_nuts
 from climb_bayes.io import atomic_path, write_text
 from climb_bayes.law import INTERACTION_FORMS, self_map
-from climb_bayes.model import PARAMETER_SITES, ModelData, Priors, climb_model, reference_tokens
+from climb_bayes.model import (
+    PARAMETER_SITES,
+    POOLED_SITES,
+    ModelData,
+    Priors,
+    climb_model,
+    reference_tokens,
+)
 from climb_bayes.pilots import PilotTable, design_warnings, read_pilots
 from climb_bayes.posterior import constant_data, dims_and_coords, provenance, save_posterior
 
@@ -81,24 +88,30 @@ class Sampler:
 
 
 def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler,
-                  config_yaml: str = "") -> az.InferenceData:
-    """MAP from several starts, then NUTS; returns the full InferenceData."""
+                  centred: tuple[str, ...] = POOLED_SITES, config_yaml: str = ""
+                  ) -> az.InferenceData:
+    """MAP from several starts, then NUTS from the Laplace approximation; full InferenceData."""
     if form not in INTERACTION_FORMS:
         raise InputError(f"unknown interaction form model.form={form!r}; "
                          f"choose one of {sorted(INTERACTION_FORMS)}.")
+    unknown = sorted(set(centred) - set(POOLED_SITES))
+    if unknown:
+        raise InputError(f"model.centred names unknown sites {unknown}; choose from "
+                         f"{list(POOLED_SITES)}.")
     data, loss, reference = model_data(table)
-    model_kwargs = {"data": data, "priors": priors, "form": form}
+    model_kwargs = {"data": data, "priors": priors, "form": form, "centred": tuple(centred)}
     keys = jax.random.split(jax.random.PRNGKey(sampler.seed), 4)
     optima = find_map(climb_model, {**model_kwargs, "loss": loss}, keys[0],
                       sampler.map_starts, sampler.map_max_iter)
     log.info("MAP potential energy of the %d starts: %s", sampler.map_starts,
              np.array2string(optima.potential, precision=1))
-    mcmc = run_nuts(climb_model, {**model_kwargs, "loss": loss},
-                    chain_starts(optima, sampler.chains, sampler.map_tolerance), keys[1],
+    starts = chain_starts(optima, sampler.chains, sampler.map_tolerance,
+                          np.random.default_rng(sampler.seed))
+    mcmc = run_nuts(climb_model, {**model_kwargs, "loss": loss}, starts, keys[1],
                     num_warmup=sampler.warmup, num_samples=sampler.samples,
                     num_chains=sampler.chains, target_accept=sampler.target_accept,
                     dense_mass=sampler.dense_mass, max_tree_depth=sampler.max_tree_depth,
-                    progress_bar=sampler.progress_bar)
+                    inverse_mass_matrix=optima.covariance, progress_bar=sampler.progress_bar)
     posterior_predictive = Predictive(climb_model, mcmc.get_samples(), return_sites=["loss"])(
         keys[2], **model_kwargs)
     prior = Predictive(climb_model, num_samples=PRIOR_DRAWS)(keys[3], **model_kwargs)
@@ -170,7 +183,8 @@ def main(cfg: DictConfig) -> None:
     posteriors, failed = {}, False
     for form in forms:
         start = time.perf_counter()
-        idata = fit_posterior(table, priors, form, sampler, config_yaml)
+        idata = fit_posterior(table, priors, form, sampler, tuple(cfg.model.centred),
+                              config_yaml)
         summary, problems = diagnose(idata, cfg.thresholds.r_hat, cfg.thresholds.ess)
         log.info("%s form. %s", form, sampling_report(idata, summary,
                                                       time.perf_counter() - start))

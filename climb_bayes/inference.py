@@ -28,6 +28,7 @@ class MapResult(NamedTuple):
 
     z: dict[str, jax.Array]  # unconstrained values, leading axis = start
     potential: np.ndarray  # (start,) potential energy at each optimum
+    covariance: np.ndarray  # Laplace covariance (inverse Hessian) at the best optimum
 
 
 def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: jax.Array,
@@ -59,32 +60,57 @@ def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: 
         optima.append(result.x)
         potentials.append(result.fun)
     order = np.argsort(potentials)
+    best = jnp.asarray(optima[order[0]], dtype=jnp.float32)
+    hessian = jax.hessian(lambda flat: info.potential_fn(unravel(flat)))(best)
     z = jax.vmap(unravel)(jnp.asarray(np.stack(optima)[order], dtype=jnp.float32))
-    return MapResult(z=z, potential=np.asarray(potentials)[order])
+    return MapResult(z=z, potential=np.asarray(potentials)[order],
+                     covariance=laplace_covariance(np.asarray(hessian, dtype=np.float64)))
 
 
-def chain_starts(optima: MapResult, num_chains: int, tolerance: float) -> dict[str, jax.Array]:
-    """One start per chain: the optima within ``tolerance`` nats of the best, in turn.
+def laplace_covariance(hessian: np.ndarray, min_eigenvalue: float = 1e-3) -> np.ndarray:
+    """Inverse of the Hessian with its eigenvalues floored, so it is a valid covariance.
 
-    Chains started from distinct good optima let R-hat reveal multimodality; optima much
-    worse than the best (a poor local optimum) are dropped.
+    At a poorly determined optimum the Hessian can have tiny or negative eigenvalues; flooring
+    them keeps the covariance positive definite and its scale bounded.
+    """
+    eigenvalues, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
+    return (vectors / np.maximum(eigenvalues, min_eigenvalue)) @ vectors.T
+
+
+def chain_starts(optima: MapResult, num_chains: int, tolerance: float,
+                 rng: np.random.Generator) -> dict[str, jax.Array]:
+    """One start per chain: a good optimum plus a draw from the Laplace approximation.
+
+    Optima within ``tolerance`` nats of the best are used in turn (distinct good optima let
+    R-hat reveal multimodality; a poor local optimum is dropped); each start is jittered by
+    ``N(0, covariance)`` so that the chains are over-dispersed around the posterior's bulk.
     """
     good = int(np.sum(optima.potential <= optima.potential[0] + tolerance))
     index = np.arange(num_chains) % good
-    return jax.tree.map(lambda x: x[index], optima.z)
+    flat, unravel = ravel_pytree(jax.tree.map(lambda x: x[0], optima.z))
+    centres = jax.vmap(lambda z: ravel_pytree(z)[0])(jax.tree.map(lambda x: x[index], optima.z))
+    jitter = rng.multivariate_normal(np.zeros(flat.shape[0]), optima.covariance, num_chains)
+    return jax.vmap(unravel)(centres + jnp.asarray(jitter, dtype=jnp.float32))
 
 
 def run_nuts(model: Callable[..., None], model_kwargs: dict[str, Any], init_z: dict[str, Any],
              rng_key: jax.Array, *, num_warmup: int, num_samples: int, num_chains: int,
              target_accept: float = 0.9, dense_mass: bool = True, max_tree_depth: int = 10,
-             progress_bar: bool = True) -> MCMC:
+             inverse_mass_matrix: np.ndarray | None = None, progress_bar: bool = True) -> MCMC:
     """Run NUTS with one chain per start in ``init_z`` (unconstrained, leading chain axis).
+
+    ``inverse_mass_matrix`` (e.g. the Laplace covariance at the MAP) is where mass-matrix
+    adaptation starts: a well-conditioned first warmup phase keeps chains in the bulk.
 
     Chains run in parallel when JAX has one device per chain (see
     ``numpyro.set_host_device_count``), otherwise one after the other.
     """
+    if inverse_mass_matrix is not None and not dense_mass:
+        inverse_mass_matrix = np.diag(inverse_mass_matrix)
     kernel = NUTS(model, dense_mass=dense_mass, target_accept_prob=target_accept,
-                  max_tree_depth=max_tree_depth)
+                  max_tree_depth=max_tree_depth,
+                  inverse_mass_matrix=None if inverse_mass_matrix is None
+                  else jnp.asarray(inverse_mass_matrix, dtype=jnp.float32))
     parallel = jax.local_device_count() >= num_chains
     mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
                 chain_method="parallel" if parallel else "sequential", progress_bar=progress_bar)

@@ -109,7 +109,8 @@ def effective_share(params: LawParams, shares: Array, tokens_scaled: Array, self
                     form: str = "source_saturating") -> Array:
     """Interaction-aware share ``rt_i(r, D)`` of every target; ``(n, target)``.
 
-    ``shares`` is ``(n, source)`` (rows on the simplex), ``tokens_scaled`` is ``(n,)`` (``D/D_ref``).
+    ``shares`` is ``(n, source)`` (rows on the simplex); ``tokens_scaled`` is ``(n,)``,
+    ``D / D_ref``.
     """
     own_share = shares @ self_map
     alpha = transfer_coefficient(params.b, params.k, tokens_scaled)

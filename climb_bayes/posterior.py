@@ -115,9 +115,11 @@ def read_posterior(path: str | Path) -> Posterior:
     attrs = {} if posterior is None else posterior.attrs
     missing += [key for key in ("reference_tokens", "form", "sources", "targets")
                 if key not in attrs]
-    if missing or "self_map" not in getattr(idata, "constant_data", {}):
-        raise InputError(f"{path} is not a climb_bayes posterior: it lacks {missing or
-                         ['constant_data.self_map']}; re-run `python -m climb_bayes.fit`.")
+    if "self_map" not in getattr(idata, "constant_data", {}):
+        missing.append("constant_data.self_map")
+    if missing:
+        raise InputError(f"{path} is not a climb_bayes posterior: it lacks {missing}; "
+                         f"re-run `python -m climb_bayes.fit` to write one.")
     nu = (_draws(idata, "nu") if "nu" in posterior
           else np.full(posterior.sizes["chain"] * posterior.sizes["draw"], float(attrs["nu"])))
     return Posterior(

@@ -19,7 +19,9 @@ A trained language is evaluated on the runs that train on it (``r_i > 0``); an
 evaluation-only language on every run, and its incoming transfer is positive (``|b|``,
 ``|k|``): a language that is never trained on can only be predicted from what helps it.
 The law's floor on the effective share (:func:`climb_bayes.law.positive_floor`) is a
-numerical guard, not a regime real losses live in, so the simulator keeps away from it.
+numerical guard, not a regime real losses live in, so the simulator keeps away from it: a
+world is redrawn until, at every pilot checkpoint, interference leaves each trained language
+at least half of its own share (``rt_i >= r_i / 2``).
 """
 
 import json
@@ -36,7 +38,7 @@ from omegaconf import DictConfig
 from climb_bayes.design import climb_design
 from climb_bayes.errors import exits_on_input_error
 from climb_bayes.io import write_text
-from climb_bayes.law import LawParams, expected_loss, self_map
+from climb_bayes.law import LawParams, effective_share, expected_loss, self_map
 from climb_bayes.model import reference_tokens
 from climb_bayes.pilots import SHARE_PREFIX, write_pilots
 
@@ -145,9 +147,21 @@ def simulate_pilots(languages: int = 4, evaluation_only: int = 0, budgets: Seque
     names = language_names(languages + evaluation_only)
     sources, targets = names[:languages], names
     points = checkpoint_table(climb_design(sources, budgets, seed=seed), checkpoints)
-    world = draw_world(rng, sources, targets, reference_tokens(points["tokens"]),
-                       transfer_mean, transfer_sd, noise, form)
-    return observe(world, points, rng, noise_df), world
+    shares = points[[f"{SHARE_PREFIX}{s}" for s in sources]].to_numpy()
+    while True:
+        world = draw_world(rng, sources, targets, reference_tokens(points["tokens"]),
+                           transfer_mean, transfer_sd, noise, form)
+        if interference_is_bounded(world, shares, points["tokens"].to_numpy()):
+            return observe(world, points, rng, noise_df), world
+
+
+def interference_is_bounded(world: World, shares: np.ndarray, tokens: np.ndarray) -> bool:
+    """Whether ``rt_i >= r_i / 2`` for every trained language at every given mix and budget."""
+    own = shares @ self_map(world.sources, world.targets)
+    rt = effective_share(LawParams(*map(jnp.asarray, world.params)), jnp.asarray(shares),
+                         jnp.asarray(tokens / world.reference),
+                         self_map(world.sources, world.targets), world.form)
+    return bool(np.all(np.asarray(rt) >= 0.5 * own))
 
 
 @hydra.main(config_path="../conf", config_name="simulate", version_base="1.3")
