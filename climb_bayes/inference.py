@@ -67,11 +67,12 @@ def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: 
                      covariance=laplace_covariance(np.asarray(hessian, dtype=np.float64)))
 
 
-def laplace_covariance(hessian: np.ndarray, min_eigenvalue: float = 1e-3) -> np.ndarray:
+def laplace_covariance(hessian: np.ndarray, min_eigenvalue: float = 1.0) -> np.ndarray:
     """Inverse of the Hessian with its eigenvalues floored, so it is a valid covariance.
 
     At a poorly determined optimum the Hessian can have tiny or negative eigenvalues; flooring
-    them keeps the covariance positive definite and its scale bounded.
+    them at 1 keeps the covariance positive definite with no direction wider than the unit
+    scale of the priors in numpyro's unconstrained space.
     """
     eigenvalues, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
     return (vectors / np.maximum(eigenvalues, min_eigenvalue)) @ vectors.T

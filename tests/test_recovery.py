@@ -1,0 +1,76 @@
+"""Parameter recovery and predictive calibration on simulated pilots (statistics, not smoke).
+
+Pilots are simulated from known parameters with the paper's design; the posterior must
+contain most true values in its 90% intervals, and 90% posterior-predictive intervals of
+held-out runs (new mixes at the pilot budgets, with observation noise) must cover between 80%
+and 97% of them. Each fit takes about a minute on two cores.
+"""
+
+import jax
+import numpy as np
+import pytest
+
+from climb_bayes.fit import Sampler, fit_posterior
+from climb_bayes.model import Priors
+from climb_bayes.pilots import validate_pilots
+from climb_bayes.posterior import read_posterior, save_posterior
+from climb_bayes.predict import posterior_losses, predictive_losses
+from climb_bayes.simulate import simulate_pilots
+
+pytestmark = pytest.mark.slow
+
+SAMPLER = Sampler(chains=2, warmup=500, samples=500, map_starts=4, progress_bar=False)
+
+
+@pytest.fixture(scope="module", params=[(3, 0), (4, 1)], ids=["m3", "m4"])
+def fitted(request, tmp_path_factory):
+    """(posterior, world) for a simulated world with m languages."""
+    languages, seed = request.param
+    table, world = simulate_pilots(languages=languages, seed=seed)
+    idata = fit_posterior(validate_pilots(table), Priors(), "source_saturating", SAMPLER)
+    path = tmp_path_factory.mktemp("recovery") / "posterior.nc"
+    save_posterior(idata, path)
+    return read_posterior(path), world
+
+
+def interval_hits(draws: np.ndarray, truth: np.ndarray, mass: float = 0.9) -> np.ndarray:
+    """Whether each true value lies in the central ``mass`` interval of its draws."""
+    low, high = np.quantile(draws, [(1 - mass) / 2, (1 + mass) / 2], axis=0)
+    return (truth >= low) & (truth <= high)
+
+
+def test_true_parameters_inside_90_percent_intervals(fitted):
+    posterior, world = fitted
+    cross = posterior.self_map == 0
+    hits = []
+    for name in ("E", "B", "beta", "eta"):
+        hits.append(interval_hits(getattr(posterior.params, name), getattr(world.params, name)))
+    for name in ("b", "k"):
+        hit = interval_hits(getattr(posterior.params, name), getattr(world.params, name))
+        hits.append(hit[cross])
+    hits = np.concatenate(hits)
+    assert hits.mean() >= 0.75, f"only {hits.mean():.0%} of true parameters in 90% intervals"
+
+
+def test_heldout_predictive_coverage(fitted):
+    posterior, world = fitted
+    rng = np.random.default_rng(123)
+    n_mix = 60
+    shares = rng.dirichlet(np.ones(len(world.sources)), n_mix)
+    tokens = rng.choice([1e7, 3e7], n_mix) * rng.choice([0.5, 1.0], n_mix)
+    observed = world.loss(shares, tokens) + world.sigma * rng.standard_normal(
+        (n_mix, len(world.targets)))
+    mean = posterior_losses(posterior, shares, tokens)
+    predictive = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(0)))
+    coverage = interval_hits(predictive, observed).mean()
+    assert 0.80 <= coverage <= 0.97, f"90% predictive intervals cover {coverage:.0%}"
+
+
+def test_posterior_mean_predictions_close_to_truth(fitted):
+    posterior, world = fitted
+    rng = np.random.default_rng(7)
+    shares = rng.dirichlet(np.ones(len(world.sources)), 40)
+    tokens = np.full(40, 3e7)
+    error = np.asarray(posterior_losses(posterior, shares, tokens)).mean(0) - world.loss(
+        shares, tokens)
+    assert np.sqrt(np.mean(error ** 2)) < 3 * world.sigma.mean()
