@@ -6,15 +6,21 @@ budgets; plus monolingual runs at both budgets for the scaling laws. The rest of
 share is spread over the other languages by a Dirichlet draw, so that every language's share
 varies across runs and the transfer coefficients are identifiable.
 
-A design is a table with one row per run: ``run_id``, ``tokens`` (the run's budget) and one
-``share_<lang>`` column per training language. ``trainers`` run it; the simulator fills it in.
+``python -m climb_bayes.design languages=[en,de,fr,es] budgets=[1e8,3e8] output=design.csv``
+writes one. A design is a table with one row per run: ``run_id``, ``tokens`` (the run's
+budget) and one ``share_<lang>`` column per training language. The trainers run it; the
+simulator fills it in.
 """
 
 from collections.abc import Sequence
 
+import hydra
 import numpy as np
 import pandas as pd
+from omegaconf import DictConfig
 
+from climb_bayes.errors import InputError, exits_on_input_error
+from climb_bayes.io import atomic_path
 from climb_bayes.pilots import SHARE_PREFIX
 
 
@@ -48,3 +54,22 @@ def climb_design(languages: Sequence[str], budgets: Sequence[float],
         for budget in budgets for name, mix in zip(names, mixes, strict=True)
     ]
     return pd.DataFrame(rows)
+
+
+@hydra.main(config_path="../conf", config_name="design", version_base="1.3")
+@exits_on_input_error
+def main(cfg: DictConfig) -> None:
+    """Write the design table to ``cfg.output``."""
+    try:
+        design = climb_design(cfg.languages, cfg.budgets, cfg.focal_shares, cfg.monolingual,
+                              cfg.concentration, cfg.seed)
+    except ValueError as error:
+        raise InputError(f"design: {error}; set languages=[en,de,...] with two or more "
+                         f"distinct names.") from error
+    with atomic_path(cfg.output) as tmp:
+        design.to_csv(tmp, index=False)
+    print(f"wrote {len(design)} runs to {cfg.output}")
+
+
+if __name__ == "__main__":
+    main()
