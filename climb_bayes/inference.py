@@ -61,7 +61,7 @@ def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: 
         potentials.append(result.fun)
     order = np.argsort(potentials)
     best = jnp.asarray(optima[order[0]], dtype=jnp.float32)
-    hessian = jax.hessian(lambda flat: info.potential_fn(unravel(flat)))(best)
+    hessian = jax.jit(jax.hessian(lambda flat: info.potential_fn(unravel(flat))))(best)
     z = jax.vmap(unravel)(jnp.asarray(np.stack(optima)[order], dtype=jnp.float32))
     return MapResult(z=z, potential=np.asarray(potentials)[order],
                      covariance=laplace_covariance(np.asarray(hessian, dtype=np.float64)))

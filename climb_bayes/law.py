@@ -96,13 +96,14 @@ INTERACTION_FORMS: dict[str, Callable[..., Array]] = {
 
 
 def positive_floor(x: Array, floor: float = SHARE_FLOOR) -> Array:
-    """Smooth floor ``floor * (softplus(x / floor) + 0.1)``: about ``x`` for ``x >> floor``.
+    """Smooth floor ``m + floor * softplus((x - m) / floor)`` with ``m = 0.1 * floor``.
 
-    It stays strictly positive (at least ``0.1 * floor``, so a language that gets no useful
-    tokens has a large but finite loss) with a finite gradient ``sigmoid(x / floor)``
-    everywhere, so a strongly negative transfer never gives NaN.
+    Equal to ``x`` (to float precision) for ``x >~ 30 * floor``, never below ``m`` (so a
+    language that gets no useful tokens has a large but finite loss), with a finite gradient
+    ``sigmoid((x - m) / floor)`` everywhere, so a strongly negative transfer never gives NaN.
     """
-    return floor * (jax.nn.softplus(x / floor) + 0.1)
+    minimum = 0.1 * floor
+    return minimum + floor * jax.nn.softplus((x - minimum) / floor)
 
 
 def effective_share(params: LawParams, shares: Array, tokens_scaled: Array, self_map: Array,

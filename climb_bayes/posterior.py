@@ -25,8 +25,9 @@ from climb_bayes.law import LawParams
 from climb_bayes.model import LAW_SITES, PARAMETER_SITES
 from climb_bayes.pilots import PilotTable
 
-TARGET_SITES = ("E", "B", "beta", "eta", "sigma", "beta_z")
-PAIR_SITES = ("b", "k")
+TARGET_SITES = ("E", "B", "beta", "eta", "sigma", "log_beta", "log_beta_decentered")
+MATRIX_SITES = ("b", "k", "self_map")
+PAIR_SITES = ("b_pair", "k_pair", "b_pair_decentered", "k_pair_decentered")
 
 
 def file_sha256(path: str | Path) -> str:
@@ -47,8 +48,8 @@ def dims_and_coords(table: PilotTable, pairs: tuple[np.ndarray, np.ndarray]
     }
     dims = {
         **{site: ["target"] for site in TARGET_SITES},
-        **{site: ["source", "target"] for site in (*PAIR_SITES, "self_map")},
-        "b_z": ["pair"], "k_z": ["pair"], "loss": ["obs"],
+        **{site: ["source", "target"] for site in MATRIX_SITES},
+        **{site: ["pair"] for site in PAIR_SITES}, "loss": ["obs"],
         "run_shares": ["run", "source"], "obs_run": ["obs"], "obs_tokens": ["obs"],
         "obs_language": ["obs"], "loss_scale": ["target"],
         "trained": ["language"], "evaluated": ["language"],

@@ -1,0 +1,69 @@
+"""Shared fixtures: one tiny posterior fitted once per session through the real CLI."""
+
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from climb_bayes.pilots import write_pilots
+from climb_bayes.simulate import simulate_pilots
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Sampler settings of the session's fit: small enough for a 2-core CPU, big enough to have
+#: two chains and a few hundred draws to compare predictions against. ``max_tree_depth=6``
+#: caps the cost of each draw (the tiny fit does not mix anyway; these tests check the files,
+#: not the convergence).
+CHAINS, DRAWS = 2, 150
+FIT_OVERRIDES = (f"sampler.chains={CHAINS}", "sampler.warmup=150", f"sampler.samples={DRAWS}",
+                 "sampler.map_starts=2", "sampler.progress_bar=false",
+                 "sampler.max_tree_depth=6")
+
+
+def run_module(module: str, *overrides: str, timeout: float = 600
+               ) -> subprocess.CompletedProcess[str]:
+    """``python -m module overrides...`` from the repository root; output captured as text."""
+    return subprocess.run([sys.executable, "-m", module, *overrides], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="session")
+def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``python -m <module> <overrides>`` from the repository root."""
+    return run_module
+
+
+@dataclass(frozen=True)
+class FittedPosterior:
+    """The session's fit: its inputs, its outputs and what the command printed."""
+
+    pilots: Path  # the simulated pilot table (CSV)
+    frame: pd.DataFrame  # that table as simulated
+    output: Path  # the fit's output directory
+    posterior: Path  # output / "posterior.nc"
+    stdout: str
+    stderr: str
+    chains: int = CHAINS
+    draws: int = DRAWS
+
+
+@pytest.fixture(scope="session")
+def fitted(tmp_path_factory: pytest.TempPathFactory) -> FittedPosterior:
+    """Simulate 3 languages, write their pilot table, fit it once with the fit command."""
+    root = tmp_path_factory.mktemp("fit")
+    frame, _ = simulate_pilots(languages=3, seed=0)
+    pilots = root / "pilots.csv"
+    write_pilots(frame, pilots)
+    output = root / "out"
+    result = run_module("climb_bayes.fit", f"pilots={pilots}", f"output={output}",
+                        *FIT_OVERRIDES)
+    assert result.returncode == 0, (
+        f"fit exited with {result.returncode}\nstdout:\n{result.stdout[-4000:]}\n"
+        f"stderr:\n{result.stderr[-4000:]}")
+    return FittedPosterior(pilots=pilots, frame=frame, output=output,
+                           posterior=output / "posterior.nc", stdout=result.stdout,
+                           stderr=result.stderr)

@@ -1,0 +1,184 @@
+"""The command lines: ``python -m climb_bayes.fit`` and ``python -m climb_bayes.predict``, their
+outputs, and how they refuse bad input (exit status 2, nothing written)."""
+
+import re
+from pathlib import Path
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from climb_bayes.errors import INPUT_ERROR_STATUS
+from climb_bayes.fit import bundled_example
+from climb_bayes.law import LawParams, expected_loss
+from climb_bayes.pilots import PilotTable, read_pilots
+
+#: Mixes to predict; ``tokens`` is empty on two rows, so those take the ``tokens=`` argument.
+MIXES = pd.DataFrame({
+    "mix": ["balanced", "en_heavy", "fr_only", "de_fr"],
+    "tokens": [np.nan, 3e8, np.nan, 5e6],
+    "share_en": [0.4, 0.8, 0.0, 0.0],
+    "share_de": [0.3, 0.1, 0.0, 0.25],
+    "share_fr": [0.3, 0.1, 1.0, 0.75],
+})
+TOKENS = 1e8
+
+
+# ----------------------------------------------------------------------------- fit outputs
+
+
+def test_fit_writes_summary_config_and_reports_nuts(fitted) -> None:
+    assert fitted.posterior.is_file()
+    summary = pd.read_csv(fitted.output / "summary.csv", index_col=0)
+    assert {"mean", "sd", "r_hat", "ess_bulk", "ess_tail"} <= set(summary.columns)
+    assert "E[en]" in summary.index and "b[de, fr]" in summary.index
+    assert "b[en, en]" not in summary.index  # fixed at zero, so left out of the summary
+    config = OmegaConf.load(fitted.output / "config.yaml")
+    assert config.pilots == str(fitted.pilots)
+    assert config.sampler.chains == fitted.chains
+    assert config.sampler.samples == fitted.draws
+    assert config.model.form == "source_saturating"
+    report = re.search(
+        rf"NUTS: {fitted.chains} chains x {fitted.draws} draws in \d+ s .*; \d+ divergences; "
+        r"max R-hat [\d.]+; min bulk ESS \d+; min tail ESS \d+; mean tree depth [\d.]+ "
+        r"\(max \d+\)\.", fitted.stdout)
+    assert report, fitted.stdout[-3000:]
+    assert f"wrote {fitted.posterior}" in fitted.stdout
+
+
+# ----------------------------------------------------------------------------- predict
+
+
+def draws_from_netcdf(path: Path) -> tuple[LawParams, np.ndarray, float, list[str], np.ndarray]:
+    """The law's parameters per draw straight from the netCDF (chain and draw flattened)."""
+    idata = az.from_netcdf(str(path))
+    posterior = idata.posterior
+
+    def flat(name: str) -> jnp.ndarray:
+        values = posterior[name].values
+        return jnp.asarray(values.reshape(-1, *values.shape[2:]), dtype=jnp.float32)
+
+    params = LawParams(**{name: flat(name) for name in LawParams._fields})
+    sources = list(posterior.coords["source"].values)
+    targets = list(posterior.coords["target"].values)
+    self_map = np.array([[float(s == t) for t in targets] for s in sources], dtype=np.float32)
+    return (params, self_map, float(posterior.attrs["reference_tokens"]), targets,
+            np.asarray(flat("sigma")))
+
+
+@pytest.fixture(scope="module")
+def predicted(fitted, cli, tmp_path_factory) -> tuple[pd.DataFrame, str]:
+    root = tmp_path_factory.mktemp("predict")
+    mixes = root / "mixes.csv"
+    MIXES.to_csv(mixes, index=False)
+    output = root / "pred.csv"
+    result = cli("climb_bayes.predict", f"posterior={fitted.posterior}", f"mixes={mixes}",
+                 f"tokens={TOKENS}", f"output={output}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return pd.read_csv(output), result.stdout
+
+
+def test_predict_matches_direct_evaluation_of_the_law(fitted, predicted) -> None:
+    table, stdout = predicted
+    params, self_map, reference, targets, _ = draws_from_netcdf(fitted.posterior)
+    budgets = MIXES["tokens"].fillna(TOKENS).to_numpy()
+    shares = MIXES[["share_en", "share_de", "share_fr"]].to_numpy(dtype=np.float32)
+    tokens_scaled = jnp.asarray(budgets / reference, dtype=jnp.float32)
+    per_draw = np.asarray(jax.vmap(
+        lambda p: expected_loss(p, jnp.asarray(shares), tokens_scaled, jnp.asarray(self_map),
+                                "source_saturating"))(params))  # (draw, mix, target)
+    assert per_draw.shape == (fitted.chains * fitted.draws, len(MIXES), len(targets))
+
+    assert len(table) == len(MIXES) * len(targets)
+    assert table["mix"].tolist() == np.repeat(MIXES["mix"], len(targets)).tolist()
+    assert table["language"].tolist() == targets * len(MIXES)
+    np.testing.assert_allclose(table["tokens"], np.repeat(budgets, len(targets)))
+    expected = {
+        "mean": per_draw.mean(axis=0),
+        "q05": np.quantile(per_draw, 0.05, axis=0),
+        "q50": np.quantile(per_draw, 0.5, axis=0),
+        "q95": np.quantile(per_draw, 0.95, axis=0),
+    }
+    for column, values in expected.items():
+        np.testing.assert_allclose(table[column].to_numpy(), values.ravel(), rtol=1e-4,
+                                   err_msg=column)
+    assert "wrote" in stdout
+
+
+def test_predictive_quantiles_are_wider_than_the_posterior_ones(fitted, predicted) -> None:
+    table, _ = predicted
+    width = table["q95"] - table["q05"]
+    pred_width = table["pred_q95"] - table["pred_q05"]
+    assert np.all(pred_width > width)
+    assert np.all(table["pred_q05"] < table["q50"]) and np.all(table["pred_q95"] > table["q50"])
+    # the widening is the observation noise: the predictive 90% interval of a Student-t(4)
+    # with scale sigma alone is 2 x 2.132 sigma; it cannot be narrower than a fraction of it
+    _, _, _, targets, sigma = draws_from_netcdf(fitted.posterior)
+    noise_width = 2 * 2.132 * np.median(sigma, axis=0)  # (target,)
+    floor = 0.5 * np.tile(noise_width, len(MIXES))
+    assert np.all(pred_width.to_numpy() > floor)
+
+
+@pytest.mark.parametrize("case", ["unknown_language", "shares_do_not_sum", "bad_tokens"])
+def test_predict_rejects_bad_input(fitted, cli, tmp_path, case: str) -> None:
+    mixes = MIXES.drop(columns="tokens")
+    tokens = TOKENS
+    if case == "unknown_language":
+        mixes = mixes.assign(share_xx=0.0)
+    elif case == "shares_do_not_sum":
+        mixes.loc[1, "share_en"] = 0.7  # sums to 0.9
+    else:
+        tokens = 0
+    path = tmp_path / f"{case}.csv"
+    mixes.to_csv(path, index=False)
+    output = tmp_path / "pred.csv"
+    result = cli("climb_bayes.predict", f"posterior={fitted.posterior}", f"mixes={path}",
+                 f"tokens={tokens}", f"output={output}")
+    assert result.returncode == INPUT_ERROR_STATUS, result.stderr[-3000:]
+    assert not output.exists()
+    assert list(tmp_path.glob(".pred.csv*")) == []  # no temporary file left either
+    assert str(path) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# ----------------------------------------------------------------------------- fit input
+
+
+def test_fit_rejects_a_share_out_of_range(fitted, cli, tmp_path) -> None:
+    frame = pd.read_csv(fitted.pilots)
+    frame.loc[frame["run_id"] == frame["run_id"].iloc[0], "share_en"] = 1.5
+    pilots = tmp_path / "bad.csv"
+    frame.to_csv(pilots, index=False)
+    output = tmp_path / "out"
+    result = cli("climb_bayes.fit", f"pilots={pilots}", f"output={output}",
+                 "sampler.progress_bar=false")
+    assert result.returncode == INPUT_ERROR_STATUS, result.stderr[-3000:]
+    assert not output.exists() or list(output.iterdir()) == []
+    assert str(pilots) in result.stderr
+    assert "share_en" in result.stderr and "1.5" in result.stderr
+
+
+def test_fit_rejects_a_missing_pilots_file(cli, tmp_path) -> None:
+    pilots = tmp_path / "nowhere.csv"
+    output = tmp_path / "out"
+    result = cli("climb_bayes.fit", f"pilots={pilots}", f"output={output}")
+    assert result.returncode == INPUT_ERROR_STATUS, result.stderr[-3000:]
+    assert not output.exists() or list(output.iterdir()) == []
+    assert str(pilots) in result.stderr
+
+
+def test_fit_defaults_to_the_bundled_example() -> None:
+    """Fitting the bundled example is too slow here; check that the default points at it
+    and that it is a valid pilot table."""
+    assert OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "fit.yaml").pilots \
+        is None
+    example = bundled_example()
+    assert example.is_file()
+    table = read_pilots(example)
+    assert isinstance(table, PilotTable)
+    assert len(table.sources) >= 2 and len(table.targets) >= 2
+    assert table.frame["tokens"].nunique() >= 2  # several budgets: the scaling law is pinned

@@ -1,0 +1,72 @@
+"""Prior predictive sanity (DESIGN.md, "Priors"): the default priors give losses in a plausible
+range for the data at hand, and the check itself rejects an absurd prior."""
+
+import jax
+import numpy as np
+import pytest
+from numpyro.infer import Predictive
+
+from climb_bayes.fit import model_data
+from climb_bayes.law import INTERACTION_FORMS
+from climb_bayes.model import ModelData, Priors, climb_model
+from climb_bayes.pilots import validate_pilots
+from climb_bayes.simulate import simulate_pilots
+
+DRAWS = 500
+
+
+@pytest.fixture(scope="module")
+def simulated() -> tuple[ModelData, np.ndarray]:
+    frame, _ = simulate_pilots(languages=3, seed=0)
+    data, loss, _ = model_data(validate_pilots(frame, "<simulated>"))
+    return data, np.asarray(loss, dtype=np.float64)
+
+
+def prior_predictive(data: ModelData, priors: Priors, form: str, seed: int = 0) -> np.ndarray:
+    """``(draw, obs)`` prior predictive losses."""
+    draws = Predictive(climb_model, num_samples=DRAWS)(
+        jax.random.PRNGKey(seed), data=data, priors=priors, form=form)
+    return np.asarray(draws["loss"], dtype=np.float64)
+
+
+def plausibility_problems(draws: np.ndarray, observed: np.ndarray) -> list[str]:
+    """What makes prior predictive losses implausible for ``observed`` (empty: plausible).
+
+    The central 90% of all prior predictive losses must lie within [0.2 x the smallest, 5 x
+    the largest] observed loss, and their median within a factor 2 of the observed median.
+    """
+    problems = []
+    if not np.all(np.isfinite(draws)):
+        problems.append(f"{np.sum(~np.isfinite(draws))} non-finite draws")
+        draws = draws[np.isfinite(draws)]
+    q05, q50, q95 = np.quantile(draws, [0.05, 0.5, 0.95])
+    low, median, high = observed.min(), np.median(observed), observed.max()
+    if not q05 > 0.2 * low:
+        problems.append(f"5% quantile {q05:.3g} <= 0.2 x the smallest observed loss {low:.3g}")
+    if not q95 < 5 * high:
+        problems.append(f"95% quantile {q95:.3g} >= 5 x the largest observed loss {high:.3g}")
+    if not 0.5 * median < q50 < 2 * median:
+        problems.append(f"median {q50:.3g} not within x2 of the observed median {median:.3g}")
+    return problems
+
+
+@pytest.mark.parametrize("form", sorted(INTERACTION_FORMS))
+def test_default_prior_predictive_is_plausible(simulated, form: str) -> None:
+    data, observed = simulated
+    draws = prior_predictive(data, Priors(), form)
+    assert draws.shape == (DRAWS, observed.size)
+    assert not np.isnan(draws).any()
+    assert plausibility_problems(draws, observed) == []
+    # every observation's own prior predictive interval covers it: per-row plausibility
+    low, high = np.quantile(draws, [0.01, 0.99], axis=0)
+    assert np.mean((low <= observed) & (observed <= high)) > 0.9
+
+
+@pytest.mark.parametrize("absurd", [Priors(E_fraction=50.0),
+                                    Priors(E_fraction=0.05, B_fraction=0.001)])
+def test_absurd_prior_fails_the_check(simulated, absurd: Priors) -> None:
+    """A prior that puts the irreducible loss at 50x the typical loss, or all of the loss
+    at a twentieth of it, must be rejected by the same check."""
+    data, observed = simulated
+    draws = prior_predictive(data, absurd, "source_saturating")
+    assert plausibility_problems(draws, observed) != []
