@@ -3,8 +3,9 @@
 NUTS from numpyro's default random start does not converge on this model (curved ridges
 between ``E``, ``B`` and ``beta``; ``alpha`` and ``eta`` trade off; local optima), see
 ``../shared/DESIGN.md``, "Fitting notes". So we first minimise the potential energy (the
-negative log joint density in numpyro's unconstrained space) with L-BFGS from several random
-points, keep the good optima, and start each chain from one of them with a dense mass matrix.
+negative log joint density in numpyro's unconstrained space) with L-BFGS from several points
+near the prior median, keep the good optima, and start each chain from one of them, jittered by
+the Laplace approximation, whose covariance also starts the dense mass-matrix adaptation.
 """
 
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 from jax.flatten_util import ravel_pytree
-from numpyro.infer import MCMC, NUTS, init_to_uniform
+from numpyro.infer import MCMC, NUTS, init_to_median
 from numpyro.infer.util import initialize_model
 
 #: Per-draw statistics kept from NUTS (ArviZ names them in ``sample_stats``).
@@ -32,17 +33,20 @@ class MapResult(NamedTuple):
 
 
 def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: jax.Array,
-             num_starts: int = 8, max_iter: int = 2000) -> MapResult:
-    """Minimise the potential energy with L-BFGS from ``num_starts`` random points.
+             num_starts: int = 8, max_iter: int = 2000, jitter: float = 0.5) -> MapResult:
+    """Minimise the potential energy with L-BFGS from ``num_starts`` points near the prior.
 
-    Starts are drawn uniformly in ``(-2, 2)`` in the unconstrained space (numpyro's
-    ``init_to_uniform``). Returns all optima sorted by potential energy.
+    The first start is the prior median (numpyro's ``init_to_median``); the others add
+    ``Normal(0, jitter)`` noise to it in the unconstrained space. Starting where the priors
+    put the law (losses of the right size, small transfer) finds far better optima than
+    numpyro's default uniform start in ``(-2, 2)``. Returns all optima sorted by potential.
     """
-    keys = jax.random.split(rng_key, num_starts)
-    info = initialize_model(keys, model, model_kwargs=model_kwargs,
-                            init_strategy=init_to_uniform(radius=2.0))
-    starts = info.param_info.z
-    _, unravel = ravel_pytree(jax.tree.map(lambda x: x[0], starts))
+    keys = jax.random.split(rng_key, 2)
+    info = initialize_model(keys[0], model, model_kwargs=model_kwargs,
+                            init_strategy=init_to_median)
+    centre, unravel = ravel_pytree(info.param_info.z)
+    noise = jitter * jax.random.normal(keys[1], (num_starts, centre.shape[0]))
+    starts = jax.vmap(unravel)(centre + noise.at[0].set(0.0))
     value_and_grad = jax.jit(jax.value_and_grad(lambda flat: info.potential_fn(unravel(flat))))
 
     def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:

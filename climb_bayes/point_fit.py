@@ -46,7 +46,8 @@ class PointFit:
     objective: float  # J(theta) at the optimum (sum of Huber losses, in nats)
 
     def loss(self, shares: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-        """Noise-free loss ``(n, target)`` of mixes ``shares`` ``(n, source)`` at ``tokens`` ``(n,)``."""
+        """Noise-free loss ``(n, target)`` of mixes ``shares`` ``(n, source)`` at ``tokens``
+        ``(n,)``."""
         with jax.enable_x64(True):
             law = expected_loss(
                 LawParams(*(jnp.asarray(p, dtype=jnp.float64) for p in self.params)),
