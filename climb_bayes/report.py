@@ -1,0 +1,626 @@
+"""A report a person can read, without Jupyter: ``python -m climb_bayes.report``.
+
+``python -m climb_bayes.report posterior=DIR/posterior.nc mixes=MIXDIR output=OUT`` writes the
+figures of :mod:`climb_bayes.plots` as PNG files in ``OUT`` and one HTML page,
+``OUT/report.html``, with every figure embedded (and linked to its PNG) and the tables, so the
+page can be shared alone. Sections, each with a sentence on how to read it:
+
+1. sampling health: ``az.summary``, per-chain sampler statistics, rank, trace and energy plots;
+2. the scaling laws: pilot losses against the fitted curves with 50/90% bands;
+3. cross-lingual transfer: heatmap of the posterior mean of ``alpha_{j->i}`` at a budget, with
+   ``P(alpha > 0)``, and a forest plot of the largest coefficients;
+4. checks: posterior predictive checks, PSIS-LOO with Pareto k, and ``az.compare`` of the
+   interaction forms when ``posterior_<form>.nc`` for another form lies beside the posterior;
+5. the decision (only with ``mixes=DIR``, a directory written by ``python -m climb_bayes.solve``):
+   each mix's per-language predicted loss with 90% intervals, computed here from the posterior
+   (the solver's numbers are shown beside them), the posterior of each language's optimal share
+   and ``P(mix beats uniform)``.
+
+A mix directory holds ``<name>.yaml`` files with a top-level ``shares: {<lang>: float}`` and
+optional ``metadata`` (the target budget is read from ``metadata.target_tokens`` when
+``tokens`` is not given, language weights from ``metadata.weights``), and optionally
+``comparison.csv``, ``optimal_shares.csv`` and ``optimal_share_draws.csv``. Bad input (no
+posterior, no mixes in the directory, a mix naming a language the posterior does not know)
+exits with status 2 before anything is written.
+"""
+
+import base64
+import html
+import io
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import arviz as az
+import hydra
+import matplotlib
+import numpy as np
+import pandas as pd
+import yaml
+from matplotlib.figure import Figure
+from omegaconf import DictConfig
+
+from climb_bayes import plots
+from climb_bayes.errors import InputError, exits_on_input_error
+from climb_bayes.io import atomic_path, write_text
+from climb_bayes.model import PARAMETER_SITES
+from climb_bayes.pilots import SHARE_PREFIX
+from climb_bayes.posterior import Posterior, read_posterior
+from climb_bayes.predict import posterior_losses
+
+#: Name of the reference mix every mix is compared with.
+UNIFORM = "uniform"
+#: Shares of a mix file must sum to 1 within this (they are then renormalised).
+SHARE_TOLERANCE = 1e-3
+#: Solver outputs read from a mix directory, when present.
+SOLVER_TABLES = ("comparison.csv", "optimal_shares.csv", "optimal_share_draws.csv")
+LEVELS = (0.05, 0.5, 0.95)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the solver's mix directory
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MixDirectory:
+    """What ``python -m climb_bayes.solve`` wrote, checked against the posterior's languages."""
+
+    path: Path
+    shares: pd.DataFrame  # mix x source, rows on the simplex
+    metadata: dict[str, dict[str, Any]]  # mix -> its ``metadata`` mapping ({} when absent)
+    comparison: pd.DataFrame | None = None
+    optimal_shares: pd.DataFrame | None = None  # language x (mean, q05, q50, q95)
+    optimal_share_draws: pd.DataFrame | None = None  # draw x language
+    notes: tuple[str, ...] = ()
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise InputError(f"{path} is not valid YAML ({error}); fix it or remove it from the "
+                         f"mix directory.") from error
+
+
+def mix_shares(path: Path, document: Mapping[str, Any], sources: list[str]) -> np.ndarray:
+    """The shares of one mix file over ``sources`` (0 for a source it leaves out), checked."""
+    shares = document["shares"]
+    if not isinstance(shares, Mapping) or not shares:
+        raise InputError(f"{path}: 'shares' must be a mapping {{language: share}}; write it as "
+                         f"e.g. 'shares: {{{sources[0]}: 1.0}}'.")
+    unknown = sorted(str(k) for k in shares if str(k) not in sources)
+    if unknown:
+        raise InputError(f"{path} names languages {unknown} that the posterior was not trained "
+                         f"on; its training languages are {sources}. Solve again with this "
+                         f"posterior or pass the posterior these mixes were solved for.")
+    try:
+        values = np.array([float(shares.get(s, 0.0)) for s in sources])
+    except (TypeError, ValueError) as error:
+        raise InputError(f"{path}: every share must be a number ({error}).") from error
+    if not (np.isfinite(values).all() and (values >= 0).all()
+            and abs(values.sum() - 1.0) <= SHARE_TOLERANCE):
+        raise InputError(f"{path}: shares {dict(zip(sources, values.tolist(), strict=True))} "
+                         f"must be non-negative and sum to 1 (within {SHARE_TOLERANCE}).")
+    return values / values.sum()
+
+
+def _read_csv(path: Path) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise InputError(f"could not read {path} as CSV ({error}); write it again with "
+                         f"`python -m climb_bayes.solve` or remove it.") from error
+
+
+def _optimal_share_draws(frame: pd.DataFrame | None, path: Path, sources: list[str]
+                         ) -> pd.DataFrame | None:
+    if frame is None:
+        return None
+    columns = [c for c in frame.columns if c.startswith(SHARE_PREFIX)]
+    unknown = [c for c in columns if c.removeprefix(SHARE_PREFIX) not in sources]
+    if unknown or not columns:
+        raise InputError(f"{path}: columns {unknown or '(no share_<lang> columns)'} do not "
+                         f"match the posterior's training languages {sources}.")
+    draws = frame[columns].apply(pd.to_numeric, errors="coerce")
+    draws.columns = [c.removeprefix(SHARE_PREFIX) for c in columns]
+    return draws
+
+
+def _optimal_shares(frame: pd.DataFrame | None, path: Path, sources: list[str]
+                    ) -> pd.DataFrame | None:
+    if frame is None:
+        return None
+    key = "language" if "language" in frame.columns else frame.columns[0]
+    table = frame.set_index(key)
+    table.index = [str(i).removeprefix(SHARE_PREFIX) for i in table.index]
+    missing = [c for c in ("q05", "q50", "q95") if c not in table.columns]
+    unknown = [i for i in table.index if i not in sources]
+    if missing or unknown:
+        raise InputError(f"{path}: needs one row per training language of {sources} with "
+                         f"columns mean, q05, q50, q95; missing columns {missing}, unknown "
+                         f"languages {unknown}.")
+    return table.apply(pd.to_numeric, errors="coerce")
+
+
+def read_mix_directory(path: str | Path, sources: list[str]) -> MixDirectory:
+    """Read the solver's mix directory; InputError naming the file and the fix when it is bad."""
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(f"mix directory {path} does not exist; write one with "
+                         f"`python -m climb_bayes.solve posterior=... output={path}`, or leave "
+                         f"`mixes` out to skip the decision section.")
+    rows, metadata, notes = {}, {}, []
+    for file in sorted(path.glob("*.yaml")):
+        document = _load_yaml(file)
+        if not isinstance(document, Mapping) or "shares" not in document:
+            notes.append(f"{file.name} has no top-level 'shares' and was skipped.")
+            continue
+        rows[file.stem] = mix_shares(file, document, sources)
+        meta = document.get("metadata")
+        metadata[file.stem] = dict(meta) if isinstance(meta, Mapping) else {}
+    if not rows:
+        raise InputError(f"mix directory {path} holds no mix: expected <name>.yaml files with "
+                         f"a top-level 'shares: {{<lang>: share}}' as written by "
+                         f"`python -m climb_bayes.solve`.")
+    tables = {name: _read_csv(path / name) for name in SOLVER_TABLES}
+    return MixDirectory(
+        path=path, shares=pd.DataFrame(rows, index=sources).T.rename_axis("mix"),
+        metadata=metadata, comparison=tables["comparison.csv"],
+        optimal_shares=_optimal_shares(tables["optimal_shares.csv"],
+                                       path / "optimal_shares.csv", sources),
+        optimal_share_draws=_optimal_share_draws(tables["optimal_share_draws.csv"],
+                                                 path / "optimal_share_draws.csv", sources),
+        notes=tuple(notes))
+
+
+def find_key(tree: Any, keys: Iterable[str]) -> Any:
+    """The first value under any of ``keys`` in a nested mapping (depth first), else None."""
+    keys = tuple(keys)
+    if isinstance(tree, Mapping):
+        for key in keys:
+            if key in tree and tree[key] is not None:
+                return tree[key]
+        for value in tree.values():
+            found = find_key(value, keys)
+            if found is not None:
+                return found
+    return None
+
+
+def decision_budget(mixes: MixDirectory, tokens: float | None) -> float:
+    """The budget of the decision: ``tokens`` if given, else the mixes' ``target_tokens``."""
+    if tokens is None:
+        found = {name: find_key(meta, ("target_tokens", "tokens"))
+                 for name, meta in mixes.metadata.items()}
+        values = sorted({float(v) for v in found.values() if isinstance(v, int | float | str)
+                         and _is_number(v)})
+        if not values:
+            raise InputError(f"no target budget in the metadata of the mixes in {mixes.path}; "
+                             f"pass tokens=N (total training tokens of the full run).")
+        if len(values) > 1:
+            raise InputError(f"the mixes in {mixes.path} were solved for different budgets "
+                             f"{values}; pass tokens=N to choose one.")
+        tokens = values[0]
+    if not (np.isfinite(tokens) and tokens > 0):
+        raise InputError(f"tokens={tokens} must be a positive number of training tokens.")
+    return float(tokens)
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        return bool(np.isfinite(float(value)))
+    except (TypeError, ValueError):
+        return False
+
+
+def language_weights(mixes: MixDirectory, targets: list[str]) -> tuple[np.ndarray, str]:
+    """Weights of the evaluated languages from the mixes' ``metadata.weights`` (normalised to
+    sum to 1), else equal; with a sentence saying which."""
+    for name, meta in mixes.metadata.items():
+        weights = find_key(meta, ("weights",))
+        if isinstance(weights, Mapping) and weights and set(map(str, weights)) <= set(targets):
+            values = np.array([float(weights.get(t, 0.0)) for t in targets])
+            if np.isfinite(values).all() and (values >= 0).all() and values.sum() > 0:
+                return values / values.sum(), f"language weights from {name}.yaml's metadata"
+    return np.full(len(targets), 1.0 / len(targets)), "equal language weights"
+
+
+# --------------------------------------------------------------------------------------------
+# The decision, computed from the posterior
+# --------------------------------------------------------------------------------------------
+
+def with_uniform(shares: pd.DataFrame) -> pd.DataFrame:
+    """The mixes with a ``uniform`` row (equal shares) added when there is none."""
+    if UNIFORM in shares.index:
+        return shares
+    uniform = pd.DataFrame([np.full(shares.shape[1], 1.0 / shares.shape[1])],
+                           index=pd.Index([UNIFORM], name=shares.index.name),
+                           columns=shares.columns)
+    return pd.concat([shares, uniform])
+
+
+def mix_losses(posterior: Posterior, shares: pd.DataFrame, tokens: float) -> np.ndarray:
+    """Noise-free loss of every draw, mix and target at ``tokens``: ``(sample, mix, target)``."""
+    budgets = np.full(len(shares), float(tokens))
+    return np.asarray(posterior_losses(posterior, shares[posterior.sources].to_numpy(), budgets))
+
+
+def _quantile_columns(draws: np.ndarray) -> dict[str, np.ndarray]:
+    quantiles = np.quantile(draws, LEVELS, axis=0)
+    return {"mean": draws.mean(0),
+            **{f"q{round(100 * p):02d}": q for p, q in zip(LEVELS, quantiles, strict=True)}}
+
+
+def loss_table(losses: np.ndarray, mixes: list[str], targets: list[str],
+               metadata: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
+    """One row per (mix, language): posterior mean and 5/50/95% quantiles of the loss.
+
+    ``solver_mean`` is the solver's own predicted mean from the mix's metadata, when it can be
+    found there (for a cross-check), else NaN.
+    """
+    columns = {k: v.ravel() for k, v in _quantile_columns(losses).items()}
+    table = pd.DataFrame({"mix": np.repeat(mixes, len(targets)),
+                          "language": np.tile(targets, len(mixes)), **columns})
+    table["solver_mean"] = [solver_prediction((metadata or {}).get(m, {}), t)
+                            for m, t in zip(table["mix"], table["language"], strict=True)]
+    return table
+
+
+def solver_prediction(metadata: Mapping[str, Any], language: str) -> float:
+    """The solver's predicted mean loss of ``language`` from a mix's metadata, else NaN.
+
+    Accepts ``{<lang>: {mean: ...}}`` or ``{<lang>: number}`` under any key containing
+    ``loss`` (for example ``predicted_loss``), read defensively.
+    """
+    for key, value in metadata.items():
+        if "loss" in str(key) and isinstance(value, Mapping) and language in value:
+            entry = value[language]
+            entry = entry.get("mean") if isinstance(entry, Mapping) else entry
+            if _is_number(entry):
+                return float(entry)
+    return float("nan")
+
+
+def loss_differences(losses: np.ndarray, mixes: list[str], targets: list[str],
+                     reference: str = UNIFORM) -> pd.DataFrame:
+    """Per draw, each mix's loss minus the ``reference`` mix's; quantiles per (mix, language)."""
+    ref = mixes.index(reference)
+    keep = [m for m, name in enumerate(mixes) if name != reference]
+    difference = losses[:, keep, :] - losses[:, ref:ref + 1, :]
+    return loss_table(difference, [mixes[m] for m in keep], targets).drop(
+        columns="solver_mean")
+
+
+def decision_table(losses: np.ndarray, mixes: list[str], weights: np.ndarray,
+                   comparison: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per mix: posterior of the weighted loss and ``P(beats uniform)``, computed here.
+
+    Columns of the solver's ``comparison.csv`` are appended with a ``solver_`` prefix.
+    """
+    weighted = losses @ weights  # (sample, mix)
+    ref = mixes.index(UNIFORM)
+    table = pd.DataFrame({"mix": mixes,
+                          **{f"weighted_loss_{k}": v
+                             for k, v in _quantile_columns(weighted).items()},
+                          "p_beats_uniform": (weighted < weighted[:, [ref]]).mean(0)})
+    table.loc[table["mix"] == UNIFORM, "p_beats_uniform"] = np.nan
+    if comparison is not None and "mix" in comparison.columns:
+        solver = comparison.drop_duplicates("mix").set_index("mix").add_prefix("solver_")
+        table = table.join(solver, on="mix")
+    return table
+
+
+def mix_markers(shares: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Shares of the mixes worth marking on the optimal-share figure."""
+    names = [n for n in ("posterior_mean", UNIFORM) if n in shares.index]
+    return {n: shares.loc[n].to_dict() for n in names}
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Section:
+    """One part of the report: how to read it, its figures (file stem -> figure) and tables."""
+
+    title: str
+    text: str
+    figures: dict[str, Figure] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def summary_table(idata: az.InferenceData) -> pd.DataFrame:
+    """``az.summary`` of the law's parameters (entries fixed at zero by construction left out)."""
+    names = [n for n in PARAMETER_SITES if n in idata.posterior]
+    with warnings.catch_warnings():  # the zero diagonal of b and k has no spread to divide by
+        warnings.simplefilter("ignore", RuntimeWarning)
+        summary = az.summary(idata, var_names=names, hdi_prob=0.9)
+    return summary[summary["sd"] > 0]
+
+
+def health_section(idata: az.InferenceData, pairs: int = 4) -> Section:
+    """Sampling health: R-hat, ESS, divergences, rank, trace and energy plots."""
+    variables = plots.health_variables(idata, pairs)
+    return Section(
+        "Sampling health",
+        "Trust the rest only if R-hat is below 1.01 and the bulk and tail ESS are above about "
+        "400 for every parameter, no transition diverged, the rank histograms are flat and "
+        "the two energy distributions overlap (BFMI above 0.3). The trace and rank plots show "
+        "the scaling exponents beta and the transfer coefficients b that mix worst.",
+        figures={"rank": plots.rank_plot(idata, variables),
+                 "trace": plots.trace_plot(idata, variables),
+                 "energy": plots.energy_plot(idata)},
+        tables={"sampler statistics per chain": plots.sampler_table(idata),
+                "az.summary of the law's parameters": summary_table(idata)})
+
+
+def scaling_section(posterior: Posterior, target_tokens: float | None) -> Section:
+    """The fitted scaling laws against the pilot losses."""
+    observed = plots.observations(posterior.idata)
+    curves = plots.scaling_curves(plots.thin(posterior),
+                                  plots.token_grid(observed, target_tokens))
+    return Section(
+        "Scaling laws",
+        "Each panel is one evaluated language: its pilot losses over the training budget, with "
+        "the fitted law for a monolingual run and for the uniform mix (posterior mean, 50% and "
+        "90% bands). Monolingual pilots should sit on the green band; mixed pilots lie between "
+        "the curves according to their share of the language. Beyond the dotted line the law "
+        "extrapolates, and the bands show how much that is worth.",
+        figures={"scaling_laws": plots.scaling_plot(curves, observed, posterior.targets,
+                                                    target_tokens)})
+
+
+def transfer_section(idata: az.InferenceData, tokens: float, forest_pairs: int = 20
+                     ) -> Section:
+    """Cross-lingual transfer at ``tokens``: heatmap of means with P(>0), forest of the largest."""
+    alpha = plots.transfer_draws(idata, tokens)
+    mean, positive = plots.transfer_summary(alpha)
+    text = (f"alpha(j->i) at D = {tokens:.3g} tokens is how many tokens of target i one token "
+            f"of source j is worth (before saturation): positive helps, negative interferes. "
+            f"Each cell gives the posterior mean and the probability that the coefficient is "
+            f"positive; a probability near 50% means the pilots do not tell the sign. The "
+            f"forest plot shows the largest coefficients with 50% and 90% intervals.")
+    section = Section("Cross-lingual transfer", text,
+                      tables={"posterior mean of alpha (rows: source, columns: target)": mean,
+                              "P(alpha > 0)": positive})
+    if mean.notna().to_numpy().any():
+        section.figures = {"transfer_heatmap": plots.transfer_heatmap(mean, positive, tokens),
+                           "transfer_forest": plots.transfer_forest(alpha, forest_pairs)}
+    else:
+        section.notes.append("no transfer coefficients: a single language.")
+    return section
+
+
+def _recorded(function: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = function(*args, **kwargs)
+    messages = list(dict.fromkeys(str(w.message).strip() for w in caught
+                                  if not issubclass(w.category, FutureWarning)))
+    return result, messages
+
+
+def loo_table(loo: az.ELPDData) -> pd.DataFrame:
+    """elpd_loo, its standard error, p_loo and the count of Pareto k in each band."""
+    k = np.asarray(loo.pareto_k)
+    return pd.DataFrame({"elpd_loo": [loo.elpd_loo], "se": [loo.se], "p_loo": [loo.p_loo],
+                         "k <= 0.5": [(k <= 0.5).sum()],
+                         "0.5 < k <= 0.7": [((k > 0.5) & (k <= 0.7)).sum()],
+                         "k > 0.7": [(k > 0.7).sum()]})
+
+
+def checks_section(idata: az.InferenceData, others: Mapping[str, az.InferenceData],
+                   form: str, ppc_draws: int = 50, seed: int = 0) -> Section:
+    """Posterior predictive checks, PSIS-LOO and the comparison of interaction forms."""
+    loo, notes = _recorded(az.loo, idata, pointwise=True)
+    section = Section(
+        "Posterior predictive checks and PSIS-LOO",
+        "The replicated loss densities (blue) should cover the observed one (black) for every "
+        "language. Pareto k above 0.7 marks a pilot loss that PSIS-LOO cannot approximate "
+        "(an influential or badly fitted run). When another interaction form was fitted "
+        "(compare_forms=true), az.compare ranks the forms by expected log predictive density.",
+        figures={"ppc": plots.ppc_plot(idata, ppc_draws, seed), "khat": plots.khat_plot(loo)},
+        tables={"PSIS-LOO": loo_table(loo)}, notes=[f"az.loo: {n}" for n in notes])
+    if others:
+        comparison, notes = _recorded(az.compare, {form: idata, **others}, ic="loo")
+        section.figures["compare"] = plots.compare_plot(comparison)
+        section.tables["az.compare of the interaction forms"] = comparison
+        section.notes += [f"az.compare: {n}" for n in notes]
+    else:
+        section.notes.append("only one interaction form was fitted; fit with "
+                             "compare_forms=true to compare the forms by PSIS-LOO.")
+    return section
+
+
+def decision_section(posterior: Posterior, mixes: MixDirectory, tokens: float) -> Section:
+    """Each mix's predicted losses, the optimal shares' posterior and P(beats uniform)."""
+    shares = with_uniform(mixes.shares)
+    names = list(shares.index)
+    losses = mix_losses(posterior, shares, tokens)
+    weights, weight_note = language_weights(mixes, posterior.targets)
+    decision = decision_table(losses, names, weights, mixes.comparison)
+    section = Section(
+        "The decision",
+        f"Predicted losses at the target budget D = {tokens:.3g} tokens for every mix in "
+        f"{mixes.path}, computed here from the posterior (solver_ columns: the solver's own "
+        f"numbers, for a cross-check). The first figure shows each mix's loss minus the "
+        f"uniform mix's, per language, with 90% intervals over the posterior (left of zero is "
+        f"better). P(beats uniform) is the share of posterior draws in which the mix's "
+        f"weighted loss ({weight_note}) is below the uniform mix's.",
+        figures={"mix_losses": plots.mix_loss_plot(
+            loss_differences(losses, names, posterior.targets), UNIFORM)},
+        tables={"mixes: weighted loss and P(beats uniform)": decision,
+                "predicted loss per mix and language (nats)":
+                    loss_table(losses, names, posterior.targets, mixes.metadata),
+                "shares of the mixes": shares.reset_index()},
+        notes=list(mixes.notes))
+    if mixes.optimal_share_draws is not None or mixes.optimal_shares is not None:
+        section.figures["optimal_shares"] = plots.optimal_share_plot(
+            mixes.optimal_share_draws, mixes.optimal_shares, mix_markers(shares))
+        if mixes.optimal_shares is not None:
+            section.tables["the solver's optimal share per language"] = (
+                mixes.optimal_shares.rename_axis("language").reset_index())
+    else:
+        section.notes.append(f"{mixes.path} has neither optimal_share_draws.csv nor "
+                             f"optimal_shares.csv: no posterior of the optimal shares.")
+    beats = decision.set_index("mix")["p_beats_uniform"].dropna()
+    if not beats.empty:
+        section.figures["p_beats_uniform"] = plots.beats_uniform_plot(beats)
+    return section
+
+
+def other_forms(path: str | Path, form: str) -> dict[str, az.InferenceData]:
+    """Posteriors of the other interaction forms beside ``path`` (``posterior_<form>.nc``)."""
+    path = Path(path)
+    found = {}
+    for file in sorted(path.parent.glob("posterior_*.nc")):
+        if file.resolve() == path.resolve():
+            continue
+        other = read_posterior(file)
+        if other.form != form:
+            found[other.form] = other.idata
+    return found
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """Keys of ``conf/report.yaml`` besides the paths."""
+
+    tokens: float | None = None
+    forest_pairs: int = 20
+    health_pairs: int = 4
+    ppc_draws: int = 50
+    seed: int = 0
+
+
+def build_sections(posterior: Posterior, others: Mapping[str, az.InferenceData],
+                   mixes: MixDirectory | None, settings: ReportSettings = ReportSettings()
+                   ) -> list[Section]:
+    """Every section of the report, figures drawn in memory (nothing is written)."""
+    target = decision_budget(mixes, settings.tokens) if mixes is not None else settings.tokens
+    tokens = target or posterior.reference
+    sections = [
+        health_section(posterior.idata, settings.health_pairs),
+        scaling_section(posterior, target),
+        transfer_section(posterior.idata, tokens, settings.forest_pairs),
+        checks_section(posterior.idata, others, posterior.form, settings.ppc_draws,
+                       settings.seed),
+    ]
+    if mixes is None:
+        sections.append(Section("The decision", "No mix directory was given (mixes=DIR, "
+                                "written by `python -m climb_bayes.solve`): this section is "
+                                "skipped."))
+    else:
+        sections.append(decision_section(posterior, mixes, tokens))
+    if target is None:
+        sections[2].notes.append(f"no target budget given (tokens=N): transfer is shown at "
+                                 f"the reference budget D_ref = {tokens:.3g} tokens.")
+    return sections
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering and writing
+# --------------------------------------------------------------------------------------------
+
+def png_bytes(figure: Figure, dpi: int = 110) -> bytes:
+    """The figure as PNG bytes."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def render_figures(sections: list[Section]) -> dict[str, bytes]:
+    """``<stem>.png`` -> PNG bytes for every figure; the figures are closed."""
+    rendered = {}
+    for section in sections:
+        for stem, figure in section.figures.items():
+            rendered[f"{stem}.png"] = png_bytes(figure)
+            matplotlib.pyplot.close(figure)
+    return rendered
+
+
+def _table_html(table: pd.DataFrame) -> str:
+    index = not isinstance(table.index, pd.RangeIndex)
+    return table.to_html(index=index, float_format=lambda v: f"{v:.4g}", na_rep="",
+                         border=0, classes="table")
+
+
+STYLE = """body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em;color:#222}
+img{max-width:100%;border:1px solid #ddd}table.table{border-collapse:collapse;font-size:12px;
+margin:0.5em 0 1.5em}table.table td,table.table th{padding:2px 6px;border-bottom:1px solid #eee;
+text-align:right}.note{color:#8a5300}.read{background:#f4f7fb;padding:0.6em;border-radius:4px}
+.scroll{overflow-x:auto}"""
+
+
+def render_html(sections: list[Section], figures: Mapping[str, bytes], title: str,
+                header: str) -> str:
+    """One self-contained HTML page: figures embedded as data URIs, each linking to its PNG."""
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+             f"</title><style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
+             f"<p>{html.escape(header)}</p><ul>"]
+    parts += [f"<li><a href='#s{i}'>{html.escape(s.title)}</a></li>"
+              for i, s in enumerate(sections)]
+    parts.append("</ul>")
+    for i, section in enumerate(sections):
+        parts.append(f"<h2 id='s{i}'>{html.escape(section.title)}</h2>"
+                     f"<p class='read'>{html.escape(section.text)}</p>")
+        parts += [f"<p class='note'>Note: {html.escape(n)}</p>" for n in section.notes]
+        for stem in section.figures:
+            name = f"{stem}.png"
+            data = base64.b64encode(figures[name]).decode("ascii")
+            parts.append(f"<p><a href='{name}'><img alt='{stem}' "
+                         f"src='data:image/png;base64,{data}'></a><br>"
+                         f"<a href='{name}'>{name}</a></p>")
+        for caption, table in section.tables.items():
+            parts.append(f"<h3>{html.escape(caption)}</h3><div class='scroll'>"
+                         f"{_table_html(table)}</div>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(output: str | Path, figures: Mapping[str, bytes], page: str) -> Path:
+    """Write the PNG files and ``report.html`` into ``output`` (each atomically)."""
+    output = Path(output)
+    for name, data in figures.items():
+        with atomic_path(output / name) as tmp:
+            tmp.write_bytes(data)
+    write_text(output / "report.html", page)
+    return output / "report.html"
+
+
+def make_report(posterior_path: str | Path, mixes_path: str | Path | None,
+                output: str | Path, settings: ReportSettings = ReportSettings()) -> Path:
+    """Read the inputs (all checks first), draw every section, write the files."""
+    posterior = read_posterior(posterior_path)
+    mixes = read_mix_directory(mixes_path, posterior.sources) if mixes_path else None
+    others = other_forms(posterior_path, posterior.form)
+    sections = build_sections(posterior, others, mixes, settings)
+    figures = render_figures(sections)
+    header = (f"Posterior {posterior_path} ({posterior.form} form; {len(posterior.nu)} draws; "
+              f"training languages {', '.join(posterior.sources)}; evaluated languages "
+              f"{', '.join(posterior.targets)}; D_ref = {posterior.reference:.3g} tokens)"
+              + (f"; mixes from {mixes_path}." if mixes_path else "."))
+    page = render_html(sections, figures, "climb_bayes posterior report", header)
+    return write_report(output, figures, page)
+
+
+@hydra.main(config_path="../conf", config_name="report", version_base="1.3")
+@exits_on_input_error
+def main(cfg: DictConfig) -> None:
+    """Write the report of ``cfg.posterior`` (and ``cfg.mixes``) into ``cfg.output``."""
+    matplotlib.use("Agg")
+    settings = ReportSettings(tokens=None if cfg.tokens is None else float(cfg.tokens),
+                              forest_pairs=cfg.forest_pairs, health_pairs=cfg.health_pairs,
+                              ppc_draws=cfg.ppc_draws, seed=cfg.seed)
+    page = make_report(cfg.posterior, cfg.mixes, cfg.output, settings)
+    print(f"wrote {page}")
+
+
+if __name__ == "__main__":
+    main()
