@@ -1,0 +1,233 @@
+"""The decision's mathematics: mixes that minimise the law's weighted loss over posterior draws.
+
+Notation of ``../shared/DESIGN.md`` ("The decision"): draws ``theta_1..theta_S``, target
+budget ``D`` (``tokens_scaled = D / D_ref``), weights ``w`` over the evaluated languages
+(summing to 1), shares ``r`` of the training languages. The weighted loss of one draw is::
+
+    W_s(r) = sum_i w_i L_i(r, D; theta_s)
+
+with ``L`` from :mod:`climb_bayes.law` (never written again here). Objectives, all minimised
+over ``{r : sum r = 1, lower <= r <= upper}`` (``upper`` folds in the availability cap
+``r_i D <= K A_i``) by :func:`climb_bayes.interior.minimise_on_simplex` with exact JAX
+derivatives in float64:
+
+- ``mean``:     ``(1/S) sum_s W_s(r)``                      (``posterior_mean``; one draw: ``plugin``)
+- ``mean_sd``:  ``mean_s W_s(r) + k * sd_s W_s(r)``          (``robust``)
+- ``quantile``: the ``level`` quantile of ``W_s(r)`` over draws (``robust``; piecewise smooth,
+  so its optimum is certified only up to the kinks of the empirical quantile)
+
+and, for the paper's two-step procedure (:func:`two_step_mix`), the shortfall of the effective
+shares from a target curve.
+"""
+
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from climb_bayes.interior import Solution, minimise_on_simplex
+from climb_bayes.law import LawParams, effective_share, expected_loss
+
+Array = jax.Array
+OBJECTIVE_KINDS = ("mean", "mean_sd", "quantile")
+
+
+class Problem(NamedTuple):
+    """Everything the objectives read besides the shares (float64 numpy arrays)."""
+
+    params: LawParams  # each with a leading draw axis
+    tokens_scaled: float  # D_target / D_ref
+    self_map: np.ndarray  # (source, target)
+    weights: np.ndarray  # (target,), summing to 1
+    lower: np.ndarray  # (source,)
+    upper: np.ndarray  # (source,)
+    form: str = "source_saturating"
+
+
+class Settings(NamedTuple):
+    """Solver settings: KKT tolerance and iteration cap of the interior-point method."""
+
+    tol: float = 1e-10
+    max_iter: int = 200
+
+
+def draw_weighted_losses(shares: Array, params: LawParams, tokens_scaled: Array,
+                         self_map: Array, weights: Array, form: str) -> Array:
+    """``W_s(r) = sum_i w_i L_i(r, D; theta_s)`` for every draw: ``(sample,)`` for ``r`` ``(source,)``."""
+    per_draw = jax.vmap(expected_loss, in_axes=(0, None, None, None, None))
+    losses = per_draw(params, shares[None, :], jnp.reshape(tokens_scaled, (1,)), self_map, form)
+    return losses[:, 0, :] @ weights
+
+
+@functools.cache
+def objective(kind: str = "mean", form: str = "source_saturating", k: float = 1.0,
+              level: float = 0.9) -> Callable[[Array, Any], Array]:
+    """The objective ``f(r, data)`` of one kind, ``data = (params, tokens_scaled, self_map,
+    weights)``. Cached, so one kind is compiled once."""
+    if kind not in OBJECTIVE_KINDS:
+        raise ValueError(f"unknown objective {kind!r}; use one of {OBJECTIVE_KINDS}")
+
+    def f(shares: Array, data: tuple[Any, ...]) -> Array:
+        values = draw_weighted_losses(shares, *data, form)
+        if kind == "mean":
+            return jnp.mean(values)
+        if kind == "mean_sd":
+            return jnp.mean(values) + k * jnp.std(values)
+        return jnp.quantile(values, level)
+
+    return f
+
+
+def _data(problem: Problem, params: LawParams) -> tuple[Any, ...]:
+    return (LawParams(*(jnp.asarray(p, jnp.float64) for p in params)),
+            jnp.asarray(problem.tokens_scaled, jnp.float64),
+            jnp.asarray(problem.self_map, jnp.float64), jnp.asarray(problem.weights, jnp.float64))
+
+
+_solve = jax.jit(minimise_on_simplex, static_argnums=(0,), static_argnames=("tol", "max_iter"))
+
+
+def minimise(problem: Problem, params: LawParams | None = None, kind: str = "mean",
+             settings: Settings = Settings(), k: float = 1.0, level: float = 0.9) -> Solution:
+    """Minimise the objective ``kind`` over the problem's draws (or ``params``); float64."""
+    params = problem.params if params is None else params
+    with jax.enable_x64(True):
+        solution = _solve(objective(kind, problem.form, k, level), _data(problem, params),
+                          jnp.asarray(problem.lower, jnp.float64),
+                          jnp.asarray(problem.upper, jnp.float64),
+                          tol=settings.tol, max_iter=settings.max_iter)
+        return Solution(*(np.asarray(v) for v in solution))
+
+
+def objective_value(problem: Problem, shares: np.ndarray, params: LawParams | None = None,
+                    kind: str = "mean", k: float = 1.0, level: float = 0.9) -> float:
+    """The objective at ``shares`` in float64 (what :func:`minimise` minimises)."""
+    params = problem.params if params is None else params
+    with jax.enable_x64(True):
+        f = jax.jit(objective(kind, problem.form, k, level))
+        return float(f(jnp.asarray(shares, jnp.float64), _data(problem, params)))
+
+
+def point_estimate(params: LawParams) -> LawParams:
+    """The posterior mean of every parameter, kept with a draw axis of length 1."""
+    return LawParams(*(np.mean(np.asarray(p, np.float64), axis=0, keepdims=True)
+                       for p in params))
+
+
+def without_transfer(params: LawParams) -> LawParams:
+    """The same draws with every transfer term (``b``, ``k``) set to zero."""
+    return params._replace(b=np.zeros_like(params.b), k=np.zeros_like(params.k))
+
+
+@functools.partial(jax.jit, static_argnums=(0,), static_argnames=("tol", "max_iter"))
+def _solve_each_draw(f: Callable[[Array, Any], Array], data: tuple[Any, ...], lower: Array,
+                     upper: Array, tol: float, max_iter: int) -> Solution:
+    params, *shared = data
+
+    def one(draw: LawParams) -> Solution:
+        single = jax.tree.map(lambda a: a[None], draw)
+        return minimise_on_simplex(f, (single, *shared), lower, upper, tol, max_iter)
+
+    return jax.vmap(one)(params)
+
+
+def per_draw_optima(problem: Problem, settings: Settings = Settings()) -> Solution:
+    """The optimal mix of every posterior draw on its own (``vmap`` of the solver): each field
+    gets a leading draw axis. Their spread is the uncertainty of the decision."""
+    with jax.enable_x64(True):
+        solution = _solve_each_draw(objective("mean", problem.form),
+                                    _data(problem, problem.params),
+                                    jnp.asarray(problem.lower, jnp.float64),
+                                    jnp.asarray(problem.upper, jnp.float64),
+                                    tol=settings.tol, max_iter=settings.max_iter)
+        return Solution(*(np.asarray(v) for v in solution))
+
+
+# --- the paper's two-step procedure ------------------------------------------------------------
+
+def equal_benefit_curve(params: LawParams, tokens_scaled: float, weights: np.ndarray,
+                        lam: float) -> np.ndarray:
+    """Effective shares where every weighted marginal benefit equals ``lam``.
+
+    ``g_i = w_i beta_i B_i (D/D_ref)^(-beta_i) rt_i^(-beta_i - 1) = lam`` gives
+    ``rt_i(lam) = (w_i beta_i B_i (D/D_ref)^(-beta_i) / lam)^(1 / (beta_i + 1))``.
+    ``params`` is one draw (no draw axis).
+    """
+    beta, scale = np.asarray(params.beta, np.float64), np.asarray(params.B, np.float64)
+    benefit = weights * beta * scale * tokens_scaled ** (-beta)
+    return (benefit / lam) ** (1.0 / (beta + 1.0))
+
+
+@functools.cache
+def _shortfall(form: str) -> Callable[[Array, Any], Array]:
+    """``sum_i max(0, rt_i^target - rt_i(r))^2``: how far ``r`` falls short of the target."""
+
+    def f(shares: Array, data: tuple[Any, ...]) -> Array:
+        params, tokens_scaled, self_map, target = data
+        rt = effective_share(params, shares[None, :], jnp.reshape(tokens_scaled, (1,)),
+                             self_map, form)[0]
+        return jnp.sum(jnp.maximum(target - rt, 0.0) ** 2)
+
+    return f
+
+
+class TwoStep(NamedTuple):
+    """The two-step mix and the multiplier ``lam`` of the curve point it reaches."""
+
+    shares: np.ndarray
+    lam: float
+    target: np.ndarray  # rt(lam), the effective shares aimed at
+
+
+def _reach(problem: Problem, params: LawParams, lam: float, settings: Settings
+           ) -> tuple[bool, np.ndarray, np.ndarray]:
+    """Is ``rt(lam)`` reachable by a feasible mix (shortfall ~ 0)? And the closest mix."""
+    target = equal_benefit_curve(params, problem.tokens_scaled, problem.weights, lam)
+    with jax.enable_x64(True):
+        data = (LawParams(*(jnp.asarray(p, jnp.float64) for p in params)),
+                jnp.asarray(problem.tokens_scaled, jnp.float64),
+                jnp.asarray(problem.self_map, jnp.float64), jnp.asarray(target))
+        solution = _solve(_shortfall(problem.form), data, jnp.asarray(problem.lower, jnp.float64),
+                          jnp.asarray(problem.upper, jnp.float64),
+                          tol=settings.tol, max_iter=settings.max_iter)
+        value = float(_shortfall(problem.form)(solution.x, data))
+    return value <= 1e-8 * float(np.sum(target ** 2)), np.asarray(solution.x), target
+
+
+def two_step_mix(problem: Problem, settings: Settings = Settings(), steps: int = 60) -> TwoStep:
+    """CLIMB's two-step solver on the point estimate (posterior means).
+
+    Step 1: the curve :func:`equal_benefit_curve` of effective shares with equal weighted
+    marginal benefits. Step 2: the largest point on it (smallest ``lam``) that a feasible
+    nominal mix reaches, ``rt_i(r) >= rt_i(lam)`` for all ``i``: bisection on ``log lam``, each
+    step inverting the interaction map by a constrained least-squares solve of the shortfall.
+    It ignores the cross terms of the interaction map's Jacobian, so it approximates the
+    direct plug-in optimum; the caller reports the gap.
+    """
+    params = LawParams(*(p[0] for p in point_estimate(problem.params)))
+    benefit = problem.weights * params.beta * params.B * problem.tokens_scaled ** (-params.beta)
+    high = float(np.max(benefit))
+    ok, shares, target = _reach(problem, params, high, settings)
+    for _ in range(200):
+        if ok:
+            break
+        high *= 4.0
+        ok, shares, target = _reach(problem, params, high, settings)
+    low = high
+    for _ in range(200):
+        low /= 4.0
+        if not _reach(problem, params, low, settings)[0]:
+            break
+    best = (high, shares, target)
+    for _ in range(steps):
+        middle = float(np.sqrt(low * high))
+        ok, shares, target = _reach(problem, params, middle, settings)
+        if ok:
+            high, best = middle, (middle, shares, target)
+        else:
+            low = middle
+    lam, shares, target = best
+    return TwoStep(shares, lam, target)

@@ -1,0 +1,506 @@
+"""The decision: recommended mixes for a target budget, with their uncertainty.
+
+``python -m climb_bayes.solve posterior=runs/fit/posterior.nc target_tokens=2e9
+output=conf/mix`` reads a posterior and writes, in ``output``:
+
+- ``<mix>.yaml`` for every mix (a Hydra ``mix`` group entry: ``python train.py
+  +mix=posterior_mean``): top-level ``shares: {lang: share}`` over the posterior's training
+  languages, summing to 1, and ``metadata:`` (predicted loss of every evaluated language at
+  ``target_tokens``, posterior mean and 90% interval; the weighted loss; the probabilities of
+  beating ``uniform`` and ``posterior_mean``; solver diagnostics; provenance: the posterior's
+  SHA-256, the settings and the package version). Mixes: ``posterior_mean`` (minimises the
+  posterior expected weighted loss), ``plugin`` (the same at the posterior-mean parameters),
+  ``climb_two_step`` (the paper's procedure on the point estimate; its gap to ``plugin`` is
+  reported), ``robust`` (mean + k sd, or an upper quantile, of the weighted loss),
+  ``isolated`` (the solver with all transfer removed), and the heuristics ``uniform``,
+  ``natural``, ``temperature`` and ``unimax`` (the last three need the available tokens).
+- ``comparison.csv``: one row per mix: ``mix``, ``weighted_loss_mean``,
+  ``weighted_loss_q05``, ``weighted_loss_q95``, ``p_beats_uniform``,
+  ``p_beats_posterior_mean``, ``share_<lang>``. Printed too.
+- ``optimal_shares.csv``: one row per training language: ``language``, ``mean``, ``q05``,
+  ``q50``, ``q95`` of the optimal share of each posterior draw solved on its own.
+- ``optimal_share_draws.csv``: one row per draw: ``draw``, ``share_<lang>``.
+
+The mathematics is in :mod:`climb_bayes.optimal_mix` and :mod:`climb_bayes.baselines`; the
+constrained Newton solver in :mod:`climb_bayes.interior`. Bad input (unknown languages,
+infeasible constraints, a posterior that is not one, a non-positive budget) exits with status
+2 before anything is written; every file is written atomically.
+"""
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import pandas as pd
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from climb_bayes import __version__
+from climb_bayes.baselines import natural_mix, temperature_mix, uniform_mix, unimax_mix
+from climb_bayes.errors import InputError, exits_on_input_error
+from climb_bayes.io import write_text
+from climb_bayes.law import INTERACTION_FORMS
+from climb_bayes.optimal_mix import (
+    OBJECTIVE_KINDS,
+    Problem,
+    Settings,
+    minimise,
+    objective_value,
+    per_draw_optima,
+    point_estimate,
+    two_step_mix,
+    without_transfer,
+)
+from climb_bayes.pilots import SHARE_PREFIX
+from climb_bayes.posterior import Posterior, file_sha256, read_posterior
+from climb_bayes.predict import posterior_losses
+
+log = logging.getLogger(__name__)
+
+QUANTILES = (0.05, 0.5, 0.95)
+COMPARISON_COLUMNS = ("mix", "weighted_loss_mean", "weighted_loss_q05", "weighted_loss_q95",
+                      "p_beats_uniform", "p_beats_posterior_mean")
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+def _names(mapping: Any, key: str) -> dict[str, Any]:
+    if mapping is None:
+        return {}
+    if OmegaConf.is_config(mapping):
+        mapping = OmegaConf.to_container(mapping, resolve=True)
+    if not isinstance(mapping, dict):
+        raise InputError(f"{key} must be a mapping {{language: value}}; got {mapping!r}.")
+    return {str(name): value for name, value in mapping.items()}
+
+
+def _number(value: Any, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be a number; got {value!r}.") from None
+    if not np.isfinite(number):
+        raise InputError(f"{what} must be finite; got {value!r}.")
+    return number
+
+
+def target_budget(value: Any) -> float:
+    """``target_tokens`` as a positive float."""
+    if value is None or value == "???":
+        raise InputError("target_tokens is required: the total training tokens of the run the "
+                         "mix is for, e.g. target_tokens=2e9.")
+    tokens = _number(value, "target_tokens")
+    if tokens <= 0:
+        raise InputError(f"target_tokens must be positive; got {value!r}.")
+    return tokens
+
+
+def language_weights(mapping: Any, targets: list[str]) -> np.ndarray:
+    """Weights ``w`` over the evaluated languages, normalised to sum to 1 (default equal);
+    languages left out of a given mapping get weight 0."""
+    given = _names(mapping, "weights")
+    if not given:
+        return np.full(len(targets), 1.0 / len(targets))
+    unknown = sorted(set(given) - set(targets))
+    if unknown:
+        raise InputError(f"weights name languages {unknown} that the posterior does not "
+                         f"evaluate; its evaluated languages are {targets}.")
+    weights = np.array([_number(given.get(t, 0.0), f"weights.{t}") for t in targets])
+    if (weights < 0).any() or weights.sum() <= 0:
+        raise InputError(f"weights must be >= 0 with a positive sum; got {given}.")
+    return weights / weights.sum()
+
+
+def available_tokens(value: Any, sources: list[str]) -> np.ndarray | None:
+    """Tokens available per training language, from a mapping or a CSV with columns
+    ``language,train_tokens`` (extra languages are ignored); ``None`` when not given."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        path = Path(value)
+        if not path.is_file():
+            raise InputError(f"available={value}: no such file; give a CSV with columns "
+                             f"language,train_tokens or a mapping {{language: tokens}}.")
+        table = pd.read_csv(path)
+        if not {"language", "train_tokens"} <= set(table.columns):
+            raise InputError(f"{path} needs columns language,train_tokens; it has "
+                             f"{list(table.columns)}.")
+        given = dict(zip(table["language"].astype(str), table["train_tokens"], strict=True))
+        where = str(path)
+    else:
+        given, where = _names(value, "available"), "available"
+    missing = [s for s in sources if s not in given]
+    if missing:
+        raise InputError(f"{where} has no available tokens for training languages {missing}; "
+                         f"every one of {sources} needs a value.")
+    tokens = np.array([_number(given[s], f"{where}: tokens of {s}") for s in sources])
+    if (tokens < 0).any():
+        raise InputError(f"{where}: available tokens must be >= 0; got "
+                         f"{dict(zip(sources, tokens.tolist(), strict=True))}.")
+    return tokens
+
+
+def share_bounds(min_share: Any, max_share: Any, sources: list[str]) -> tuple[np.ndarray,
+                                                                               np.ndarray]:
+    """Per-language ``[min, max]`` share bounds (defaults 0 and 1)."""
+    lower, upper = np.zeros(len(sources)), np.ones(len(sources))
+    for key, bound in (("min_share", lower), ("max_share", upper)):
+        given = _names(min_share if key == "min_share" else max_share, key)
+        unknown = sorted(set(given) - set(sources))
+        if unknown:
+            raise InputError(f"{key} names languages {unknown} that the posterior does not "
+                             f"train on; its training languages are {sources}.")
+        for name, value in given.items():
+            number = _number(value, f"{key}.{name}")
+            if not 0.0 <= number <= 1.0:
+                raise InputError(f"{key}.{name} = {value} must lie in [0, 1].")
+            bound[sources.index(name)] = number
+    return lower, upper
+
+
+def _epochs_for(cap_total: float, available: np.ndarray, upper: np.ndarray,
+                budget: float) -> float:
+    """Smallest epoch cap ``K`` with ``sum_i min(max_i, K A_i / D) >= 1`` (inf if none)."""
+    if np.sum(upper[available > 0]) < 1.0:
+        return float("inf")
+    low, high = 0.0, 1.0
+    while np.sum(np.minimum(upper, high * available / budget)) < 1.0:
+        high *= 2.0
+    for _ in range(100):
+        mid = 0.5 * (low + high)
+        low, high = (mid, high) if np.sum(np.minimum(upper, mid * available / budget)) < 1.0 \
+            else (low, mid)
+    return high
+
+
+def feasible_bounds(lower: np.ndarray, upper_share: np.ndarray, available: np.ndarray | None,
+                    max_epochs: float, budget: float, sources: list[str]
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds with the availability cap folded in, ``upper_i = min(max_i, K A_i / D)``; an
+    InputError naming the binding constraint and the smallest fix when they are infeasible."""
+    if max_epochs <= 0:
+        raise InputError(f"max_epochs must be positive; got {max_epochs}.")
+    cap = np.ones_like(upper_share) if available is None else np.minimum(
+        1.0, max_epochs * available / budget)
+    upper = np.minimum(upper_share, cap)
+    crossed = [i for i in range(len(sources)) if lower[i] > upper[i] + 1e-12]
+    if crossed:
+        i = crossed[0]
+        binding = ("its max_share" if upper_share[i] <= cap[i] else
+                   f"max_epochs x available tokens / target_tokens = {max_epochs:g} x "
+                   f"{available[i]:.4g} / {budget:.4g}")
+        raise InputError(f"min_share.{sources[i]} = {lower[i]:g} exceeds the largest share "
+                         f"{upper[i]:.6g} allowed by {binding}; lower min_share.{sources[i]} "
+                         f"to {upper[i]:.6g} or relax that cap.")
+    if lower.sum() > 1.0 + 1e-12:
+        raise InputError(f"the min_share values sum to {lower.sum():.6g} > 1; lower them by a "
+                         f"total of {lower.sum() - 1.0:.6g}.")
+    if upper.sum() < 1.0 - 1e-12:
+        deficit = 1.0 - upper.sum()
+        if available is not None and np.sum(np.minimum(1.0, cap)) < 1.0:
+            total = max_epochs * available.sum()
+            epochs = _epochs_for(1.0, available, upper_share, budget)
+            raise InputError(
+                f"the available tokens x max_epochs ({available.sum():.4g} x {max_epochs:g} = "
+                f"{total:.4g}) cannot cover target_tokens = {budget:.4g}: the availability cap "
+                f"is binding. Smallest changes: max_epochs={epochs:.4g}, or "
+                f"target_tokens={total:.4g}, or {budget / max_epochs - available.sum():.4g} "
+                f"more available tokens.")
+        capped = [s for s, u, c in zip(sources, upper_share, cap, strict=True) if u < c]
+        raise InputError(f"the largest allowed shares sum to {upper.sum():.6g} < 1 (max_share "
+                         f"is binding for {capped}); raise max_share of those languages by a "
+                         f"total of {deficit:.6g}.")
+    return lower, upper
+
+
+def check_posterior(posterior: Posterior, path: str) -> None:
+    """InputError if the posterior lacks what the solver needs or is from another version."""
+    data = getattr(posterior.idata, "constant_data", {})
+    missing = [name for name in ("obs_tokens", "run_shares") if name not in data]
+    version = posterior.idata.posterior.attrs.get("climb_bayes_version")
+    if version is None:
+        missing.append("posterior.attrs.climb_bayes_version")
+    if missing:
+        raise InputError(f"{path} lacks {missing}, which the solver needs; re-run "
+                         f"`python -m climb_bayes.fit` to write a complete posterior.")
+    if posterior.form not in INTERACTION_FORMS:
+        raise InputError(f"{path} uses the interaction form {posterior.form!r}, which this "
+                         f"version ({__version__}) does not know; known: "
+                         f"{sorted(INTERACTION_FORMS)}. Refit with this version.")
+    if not _compatible(str(version), __version__):
+        raise InputError(f"{path} was written by climb_bayes {version}, incompatible with "
+                         f"this version {__version__}; refit it with this version.")
+    shape = (len(posterior.sources), len(posterior.targets))
+    if posterior.self_map.shape != shape or posterior.params.b.shape[1:] != shape:
+        raise InputError(f"{path}: the transfer matrices do not match its {shape[0]} training "
+                         f"and {shape[1]} evaluated languages; the file is corrupt, refit.")
+
+
+def _compatible(theirs: str, ours: str) -> bool:
+    """Same major version (and the same minor while the major is 0); unknown builds pass."""
+    def release(text: str) -> tuple[int, ...] | None:
+        found = re.match(r"(\d+)\.(\d+)", text)
+        return None if found is None else (int(found[1]), int(found[2]))
+
+    mine, other = release(ours), release(theirs)
+    if mine is None:
+        return True
+    if other is None:
+        return False
+    return mine[0] == other[0] and (mine[0] != 0 or mine[1] == other[1])
+
+
+# --- the mixes ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Options:
+    """The decision's settings besides the posterior and the bounds."""
+
+    target_tokens: float
+    available: np.ndarray | None
+    max_epochs: float = 4.0
+    temperature: float = 0.3
+    robust_kind: str = "mean_sd"
+    robust_k: float = 1.0
+    robust_level: float = 0.9
+    settings: Settings = Settings()
+
+
+def _clean(shares: np.ndarray) -> np.ndarray:
+    """Shares clipped at 0 (rounding of the solver) and renormalised to sum to 1."""
+    shares = np.clip(np.asarray(shares, np.float64), 0.0, None)
+    return shares / shares.sum()
+
+
+def _diagnostics(solution: Any, kind: str) -> dict[str, Any]:
+    return {"objective": kind, "converged": bool(solution.converged),
+            "kkt_error": float(solution.kkt_error), "iterations": int(solution.iterations)}
+
+
+def optimised_mixes(problem: Problem, options: Options
+                    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+    """``posterior_mean``, ``plugin``, ``climb_two_step``, ``robust``, ``isolated``, with each
+    one's solver diagnostics."""
+    settings = options.settings
+    robust_args = {"k": options.robust_k, "level": options.robust_level}
+    point = point_estimate(problem.params)
+    solutions = {
+        "posterior_mean": (minimise(problem, settings=settings), "mean"),
+        "plugin": (minimise(problem, point, settings=settings), "mean at the posterior means"),
+        "robust": (minimise(problem, kind=options.robust_kind, settings=settings,
+                            **robust_args), options.robust_kind),
+        "isolated": (minimise(problem, without_transfer(problem.params), settings=settings),
+                     "mean with b = k = 0"),
+    }
+    mixes = {name: _clean(sol.x) for name, (sol, _) in solutions.items()}
+    info = {name: _diagnostics(sol, kind) for name, (sol, kind) in solutions.items()}
+    info["robust"].update(robust_args)
+    two_step = two_step_mix(problem, settings)
+    mixes["climb_two_step"] = _clean(two_step.shares)
+    plugin_value = objective_value(problem, mixes["plugin"], point)
+    two_step_value = objective_value(problem, mixes["climb_two_step"], point)
+    info["climb_two_step"] = {
+        "objective": "equal weighted marginal benefit of effective share, largest reachable",
+        "lambda": two_step.lam, "plugin_objective": plugin_value,
+        "two_step_objective": two_step_value, "gap_to_plugin": two_step_value - plugin_value,
+        "l1_distance_to_plugin": float(np.abs(mixes["climb_two_step"] - mixes["plugin"]).sum()),
+    }
+    order = ("posterior_mean", "plugin", "climb_two_step", "robust", "isolated")
+    return {name: mixes[name] for name in order}, info
+
+
+def baseline_mixes(count: int, options: Options) -> dict[str, np.ndarray]:
+    """``uniform``, and with available tokens ``natural``, ``temperature`` and ``unimax``."""
+    mixes = {"uniform": uniform_mix(count)}
+    if options.available is not None:
+        mixes["natural"] = natural_mix(options.available)
+        mixes["temperature"] = temperature_mix(options.available, options.temperature)
+        mixes["unimax"] = unimax_mix(options.available, options.target_tokens,
+                                     options.max_epochs)
+    return mixes
+
+
+# --- evaluating the mixes ----------------------------------------------------------------------
+
+def weighted_loss_draws(posterior: Posterior, shares: np.ndarray, target_tokens: float,
+                        weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-draw losses ``(sample, mix, target)`` and weighted losses ``(sample, mix)``."""
+    losses = np.asarray(posterior_losses(posterior, shares, np.full(len(shares), target_tokens)),
+                        dtype=np.float64)
+    return losses, losses @ weights
+
+
+def comparison_table(names: list[str], shares: np.ndarray, weighted: np.ndarray,
+                     sources: list[str]) -> pd.DataFrame:
+    """One row per mix: the weighted loss's posterior mean and 90% interval, and the
+    posterior probabilities ``P(W(mix) < W(uniform))`` and ``P(W(mix) < W(posterior_mean))``."""
+    q = np.quantile(weighted, (0.05, 0.95), axis=0)
+    uniform = weighted[:, names.index("uniform")][:, None]
+    best = weighted[:, names.index("posterior_mean")][:, None]
+    table = pd.DataFrame({
+        "mix": names, "weighted_loss_mean": weighted.mean(0), "weighted_loss_q05": q[0],
+        "weighted_loss_q95": q[1], "p_beats_uniform": (weighted < uniform).mean(0),
+        "p_beats_posterior_mean": (weighted < best).mean(0)})
+    for j, source in enumerate(sources):
+        table[f"{SHARE_PREFIX}{source}"] = shares[:, j]
+    return table
+
+
+def optimal_share_tables(optima: np.ndarray, sources: list[str]
+                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Summary (one row per language: mean, q05, q50, q95) and the draws of the optimal share."""
+    q = np.quantile(optima, QUANTILES, axis=0)
+    summary = pd.DataFrame({"language": sources, "mean": optima.mean(0), "q05": q[0],
+                            "q50": q[1], "q95": q[2]})
+    draws = pd.DataFrame(optima, columns=[f"{SHARE_PREFIX}{s}" for s in sources])
+    draws.insert(0, "draw", np.arange(len(optima)))
+    return summary, draws
+
+
+def extrapolation_warnings(posterior: Posterior, target_tokens: float, shares: np.ndarray,
+                           budget_factor: float) -> list[str]:
+    """Where the decision extrapolates: a target budget beyond ``budget_factor`` times the
+    largest pilot budget, or an optimal share outside the shares the pilots gave a language."""
+    data = posterior.idata.constant_data
+    largest = float(np.max(data["obs_tokens"].values))
+    messages = []
+    if target_tokens > budget_factor * largest:
+        messages.append(f"target_tokens = {target_tokens:.3g} is {target_tokens / largest:.1f}x "
+                        f"the largest pilot budget ({largest:.3g}), beyond the guard factor "
+                        f"{budget_factor:g}: the law is extrapolating in D; check its "
+                        f"calibration there (pilots at larger budgets pin it down).")
+    run_shares = np.asarray(data["run_shares"].values, np.float64)
+    low, high = run_shares.min(0), run_shares.max(0)
+    for j, source in enumerate(posterior.sources):
+        if not low[j] - 1e-9 <= shares[j] <= high[j] + 1e-9:
+            messages.append(f"the optimal share of {source} ({shares[j]:.3f}) lies outside the "
+                            f"shares the pilots gave it [{low[j]:.3f}, {high[j]:.3f}]: the law "
+                            f"is extrapolating in the mix.")
+    return messages
+
+
+def _per_target(losses: np.ndarray, targets: list[str]) -> dict[str, dict[str, float]]:
+    q = np.quantile(losses, (0.05, 0.95), axis=0)
+    return {t: {"mean": float(losses[:, i].mean()), "q05": float(q[0, i]),
+                "q95": float(q[1, i])} for i, t in enumerate(targets)}
+
+
+def mix_document(shares: np.ndarray, losses: np.ndarray, row: pd.Series, sources: list[str],
+                 targets: list[str], extra: dict[str, Any]) -> str:
+    """The YAML text of one mix file: ``shares`` and ``metadata``."""
+    document = {
+        "shares": {s: float(v) for s, v in zip(sources, shares, strict=True)},
+        "metadata": {
+            "predicted_loss": _per_target(losses, targets),
+            "weighted_loss": {key: float(row[f"weighted_loss_{key}"])
+                              for key in ("mean", "q05", "q95")},
+            "p_beats_uniform": float(row["p_beats_uniform"]),
+            "p_beats_posterior_mean": float(row["p_beats_posterior_mean"]),
+            **extra,
+        },
+    }
+    header = (f"# mix '{row['mix']}' written by python -m climb_bayes.solve; use it with "
+              f"python train.py +mix={row['mix']}\n")
+    return header + yaml.safe_dump(document, sort_keys=False)
+
+
+# --- the command -------------------------------------------------------------------------------
+
+def _options(cfg: DictConfig, posterior: Posterior) -> tuple[Problem, Options, np.ndarray]:
+    budget = target_budget(cfg.target_tokens)
+    weights = language_weights(cfg.weights, posterior.targets)
+    available = available_tokens(cfg.available, posterior.sources)
+    lower, upper = share_bounds(cfg.min_share, cfg.max_share, posterior.sources)
+    max_epochs = _number(cfg.max_epochs, "max_epochs")
+    lower, upper = feasible_bounds(lower, upper, available, max_epochs, budget, posterior.sources)
+    if cfg.robust.kind not in ("mean_sd", "quantile"):
+        raise InputError(f"robust.kind must be mean_sd or quantile; got {cfg.robust.kind!r}.")
+    if not 0.0 < float(cfg.robust.level) < 1.0:
+        raise InputError(f"robust.level must lie in (0, 1); got {cfg.robust.level}.")
+    problem = Problem(posterior.params, budget / posterior.reference,
+                      np.asarray(posterior.self_map, np.float64), weights, lower, upper,
+                      posterior.form)
+    options = Options(budget, available, max_epochs, _number(cfg.temperature, "temperature"),
+                      str(cfg.robust.kind), _number(cfg.robust.k, "robust.k"),
+                      float(cfg.robust.level),
+                      Settings(float(cfg.solver.tol), int(cfg.solver.max_iter)))
+    assert options.robust_kind in OBJECTIVE_KINDS
+    return problem, options, weights
+
+
+def decide(cfg: DictConfig) -> dict[str, str]:
+    """Everything the command writes, as ``{file name: text}`` (nothing written yet)."""
+    posterior = read_posterior(cfg.posterior)
+    check_posterior(posterior, str(cfg.posterior))
+    problem, options, weights = _options(cfg, posterior)
+    sources, targets = posterior.sources, posterior.targets
+    mixes, info = optimised_mixes(problem, options)
+    mixes.update(baseline_mixes(len(sources), options))
+    names = list(mixes)
+    shares = np.stack([mixes[n] for n in names])
+    losses, weighted = weighted_loss_draws(posterior, shares, options.target_tokens, weights)
+    table = comparison_table(names, shares, weighted, sources)
+    optima = per_draw_optima(problem, options.settings)
+    summary, draws = optimal_share_tables(np.stack([_clean(x) for x in optima.x]), sources)
+    warnings = extrapolation_warnings(posterior, options.target_tokens, mixes["posterior_mean"],
+                                      float(cfg.guard.budget_factor))
+    provenance = {
+        "posterior": str(cfg.posterior), "posterior_sha256": file_sha256(cfg.posterior),
+        "posterior_climb_bayes_version": str(posterior.idata.posterior.attrs.get(
+            "climb_bayes_version")),
+        "climb_bayes_version": __version__, "form": posterior.form,
+        "target_tokens": options.target_tokens, "reference_tokens": posterior.reference,
+        "draws": int(weighted.shape[0]),
+        "weights": dict(zip(targets, weights.tolist(), strict=True)),
+        "lower": dict(zip(sources, problem.lower.tolist(), strict=True)),
+        "upper": dict(zip(sources, problem.upper.tolist(), strict=True)),
+        "settings": OmegaConf.to_container(cfg, resolve=True),
+        "solver": "primal-dual interior point, exact JAX gradient and Hessian, float64",
+    }
+    files = {}
+    for index, name in enumerate(names):
+        extra = {"solver": info.get(name, {"objective": "heuristic"}),
+                 "per_draw_optima_converged": float(np.mean(optima.converged)),
+                 "extrapolation_warnings": warnings, "provenance": provenance}
+        if options.available is not None:
+            extra["epochs"] = dict(zip(sources, (shares[index] * options.target_tokens
+                                                 / np.maximum(options.available, 1e-300)
+                                                 ).tolist(), strict=True))
+        files[f"{name}.yaml"] = mix_document(shares[index], losses[:, index], table.iloc[index],
+                                             sources, targets, extra)
+    files["comparison.csv"] = table.to_csv(index=False)
+    files["optimal_shares.csv"] = summary.to_csv(index=False)
+    files["optimal_share_draws.csv"] = draws.to_csv(index=False)
+    for message in warnings:
+        log.warning(message)
+    gap = info["climb_two_step"]
+    print(table.to_string(index=False, float_format="%.4f"))
+    print(f"climb_two_step vs plugin (point estimate): objective gap {gap['gap_to_plugin']:.3g} "
+          f"nats, L1 distance of the shares {gap['l1_distance_to_plugin']:.3g}")
+    print(f"per-draw optimal shares (90% interval over {len(optima.x)} draws):")
+    print(summary.to_string(index=False, float_format="%.4f"))
+    unconverged = int(np.sum(~optima.converged))
+    if unconverged:
+        log.warning("%d of %d per-draw optima did not reach the KKT tolerance", unconverged,
+                    len(optima.x))
+    return files
+
+
+@hydra.main(config_path="../conf", config_name="solve", version_base="1.3")
+@exits_on_input_error
+def main(cfg: DictConfig) -> None:
+    """Solve for the mixes and write them (all checks before the first file is written)."""
+    files = decide(cfg)
+    output = Path(cfg.output)
+    for name, text in files.items():
+        write_text(output / name, text)
+    print(f"wrote {len(files)} files to {output}: {json.dumps(sorted(files))}")
+
+
+if __name__ == "__main__":
+    main()
