@@ -11,8 +11,8 @@ over ``{r : sum r = 1, lower <= r <= upper}`` (``upper`` folds in the availabili
 ``r_i D <= K A_i``) by :func:`climb_bayes.interior.minimise_on_simplex` with exact JAX
 derivatives in float64:
 
-- ``mean``:     ``(1/S) sum_s W_s(r)``                      (``posterior_mean``; one draw: ``plugin``)
-- ``mean_sd``:  ``mean_s W_s(r) + k * sd_s W_s(r)``          (``robust``)
+- ``mean``:     ``(1/S) sum_s W_s(r)`` (``posterior_mean``; at one draw: ``plugin``)
+- ``mean_sd``:  ``mean_s W_s(r) + k * sd_s W_s(r)`` (``robust``)
 - ``quantile``: the ``level`` quantile of ``W_s(r)`` over draws (``robust``; piecewise smooth,
   so its optimum is certified only up to the kinks of the empirical quantile)
 
@@ -54,9 +54,13 @@ class Settings(NamedTuple):
     max_iter: int = 200
 
 
+DEFAULT_SETTINGS = Settings()
+
+
 def draw_weighted_losses(shares: Array, params: LawParams, tokens_scaled: Array,
                          self_map: Array, weights: Array, form: str) -> Array:
-    """``W_s(r) = sum_i w_i L_i(r, D; theta_s)`` for every draw: ``(sample,)`` for ``r`` ``(source,)``."""
+    """``W_s(r) = sum_i w_i L_i(r, D; theta_s)`` of every draw: ``(sample,)``; ``r`` is
+    ``(source,)``."""
     per_draw = jax.vmap(expected_loss, in_axes=(0, None, None, None, None))
     losses = per_draw(params, shares[None, :], jnp.reshape(tokens_scaled, (1,)), self_map, form)
     return losses[:, 0, :] @ weights
@@ -91,7 +95,7 @@ _solve = jax.jit(minimise_on_simplex, static_argnums=(0,), static_argnames=("tol
 
 
 def minimise(problem: Problem, params: LawParams | None = None, kind: str = "mean",
-             settings: Settings = Settings(), k: float = 1.0, level: float = 0.9) -> Solution:
+             settings: Settings = DEFAULT_SETTINGS, k: float = 1.0, level: float = 0.9) -> Solution:
     """Minimise the objective ``kind`` over the problem's draws (or ``params``); float64."""
     params = problem.params if params is None else params
     with jax.enable_x64(True):
@@ -134,7 +138,7 @@ def _solve_each_draw(f: Callable[[Array, Any], Array], data: tuple[Any, ...], lo
     return jax.vmap(one)(params)
 
 
-def per_draw_optima(problem: Problem, settings: Settings = Settings()) -> Solution:
+def per_draw_optima(problem: Problem, settings: Settings = DEFAULT_SETTINGS) -> Solution:
     """The optimal mix of every posterior draw on its own (``vmap`` of the solver): each field
     gets a leading draw axis. Their spread is the uncertainty of the decision."""
     with jax.enable_x64(True):
@@ -197,7 +201,8 @@ def _reach(problem: Problem, params: LawParams, lam: float, settings: Settings
     return value <= 1e-8 * float(np.sum(target ** 2)), np.asarray(solution.x), target
 
 
-def two_step_mix(problem: Problem, settings: Settings = Settings(), steps: int = 60) -> TwoStep:
+def two_step_mix(problem: Problem, settings: Settings = DEFAULT_SETTINGS,
+                 steps: int = 60) -> TwoStep:
     """CLIMB's two-step solver on the point estimate (posterior means).
 
     Step 1: the curve :func:`equal_benefit_curve` of effective shares with equal weighted
