@@ -1,0 +1,432 @@
+"""The report (``python -m climb_bayes.report``), its figures, and the inspection notebook.
+
+Figures are checked for what they show (the heatmap's colours are the posterior means of the
+transfer coefficients, computed here straight from the InferenceData), for being readable at
+16 languages (no two labels overlap), and the report for refusing bad input with exit status
+2 before anything is written.
+"""
+
+import base64
+import re
+import shutil
+from pathlib import Path
+
+import arviz as az
+import matplotlib
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from nbclient import NotebookClient
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
+
+from climb_bayes import plots, report  # noqa: E402
+from climb_bayes.errors import INPUT_ERROR_STATUS, InputError  # noqa: E402
+from climb_bayes.posterior import read_posterior  # noqa: E402
+from climb_bayes.predict import predict  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK = REPO / "notebooks" / "inspect_posterior.ipynb"
+TARGET_TOKENS = 2e8
+#: Figures the report draws for any posterior; the decision ones need a mix directory.
+POSTERIOR_FIGURES = {"rank", "trace", "energy", "scaling_laws", "transfer_heatmap",
+                     "transfer_forest", "ppc", "khat"}
+DECISION_FIGURES = {"mix_losses", "optimal_shares", "p_beats_uniform"}
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def write_mix_directory(directory: Path, sources: list[str], tokens: float = TARGET_TOKENS,
+                        draws: int = 200, seed: int = 0) -> dict[str, dict[str, float]]:
+    """A mix directory in the solver's format (``python -m climb_bayes.solve``)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    m = len(sources)
+    first = {s: (0.5 if i == 0 else 0.5 / (m - 1)) for i, s in enumerate(sources)}
+    mixes = {"posterior_mean": first, "uniform": {s: 1.0 / m for s in sources},
+             "last_heavy": {s: (0.6 if i == m - 1 else 0.4 / (m - 1))
+                            for i, s in enumerate(sources)}}
+    for name, shares in mixes.items():
+        metadata = {"target_tokens": tokens,
+                    "predicted_loss": {s: {"mean": 3.0, "q05": 2.9, "q95": 3.1} for s in sources},
+                    "expected_weighted_loss": {"mean": 3.0, "q05": 2.9, "q95": 3.1}}
+        (directory / f"{name}.yaml").write_text(
+            yaml.safe_dump({"shares": shares, "metadata": metadata}))
+    rows = [{"mix": name, "expected_weighted_loss_mean": 3.0, "expected_weighted_loss_q05": 2.9,
+             "expected_weighted_loss_q95": 3.1, "p_beats_uniform": 0.5,
+             "p_beats_posterior_mean": 0.5, **{f"share_{s}": v for s, v in shares.items()}}
+            for name, shares in mixes.items()]
+    pd.DataFrame(rows).to_csv(directory / "comparison.csv", index=False)
+    rng = np.random.default_rng(seed)
+    optima = rng.dirichlet(np.full(m, 4.0), size=draws)
+    pd.DataFrame(optima, columns=[f"share_{s}" for s in sources]).to_csv(
+        directory / "optimal_share_draws.csv", index=False)
+    quantiles = np.quantile(optima, [0.05, 0.5, 0.95], axis=0)
+    pd.DataFrame({"language": sources, "mean": optima.mean(0), "q05": quantiles[0],
+                  "q50": quantiles[1], "q95": quantiles[2]}).to_csv(
+        directory / "optimal_shares.csv", index=False)
+    return mixes
+
+
+@pytest.fixture(scope="module")
+def posterior(fitted):
+    return read_posterior(fitted.posterior)
+
+
+@pytest.fixture(scope="module")
+def mix_dir(fitted, posterior, tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("mixes")
+    write_mix_directory(directory, posterior.sources)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def reported(fitted, mix_dir, cli, tmp_path_factory) -> Path:
+    """The report command run once on the session's posterior and a mix directory."""
+    output = tmp_path_factory.mktemp("report") / "out"
+    result = cli("climb_bayes.report", f"posterior={fitted.posterior}", f"mixes={mix_dir}",
+                 f"output={output}")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert f"wrote {output / 'report.html'}" in result.stdout
+    return output
+
+
+def other_form_beside(path: Path) -> bool:
+    return any(p != path for p in path.parent.glob("posterior_*.nc"))
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def test_every_figure_is_written_and_is_a_non_empty_png(fitted, reported) -> None:
+    expected = POSTERIOR_FIGURES | DECISION_FIGURES
+    if other_form_beside(fitted.posterior):
+        expected.add("compare")
+    written = {p.stem for p in reported.glob("*.png")}
+    assert written == expected
+    for stem in expected:
+        image = plt.imread(reported / f"{stem}.png")
+        assert image.shape[0] > 200 and image.shape[1] > 200, stem
+        assert image[..., :3].std() > 0.01, f"{stem}.png is blank"
+
+
+def test_html_page_embeds_and_links_every_figure(reported) -> None:
+    page = (reported / "report.html").read_text()
+    for png in reported.glob("*.png"):
+        assert f"href='{png.name}'" in page, png.name
+        embedded = re.search(rf"<a href='{re.escape(png.name)}'><img alt='{png.stem}' "
+                             r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'>", page)
+        assert embedded, png.name
+        assert base64.b64decode(embedded.group(1)) == png.read_bytes()
+    for title in ("Sampling health", "Scaling laws", "Cross-lingual transfer",
+                  "Posterior predictive checks and PSIS-LOO", "The decision"):
+        assert f">{title}</h2>" in page
+    assert "r_hat" in page and "ess_bulk" in page and "p_beats_uniform" in page
+    assert not list(reported.glob(".*.tmp"))  # no temporary files left behind
+
+
+def test_compare_section_follows_the_other_form_beside_the_posterior(fitted, tmp_path) -> None:
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(fitted.posterior, alone / "posterior.nc")
+    posterior = read_posterior(alone / "posterior.nc")
+    assert report.other_forms(alone / "posterior.nc", posterior.form) == {}
+    section = report.checks_section(posterior.idata, {}, posterior.form)
+    assert "compare" not in section.figures
+    assert any("only one interaction form" in note for note in section.notes)
+    other = fitted.output / "posterior_self_saturating.nc"
+    if other.is_file():
+        others = report.other_forms(fitted.posterior, posterior.form)
+        assert set(others) == {"self_saturating"}
+        section = report.checks_section(posterior.idata, others, posterior.form)
+        table = section.tables["az.compare of the interaction forms"]
+        fit_table = pd.read_csv(fitted.output / "model_comparison.csv", index_col=0)
+        assert set(table.index) == set(fit_table.index)
+        np.testing.assert_allclose(table.loc[fit_table.index, "elpd_loo"],
+                                   fit_table["elpd_loo"], rtol=1e-6)
+    plt.close("all")
+
+
+def test_heatmap_colours_are_posterior_means_from_the_inference_data(posterior) -> None:
+    idata = posterior.idata
+    section = report.transfer_section(idata, TARGET_TOKENS)
+    image = section.figures["transfer_heatmap"].axes[0].images[0].get_array()
+    post = idata.posterior
+    reference = float(post.attrs["reference_tokens"])
+    alpha = post["b"] + post["k"] * reference / TARGET_TOKENS
+    direct = alpha.mean(("chain", "draw")).transpose("source", "target").values
+    own = np.array([[s == t for t in posterior.targets] for s in posterior.sources])
+    assert image.mask.tolist() == own.tolist()  # a language with itself is blank
+    np.testing.assert_allclose(image.data[~own], direct[~own], rtol=1e-5, atol=1e-7)
+    # the probability printed in each cell is the share of draws with alpha > 0
+    texts = [t.get_text() for t in section.figures["transfer_heatmap"].axes[0].texts]
+    positive = (alpha > 0).mean(("chain", "draw")).transpose("source", "target").values
+    expected = [f"{direct[i, j]:.2f}\n{positive[i, j]:.0%}"
+                for i in range(own.shape[0]) for j in range(own.shape[1]) if not own[i, j]]
+    assert texts == expected
+    plt.close("all")
+
+
+def test_decision_losses_match_the_predict_command(posterior, mix_dir) -> None:
+    mixes = report.read_mix_directory(mix_dir, posterior.sources)
+    tokens = report.decision_budget(mixes, None)
+    assert tokens == TARGET_TOKENS  # read from the mixes' metadata
+    shares = report.with_uniform(mixes.shares)
+    names = list(shares.index)
+    losses = report.mix_losses(posterior, shares, tokens)
+    table = report.loss_table(losses, names, posterior.targets, mixes.metadata)
+    frame = shares.reset_index().rename(columns={s: f"share_{s}" for s in posterior.sources})
+    expected = predict(posterior, frame, np.full(len(frame), tokens))
+    merged = table.merge(expected, on=["mix", "language"], suffixes=("", "_predict"))
+    assert len(merged) == len(names) * len(posterior.targets)
+    for column in ("mean", "q05", "q50", "q95"):
+        np.testing.assert_allclose(merged[column], merged[f"{column}_predict"], rtol=1e-5)
+    assert (table["solver_mean"] == 3.0).all()  # the solver's numbers, shown beside ours
+    weights = np.full(len(posterior.targets), 1.0 / len(posterior.targets))
+    decision = report.decision_table(losses, names, weights, mixes.comparison)
+    weighted = losses.mean(axis=2)
+    uniform = names.index("uniform")
+    for m, name in enumerate(names):
+        row = decision.set_index("mix").loc[name]
+        assert row["weighted_loss_mean"] == pytest.approx(weighted[:, m].mean(), rel=1e-6)
+        if name == "uniform":
+            assert np.isnan(row["p_beats_uniform"])
+        else:
+            assert row["p_beats_uniform"] == pytest.approx(
+                (weighted[:, m] < weighted[:, uniform]).mean())
+        assert row["solver_p_beats_uniform"] == 0.5
+
+
+def test_differences_are_paired_per_draw(posterior) -> None:
+    shares = pd.DataFrame([[1.0 / len(posterior.sources)] * len(posterior.sources)],
+                          index=["same"], columns=posterior.sources)
+    shares = report.with_uniform(shares)
+    losses = report.mix_losses(posterior, shares, TARGET_TOKENS)
+    table = report.loss_differences(losses, list(shares.index), posterior.targets)
+    assert list(table["mix"].unique()) == ["same"]
+    np.testing.assert_allclose(table[["mean", "q05", "q95"]], 0.0, atol=1e-6)
+
+
+def test_without_mixes_the_decision_is_skipped_with_a_note(fitted, tmp_path) -> None:
+    output = tmp_path / "report"
+    page = report.make_report(fitted.posterior, None, output)
+    written = {p.stem for p in output.glob("*.png")}
+    assert POSTERIOR_FIGURES <= written and not written & DECISION_FIGURES
+    html = page.read_text()
+    assert "No mix directory was given" in html and "skipped" in html
+    assert "transfer is shown at the reference budget" in html
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def bad_case(case: str, tmp: Path, fitted, sources: list[str]) -> tuple[list[str], list[str]]:
+    """Overrides for one bad input, and what the error message must name."""
+    mixes = tmp / "mixes"
+    if case == "missing posterior":
+        missing = tmp / "nowhere" / "posterior.nc"
+        return [f"posterior={missing}"], [str(missing), "climb_bayes.fit"]
+    if case == "missing mix directory":
+        return [f"posterior={fitted.posterior}", f"mixes={mixes}"], [str(mixes), "solve"]
+    if case == "no mixes":
+        write_mix_directory(mixes, sources)
+        for file in mixes.glob("*.yaml"):
+            file.unlink()
+        return [f"posterior={fitted.posterior}", f"mixes={mixes}"], [str(mixes), "shares"]
+    if case == "unknown language":
+        write_mix_directory(mixes, sources)
+        document = yaml.safe_load((mixes / "uniform.yaml").read_text())
+        rest = 1.0 - 0.2 * (len(sources) - 1)
+        document["shares"] = {**{s: 0.2 for s in sources[:-1]}, "xx": rest}
+        (mixes / "uniform.yaml").write_text(yaml.safe_dump(document))
+        return [f"posterior={fitted.posterior}", f"mixes={mixes}"], [
+            str(mixes / "uniform.yaml"), "'xx'", str(sources)]
+    if case == "shares not summing to 1":
+        write_mix_directory(mixes, sources)
+        (mixes / "bad.yaml").write_text(yaml.safe_dump({"shares": {sources[0]: 0.5}}))
+        return [f"posterior={fitted.posterior}", f"mixes={mixes}"], [
+            str(mixes / "bad.yaml"), "sum to 1"]
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["missing posterior", "no mixes", "unknown language"])
+def test_report_command_rejects_bad_input_and_writes_nothing(fitted, posterior, cli, tmp_path,
+                                                             case: str) -> None:
+    overrides, named = bad_case(case, tmp_path, fitted, posterior.sources)
+    output = tmp_path / "out"
+    result = cli("climb_bayes.report", *overrides, f"output={output}")
+    assert result.returncode == INPUT_ERROR_STATUS, result.stderr[-3000:]
+    for text in named:
+        assert text in result.stderr, (text, result.stderr[-3000:])
+    assert "Traceback" not in result.stderr
+    assert not output.exists()
+
+
+@pytest.mark.parametrize("case", ["missing mix directory", "shares not summing to 1"])
+def test_make_report_rejects_bad_mixes_before_writing(fitted, posterior, tmp_path,
+                                                      case: str) -> None:
+    overrides, named = bad_case(case, tmp_path, fitted, posterior.sources)
+    output = tmp_path / "out"
+    with pytest.raises(InputError) as error:
+        report.make_report(fitted.posterior, overrides[1].split("=", 1)[1], output)
+    for text in named:
+        assert text in str(error.value)
+    assert not output.exists()
+
+
+def test_mixes_without_a_budget_need_tokens(posterior, tmp_path) -> None:
+    write_mix_directory(tmp_path, posterior.sources)
+    for file in tmp_path.glob("*.yaml"):
+        document = yaml.safe_load(file.read_text())
+        document.pop("metadata")
+        file.write_text(yaml.safe_dump(document))
+    mixes = report.read_mix_directory(tmp_path, posterior.sources)
+    with pytest.raises(InputError, match="tokens=N"):
+        report.decision_budget(mixes, None)
+    assert report.decision_budget(mixes, 5e8) == 5e8
+
+
+# ----------------------------------------------------------------------------- 16 languages
+
+
+def synthetic_idata(languages: int = 16, chains: int = 2, draws: int = 100, seed: int = 0
+                    ) -> az.InferenceData:
+    """Posterior draws of the transfer coefficients for ``languages`` languages (no fit)."""
+    rng = np.random.default_rng(seed)
+    names = [f"l{i:02d}" for i in range(languages)]
+    own = np.eye(languages)
+    b = (rng.normal(0.05, 0.2, (languages, languages)) + rng.normal(0, 0.05, (chains, draws,
+         languages, languages))) * (1 - own)
+    k = rng.normal(0, 0.02, (chains, draws, languages, languages)) * (1 - own)
+    beta = rng.lognormal(np.log(0.3), 0.05, (chains, draws, languages))
+    idata = az.from_dict(posterior={"b": b, "k": k, "beta": beta},
+                         constant_data={"self_map": own},
+                         coords={"source": names, "target": names},
+                         dims={"b": ["source", "target"], "k": ["source", "target"],
+                               "beta": ["target"], "self_map": ["source", "target"]})
+    idata.posterior.attrs["reference_tokens"] = 1e8
+    return idata
+
+
+def text_boxes(fig: plt.Figure, texts: list[Text]) -> list:
+    renderer = fig.canvas.get_renderer()
+    return [t.get_window_extent(renderer) for t in texts if t.get_visible() and t.get_text()]
+
+
+def overlapping(boxes: list) -> list[tuple[int, int]]:
+    """Pairs of boxes that overlap by more than a pixel in both directions."""
+    pairs = []
+    for i, a in enumerate(boxes):
+        for j in range(i + 1, len(boxes)):
+            b = boxes[j]
+            if min(a.x1, b.x1) - max(a.x0, b.x0) > 1 and min(a.y1, b.y1) - max(a.y0, b.y0) > 1:
+                pairs.append((i, j))
+    return pairs
+
+
+def assert_readable(fig: plt.Figure) -> None:
+    """No two tick labels of an axis overlap, nor the annotations in one axes."""
+    fig.canvas.draw()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = axis.get_ticklabels()
+            assert not overlapping(text_boxes(fig, labels)), (ax.get_title(), axis)
+        assert not overlapping(text_boxes(fig, ax.texts)), ax.get_title()
+
+
+def test_transfer_figures_are_readable_at_16_languages() -> None:
+    idata = synthetic_idata(16)
+    alpha = plots.transfer_draws(idata, 1e9)
+    mean, positive = plots.transfer_summary(alpha)
+    heatmap = plots.transfer_heatmap(mean, positive, 1e9)
+    image = heatmap.axes[0].images[0].get_array()
+    direct = (idata.posterior["b"] + idata.posterior["k"] * 0.1).mean(("chain", "draw")).values
+    off = ~np.eye(16, dtype=bool)
+    np.testing.assert_allclose(image.data[off], direct[off], rtol=1e-6)
+    assert len(heatmap.axes[0].texts) == 16 * 15
+    assert heatmap.get_size_inches()[0] >= 10
+    assert_readable(heatmap)
+    forest = plots.transfer_forest(alpha, count=20)
+    labels = [t.get_text() for t in forest.axes[0].get_yticklabels()]
+    assert len(labels) == 20
+    top = plots.largest_pairs(alpha, 20)
+    assert all(any(pair in label for label in labels) for pair in top)
+    assert_readable(forest)
+    plt.close("all")
+
+
+def test_health_and_decision_figures_are_readable_at_16_languages() -> None:
+    idata = synthetic_idata(16)
+    variables = plots.health_variables(idata, 4)
+    assert variables["beta"].sizes["target"] == 16 and variables["b"].sizes["pair"] == 4
+    assert_readable(plots.rank_plot(idata, variables))
+    languages = list(idata.posterior["target"].values)
+    rng = np.random.default_rng(1)
+    mixes = ["posterior_mean", "plugin", "robust", "natural", "unimax"]
+    differences = pd.DataFrame({"mix": np.repeat(mixes, 16),
+                                "language": np.tile(languages, len(mixes)),
+                                "mean": rng.normal(0, 0.02, 16 * len(mixes))})
+    differences["q05"] = differences["mean"] - 0.01
+    differences["q95"] = differences["mean"] + 0.01
+    assert_readable(plots.mix_loss_plot(differences, "uniform"))
+    draws = pd.DataFrame(rng.dirichlet(np.ones(16), 300), columns=languages)
+    assert_readable(plots.optimal_share_plot(draws, None, {"uniform": dict.fromkeys(
+        languages, 1 / 16)}))
+    assert_readable(plots.beats_uniform_plot(pd.Series(rng.uniform(size=8), index=[
+        f"mix_{i}" for i in range(8)])))
+    plt.close("all")
+
+
+# ----------------------------------------------------------------------------- the notebook
+
+
+def execute_notebook(parameters: str, cwd: Path) -> nbformat.NotebookNode:
+    """Run the notebook with ``parameters`` injected after its parameters cell (as papermill
+    does); any cell error raises ``CellExecutionError``."""
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    index = next(i for i, cell in enumerate(notebook.cells)
+                 if "parameters" in cell.metadata.get("tags", []))
+    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(parameters, id="injected"))
+    NotebookClient(notebook, timeout=900, kernel_name="python3",
+                   resources={"metadata": {"path": str(cwd)}}).execute()
+    return notebook
+
+
+def images(notebook: nbformat.NotebookNode) -> int:
+    return sum("image/png" in output.get("data", {}) for cell in notebook.cells
+               if cell.cell_type == "code" for output in cell.outputs)
+
+
+def test_notebook_is_stored_without_outputs() -> None:
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code and all(cell.outputs == [] and cell.execution_count is None for cell in code)
+    tagged = [cell for cell in code if "parameters" in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1 and "POSTERIOR = None" in tagged[0].source
+
+
+def test_notebook_runs_on_a_posterior_and_its_mixes(fitted, mix_dir, tmp_path) -> None:
+    notebook = execute_notebook(f"POSTERIOR = {str(fitted.posterior)!r}\n"
+                                f"MIXES = {str(mix_dir)!r}", tmp_path)
+    expected = len(POSTERIOR_FIGURES | DECISION_FIGURES) + other_form_beside(fitted.posterior)
+    assert images(notebook) == expected
+
+
+@pytest.mark.slow
+def test_notebook_fits_and_inspects_the_bundled_example(tmp_path) -> None:
+    """The notebook's default: fit the bundled example (small settings, both forms), inspect
+    it, and the decision on a mix directory for its languages."""
+    mixes = tmp_path / "mixes"
+    write_mix_directory(mixes, ["en", "de", "fr", "es"])
+    fit = ["sampler.chains=2", "sampler.warmup=100", "sampler.samples=100",
+           "sampler.map_starts=2", "sampler.max_tree_depth=5", "compare_forms=true"]
+    notebook = execute_notebook(f"EXAMPLE_DIR = {str(tmp_path / 'example')!r}\n"
+                                f"EXAMPLE_FIT = {fit!r}\nMIXES = {str(mixes)!r}", tmp_path)
+    assert (tmp_path / "example" / "posterior.nc").is_file()
+    assert (tmp_path / "example" / "posterior_self_saturating.nc").is_file()
+    assert images(notebook) == len(POSTERIOR_FIGURES | DECISION_FIGURES) + 1  # + compare
