@@ -198,7 +198,7 @@ def _reach(problem: Problem, params: LawParams, lam: float, settings: Settings
                           jnp.asarray(problem.upper, jnp.float64),
                           tol=settings.tol, max_iter=settings.max_iter)
         value = float(_shortfall(problem.form)(solution.x, data))
-    return value <= 1e-8 * float(np.sum(target ** 2)), np.asarray(solution.x), target
+    return value <= 1e-16 * float(np.sum(target ** 2)), np.asarray(solution.x), target
 
 
 def two_step_mix(problem: Problem, settings: Settings = DEFAULT_SETTINGS,

@@ -1,0 +1,419 @@
+"""The decision (climb_bayes.solve): known answers, KKT certificates, constraints, baselines,
+the two-step procedure, bad inputs and the command line.
+
+Posteriors are built from known parameters (no NUTS): ``LawParams`` with a draw axis, written
+to a small netCDF where the command needs a file.
+"""
+
+import json
+from pathlib import Path
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from omegaconf import OmegaConf
+from scipy.optimize import minimize
+
+from climb_bayes import __version__
+from climb_bayes.baselines import natural_mix, temperature_mix, uniform_mix, unimax_mix
+from climb_bayes.errors import InputError
+from climb_bayes.law import LawParams, self_map
+from climb_bayes.optimal_mix import (
+    Problem,
+    minimise,
+    objective,
+    objective_value,
+    per_draw_optima,
+    point_estimate,
+    two_step_mix,
+)
+from climb_bayes.solve import (
+    COMPARISON_COLUMNS,
+    Options,
+    baseline_mixes,
+    feasible_bounds,
+    language_weights,
+    optimised_mixes,
+    share_bounds,
+    target_budget,
+)
+
+LANGS = ["en", "de", "fr"]
+
+
+def law(draws: int = 1, E=2.5, B=1.0, beta=0.3, b=0.0, k=0.0, eta=1.5, m: int = 3,
+        seed: int | None = None) -> LawParams:
+    """Parameters with a leading draw axis; scalars broadcast; ``seed`` jitters each draw."""
+    rng = np.random.default_rng(seed)
+    cross = 1.0 - np.eye(m)
+
+    def target(value: float | np.ndarray, sd: float) -> np.ndarray:
+        base = np.broadcast_to(np.asarray(value, np.float64), (draws, m))
+        noise = rng.normal(0, sd, (draws, m)) if seed is not None else 0.0
+        return base * np.exp(noise)
+
+    def matrix(value: float | np.ndarray, sd: float) -> np.ndarray:
+        base = np.broadcast_to(np.asarray(value, np.float64), (draws, m, m)) * cross
+        noise = rng.normal(0, sd, (draws, m, m)) * cross if seed is not None else 0.0
+        return base + noise
+
+    return LawParams(E=target(E, 0.02), B=target(B, 0.1), beta=target(beta, 0.1),
+                     b=matrix(b, 0.03), k=matrix(k, 0.0), eta=target(eta, 0.2))
+
+
+def problem(params: LawParams, lower=None, upper=None, weights=None,
+            tokens_scaled: float = 10.0) -> Problem:
+    m = params.E.shape[-1]
+    return Problem(params, tokens_scaled, self_map(LANGS[:m], LANGS[:m]).astype(np.float64),
+                   np.full(m, 1.0 / m) if weights is None else np.asarray(weights, float),
+                   np.zeros(m) if lower is None else np.asarray(lower, float),
+                   np.ones(m) if upper is None else np.asarray(upper, float))
+
+
+def gradient(prob: Problem, shares: np.ndarray, params: LawParams | None = None) -> np.ndarray:
+    """Exact float64 gradient of the posterior-mean objective at ``shares``."""
+    params = prob.params if params is None else params
+    with jax.enable_x64(True):
+        data = (LawParams(*(jnp.asarray(p, jnp.float64) for p in params)),
+                jnp.asarray(prob.tokens_scaled), jnp.asarray(prob.self_map),
+                jnp.asarray(prob.weights))
+        return np.asarray(jax.grad(objective("mean", prob.form))(jnp.asarray(shares), data))
+
+
+def assert_kkt(prob: Problem, shares: np.ndarray, tol: float = 1e-6) -> None:
+    """First-order optimality on the box-constrained simplex: the gradient is equal (to -nu)
+    on the languages strictly inside their bounds, >= -nu at a lower and <= -nu at an upper
+    bound; and the point is feasible."""
+    assert abs(shares.sum() - 1.0) < 1e-9
+    assert (shares >= prob.lower - 1e-9).all() and (shares <= prob.upper + 1e-9).all()
+    g = gradient(prob, shares)
+    at_lower = shares - prob.lower < 1e-6
+    at_upper = prob.upper - shares < 1e-6
+    inside = ~at_lower & ~at_upper
+    assert inside.any()
+    nu = -np.mean(g[inside])
+    assert np.abs(g[inside] + nu).max() < tol, (g, shares)
+    assert (g[at_lower & ~at_upper] + nu >= -tol).all(), (g, shares)
+    assert (g[at_upper & ~at_lower] + nu <= tol).all(), (g, shares)
+
+
+def scipy_best(prob: Problem, starts: int = 4) -> float:
+    """Best objective SLSQP finds from several starts (an independent reference)."""
+    rng = np.random.default_rng(0)
+    m = len(prob.lower)
+    best = np.inf
+    for _ in range(starts):
+        x0 = np.clip(rng.dirichlet(np.ones(m)), prob.lower, prob.upper)
+        result = minimize(lambda x: objective_value(prob, x), x0, method="SLSQP",
+                          jac=lambda x: gradient(prob, x),
+                          bounds=list(zip(prob.lower, prob.upper, strict=True)),
+                          constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1.0}],
+                          options={"ftol": 1e-14, "maxiter": 500})
+        if abs(result.x.sum() - 1) < 1e-8:
+            best = min(best, objective_value(prob, result.x))
+    return best
+
+
+# --- known answers -----------------------------------------------------------------------------
+
+def test_equal_laws_without_transfer_give_uniform():
+    solution = minimise(problem(law()))
+    assert solution.converged and solution.kkt_error < 1e-9
+    np.testing.assert_allclose(solution.x, 1 / 3, atol=1e-9)
+
+
+def test_language_with_larger_B_gets_more_and_the_rest_equal():
+    prob = problem(law(B=np.array([3.0, 1.0, 1.0])))
+    shares = minimise(prob).x
+    assert shares[0] > shares[1] + 0.05
+    assert shares[1] == pytest.approx(shares[2], abs=1e-9)
+    # no transfer, equal beta: r_i proportional to (B_i)^(1/(beta+1)), the closed form
+    expected = np.array([3.0, 1.0, 1.0]) ** (1 / 1.3)
+    np.testing.assert_allclose(shares, expected / expected.sum(), atol=1e-8)
+    assert_kkt(prob, shares)
+
+
+def test_strong_transfer_from_j_to_i_moves_share_from_i_to_j():
+    b = np.zeros((3, 3))
+    b[1, 0] = 0.8  # de -> en
+    before = minimise(problem(law())).x
+    after = minimise(problem(law(b=b))).x
+    assert after[0] < before[0] - 0.02
+    assert after[1] > before[1] + 0.02
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_posterior_mean_mix_satisfies_kkt_and_beats_scipy(seed):
+    rng = np.random.default_rng(seed)
+    params = law(draws=50, E=rng.uniform(2, 3, 3), B=rng.uniform(0.5, 2.5, 3),
+                 b=rng.normal(0.1, 0.2, (3, 3)), seed=seed)
+    prob = problem(params, lower=[0.0, 0.1, 0.0], upper=[0.6, 1.0, 0.35],
+                   weights=rng.dirichlet(np.ones(3)))
+    solution = minimise(prob)
+    assert solution.converged and solution.kkt_error <= 1e-10
+    assert_kkt(prob, solution.x)
+    assert objective_value(prob, solution.x) <= scipy_best(prob) + 1e-10
+
+
+def test_active_bounds_and_fixed_language_are_respected():
+    prob = problem(law(B=np.array([3.0, 1.0, 1.0])), lower=[0.0, 0.2, 0.3],
+                   upper=[0.3, 0.2, 1.0])
+    solution = minimise(prob)
+    x = solution.x
+    assert solution.converged
+    assert x[1] == pytest.approx(0.2, abs=1e-12)  # fixed by equal bounds
+    assert x[0] == pytest.approx(0.3, abs=1e-8)  # wants more than its upper bound
+    assert x.sum() == pytest.approx(1.0, abs=1e-12)
+    assert solution.z_upper[0] > 1e-3  # the cap binds: positive multiplier
+    assert_kkt(prob, x)
+
+
+def test_zero_share_at_the_optimum_is_reached_exactly():
+    b = np.zeros((3, 3))
+    b[0, 2] = 3.0  # en gives fr more than fr itself
+    solution = minimise(problem(law(b=b, eta=0.1)))
+    assert solution.converged
+    assert solution.x[2] < 1e-8
+    assert_kkt(problem(law(b=b, eta=0.1)), solution.x)
+
+
+def test_per_draw_optima_equal_each_draw_solved_alone():
+    params = law(draws=6, b=0.1, seed=3)
+    prob = problem(params, upper=[0.5, 1.0, 1.0])
+    each = per_draw_optima(prob)
+    assert each.x.shape == (6, 3) and each.converged.all()
+    for s in (0, 5):
+        alone = minimise(prob, LawParams(*(p[s:s + 1] for p in params)))
+        np.testing.assert_allclose(each.x[s], alone.x, atol=1e-8)
+
+
+def test_posterior_mean_never_worse_than_any_other_mix():
+    params = law(draws=40, E=[2.2, 2.8, 3.0], B=[1.0, 1.6, 0.8], b=0.15, seed=4)
+    prob = problem(params)
+    available = np.array([1e10, 3e9, 2e8])  # K * A / D >= 1: no cap binds
+    options = Options(1e8, available)
+    mixes, _ = optimised_mixes(prob, options)
+    mixes.update(baseline_mixes(3, options))
+    best = objective_value(prob, mixes["posterior_mean"])
+    for name, shares in mixes.items():
+        assert objective_value(prob, shares) >= best - 1e-12, name
+    assert len(mixes) == 9
+
+
+def test_robust_mix_minimises_its_own_objective():
+    params = law(draws=60, b=0.1, B=[1.0, 1.2, 0.9], seed=5)
+    prob = problem(params)
+    robust = minimise(prob, kind="mean_sd", k=2.0)
+    mean = minimise(prob)
+    assert robust.converged
+
+    def value(x):
+        return objective_value(prob, x, kind="mean_sd", k=2.0)
+
+    assert value(robust.x) <= value(mean.x) + 1e-12
+    quantile = minimise(prob, kind="quantile", level=0.9)
+    assert objective_value(prob, quantile.x, kind="quantile") <= objective_value(
+        prob, mean.x, kind="quantile") + 1e-9
+
+
+# --- the paper's two-step procedure ------------------------------------------------------------
+
+def test_two_step_equals_plugin_without_transfer():
+    prob = problem(law(draws=5, B=[2.0, 1.0, 0.7], beta=[0.3, 0.4, 0.25], seed=6)._replace(
+        b=np.zeros((5, 3, 3)), k=np.zeros((5, 3, 3))))
+    point = point_estimate(prob.params)
+    plugin = minimise(prob, point).x
+    np.testing.assert_allclose(two_step_mix(prob).shares, plugin, atol=1e-6)
+
+
+def test_two_step_is_close_to_plugin_with_transfer_and_the_gap_is_reported():
+    prob = problem(law(draws=5, B=[2.0, 1.0, 0.7], b=0.05, seed=7))
+    options = Options(1e9, None)
+    mixes, info = optimised_mixes(prob, options)
+    gap = info["climb_two_step"]
+    assert gap["gap_to_plugin"] >= -1e-12  # the plug-in optimum is optimal for that objective
+    assert gap["gap_to_plugin"] < 2e-3
+    assert gap["l1_distance_to_plugin"] < 0.15
+    assert gap["gap_to_plugin"] == pytest.approx(
+        objective_value(prob, mixes["climb_two_step"], point_estimate(prob.params))
+        - objective_value(prob, mixes["plugin"], point_estimate(prob.params)))
+
+
+# --- heuristics --------------------------------------------------------------------------------
+
+def test_unimax_by_hand():
+    # smallest first: a gets min(30/3, 4*1) = 4; b gets min(26/2, 4*2) = 8; c gets the 18 left
+    np.testing.assert_allclose(unimax_mix(np.array([100.0, 1.0, 2.0]), 30.0, 4.0) * 30,
+                               [18.0, 4.0, 8.0])
+    # no cap binds: uniform
+    np.testing.assert_allclose(unimax_mix(np.array([100.0, 50.0]), 10.0, 1.0), [0.5, 0.5])
+    # Chung et al.'s redistribution, five corpora: the two smallest hit 4 epochs
+    counts = np.array([179955884499, 184595788282, 42541080893, 10027573389, 549707867.0])
+    budget = 250e9
+    capped = 4 * counts[[4, 3]]
+    rest = (budget - capped.sum()) / 3
+    np.testing.assert_allclose(unimax_mix(counts, budget, 4) * budget,
+                               [rest, rest, rest, capped[1], capped[0]], rtol=1e-12)
+
+
+def test_temperature_natural_uniform_by_hand():
+    available = np.array([1.0, 8.0, 27.0])
+    np.testing.assert_allclose(temperature_mix(available, 1 / 3), [1 / 6, 2 / 6, 3 / 6])
+    np.testing.assert_allclose(temperature_mix(available, 0.0), uniform_mix(3))
+    np.testing.assert_allclose(natural_mix(available), available / 36)
+    np.testing.assert_allclose(temperature_mix(available, 1.0), natural_mix(available))
+
+
+# --- bad inputs --------------------------------------------------------------------------------
+
+def test_availability_that_cannot_cover_the_budget_names_the_fix():
+    available = np.array([1e8, 1e8, 5e7])
+    with pytest.raises(InputError, match=r"cannot cover target_tokens") as error:
+        feasible_bounds(np.zeros(3), np.ones(3), available, 4.0, 2e9, LANGS)
+    message = str(error.value)
+    assert "max_epochs=8" in message and "target_tokens=1e+09" in message
+    lower, upper = feasible_bounds(np.zeros(3), np.ones(3), available, 8.0, 2e9, LANGS)
+    assert upper.sum() == pytest.approx(1.0)
+
+
+def test_bounds_that_cannot_sum_to_one_name_the_fix():
+    with pytest.raises(InputError, match=r"min_share values sum to 1.2 > 1; lower them by a "
+                                         r"total of 0.2"):
+        feasible_bounds(np.array([0.5, 0.7, 0.0]), np.ones(3), None, 4.0, 1e9, LANGS)
+    with pytest.raises(InputError, match=r"max_share is binding for \['en', 'de', 'fr'\]\); "
+                                         r"raise .* by a total of 0.1"):
+        feasible_bounds(np.zeros(3), np.full(3, 0.3), None, 4.0, 1e9, LANGS)
+    with pytest.raises(InputError, match=r"min_share.fr = 0.5 exceeds .* max_epochs"):
+        feasible_bounds(np.array([0, 0, 0.5]), np.ones(3), np.array([1e9, 1e9, 1e8]), 4.0,
+                        1e9, LANGS)
+
+
+def test_unknown_languages_and_bad_budgets_are_input_errors():
+    with pytest.raises(InputError, match=r"\['xx'\].*evaluated languages are"):
+        language_weights({"en": 1, "xx": 2}, LANGS)
+    with pytest.raises(InputError, match=r"\['zz'\].*training languages are"):
+        share_bounds({"zz": 0.1}, None, LANGS)
+    with pytest.raises(InputError, match=r"\[0, 1\]"):
+        share_bounds(None, {"en": 1.5}, LANGS)
+    for bad in (0, -1e9, "lots", None):
+        with pytest.raises(InputError, match="target_tokens"):
+            target_budget(bad)
+    np.testing.assert_allclose(language_weights({"en": 3, "de": 1}, LANGS), [0.75, 0.25, 0])
+
+
+# --- the command line --------------------------------------------------------------------------
+
+def write_posterior(path: Path, params: LawParams, chains: int = 2, version: str = __version__,
+                    drop: tuple[str, ...] = ()) -> Path:
+    """A netCDF with what ``read_posterior`` and the solver read, from known parameters."""
+    draws = params.E.shape[0] // chains
+    m = params.E.shape[1]
+
+    def shaped(a: np.ndarray) -> np.ndarray:
+        return np.asarray(a, np.float32).reshape(chains, draws, *a.shape[1:])
+
+    posterior = {name: shaped(getattr(params, name)) for name in LawParams._fields}
+    posterior["sigma"] = np.full((chains, draws, m), 0.02, np.float32)
+    runs = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
+    constant = {"self_map": self_map(LANGS, LANGS), "run_shares": runs,
+                "obs_tokens": np.array([1e7, 3e7, 1e7, 3e7])}
+    for name in drop:
+        constant.pop(name, None)
+    dims = {**{n: ["target"] for n in ("E", "B", "beta", "eta", "sigma")},
+            "b": ["source", "target"], "k": ["source", "target"],
+            "self_map": ["source", "target"], "run_shares": ["run", "source"],
+            "obs_tokens": ["obs"]}
+    idata = az.from_dict(posterior=posterior, constant_data=constant, dims=dims,
+                         coords={"source": LANGS, "target": LANGS})
+    idata.posterior.attrs.update({
+        "reference_tokens": 2e7, "form": "source_saturating", "nu": 5.0,
+        "sources": json.dumps(LANGS), "targets": json.dumps(LANGS),
+        "climb_bayes_version": version})
+    idata.to_netcdf(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def known_posterior(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    params = law(draws=40, E=[2.4, 2.9, 3.1], B=[1.2, 1.0, 0.9], b=0.1, seed=8)
+    return write_posterior(tmp_path_factory.mktemp("post") / "posterior.nc", params)
+
+
+def test_cli_writes_loadable_mixes_and_tables(cli, known_posterior, tmp_path):
+    out = tmp_path / "mix"
+    available = tmp_path / "languages.csv"
+    available.write_text("language,train_tokens\nen,1e10\nde,2e9\nfr,1.5e8\nja,5\n")
+    result = cli("climb_bayes.solve", f"posterior={known_posterior}", "target_tokens=1e9",
+                 f"output={out}", f"available={available}", "max_share={en: 0.5}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = ["posterior_mean", "plugin", "climb_two_step", "robust", "isolated", "uniform",
+             "natural", "temperature", "unimax"]
+    comparison = pd.read_csv(out / "comparison.csv")
+    assert list(comparison.columns) == [*COMPARISON_COLUMNS, "share_en", "share_de", "share_fr"]
+    assert list(comparison["mix"]) == names
+    for name in names:
+        mix = OmegaConf.load(out / f"{name}.yaml")
+        shares = np.array([mix.shares[lang] for lang in LANGS])
+        assert (shares >= 0).all() and shares.sum() == pytest.approx(1.0, abs=1e-12)
+        assert set(mix.metadata.predicted_loss) == set(LANGS)
+        assert mix.metadata.provenance.climb_bayes_version == __version__
+        assert len(mix.metadata.provenance.posterior_sha256) == 64
+    best = yaml.safe_load((out / "posterior_mean.yaml").read_text())
+    assert best["shares"]["en"] <= 0.5 + 1e-12
+    assert best["shares"]["fr"] * 1e9 <= 4 * 1.5e8 * (1 + 1e-9)  # the epoch cap
+    assert best["metadata"]["solver"]["converged"]
+    row = comparison.set_index("mix")
+    assert row.loc["uniform", "p_beats_uniform"] == 0.0
+    assert row.loc["posterior_mean", "weighted_loss_mean"] <= row["weighted_loss_mean"].min() \
+        + 1e-5
+    optimal = pd.read_csv(out / "optimal_shares.csv")
+    assert list(optimal.columns) == ["language", "mean", "q05", "q50", "q95"]
+    assert list(optimal["language"]) == LANGS
+    assert (optimal["q05"] <= optimal["q50"]).all() and (optimal["q50"] <= optimal["q95"]).all()
+    draws = pd.read_csv(out / "optimal_share_draws.csv")
+    assert len(draws) == 40
+    np.testing.assert_allclose(draws[["share_en", "share_de", "share_fr"]].sum(axis=1), 1.0)
+    assert "climb_two_step vs plugin" in result.stdout
+    assert "extrapolating in D" in result.stdout + result.stderr  # 1e9 > 10 x 3e7
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["target_tokens=-5"], "target_tokens must be positive"),
+    (["target_tokens=1e9", "available={en: 1e7, de: 1e7, fr: 1e7}"], "cannot cover"),
+    (["target_tokens=1e9", "weights={xx: 1}"], "xx"),
+    (["target_tokens=1e9", "min_share={en: 0.7, de: 0.7}"], "min_share values sum"),
+])
+def test_cli_bad_input_exits_2_and_writes_nothing(cli, known_posterior, tmp_path, overrides,
+                                                   message):
+    out = tmp_path / "mix"
+    result = cli("climb_bayes.solve", f"posterior={known_posterior}", f"output={out}",
+                 *overrides)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"version": "9.0.0"}, "incompatible"),
+    ({"drop": ("obs_tokens",)}, "obs_tokens"),
+])
+def test_cli_rejects_incompatible_posteriors(cli, tmp_path, kwargs, message):
+    path = write_posterior(tmp_path / "bad.nc", law(draws=4), **kwargs)
+    result = cli("climb_bayes.solve", f"posterior={path}", "target_tokens=1e8",
+                 f"output={tmp_path / 'mix'}")
+    assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "mix").exists()
+
+
+def test_cli_on_a_fitted_posterior(cli, fitted, tmp_path):
+    out = tmp_path / "mix"
+    result = cli("climb_bayes.solve", f"posterior={fitted.posterior}", "target_tokens=3e8",
+                 f"output={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    comparison = pd.read_csv(out / "comparison.csv")
+    assert {"posterior_mean", "plugin", "uniform", "isolated"} <= set(comparison["mix"])
+    assert len(pd.read_csv(out / "optimal_share_draws.csv")) == fitted.chains * fitted.draws
