@@ -134,12 +134,13 @@ def transfer_forest(alpha: xr.DataArray, count: int = 20, hdi_prob: float = BAND
     data = pairs(alpha).sel(pair=chosen).to_dataset(name="alpha")
     height = max(3.0, 0.32 * len(chosen) + 1.5)
     axes = az.plot_forest(data, combined=True, hdi_prob=hdi_prob, figsize=(7.5, height),
-                          textsize=9)
+                          textsize=9, labeller=az.labels.NoVarLabeller())
     ax = axes.ravel()[0]
     ax.axvline(0.0, color="grey", linestyle="--", linewidth=1)
     ax.set_xlabel("alpha (target tokens per source token)")
+    ax.set_ylabel(f"source{ARROW}target")
     ax.set_title(f"largest transfer coefficients: mean, 50% and {hdi_prob:.0%} HDI")
-    return ax.figure
+    return tidy(ax.figure)
 
 
 # --------------------------------------------------------------------------------------------

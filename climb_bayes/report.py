@@ -194,9 +194,9 @@ def find_key(tree: Any, keys: Iterable[str]) -> Any:
 def decision_budget(mixes: MixDirectory, tokens: float | None) -> float:
     """The budget of the decision: ``tokens`` if given, else the mixes' ``target_tokens``."""
     if tokens is None:
-        found = {name: find_key(meta, ("target_tokens", "tokens"))
-                 for name, meta in mixes.metadata.items()}
-        values = sorted({float(v) for v in found.values() if isinstance(v, int | float | str)
+        found = [find_key(meta, ("target_tokens",)) or find_key(meta, ("tokens",))
+                 for meta in mixes.metadata.values()]
+        values = sorted({float(v) for v in found if isinstance(v, int | float | str)
                          and _is_number(v)})
         if not values:
             raise InputError(f"no target budget in the metadata of the mixes in {mixes.path}; "
