@@ -46,7 +46,6 @@ from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.io import write_text
 from climb_bayes.law import INTERACTION_FORMS
 from climb_bayes.optimal_mix import (
-    OBJECTIVE_KINDS,
     Problem,
     Settings,
     minimise,
@@ -163,8 +162,7 @@ def share_bounds(min_share: Any, max_share: Any, sources: list[str]) -> tuple[np
     return lower, upper
 
 
-def _epochs_for(cap_total: float, available: np.ndarray, upper: np.ndarray,
-                budget: float) -> float:
+def _epochs_for(available: np.ndarray, upper: np.ndarray, budget: float) -> float:
     """Smallest epoch cap ``K`` with ``sum_i min(max_i, K A_i / D) >= 1`` (inf if none)."""
     if np.sum(upper[available > 0]) < 1.0:
         return float("inf")
@@ -204,12 +202,13 @@ def feasible_bounds(lower: np.ndarray, upper_share: np.ndarray, available: np.nd
         deficit = 1.0 - upper.sum()
         if available is not None and np.sum(np.minimum(1.0, cap)) < 1.0:
             total = max_epochs * available.sum()
-            epochs = _epochs_for(1.0, available, upper_share, budget)
+            epochs = _epochs_for(available, upper_share, budget)
             raise InputError(
                 f"the available tokens x max_epochs ({available.sum():.4g} x {max_epochs:g} = "
                 f"{total:.4g}) cannot cover target_tokens = {budget:.4g}: the availability cap "
-                f"is binding. Smallest changes: max_epochs={epochs:.4g}, or "
-                f"target_tokens={total:.4g}, or {budget / max_epochs - available.sum():.4g} "
+                f"is binding. Smallest changes: "
+                + (f"max_epochs={epochs:.4g}, or " if np.isfinite(epochs) else "")
+                + f"target_tokens={total:.4g}, or {budget / max_epochs - available.sum():.4g} "
                 f"more available tokens.")
         capped = [s for s, u, c in zip(sources, upper_share, cap, strict=True) if u < c]
         raise InputError(f"the largest allowed shares sum to {upper.sum():.6g} < 1 (max_share "
@@ -429,7 +428,6 @@ def _options(cfg: DictConfig, posterior: Posterior) -> tuple[Problem, Options, n
                       str(cfg.robust.kind), _number(cfg.robust.k, "robust.k"),
                       float(cfg.robust.level),
                       Settings(float(cfg.solver.tol), int(cfg.solver.max_iter)))
-    assert options.robust_kind in OBJECTIVE_KINDS
     return problem, options, weights
 
 
