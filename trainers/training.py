@@ -19,6 +19,7 @@ skipped; one with a checkpoint resumes from it (``ckpt_path="last"``).
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ from trainers import tokeniser
 from trainers.data import MixtureDataModule, token_stream
 from trainers.mixture import epochs_needed
 from trainers.module import LanguageModel
+
+# MixtureDataModule restores its position from the checkpoint, so resuming mid-epoch is exact
+warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
 
 PILOTS_FILE = "pilots.csv"
 RUN_FILE = "run.json"
@@ -256,13 +260,35 @@ def _loggers(cfg: DictConfig, directory: Path) -> list[Logger]:
             for name in cfg.trainer.loggers]
 
 
+class LastCheckpoint(ModelCheckpoint):
+    """``checkpoints/last.ckpt`` every ``every_n_train_steps`` steps and after every validation.
+
+    A step whose validation is due is saved after that validation, not before it, so a run
+    killed in between resumes from the previous checkpoint and redoes the evaluation instead
+    of skipping it.
+    """
+
+    def __init__(self, dirpath: Path, every_n_train_steps: int) -> None:
+        super().__init__(dirpath=dirpath, save_last=True, save_top_k=0,
+                         every_n_train_steps=every_n_train_steps)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        batches = trainer.global_step * trainer.accumulate_grad_batches
+        if batches % int(trainer.val_check_interval) and trainer.global_step < trainer.max_steps:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and trainer.state.fn == "fit":
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
 def build_trainer(cfg: DictConfig, directory: Path, datamodule: MixtureDataModule,
                   callbacks: list[L.Callback] | None = None) -> tuple[L.Trainer, int]:
     """The Lightning trainer of a run (checkpoints, loggers, validation schedule) and the
     run's number of optimiser steps (which depends on the number of devices)."""
     tc = cfg.trainer
-    checkpoint = ModelCheckpoint(dirpath=directory / CHECKPOINTS, save_last=True, save_top_k=0,
-                                 every_n_train_steps=tc.checkpoint_every_steps)
+    checkpoint = LastCheckpoint(directory / CHECKPOINTS, tc.checkpoint_every_steps)
     trainer = L.Trainer(
         accelerator=tc.accelerator, devices=tc.devices, num_nodes=tc.num_nodes,
         strategy=tc.strategy, precision=tc.precision, max_epochs=1, check_val_every_n_epoch=None,
