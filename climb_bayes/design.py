@@ -4,7 +4,10 @@ The paper's design (CLIMB, Section 3) is ``3 x m x 2`` mixed runs: for each of t
 training languages, three mixes that give it a low, medium and high share, each at two
 budgets; plus monolingual runs at both budgets for the scaling laws. The rest of a mixed run's
 share is spread over the other languages by a Dirichlet draw, so that every language's share
-varies across runs and the transfer coefficients are identifiable.
+varies across runs and the transfer coefficients are identifiable, with a floor so that no
+language gets a vanishing share (a run with 0.01% of a language measures nothing about it but
+the law's behaviour at an effective share near zero, where its loss is steep and fitting it
+is needlessly hard).
 
 ``python -m climb_bayes.design languages=[en,de,fr,es] budgets=[1e8,3e8] output=design.csv``
 writes one. A design is a table with one row per run: ``run_id``, ``tokens`` (the run's
@@ -26,23 +29,29 @@ from climb_bayes.pilots import SHARE_PREFIX
 
 def climb_design(languages: Sequence[str], budgets: Sequence[float],
                  focal_shares: Sequence[float] = (0.15, 0.4, 0.7), monolingual: bool = True,
-                 concentration: float = 1.0, seed: int = 0) -> pd.DataFrame:
+                 concentration: float = 1.0, floor: float = 0.3, seed: int = 0
+                 ) -> pd.DataFrame:
     """The ``len(focal_shares) x m x len(budgets)`` design plus monolingual runs.
 
     For every language ``i``, focal share ``s`` and budget ``D``: a run with ``r_i = s`` and
-    the remaining ``1 - s`` split over the other languages by ``Dirichlet(concentration)``.
+    the remaining ``1 - s`` split over the other ``m - 1`` languages as
+    ``(1 - s) * (floor / (m - 1) + (1 - floor) * Dirichlet(concentration))``, so each gets at
+    least ``floor`` times an even split.
     The same mixes are used at every budget, so the budget effect is not confounded with the
     mix. With ``monolingual``, one run per language and budget with ``r = e_i``.
     """
     languages = list(languages)
     if len(set(languages)) != len(languages) or len(languages) < 2:
         raise ValueError(f"need at least two distinct languages, got {languages}")
+    if not 0.0 <= floor <= 1.0:
+        raise ValueError(f"floor must be in [0, 1], got {floor}")
     rng = np.random.default_rng(seed)
     m = len(languages)
     mixes, names = [], []
     for i, language in enumerate(languages):
         for share in focal_shares:
-            rest = rng.dirichlet(np.full(m - 1, concentration)) * (1.0 - share)
+            spread = floor / (m - 1) + (1.0 - floor) * rng.dirichlet(np.full(m - 1, concentration))
+            rest = spread * (1.0 - share)
             mixes.append(np.insert(rest, i, share))
             names.append(f"{language}{round(100 * share):02d}")
     if monolingual:
@@ -62,10 +71,10 @@ def main(cfg: DictConfig) -> None:
     """Write the design table to ``cfg.output``."""
     try:
         design = climb_design(cfg.languages, cfg.budgets, cfg.focal_shares, cfg.monolingual,
-                              cfg.concentration, cfg.seed)
+                              cfg.concentration, cfg.floor, cfg.seed)
     except ValueError as error:
         raise InputError(f"design: {error}; set languages=[en,de,...] with two or more "
-                         f"distinct names.") from error
+                         f"distinct names and 0 <= floor <= 1.") from error
     with atomic_path(cfg.output) as tmp:
         design.to_csv(tmp, index=False)
     print(f"wrote {len(design)} runs to {cfg.output}")

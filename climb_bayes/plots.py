@@ -176,7 +176,7 @@ def _panels(variables: xr.Dataset) -> int:
                for v in variables.data_vars.values())
 
 
-def rank_plot(idata: az.InferenceData, variables: xr.Dataset) -> Figure:
+def rank_plot(variables: xr.Dataset) -> Figure:
     """``az.plot_rank`` of ``variables``: flat, overlapping histograms mean the chains agree."""
     fig, axes = _panel_grid(_panels(variables), width=3.0, height=2.3)
     az.plot_rank(variables, kind="bars", ax=axes[:_panels(variables)])
@@ -378,12 +378,14 @@ def ppc_plot(idata: az.InferenceData, draws: int = 50, seed: int = 0) -> Figure:
     return fig
 
 
-def khat_plot(loo: az.ELPDData) -> Figure:
-    """``az.plot_khat`` of PSIS-LOO: Pareto k above 0.7 marks an observation LOO cannot trust."""
+def khat_plot(loo: az.ELPDData, good_k: float = 0.7) -> Figure:
+    """``az.plot_khat`` of PSIS-LOO: a Pareto k above ``good_k`` marks an observation whose
+    leave-one-out estimate cannot be trusted (ArviZ draws its lines at 0, ``good_k`` and 1)."""
     ax = az.plot_khat(loo, figsize=(8, 3.6), show_hlines=True, textsize=9)
     ax.set_xlabel("observation (pilot loss) index")
-    ax.set_title("PSIS-LOO Pareto k per observation (lines at 0, 0.5, 0.7, 1)")
-    return ax.figure
+    ax.set_ylabel("Pareto shape k")
+    ax.set_title(f"PSIS-LOO Pareto k per observation: reliable below {good_k:.2f}")
+    return tidy(ax.figure)
 
 
 def compare_plot(comparison: pd.DataFrame) -> Figure:

@@ -36,6 +36,7 @@ from typing import Any
 import arviz as az
 import hydra
 import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import yaml
@@ -353,7 +354,7 @@ def health_section(idata: az.InferenceData, pairs: int = 4) -> Section:
         "400 for every parameter, no transition diverged, the rank histograms are flat and "
         "the two energy distributions overlap (BFMI above 0.3). The trace and rank plots show "
         "the scaling exponents beta and the transfer coefficients b that mix worst.",
-        figures={"rank": plots.rank_plot(idata, variables),
+        figures={"rank": plots.rank_plot(variables),
                  "trace": plots.trace_plot(idata, variables),
                  "energy": plots.energy_plot(idata)},
         tables={"sampler statistics per chain": plots.sampler_table(idata),
@@ -406,13 +407,19 @@ def _recorded(function: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[str]]
     return result, messages
 
 
+def good_k(loo: az.ELPDData) -> float:
+    """The Pareto k below which PSIS-LOO is reliable for this number of draws (at most 0.7)."""
+    value = loo.get("good_k") if hasattr(loo, "get") else None
+    return float(value) if _is_number(value) else 0.7
+
+
 def loo_table(loo: az.ELPDData) -> pd.DataFrame:
-    """elpd_loo, its standard error, p_loo and the count of Pareto k in each band."""
-    k = np.asarray(loo.pareto_k)
+    """elpd_loo, its standard error, p_loo and how many Pareto k are good, bad, very bad."""
+    k, threshold = np.asarray(loo.pareto_k), good_k(loo)
     return pd.DataFrame({"elpd_loo": [loo.elpd_loo], "se": [loo.se], "p_loo": [loo.p_loo],
-                         "k <= 0.5": [(k <= 0.5).sum()],
-                         "0.5 < k <= 0.7": [((k > 0.5) & (k <= 0.7)).sum()],
-                         "k > 0.7": [(k > 0.7).sum()]})
+                         f"k <= {threshold:.2f} (good)": [(k <= threshold).sum()],
+                         f"{threshold:.2f} < k <= 1 (bad)": [((k > threshold) & (k <= 1)).sum()],
+                         "k > 1 (very bad)": [(k > 1).sum()]})
 
 
 def checks_section(idata: az.InferenceData, others: Mapping[str, az.InferenceData],
@@ -422,10 +429,12 @@ def checks_section(idata: az.InferenceData, others: Mapping[str, az.InferenceDat
     section = Section(
         "Posterior predictive checks and PSIS-LOO",
         "The replicated loss densities (blue) should cover the observed one (black) for every "
-        "language. Pareto k above 0.7 marks a pilot loss that PSIS-LOO cannot approximate "
+        "language. A Pareto k above the dashed line (0.7, lower with few draws) marks a pilot "
+        "loss that PSIS-LOO cannot approximate "
         "(an influential or badly fitted run). When another interaction form was fitted "
         "(compare_forms=true), az.compare ranks the forms by expected log predictive density.",
-        figures={"ppc": plots.ppc_plot(idata, ppc_draws, seed), "khat": plots.khat_plot(loo)},
+        figures={"ppc": plots.ppc_plot(idata, ppc_draws, seed),
+                 "khat": plots.khat_plot(loo, good_k(loo))},
         tables={"PSIS-LOO": loo_table(loo)}, notes=[f"az.loo: {n}" for n in notes])
     if others:
         comparison, notes = _recorded(az.compare, {form: idata, **others}, ic="loo")
@@ -541,7 +550,7 @@ def render_figures(sections: list[Section]) -> dict[str, bytes]:
     for section in sections:
         for stem, figure in section.figures.items():
             rendered[f"{stem}.png"] = png_bytes(figure)
-            matplotlib.pyplot.close(figure)
+            plt.close(figure)
     return rendered
 
 

@@ -50,6 +50,19 @@ def test_fit_writes_summary_config_and_reports_nuts(fitted) -> None:
     assert f"wrote {fitted.posterior}" in fitted.stdout
 
 
+def test_fit_compares_the_interaction_forms_by_loo(fitted) -> None:
+    comparison = pd.read_csv(fitted.output / "model_comparison.csv", index_col=0)
+    assert set(comparison.index) == {"source_saturating", "self_saturating"}
+    assert {"rank", "elpd_loo", "p_loo", "elpd_diff", "weight"} <= set(comparison.columns)
+    assert sorted(comparison["rank"]) == [0, 1]
+    assert comparison["weight"].sum() == pytest.approx(1.0)
+    best = comparison.index[comparison["rank"] == 0][0]
+    assert comparison.loc[best, "elpd_diff"] == 0.0
+    other = az.from_netcdf(str(fitted.output / "posterior_self_saturating.nc"))
+    assert other.posterior.attrs["form"] == "self_saturating"
+    assert "loss" in other.log_likelihood
+
+
 # ----------------------------------------------------------------------------- predict
 
 

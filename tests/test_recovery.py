@@ -15,10 +15,12 @@ from climb_bayes.model import Priors
 from climb_bayes.pilots import validate_pilots
 from climb_bayes.posterior import read_posterior, save_posterior
 from climb_bayes.predict import posterior_losses, predictive_losses
-from climb_bayes.simulate import simulate_pilots
+from climb_bayes.simulate import heldout_runs, simulate_pilots
 
 pytestmark = pytest.mark.slow
 
+#: Budgets of the held-out runs: the pilot checkpoints (inside the range the pilots cover).
+HELDOUT_BUDGETS = (5e6, 1e7, 1.5e7, 3e7)
 SAMPLER = Sampler(chains=2, warmup=500, samples=500, map_starts=4, progress_bar=False)
 
 
@@ -54,12 +56,8 @@ def test_true_parameters_inside_90_percent_intervals(fitted):
 
 def test_heldout_predictive_coverage(fitted):
     posterior, world = fitted
-    rng = np.random.default_rng(123)
-    n_mix = 60
-    shares = rng.dirichlet(np.ones(len(world.sources)), n_mix)
-    tokens = rng.choice([1e7, 3e7], n_mix) * rng.choice([0.5, 1.0], n_mix)
-    observed = world.loss(shares, tokens) + world.sigma * rng.standard_normal(
-        (n_mix, len(world.targets)))
+    shares, tokens, _, observed = heldout_runs(world, 60, HELDOUT_BUDGETS,
+                                               np.random.default_rng(123))
     mean = posterior_losses(posterior, shares, tokens)
     predictive = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(0)))
     coverage = interval_hits(predictive, observed).mean()
@@ -68,9 +66,6 @@ def test_heldout_predictive_coverage(fitted):
 
 def test_posterior_mean_predictions_close_to_truth(fitted):
     posterior, world = fitted
-    rng = np.random.default_rng(7)
-    shares = rng.dirichlet(np.ones(len(world.sources)), 40)
-    tokens = np.full(40, 3e7)
-    error = np.asarray(posterior_losses(posterior, shares, tokens)).mean(0) - world.loss(
-        shares, tokens)
+    shares, tokens, truth, _ = heldout_runs(world, 40, [3e7], np.random.default_rng(7))
+    error = np.asarray(posterior_losses(posterior, shares, tokens)).mean(0) - truth
     assert np.sqrt(np.mean(error ** 2)) < 3 * world.sigma.mean()

@@ -363,7 +363,7 @@ def test_health_and_decision_figures_are_readable_at_16_languages() -> None:
     idata = synthetic_idata(16)
     variables = plots.health_variables(idata, 4)
     assert variables["beta"].sizes["target"] == 16 and variables["b"].sizes["pair"] == 4
-    assert_readable(plots.rank_plot(idata, variables))
+    assert_readable(plots.rank_plot(variables))
     languages = list(idata.posterior["target"].values)
     rng = np.random.default_rng(1)
     mixes = ["posterior_mean", "plugin", "robust", "natural", "unimax"]
@@ -430,3 +430,26 @@ def test_notebook_fits_and_inspects_the_bundled_example(tmp_path) -> None:
     assert (tmp_path / "example" / "posterior.nc").is_file()
     assert (tmp_path / "example" / "posterior_self_saturating.nc").is_file()
     assert images(notebook) == len(POSTERIOR_FIGURES | DECISION_FIGURES) + 1  # + compare
+
+
+def test_mix_directory_skips_files_without_shares_and_reads_solver_tables(posterior,
+                                                                           tmp_path) -> None:
+    mixes = write_mix_directory(tmp_path, posterior.sources)
+    (tmp_path / "settings.yaml").write_text(yaml.safe_dump({"weights": None}))
+    directory = report.read_mix_directory(tmp_path, posterior.sources)
+    assert set(directory.shares.index) == set(mixes)
+    for name, shares in mixes.items():
+        np.testing.assert_allclose(directory.shares.loc[name, list(shares)],
+                                   list(shares.values()))
+    assert any("settings.yaml" in note for note in directory.notes)
+    assert list(directory.optimal_share_draws.columns) == posterior.sources
+    assert list(directory.optimal_shares.index) == posterior.sources
+    assert set(directory.comparison["mix"]) == set(mixes)
+
+
+def test_loo_table_counts_every_observation_once(posterior) -> None:
+    loo = az.loo(posterior.idata, pointwise=True)
+    table = report.loo_table(loo)
+    counts = table.filter(like="k ").iloc[0]
+    assert counts.sum() == posterior.idata.observed_data.sizes["obs"]
+    assert 0.0 < report.good_k(loo) <= 0.7

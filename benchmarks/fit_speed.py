@@ -1,0 +1,127 @@
+"""Fit speed and quality: NUTS against a point-estimate fit of the same law, side by side.
+
+    python benchmarks/fit_speed.py            # m = 4, 8, 16; 4 chains x 1000 draws
+    python benchmarks/fit_speed.py --quick    # m = 3 and 4; 2 chains x 300 draws (minutes)
+    python benchmarks/fit_speed.py --languages 4 8 --chains 4 --samples 1000
+
+For each ``m`` it simulates the paper's ``3 x m x 2`` design plus monolingual runs (3
+checkpoints per run) from known parameters, then, in this one process:
+
+- ``nuts``: :func:`climb_bayes.fit.fit_posterior` (MAP starts, then NUTS); wall time including
+  compilation, max R-hat, min bulk and tail ESS, divergences;
+- ``point``: :func:`climb_bayes.point_fit.fit_point` (Huber loss, L-BFGS from many starts, as
+  Chinchilla and Data Mixing Laws fit their laws).
+
+Both are scored on 200 held-out runs of the same world: RMSE of the predicted noise-free loss
+(the posterior mean for NUTS) against the truth, inside the pilot range and at 10x the largest
+pilot budget; and, for NUTS, the coverage of 90% predictive intervals of new observations.
+The last column is each method's time relative to the point fit.
+"""
+
+import argparse
+import os
+import time
+
+import numpyro  # noqa: I001  (host devices must be set before JAX starts)
+
+numpyro.set_host_device_count(os.cpu_count() or 1)
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from climb_bayes.fit import Sampler, diagnose, fit_posterior  # noqa: E402
+from climb_bayes.model import Priors  # noqa: E402
+from climb_bayes.pilots import validate_pilots  # noqa: E402
+from climb_bayes.point_fit import PointFit, fit_point  # noqa: E402
+from climb_bayes.posterior import Posterior, read_posterior, save_posterior  # noqa: E402
+from climb_bayes.predict import posterior_losses, predictive_losses  # noqa: E402
+from climb_bayes.simulate import World, heldout_runs, simulate_pilots  # noqa: E402
+
+PILOT_BUDGETS = (1e7, 3e7)
+INSIDE = (5e6, 1e7, 1.5e7, 3e7)  # the pilots' checkpoints
+EXTRAPOLATED = (3e8,)  # 10x the largest pilot budget
+HELDOUT = 200
+
+
+def rmse(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """Root mean squared error over all runs and targets."""
+    return float(np.sqrt(np.mean((predicted - truth) ** 2)))
+
+
+def score_nuts(posterior: Posterior, world: World, rng: np.random.Generator) -> dict[str, float]:
+    """Held-out RMSE of the posterior mean inside and beyond the pilots; 90% coverage."""
+    scores = {}
+    for name, budgets in (("rmse_inside", INSIDE), ("rmse_10x", EXTRAPOLATED)):
+        shares, tokens, truth, observed = heldout_runs(world, HELDOUT, budgets, rng)
+        mean = posterior_losses(posterior, shares, tokens)
+        scores[name] = rmse(np.asarray(mean).mean(0), truth)
+        draws = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(0)))
+        low, high = np.quantile(draws, [0.05, 0.95], axis=0)
+        scores[name.replace("rmse", "cover90")] = float(np.mean((observed >= low)
+                                                                & (observed <= high)))
+    return scores
+
+
+def score_point(fit: PointFit, world: World, rng: np.random.Generator) -> dict[str, float]:
+    """Held-out RMSE of the point estimate inside and beyond the pilots."""
+    scores = {}
+    for name, budgets in (("rmse_inside", INSIDE), ("rmse_10x", EXTRAPOLATED)):
+        shares, tokens, truth, _ = heldout_runs(world, HELDOUT, budgets, rng)
+        scores[name] = rmse(fit.loss(shares, tokens), truth)
+    return scores
+
+
+def bench(languages: int, sampler: Sampler, seed: int, workdir: str) -> list[dict]:
+    """Both fits of one simulated world; one row each."""
+    frame, world = simulate_pilots(languages=languages, budgets=PILOT_BUDGETS, seed=seed)
+    table = validate_pilots(frame)
+    start = time.perf_counter()
+    point = fit_point(table, seed=seed)
+    point_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    idata = fit_posterior(table, Priors(), "source_saturating", sampler)
+    nuts_seconds = time.perf_counter() - start
+    summary, _ = diagnose(idata, 1.01, 400)
+    path = os.path.join(workdir, f"posterior_m{languages}.nc")
+    save_posterior(idata, path)
+    common = {"m": languages, "runs": frame["run_id"].nunique(), "rows": len(frame)}
+    nuts = {**common, "method": "nuts", "seconds": nuts_seconds,
+            "max_r_hat": float(summary["r_hat"].max()),
+            "min_ess_bulk": float(summary["ess_bulk"].min()),
+            "min_ess_tail": float(summary["ess_tail"].min()),
+            "divergences": int(idata.sample_stats["diverging"].sum()),
+            **score_nuts(read_posterior(path), world, np.random.default_rng(seed + 1))}
+    point_row = {**common, "method": "point", "seconds": point_seconds,
+                 **score_point(point, world, np.random.default_rng(seed + 1))}
+    for row in (nuts, point_row):
+        row["time_vs_point"] = row["seconds"] / point_seconds
+    return [nuts, point_row]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="m = 3, 4; 2 chains x 300 draws")
+    parser.add_argument("--languages", type=int, nargs="+", default=None)
+    parser.add_argument("--chains", type=int, default=None)
+    parser.add_argument("--warmup", type=int, default=None)
+    parser.add_argument("--samples", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--output", default="benchmarks/results/fit_speed.csv")
+    args = parser.parse_args()
+    chains, draws, languages = (2, 300, [3, 4]) if args.quick else (4, 1000, [4, 8, 16])
+    sampler = Sampler(chains=args.chains or chains, warmup=args.warmup or draws,
+                      samples=args.samples or draws, seed=args.seed, progress_bar=False)
+    os.makedirs(os.path.dirname(args.output), exist_ok=True)
+    rows = []
+    for m in args.languages or languages:
+        rows += bench(m, sampler, args.seed, os.path.dirname(args.output))
+        table = pd.DataFrame(rows)
+        table.to_csv(args.output, index=False)
+        print(table.to_string(index=False, float_format="{:.3g}".format), flush=True)
+    print(f"\n{sampler.chains} chains x {sampler.samples} draws ({sampler.warmup} warmup), "
+          f"{os.cpu_count()} CPU cores; table saved to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The pilot design: the paper's 3 x m x 2 runs plus monolingual ones, as a table."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from climb_bayes.design import climb_design
+from climb_bayes.errors import INPUT_ERROR_STATUS
+from climb_bayes.pilots import SHARE_PREFIX
+
+LANGUAGES = ["en", "de", "fr", "es", "it"]
+BUDGETS = [1e7, 3e7]
+
+
+@pytest.fixture(scope="module")
+def design() -> pd.DataFrame:
+    return climb_design(LANGUAGES, BUDGETS, seed=3)
+
+
+def shares(design: pd.DataFrame) -> np.ndarray:
+    return design[[f"{SHARE_PREFIX}{lang}" for lang in LANGUAGES]].to_numpy()
+
+
+def test_size_and_columns(design) -> None:
+    m = len(LANGUAGES)
+    assert len(design) == (3 * m + m) * len(BUDGETS)
+    assert list(design.columns) == ["run_id", "tokens"] + [f"share_{x}" for x in LANGUAGES]
+    assert design["run_id"].is_unique
+    assert sorted(design["tokens"].unique()) == BUDGETS
+
+
+def test_mixes_are_on_the_simplex_and_repeat_across_budgets(design) -> None:
+    r = shares(design)
+    np.testing.assert_allclose(r.sum(axis=1), 1.0, atol=1e-12)
+    assert (r >= 0).all()
+    low, high = (shares(design[design["tokens"] == b]) for b in BUDGETS)
+    np.testing.assert_array_equal(low, high)
+
+
+def test_each_language_gets_the_focal_shares_and_monolingual_runs(design) -> None:
+    r = shares(design[design["tokens"] == BUDGETS[0]])
+    m = len(LANGUAGES)
+    for i in range(m):
+        np.testing.assert_allclose(r[3 * i:3 * i + 3, i], [0.15, 0.4, 0.7])
+    np.testing.assert_array_equal(r[3 * m:], np.eye(m))
+
+
+def test_no_vanishing_share_in_mixed_runs(design) -> None:
+    r = shares(design[design["tokens"] == BUDGETS[0]])[:3 * len(LANGUAGES)]
+    focal = np.repeat(np.eye(len(LANGUAGES), dtype=bool), 3, axis=0)
+    even = (1 - r[focal])[:, None] / (len(LANGUAGES) - 1)
+    assert (r[~focal].reshape(len(r), -1) >= 0.3 * even - 1e-12).all()
+
+
+def test_seed_determines_the_design() -> None:
+    pd.testing.assert_frame_equal(climb_design(LANGUAGES, BUDGETS, seed=1),
+                                  climb_design(LANGUAGES, BUDGETS, seed=1))
+    assert not climb_design(LANGUAGES, BUDGETS, seed=1).equals(
+        climb_design(LANGUAGES, BUDGETS, seed=2))
+
+
+def test_cli_writes_the_table_and_refuses_one_language(cli, tmp_path) -> None:
+    output = tmp_path / "design.csv"
+    ok = cli("climb_bayes.design", "languages=[en,de,fr]", "budgets=[1e6,4e6]",
+             f"output={output}")
+    assert ok.returncode == 0, ok.stderr
+    assert len(pd.read_csv(output)) == (9 + 3) * 2
+    bad = tmp_path / "bad.csv"
+    refused = cli("climb_bayes.design", "languages=[en]", f"output={bad}")
+    assert refused.returncode == INPUT_ERROR_STATUS
+    assert "two or more" in refused.stderr and not bad.exists()
