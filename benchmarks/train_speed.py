@@ -58,9 +58,13 @@ def datamodule(corpus: Path, context: int, batch: int, tokens: int) -> MixtureDa
     return module
 
 
+#: Steps of every timed run left out of the timing (compilation, allocator warm-up).
+SKIP = 10
+
+
 def plain_loop(preset: dict, vocab: int, data: MixtureDataModule, device: str,
                bf16: bool) -> float:
-    """Seconds of a plain PyTorch training loop over ``data``'s sequences."""
+    """Seconds of a plain PyTorch training loop over ``data``'s sequences after ``SKIP``."""
     torch.manual_seed(0)
     network = {key: preset[key] for key in NETWORK_KEYS}
     model = GPT(GPTConfig(vocab_size=vocab, **network)).to(device)
@@ -72,16 +76,18 @@ def plain_loop(preset: dict, vocab: int, data: MixtureDataModule, device: str,
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings["weight_decay"]},
                                    {"params": no_decay, "weight_decay": 0.0}],
                                   lr=settings["lr"], betas=tuple(settings["betas"]),
-                                  fused=device == "cuda")
+                                  foreach=True)
     total = data.total_steps()
     warmup = max(1, round(settings["warmup_fraction"] * total))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: learning_rate_factor(
         step, total, warmup, settings["schedule"], settings["decay_fraction"],
         settings["min_lr_ratio"]))
     model.train()
-    synchronise(device)
     started = time.perf_counter()
-    for inputs, targets in data.train_dataloader():
+    for step, (inputs, targets) in enumerate(data.train_dataloader()):
+        if step == SKIP:
+            synchronise(device)
+            started = time.perf_counter()
         inputs, targets = inputs.to(device, non_blocking=True), targets.to(device,
                                                                            non_blocking=True)
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
@@ -96,12 +102,26 @@ def plain_loop(preset: dict, vocab: int, data: MixtureDataModule, device: str,
     return time.perf_counter() - started
 
 
+class StepTimer(L.Callback):
+    """Seconds from the start of step ``SKIP`` to the end of training."""
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.global_step == SKIP:
+            synchronise(trainer.strategy.root_device.type)
+            self.started = time.perf_counter()
+
+    def on_train_end(self, trainer: L.Trainer, *args: object) -> None:
+        synchronise(trainer.strategy.root_device.type)
+        self.seconds = time.perf_counter() - self.started
+
+
 def lightning_loop(preset: dict, vocab: int, data: MixtureDataModule, device: str, bf16: bool,
                    as_train_py: bool = False, root: Path | None = None) -> float:
-    """Seconds of ``Trainer.fit`` over the same sequences (validation off)."""
+    """Seconds of ``Trainer.fit`` over the same sequences after ``SKIP`` (validation off)."""
     torch.manual_seed(0)
     network = {key: preset[key] for key in NETWORK_KEYS}
     network["vocab_size"] = vocab
+    timer = StepTimer()
     module = LanguageModel(network, preset["optimizer"], data.total_steps(), ["-"],
                            compile=preset["compile"])
     extra = {}
@@ -110,21 +130,19 @@ def lightning_loop(preset: dict, vocab: int, data: MixtureDataModule, device: st
         from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
         extra = {"logger": [CSVLogger(root, name="logs"), TensorBoardLogger(root, name="logs")],
-                 "callbacks": [ModelCheckpoint(root / "ckpt", save_last=True, save_top_k=0,
-                                               every_n_train_steps=100)],
+                 "callbacks": [timer, ModelCheckpoint(root / "ckpt", save_last=True,
+                                                      save_top_k=0, every_n_train_steps=100)],
                  "enable_progress_bar": True, "log_every_n_steps": 10}
     else:
-        extra = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
+        extra = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
+                 "callbacks": [timer]}
     trainer = L.Trainer(accelerator="gpu" if device == "cuda" else "cpu", devices=1,
                         precision="bf16-mixed" if bf16 else "32-true", max_steps=data.total_steps(),
                         max_epochs=1, limit_val_batches=0, num_sanity_val_steps=0,
                         gradient_clip_val=1.0, enable_model_summary=False,
                         default_root_dir=str(root or tempfile.gettempdir()), **extra)
-    synchronise(device)
-    started = time.perf_counter()
     trainer.fit(module, train_dataloaders=data.train_dataloader())
-    synchronise(device)
-    return time.perf_counter() - started
+    return timer.seconds
 
 
 def synchronise(device: str) -> None:
@@ -170,6 +188,10 @@ def main() -> None:
     bf16 = args.device == "cuda"
     preset = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "model"
                                                    / f"{preset_name}.yaml"))
+    per_step = args.batch * preset["context"]  # whole batches only: one shape, no recompiles
+    steps = max(SKIP + 5, round(tokens / per_step))
+    tokens = steps * per_step
+    timed = (steps - SKIP) * per_step
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         corpus = build_django_corpus(work) if args.quick else Path(args.corpus)
@@ -178,8 +200,7 @@ def main() -> None:
                      f"source=libreoffice vocab_size=8192 output={corpus}`, or use --quick")
         vocab = tokeniser.load(corpus).get_vocab_size()
         data = datamodule(corpus, preset["context"], args.batch, tokens)
-        warm = datamodule(corpus, preset["context"], args.batch, min(tokens, 20 * args.batch
-                                                                      * preset["context"]))
+        warm = datamodule(corpus, preset["context"], args.batch, (SKIP + 5) * per_step)
         plain_loop(preset, vocab, warm, args.device, bf16)  # warm-up: first-call costs
         lightning_loop(preset, vocab, warm, args.device, bf16)
         times: dict[str, list[float]] = {"plain PyTorch loop": [], "Lightning Trainer": []}
@@ -197,15 +218,15 @@ def main() -> None:
           f"vocab {vocab}, context {preset['context']}), batch {args.batch}, {tokens:,} "
           f"tokens per run, device {args.device}"
           f"{' (bf16)' if bf16 else ''}, {torch.get_num_threads()} threads, median of "
-          f"{repeats}")
+          f"{repeats}, the first {SKIP} steps of each run untimed")
     print(f"{'implementation':<42} {'seconds':>9} {'tokens/s':>12}")
     rates = {}
     for name, seconds in times.items():
         median = statistics.median(seconds)
-        rates[name] = tokens / median
+        rates[name] = timed / median
         print(f"{name:<42} {median:>9.2f} {rates[name]:>12,.0f}")
     print(f"{'Lightning as train.py (bar, loggers, ckpt)':<42} {full:>9.2f} "
-          f"{tokens / full:>12,.0f}")
+          f"{timed / full:>12,.0f}")
     ratio = rates["Lightning Trainer"] / rates["plain PyTorch loop"]
     print(f"ratio Lightning / plain: {ratio:.3f} (goal >= 0.9)")
     if sweep is not None:

@@ -79,7 +79,7 @@ class LanguageModel(L.LightningModule):
             [{"params": decay, "weight_decay": settings["weight_decay"]},
              {"params": no_decay, "weight_decay": 0.0}],
             lr=settings["lr"], betas=tuple(settings["betas"]),
-            fused=self.device.type == "cuda")
+            foreach=True)
         total = self.hparams.total_steps
         warmup = max(1, round(settings["warmup_fraction"] * total))
 
