@@ -408,7 +408,7 @@ def mix_loss_plot(differences: pd.DataFrame, reference: str) -> Figure:
     """
     languages = list(dict.fromkeys(differences["language"]))
     mixes = list(dict.fromkeys(differences["mix"]))
-    height = max(3.5, 0.22 * len(languages) * max(len(mixes), 3) + 1.5)
+    height = min(24.0, max(3.5, len(languages) * (0.13 * max(len(mixes), 3) + 0.15) + 1.5))
     fig, ax = plt.subplots(figsize=(8.5, height), layout="constrained")
     colours = plt.cm.tab10(np.arange(len(mixes)) % 10)
     step = 0.8 / max(len(mixes), 1)
@@ -418,8 +418,10 @@ def mix_loss_plot(differences: pd.DataFrame, reference: str) -> Figure:
         ax.errorbar(rows["mean"], y, xerr=[rows["mean"] - rows["q05"], rows["q95"] - rows["mean"]],
                     fmt="o", color=colour, markersize=4, capsize=2, label=mix)
     ax.axvline(0.0, color="grey", linestyle="--", linewidth=1)
+    for boundary in np.arange(len(languages) - 1) + 0.5:
+        ax.axhline(boundary, color="lightgrey", linewidth=0.8)
     ax.set_yticks(range(len(languages)), languages)
-    ax.invert_yaxis()
+    ax.set_ylim(len(languages) - 0.5, -0.5)
     ax.set_ylabel("evaluated language")
     ax.set_xlabel(f"predicted loss minus the {reference} mix's (nats; left is better)")
     ax.set_title("predicted loss at the target budget: posterior mean and 90% interval")

@@ -53,6 +53,8 @@ from climb_bayes.predict import posterior_losses
 
 #: Name of the reference mix every mix is compared with.
 UNIFORM = "uniform"
+#: Label of the weighted loss over all evaluated languages in the decision figure.
+WEIGHTED = "weighted total"
 #: Shares of a mix file must sum to 1 within this (they are then renormalised).
 SHARE_TOLERANCE = 1e-3
 #: Solver outputs read from a mix directory, when present.
@@ -298,21 +300,40 @@ def loss_differences(losses: np.ndarray, mixes: list[str], targets: list[str],
 
 def decision_table(losses: np.ndarray, mixes: list[str], weights: np.ndarray,
                    comparison: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per mix: posterior of the weighted loss and ``P(beats uniform)``, computed here.
+    """Per mix: posterior of the weighted loss, of its difference from the uniform mix's (draw
+    by draw) and ``P(beats uniform)``, computed here.
 
     Columns of the solver's ``comparison.csv`` are appended with a ``solver_`` prefix.
     """
     weighted = losses @ weights  # (sample, mix)
     ref = mixes.index(UNIFORM)
+    versus = weighted - weighted[:, [ref]]  # paired, draw by draw
     table = pd.DataFrame({"mix": mixes,
                           **{f"weighted_loss_{k}": v
                              for k, v in _quantile_columns(weighted).items()},
-                          "p_beats_uniform": (weighted < weighted[:, [ref]]).mean(0)})
+                          **{f"minus_uniform_{k}": v
+                             for k, v in _quantile_columns(versus).items() if k != "q50"},
+                          "p_beats_uniform": (versus < 0).mean(0)})
     table.loc[table["mix"] == UNIFORM, "p_beats_uniform"] = np.nan
     if comparison is not None and "mix" in comparison.columns:
         solver = comparison.drop_duplicates("mix").set_index("mix").add_prefix("solver_")
         table = table.join(solver, on="mix")
     return table
+
+
+def with_weighted(losses: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The losses with the weighted loss appended as one more target: ``(sample, mix, t + 1)``."""
+    return np.concatenate([losses, (losses @ weights)[..., None]], axis=-1)
+
+
+def solver_warnings(mixes: MixDirectory) -> list[str]:
+    """The solver's extrapolation warnings from the mixes' metadata, each once."""
+    found = []
+    for meta in mixes.metadata.values():
+        warnings_ = find_key(meta, ("extrapolation_warnings",))
+        if isinstance(warnings_, list):
+            found += [f"solver: {w}" for w in warnings_ if isinstance(w, str)]
+    return list(dict.fromkeys(found))
 
 
 def mix_markers(shares: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -460,15 +481,17 @@ def decision_section(posterior: Posterior, mixes: MixDirectory, tokens: float) -
         f"{mixes.path}, computed here from the posterior (solver_ columns: the solver's own "
         f"numbers, for a cross-check). The first figure shows each mix's loss minus the "
         f"uniform mix's, per language, with 90% intervals over the posterior (left of zero is "
-        f"better). P(beats uniform) is the share of posterior draws in which the mix's "
-        f"weighted loss ({weight_note}) is below the uniform mix's.",
+        f"better); the last row is the weighted total. P(beats uniform) is the share of "
+        f"posterior draws in which the mix's weighted loss ({weight_note}) is below the "
+        f"uniform mix's.",
         figures={"mix_losses": plots.mix_loss_plot(
-            loss_differences(losses, names, posterior.targets), UNIFORM)},
+            loss_differences(with_weighted(losses, weights), names,
+                             [*posterior.targets, WEIGHTED]), UNIFORM)},
         tables={"mixes: weighted loss and P(beats uniform)": decision,
                 "predicted loss per mix and language (nats)":
                     loss_table(losses, names, posterior.targets, mixes.metadata),
                 "shares of the mixes": shares.reset_index()},
-        notes=list(mixes.notes))
+        notes=[*mixes.notes, *solver_warnings(mixes)])
     if mixes.optimal_share_draws is not None or mixes.optimal_shares is not None:
         section.figures["optimal_shares"] = plots.optimal_share_plot(
             mixes.optimal_share_draws, mixes.optimal_shares, mix_markers(shares))
@@ -556,7 +579,7 @@ def render_figures(sections: list[Section]) -> dict[str, bytes]:
 
 def _table_html(table: pd.DataFrame) -> str:
     index = not isinstance(table.index, pd.RangeIndex)
-    return table.to_html(index=index, float_format=lambda v: f"{v:.4g}", na_rep="",
+    return table.to_html(index=index, float_format=lambda v: f"{v:.6g}", na_rep="",
                          border=0, classes="table")
 
 

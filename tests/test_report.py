@@ -36,6 +36,7 @@ TARGET_TOKENS = 2e8
 POSTERIOR_FIGURES = {"rank", "trace", "energy", "scaling_laws", "transfer_heatmap",
                      "transfer_forest", "ppc", "khat"}
 DECISION_FIGURES = {"mix_losses", "optimal_shares", "p_beats_uniform"}
+EXTRAPOLATION = "target_tokens is far beyond the pilots (a test warning)"
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -50,21 +51,22 @@ def write_mix_directory(directory: Path, sources: list[str], tokens: float = TAR
     mixes = {"posterior_mean": first, "uniform": {s: 1.0 / m for s in sources},
              "last_heavy": {s: (0.6 if i == m - 1 else 0.4 / (m - 1))
                             for i, s in enumerate(sources)}}
+    weights = {s: 1.0 / m for s in sources}
     for name, shares in mixes.items():
-        metadata = {"target_tokens": tokens,
-                    "predicted_loss": {s: {"mean": 3.0, "q05": 2.9, "q95": 3.1} for s in sources},
-                    "expected_weighted_loss": {"mean": 3.0, "q05": 2.9, "q95": 3.1}}
+        metadata = {"predicted_loss": {s: {"mean": 3.0, "q05": 2.9, "q95": 3.1} for s in sources},
+                    "weighted_loss": {"mean": 3.0, "q05": 2.9, "q95": 3.1},
+                    "p_beats_uniform": 0.5, "extrapolation_warnings": [EXTRAPOLATION],
+                    "provenance": {"target_tokens": tokens, "weights": weights}}
         (directory / f"{name}.yaml").write_text(
             yaml.safe_dump({"shares": shares, "metadata": metadata}))
-    rows = [{"mix": name, "expected_weighted_loss_mean": 3.0, "expected_weighted_loss_q05": 2.9,
-             "expected_weighted_loss_q95": 3.1, "p_beats_uniform": 0.5,
-             "p_beats_posterior_mean": 0.5, **{f"share_{s}": v for s, v in shares.items()}}
-            for name, shares in mixes.items()]
+    rows = [{"mix": name, "weighted_loss_mean": 3.0, "weighted_loss_q05": 2.9,
+             "weighted_loss_q95": 3.1, "p_beats_uniform": 0.5, "p_beats_posterior_mean": 0.5,
+             **{f"share_{s}": v for s, v in shares.items()}} for name, shares in mixes.items()]
     pd.DataFrame(rows).to_csv(directory / "comparison.csv", index=False)
     rng = np.random.default_rng(seed)
     optima = rng.dirichlet(np.full(m, 4.0), size=draws)
-    pd.DataFrame(optima, columns=[f"share_{s}" for s in sources]).to_csv(
-        directory / "optimal_share_draws.csv", index=False)
+    pd.DataFrame(optima, columns=[f"share_{s}" for s in sources]).rename_axis("draw").to_csv(
+        directory / "optimal_share_draws.csv")
     quantiles = np.quantile(optima, [0.05, 0.5, 0.95], axis=0)
     pd.DataFrame({"language": sources, "mean": optima.mean(0), "q05": quantiles[0],
                   "q50": quantiles[1], "q95": quantiles[2]}).to_csv(
@@ -126,6 +128,7 @@ def test_html_page_embeds_and_links_every_figure(reported) -> None:
                   "Posterior predictive checks and PSIS-LOO", "The decision"):
         assert f">{title}</h2>" in page
     assert "r_hat" in page and "ess_bulk" in page and "p_beats_uniform" in page
+    assert f"solver: {EXTRAPOLATION}" in page  # the solver's warnings are passed on
     assert not list(reported.glob(".*.tmp"))  # no temporary files left behind
 
 
@@ -193,12 +196,38 @@ def test_decision_losses_match_the_predict_command(posterior, mix_dir) -> None:
     for m, name in enumerate(names):
         row = decision.set_index("mix").loc[name]
         assert row["weighted_loss_mean"] == pytest.approx(weighted[:, m].mean(), rel=1e-6)
+        assert row["minus_uniform_mean"] == pytest.approx(
+            (weighted[:, m] - weighted[:, uniform]).mean(), abs=1e-6)
         if name == "uniform":
             assert np.isnan(row["p_beats_uniform"])
         else:
             assert row["p_beats_uniform"] == pytest.approx(
                 (weighted[:, m] < weighted[:, uniform]).mean())
         assert row["solver_p_beats_uniform"] == 0.5
+
+
+def test_report_reads_what_the_solver_writes(fitted, posterior, cli, tmp_path) -> None:
+    """End to end with the real solver: our predictions and P(beats uniform) agree with its."""
+    solved = tmp_path / "mix"
+    result = cli("climb_bayes.solve", f"posterior={fitted.posterior}", "target_tokens=1e9",
+                 f"output={solved}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    mixes = report.read_mix_directory(solved, posterior.sources)
+    assert {"posterior_mean", "plugin", "uniform"} <= set(mixes.shares.index)
+    assert mixes.comparison is not None and mixes.optimal_share_draws is not None
+    tokens = report.decision_budget(mixes, None)
+    assert tokens == 1e9
+    section = report.decision_section(posterior, mixes, tokens)
+    assert set(section.figures) == DECISION_FIGURES
+    losses = section.tables["predicted loss per mix and language (nats)"]
+    np.testing.assert_allclose(losses["mean"], losses["solver_mean"], rtol=1e-4)
+    decision = section.tables["mixes: weighted loss and P(beats uniform)"].set_index("mix")
+    others = decision.drop(index="uniform")
+    np.testing.assert_allclose(others["p_beats_uniform"], others["solver_p_beats_uniform"],
+                               atol=0.02)
+    np.testing.assert_allclose(decision["weighted_loss_mean"],
+                               decision["solver_weighted_loss_mean"], rtol=1e-4)
+    plt.close("all")
 
 
 def test_differences_are_paired_per_draw(posterior) -> None:
