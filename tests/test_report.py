@@ -482,3 +482,30 @@ def test_loo_table_counts_every_observation_once(posterior) -> None:
     counts = table.filter(like="k ").iloc[0]
     assert counts.sum() == posterior.idata.observed_data.sizes["obs"]
     assert 0.0 < report.good_k(loo) <= 0.7
+
+
+def test_scaling_figure_is_readable_at_16_languages() -> None:
+    languages = [f"l{i:02d}" for i in range(16)]
+    tokens = np.geomspace(1e6, 1e9, 30)
+    curves = pd.concat([pd.DataFrame({"language": lang, "mix": mix, "tokens": tokens,
+                                      "mean": 2.5 + scale * (tokens / 1e7) ** -0.3})
+                        for lang in languages for mix, scale in (("monolingual", 1.0),
+                                                                 ("uniform", 1.4))])
+    for column, shift in (("q05", -0.1), ("q25", -0.05), ("q75", 0.05), ("q95", 0.1)):
+        curves[column] = curves["mean"] + shift
+    rng = np.random.default_rng(0)
+    observed = pd.DataFrame({"language": np.repeat(languages, 12),
+                             "tokens": np.tile(np.geomspace(2e6, 3e7, 12), 16),
+                             "own_share": rng.uniform(size=16 * 12)})
+    observed["monolingual"] = observed["own_share"] > 0.9
+    observed["loss"] = 2.5 + 1.2 * (observed["tokens"] / 1e7) ** -0.3
+    fig = plots.scaling_plot(curves, observed, languages, target_tokens=1e9)
+    visible = [ax for ax in fig.axes if ax.get_visible() and ax.get_title() in languages]
+    assert [ax.get_title() for ax in visible] == languages
+    assert all(ax.get_xlabel() and ax.get_ylabel() for ax in visible)
+    assert_readable(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    titles = [ax.title.get_window_extent(renderer) for ax in visible]
+    assert not overlapping(titles)
+    plt.close("all")
