@@ -164,19 +164,20 @@ def interference_is_bounded(world: World, shares: np.ndarray, tokens: np.ndarray
     return bool(np.all(np.asarray(rt) >= 0.5 * own))
 
 
-def heldout_runs(world: World, count: int, budgets: Sequence[float], rng: np.random.Generator
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``count`` new runs to score predictions on: mixes drawn from a flat Dirichlet, budgets
-    drawn from ``budgets``.
+def heldout_runs(world: World, count: int, budgets: Sequence[float], rng: np.random.Generator,
+                 floor: float = 0.3) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``count`` new runs to score predictions on, inside the range of mixes pilots cover.
 
-    Returns ``(shares (count, source), tokens (count,), true_loss, observed_loss)``, losses
-    ``(count, target)``; the observed loss adds the world's Gaussian noise.
+    Mixes are ``floor / S + (1 - floor) * Dirichlet(1, ..., 1)`` (every language gets at least
+    ``floor`` times an even split, as in :func:`climb_bayes.design.climb_design`), budgets are
+    drawn from ``budgets``. Returns ``(shares (count, source), tokens (count,), true_loss,
+    observed_loss)``, losses ``(count, target)``; the observed loss adds the world's noise.
     """
-    shares = rng.dirichlet(np.ones(len(world.sources)), count)
+    n_sources = len(world.sources)
+    shares = floor / n_sources + (1.0 - floor) * rng.dirichlet(np.ones(n_sources), count)
     tokens = rng.choice(np.asarray(budgets, dtype=float), count)
     truth = world.loss(shares, tokens)
     return shares, tokens, truth, truth + world.sigma * rng.standard_normal(truth.shape)
-
 
 @hydra.main(config_path="../conf", config_name="simulate", version_base="1.3")
 @exits_on_input_error
