@@ -365,13 +365,19 @@ def is_valid(document_id: str, valid_fraction: float, seed: int) -> bool:
 
 def split_documents(documents: Mapping[str, str], valid_fraction: float, seed: int
                     ) -> tuple[list[str], list[str]]:
-    """Train and valid texts of one language: split by id, exact duplicates removed, and
-    validation texts that also occur in training dropped (so none is ever trained on)."""
-    train, valid = {}, {}
+    """Train and valid texts of one language, each text once.
+
+    A text is held out if any of its ids is (:func:`is_valid`), so a text repeated under
+    several ids is never in both splits, and the translation of a held-out document, held out
+    by the same id in its own language, is never trained on either.
+    """
+    held_out: dict[str, bool] = {}
     for key in sorted(documents):
-        text = documents[key]
-        (valid if is_valid(key, valid_fraction, seed) else train).setdefault(text, None)
-    return list(train), [text for text in valid if text not in train]
+        text = documents[key].strip()
+        if not text:
+            continue
+        held_out[text] = held_out.get(text, False) or is_valid(key, valid_fraction, seed)
+    return ([t for t, v in held_out.items() if not v], [t for t, v in held_out.items() if v])
 
 
 def write_shards(folder: Path, texts: list[str], per_shard: int) -> None:
