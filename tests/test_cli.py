@@ -124,16 +124,21 @@ def test_predict_matches_direct_evaluation_of_the_law(fitted, predicted) -> None
 
 def test_predictive_quantiles_are_wider_than_the_posterior_ones(fitted, predicted) -> None:
     table, _ = predicted
-    width = table["q95"] - table["q05"]
-    pred_width = table["pred_q95"] - table["pred_q05"]
-    assert np.all(pred_width > width)
+    width = (table["q95"] - table["q05"]).to_numpy()
+    pred_width = (table["pred_q95"] - table["pred_q05"]).to_numpy()
     assert np.all(table["pred_q05"] < table["q50"]) and np.all(table["pred_q95"] > table["q50"])
     # the widening is the observation noise: the predictive 90% interval of a Student-t(4)
     # with scale sigma alone is 2 x 2.132 sigma; it cannot be narrower than a fraction of it
     _, _, _, targets, sigma = draws_from_netcdf(fitted.posterior)
-    noise_width = 2 * 2.132 * np.median(sigma, axis=0)  # (target,)
-    floor = 0.5 * np.tile(noise_width, len(MIXES))
-    assert np.all(pred_width.to_numpy() > floor)
+    noise_width = np.tile(2 * 2.132 * np.median(sigma, axis=0), len(MIXES))
+    assert np.all(pred_width > 0.5 * noise_width)
+    # never narrower than the posterior's interval beyond Monte Carlo error (300 draws), and
+    # clearly wider where the noise is not swamped by the posterior's own spread (a mix far
+    # outside the pilots, such as fr_only for en, has a posterior interval of several nats)
+    assert np.all(pred_width > 0.98 * width)
+    noisy = width < noise_width
+    assert noisy.sum() >= len(width) // 2
+    assert np.all(pred_width[noisy] > width[noisy] + 0.25 * noise_width[noisy])
 
 
 @pytest.mark.parametrize("case", ["unknown_language", "shares_do_not_sum", "bad_tokens"])
