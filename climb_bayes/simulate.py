@@ -151,31 +151,38 @@ def simulate_pilots(languages: int = 4, evaluation_only: int = 0, budgets: Seque
     while True:
         world = draw_world(rng, sources, targets, reference_tokens(points["tokens"]),
                            transfer_mean, transfer_sd, noise, form)
-        if interference_is_bounded(world, shares, points["tokens"].to_numpy()):
+        if interference_is_bounded(world, shares, points["tokens"].to_numpy()).all():
             return observe(world, points, rng, noise_df), world
 
 
-def interference_is_bounded(world: World, shares: np.ndarray, tokens: np.ndarray) -> bool:
-    """Whether ``rt_i >= r_i / 2`` for every trained language at every given mix and budget."""
+def interference_is_bounded(world: World, shares: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """Per mix, whether ``rt_i >= r_i / 2`` for every trained language; ``(n,)`` booleans."""
     own = shares @ self_map(world.sources, world.targets)
     rt = effective_share(LawParams(*map(jnp.asarray, world.params)), jnp.asarray(shares),
                          jnp.asarray(tokens / world.reference),
                          self_map(world.sources, world.targets), world.form)
-    return bool(np.all(np.asarray(rt) >= 0.5 * own))
-
+    return np.all(np.asarray(rt) >= 0.5 * own, axis=1)
 
 def heldout_runs(world: World, count: int, budgets: Sequence[float], rng: np.random.Generator,
                  floor: float = 0.3) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``count`` new runs to score predictions on, inside the range of mixes pilots cover.
+    """``count`` new runs to score predictions on, in the regime the pilots cover.
 
     Mixes are ``floor / S + (1 - floor) * Dirichlet(1, ..., 1)`` (every language gets at least
     ``floor`` times an even split, as in :func:`climb_bayes.design.climb_design`), budgets are
-    drawn from ``budgets``. Returns ``(shares (count, source), tokens (count,), true_loss,
-    observed_loss)``, losses ``(count, target)``; the observed loss adds the world's noise.
+    drawn from ``budgets``, and, as for the pilots, a run where interference leaves a trained
+    language less than half its own share is drawn again. Returns ``(shares (count, source),
+    tokens (count,), true_loss, observed_loss)``, losses ``(count, target)``; the observed loss
+    adds the world's noise.
     """
     n_sources = len(world.sources)
-    shares = floor / n_sources + (1.0 - floor) * rng.dirichlet(np.ones(n_sources), count)
-    tokens = rng.choice(np.asarray(budgets, dtype=float), count)
+    shares = np.empty((0, n_sources))
+    tokens = np.empty(0)
+    while len(tokens) < count:
+        new = floor / n_sources + (1.0 - floor) * rng.dirichlet(np.ones(n_sources), count)
+        new_tokens = rng.choice(np.asarray(budgets, dtype=float), count)
+        keep = interference_is_bounded(world, new, new_tokens)
+        shares = np.vstack([shares, new[keep]])[:count]
+        tokens = np.concatenate([tokens, new_tokens[keep]])[:count]
     truth = world.loss(shares, tokens)
     return shares, tokens, truth, truth + world.sigma * rng.standard_normal(truth.shape)
 
