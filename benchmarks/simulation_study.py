@@ -1,0 +1,465 @@
+"""Simulation study: do the fitted mixes beat the heuristics, and are the intervals honest?
+
+    python benchmarks/simulation_study.py --quick          # ~5 min on 2 cores, same tables
+    python benchmarks/simulation_study.py                  # full: 20 worlds per setting (hours)
+    python benchmarks/simulation_study.py --efficiency     # pilot-efficiency curve (issue 6.3)
+    python benchmarks/simulation_study.py --summarise      # tables from the CSVs written so far
+
+Every world has a known truth (:mod:`climb_bayes.worlds`): the CLIMB law itself
+(``truth=law``, correctly specified, drawn by :func:`climb_bayes.simulate.simulate_pilots`) or
+the Data Mixing Laws form with a budget term (``truth=dml``, misspecified). Each setting
+fixes the number of languages ``m``, the transfer (positive or negative), how many languages
+are scarce (available tokens ``A_i`` with at most ``K = 4`` epochs, so ``r_i <= K A_i / D``),
+and the ratio of the target budget to the largest pilot budget (10, 100 or 1000). Pilots: the
+paper's ``3 x m x 2`` design plus monolingual runs at 1e7 and 3e7 tokens, checkpoints at 1/4,
+1/2 and all of each run, Gaussian noise ``sigma_i ~ U(0.5, 1.5) * 0.02`` nats.
+
+For each world, in one process: fit NUTS (:func:`climb_bayes.fit.fit_posterior`) and the
+point estimate (:func:`climb_bayes.point_fit.fit_point`); solve every mix with the package's
+own functions (:func:`climb_bayes.solve.optimised_mixes`, :func:`climb_bayes.solve.baseline_mixes`)
+plus ``point_fit`` (the plug-in mix of the Huber point estimate) and the study's candidate
+fix ``hedged`` (see :func:`hedged_mix`); score each mix by its TRUE weighted loss
+``W(r) = sum_i w_i L_i(r, D_target)`` (equal ``w``) and its regret ``W(r) - min W`` against
+the true optimum (:func:`climb_bayes.worlds.true_optimum`, the same interior-point solver on
+the true objective, polished by SLSQP). Calibration: coverage of the 50% and 90% posterior
+predictive intervals of new observed losses on 100 held-out runs inside the pilot budgets
+and 100 at the target budget; coverage of the true ``W`` at every chosen mix by the
+posterior's 50% / 90% interval of ``W``; and each mix's ``optimism``: the method's own
+predicted ``W`` at its mix minus the true ``W`` (negative: it promised less loss than it got).
+
+Outputs (``benchmarks/results/``, appended world by world, so a killed run resumes):
+``simulation_mixes.csv`` (one row per world and mix), ``simulation_worlds.csv`` (one row per
+world: fit diagnostics, calibration) and the summary tables ``simulation_summary.csv`` and
+``simulation_calibration.csv``; ``--efficiency`` writes ``pilot_efficiency.csv`` and
+``pilot_efficiency_summary.csv``.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpyro  # noqa: I001  (host devices must be set before JAX starts)
+
+numpyro.set_host_device_count(2)
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from climb_bayes.design import climb_design  # noqa: E402
+from climb_bayes.errors import InputError  # noqa: E402
+from climb_bayes.fit import Sampler, diagnose, fit_posterior  # noqa: E402
+from climb_bayes.model import Priors, reference_tokens  # noqa: E402
+from climb_bayes.optimal_mix import Problem, minimise, point_estimate  # noqa: E402
+from climb_bayes.pilots import PilotTable, validate_pilots  # noqa: E402
+from climb_bayes.point_fit import PointFit, fit_point  # noqa: E402
+from climb_bayes.posterior import Posterior, read_posterior, save_posterior  # noqa: E402
+from climb_bayes.predict import posterior_losses, predictive_losses  # noqa: E402
+from climb_bayes.simulate import (  # noqa: E402
+    checkpoint_table,
+    heldout_runs,
+    language_names,
+    observe,
+    simulate_pilots,
+)
+from climb_bayes.solve import (  # noqa: E402
+    Options,
+    _clean,
+    baseline_mixes,
+    feasible_bounds,
+    optimised_mixes,
+    weighted_loss_draws,
+)
+from climb_bayes.worlds import (  # noqa: E402
+    draw_availability,
+    draw_dml_world,
+    true_optimum,
+    true_weighted_loss,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PILOT_BUDGETS = (1e7, 3e7)
+CHECKPOINTS = (0.25, 0.5, 1.0)
+MAX_EPOCHS = 4.0
+NOISE = 0.02
+HELDOUT = 100
+#: Below this posterior probability of beating the reference (uniform within the caps) the
+#: ``hedged`` mix falls back to the reference.
+HEDGE_LEVEL = 0.9
+BAYES_MIXES = ("posterior_mean", "robust", "isolated", "hedged")
+POINT_MIXES = ("plugin", "climb_two_step")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One cell of the study's grid."""
+
+    name: str
+    truth: str  # "law" (correctly specified) or "dml" (misspecified)
+    languages: int
+    transfer_mean: float  # law: mean of b; dml: mean of t_ji (negative helps)
+    transfer_sd: float
+    ratio: float  # target budget / largest pilot budget
+    scarce: int = 0  # languages with little data (binding epoch caps)
+
+
+SETTINGS = {s.name: s for s in (
+    Setting("law_m4_pos_10x", "law", 4, 0.15, 0.10, 10),
+    Setting("law_m4_neg_10x", "law", 4, -0.08, 0.08, 10),
+    Setting("law_m4_pos_100x", "law", 4, 0.15, 0.10, 100),
+    Setting("law_m4_pos_1000x", "law", 4, 0.15, 0.10, 1000),
+    Setting("law_m4_scarce_100x", "law", 4, 0.10, 0.15, 100, scarce=1),
+    Setting("law_m8_pos_10x", "law", 8, 0.10, 0.10, 10, scarce=2),
+    Setting("dml_m4_10x", "dml", 4, -0.3, 0.5, 10),
+    Setting("dml_m4_scarce_100x", "dml", 4, -0.3, 0.5, 100, scarce=1),
+)}
+QUICK_SETTINGS = ("law_m4_pos_10x", "law_m4_neg_10x", "dml_m4_10x")
+EFFICIENCY_SETTINGS = ("law_m4_pos_10x", "dml_m4_10x")
+
+
+# --- worlds ------------------------------------------------------------------------------------
+
+def make_world(setting: Setting, seed: int) -> tuple[pd.DataFrame, object, np.ndarray, float]:
+    """Pilot table, truth, available tokens and target budget of world ``seed``.
+
+    ``D_target = ratio * max(pilot budgets)``; availability from
+    :func:`climb_bayes.worlds.draw_availability`.
+    """
+    target = setting.ratio * max(PILOT_BUDGETS)
+    rng = np.random.default_rng(10_000 + seed)
+    available = draw_availability(rng, setting.languages, target, setting.scarce, MAX_EPOCHS)
+    if setting.truth == "law":
+        frame, world = simulate_pilots(languages=setting.languages, budgets=PILOT_BUDGETS,
+                                       checkpoints=CHECKPOINTS,
+                                       transfer_mean=setting.transfer_mean,
+                                       transfer_sd=setting.transfer_sd, noise=NOISE, seed=seed)
+        return frame, world, available, target
+    names = language_names(setting.languages)
+    points = checkpoint_table(climb_design(names, PILOT_BUDGETS, seed=seed), CHECKPOINTS)
+    world = draw_dml_world(rng, names, reference_tokens(points["tokens"]),
+                           setting.transfer_mean, setting.transfer_sd, NOISE)
+    return observe(world, points, rng), world, available, target
+
+
+def subsample_runs(frame: pd.DataFrame, fraction: float, seed: int) -> PilotTable:
+    """Keep ``fraction`` of the design's mixes (each at both budgets, all checkpoints).
+
+    Mixes are drawn at random; a draw the validator rejects (a language left without
+    observations) is redrawn.
+    """
+    mix = frame["run_id"].str.rsplit("-", n=1).str[0]
+    names = np.array(sorted(mix.unique()))
+    keep = max(2, round(fraction * len(names)))
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        chosen = rng.choice(names, keep, replace=False)
+        try:
+            return validate_pilots(frame[mix.isin(chosen)].reset_index(drop=True))
+        except InputError:
+            continue
+    raise RuntimeError(f"no valid subsample of {keep} mixes")
+
+
+# --- fitting and deciding ----------------------------------------------------------------------
+
+def fit_both(table: PilotTable, sampler: Sampler, workdir: str, point_starts: int
+             ) -> tuple[Posterior, PointFit, dict[str, float]]:
+    """NUTS posterior (through a netCDF round trip, as the CLI does) and the point fit."""
+    start = time.perf_counter()
+    idata = fit_posterior(table, Priors(), "source_saturating", sampler)
+    nuts_seconds = time.perf_counter() - start
+    summary, _ = diagnose(idata, 1.01, 400)
+    path = os.path.join(workdir, "posterior.nc")
+    save_posterior(idata, path)
+    posterior = read_posterior(path)
+    start = time.perf_counter()
+    point = fit_point(table, num_starts=point_starts, seed=sampler.seed)
+    info = {"nuts_seconds": nuts_seconds, "point_seconds": time.perf_counter() - start,
+            "max_r_hat": float(summary["r_hat"].max()),
+            "min_ess_bulk": float(summary["ess_bulk"].min()),
+            "divergences": int(idata.sample_stats["diverging"].sum())}
+    return posterior, point, info
+
+
+def hedged_mix(shares: np.ndarray, reference: np.ndarray, p_beats: float,
+               level: float = HEDGE_LEVEL) -> np.ndarray:
+    """The candidate fix: ``posterior_mean`` if ``P(W(posterior_mean) < W(reference)) >=
+    level`` under the posterior, else the reference mix (uniform within the epoch caps)."""
+    return shares if p_beats >= level else reference
+
+
+def decide(posterior: Posterior, point: PointFit, target: float, available: np.ndarray,
+           weights: np.ndarray) -> tuple[dict[str, np.ndarray], Problem]:
+    """Every mix: the solver's five, the heuristics, ``point_fit`` and ``hedged``."""
+    m = len(posterior.sources)
+    lower, upper = feasible_bounds(np.zeros(m), np.ones(m), available, MAX_EPOCHS, target,
+                                   posterior.sources)
+    problem = Problem(posterior.params, target / posterior.reference,
+                      np.asarray(posterior.self_map, np.float64), weights, lower, upper,
+                      posterior.form)
+    options = Options(target, available, MAX_EPOCHS)
+    mixes, _ = optimised_mixes(problem, options)
+    mixes.update(baseline_mixes(m, options))
+    point_problem = problem._replace(tokens_scaled=target / point.reference)
+    point_params = type(point.params)(*(p[None] for p in point.params))
+    mixes["point_fit"] = _clean(minimise(point_problem, point_params).x)
+    _, weighted = weighted_loss_draws(posterior, np.stack([mixes["posterior_mean"],
+                                                           mixes["unimax"]]), target, weights)
+    p_beats = float(np.mean(weighted[:, 0] < weighted[:, 1]))
+    mixes["hedged"] = hedged_mix(mixes["posterior_mean"], mixes["unimax"], p_beats)
+    return mixes, problem
+
+
+def own_prediction(name: str, posterior_w: np.ndarray, problem: Problem, point: PointFit,
+                   shares: np.ndarray, target: float, weights: np.ndarray) -> float:
+    """What the method that chose a mix predicts its ``W`` to be: the plug-in value at the
+    posterior means for ``plugin`` and ``climb_two_step``, the point fit for ``point_fit``,
+    the posterior mean of ``W`` for the rest (the heuristics predict nothing themselves; the
+    posterior's prediction for them measures its calibration there)."""
+    if name in POINT_MIXES:
+        means = point_estimate(problem.params)
+        fit = PointFit(type(means)(*(p[0] for p in means)), target / problem.tokens_scaled,
+                       problem.form, point.sources, point.targets, 0.0)
+        return float(fit.loss(shares[None], np.array([target]))[0] @ weights)
+    if name == "point_fit":
+        return float(point.loss(shares[None], np.array([target]))[0] @ weights)
+    return float(posterior_w.mean())
+
+
+def score_mixes(mixes: dict[str, np.ndarray], world: object, posterior: Posterior,
+                problem: Problem, point: PointFit, target: float, weights: np.ndarray,
+                available: np.ndarray) -> tuple[list[dict], dict[str, float]]:
+    """One row per mix: true ``W``, regret, posterior interval of ``W`` and its coverage,
+    ``P(beats uniform)`` under the posterior and in truth, optimism, feasibility."""
+    names = list(mixes)
+    shares = np.stack([mixes[n] for n in names])
+    optimum = true_optimum(world, target, weights, problem.lower, problem.upper,
+                           starts=[shares[i] for i in range(len(names))])
+    truth = true_weighted_loss(world, shares, target, weights)
+    _, draws = weighted_loss_draws(posterior, shares, target, weights)
+    q = np.quantile(draws, (0.05, 0.25, 0.75, 0.95), axis=0)
+    uniform = names.index("uniform")
+    rows = []
+    for i, name in enumerate(names):
+        feasible = bool(np.all(shares[i] * target <= MAX_EPOCHS * available * (1 + 1e-6)))
+        predicted = own_prediction(name, draws[:, i], problem, point, shares[i], target,
+                                   weights)
+        rows.append({
+            "mix": name, "true_loss": truth[i], "regret": truth[i] - optimum.value,
+            "feasible": feasible, "predicted": predicted, "optimism": predicted - truth[i],
+            "post_mean": draws[:, i].mean(), "post_q05": q[0, i], "post_q95": q[3, i],
+            "cover50": bool(q[1, i] <= truth[i] <= q[2, i]),
+            "cover90": bool(q[0, i] <= truth[i] <= q[3, i]),
+            "p_beats_uniform": float(np.mean(draws[:, i] < draws[:, uniform])),
+            "beats_uniform": bool(truth[i] < truth[uniform]),
+            "l1_to_optimum": float(np.abs(shares[i] - optimum.shares).sum()),
+            **{f"share_{j}": float(v) for j, v in enumerate(shares[i])},
+        })
+    return rows, {"optimum_loss": optimum.value, "polish_gain": optimum.polish_gain,
+                  "uniform_regret": truth[uniform] - optimum.value}
+
+
+def interval_coverage(draws: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+    """Fraction of ``values`` inside the central 50% and 90% intervals of ``draws``
+    (``(sample, ...)``)."""
+    q = np.quantile(draws, (0.05, 0.25, 0.75, 0.95), axis=0)
+    return (float(np.mean((values >= q[1]) & (values <= q[2]))),
+            float(np.mean((values >= q[0]) & (values <= q[3]))))
+
+
+def calibration(posterior: Posterior, point: PointFit, world: object, target: float,
+                seed: int) -> dict[str, float]:
+    """Held-out runs inside the pilot budgets and at the target: coverage of 50% / 90%
+    predictive intervals of new observations and RMSE of the posterior mean and point fit."""
+    rng = np.random.default_rng(20_000 + seed)
+    inside = tuple(b * c for b in PILOT_BUDGETS for c in CHECKPOINTS)
+    scores = {}
+    for where, budgets in (("inside", inside), ("target", (target,))):
+        shares, tokens, truth, observed = heldout_runs(world, HELDOUT, budgets, rng)
+        mean = posterior_losses(posterior, shares, tokens)
+        predictive = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(seed)))
+        mean = np.asarray(mean, np.float64)
+        c50, c90 = interval_coverage(predictive, observed)
+        m50, m90 = interval_coverage(mean, truth)
+        scores |= {f"pred_cover50_{where}": c50, f"pred_cover90_{where}": c90,
+                   f"mean_cover50_{where}": m50, f"mean_cover90_{where}": m90,
+                   f"rmse_bayes_{where}": float(np.sqrt(np.mean((mean.mean(0) - truth) ** 2))),
+                   f"rmse_point_{where}": float(np.sqrt(np.mean(
+                       (point.loss(shares, tokens) - truth) ** 2)))}
+    return scores
+
+
+# --- one world ---------------------------------------------------------------------------------
+
+def run_world(setting: Setting, seed: int, sampler: Sampler, point_starts: int,
+              fraction: float = 1.0) -> tuple[list[dict], dict]:
+    """Simulate, fit, decide and score one world; ``fraction < 1`` subsamples the pilots."""
+    frame, world, available, target = make_world(setting, seed)
+    table = (validate_pilots(frame) if fraction >= 1.0
+             else subsample_runs(frame, fraction, seed))
+    weights = np.full(len(table.targets), 1.0 / len(table.targets))
+    with tempfile.TemporaryDirectory() as workdir:
+        posterior, point, info = fit_both(table, sampler, workdir, point_starts)
+        mixes, problem = decide(posterior, point, target, available, weights)
+        rows, truth = score_mixes(mixes, world, posterior, problem, point, target, weights,
+                                  available)
+        scores = calibration(posterior, point, world, target, seed)
+    key = {"setting": setting.name, "seed": seed, "fraction": fraction}
+    world_row = {**key, **asdict(setting), "runs": table.frame["run_id"].nunique(),
+                 "target_tokens": target, **info, **truth, **scores}
+    return [{**key, **row} for row in rows], world_row
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+MIX_ORDER = ("posterior_mean", "plugin", "climb_two_step", "point_fit", "robust", "hedged",
+             "isolated", "uniform", "natural", "temperature", "unimax")
+
+
+def summary_table(mixes: pd.DataFrame) -> pd.DataFrame:
+    """Per setting and mix: mean and sd of regret (nats), win rate against uniform, mean
+    optimism, coverage of the true ``W`` by the posterior's 90% interval, feasibility."""
+    grouped = mixes.groupby(["setting", "mix"], sort=False)
+    table = grouped.agg(worlds=("regret", "size"), regret_mean=("regret", "mean"),
+                        regret_sd=("regret", "std"), regret_median=("regret", "median"),
+                        beats_uniform=("beats_uniform", "mean"),
+                        p_beats_uniform=("p_beats_uniform", "mean"),
+                        optimism=("optimism", "mean"), cover90_W=("cover90", "mean"),
+                        feasible=("feasible", "mean")).reset_index()
+    table["mix"] = pd.Categorical(table["mix"], [m for m in MIX_ORDER if m in set(table["mix"])])
+    return table.sort_values(["setting", "mix"]).reset_index(drop=True)
+
+
+CALIBRATION_COLUMNS = ("pred_cover50_inside", "pred_cover90_inside", "pred_cover50_target",
+                       "pred_cover90_target", "mean_cover90_target", "rmse_bayes_inside",
+                       "rmse_point_inside", "rmse_bayes_target", "rmse_point_target",
+                       "uniform_regret", "max_r_hat", "nuts_seconds")
+
+
+def calibration_table(worlds: pd.DataFrame) -> pd.DataFrame:
+    """Per setting: mean of the held-out calibration and error scores and fit diagnostics."""
+    columns = [c for c in CALIBRATION_COLUMNS if c in worlds]
+    table = worlds.groupby("setting", sort=False)[columns].mean()
+    table.insert(0, "worlds", worlds.groupby("setting", sort=False).size())
+    return table.reset_index()
+
+
+def efficiency_table(mixes: pd.DataFrame, worlds: pd.DataFrame) -> pd.DataFrame:
+    """Per setting and pilot fraction: held-out RMSE (Bayes vs point) and the regret of
+    ``posterior_mean``, ``plugin`` and ``point_fit``."""
+    regret = mixes[mixes["mix"].isin(["posterior_mean", "plugin", "point_fit", "uniform"])]
+    regret = regret.pivot_table(index=["setting", "fraction"], columns="mix", values="regret",
+                                aggfunc="mean").add_prefix("regret_")
+    error = worlds.groupby(["setting", "fraction"])[
+        ["runs", "rmse_bayes_inside", "rmse_point_inside", "rmse_bayes_target",
+         "rmse_point_target", "pred_cover90_target"]].mean()
+    error.insert(0, "worlds", worlds.groupby(["setting", "fraction"]).size())
+    return error.join(regret).reset_index().sort_values(["setting", "fraction"],
+                                                        ascending=[True, False])
+
+
+def show(title: str, table: pd.DataFrame) -> None:
+    """Print a table with 4 significant digits."""
+    print(f"\n== {title}")
+    with pd.option_context("display.width", 250, "display.max_columns", 40):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+# --- the command -------------------------------------------------------------------------------
+
+def append_rows(path: Path, rows: Sequence[dict]) -> None:
+    """Append rows to a CSV (header on first write)."""
+    frame = pd.DataFrame(rows)
+    if path.is_file():
+        frame = pd.concat([pd.read_csv(path), frame], ignore_index=True)
+    tmp = path.with_suffix(".csv.tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
+def done_keys(path: Path) -> set[tuple[str, int, float]]:
+    """``(setting, seed, fraction)`` of the worlds already in ``path``."""
+    if not path.is_file():
+        return set()
+    frame = pd.read_csv(path)
+    return set(zip(frame["setting"], frame["seed"], frame["fraction"], strict=True))
+
+
+def run(settings: Sequence[str], seeds: Sequence[int], fractions: Sequence[float],
+        sampler: Sampler, point_starts: int, prefix: str, output: Path) -> None:
+    """Run every (setting, seed, fraction) not yet in the CSVs; append as each finishes."""
+    output.mkdir(parents=True, exist_ok=True)
+    mix_path, world_path = output / f"{prefix}_mixes.csv", output / f"{prefix}_worlds.csv"
+    done = done_keys(world_path)
+    for seed in seeds:  # worlds outer, settings inner: every setting gets worlds early
+        for name in settings:
+            for fraction in fractions:
+                if (name, seed, fraction) in done:
+                    continue
+                start = time.perf_counter()
+                rows, world_row = run_world(SETTINGS[name], seed, sampler, point_starts,
+                                            fraction)
+                append_rows(mix_path, rows)
+                append_rows(world_path, [world_row])
+                print(f"{name} seed {seed} fraction {fraction}: "
+                      f"{time.perf_counter() - start:.0f} s, posterior_mean regret "
+                      f"{rows[0]['regret']:.4g}, uniform regret {world_row['uniform_regret']:.4g}",
+                      flush=True)
+
+
+def report(prefix: str, output: Path, efficiency: bool) -> None:
+    """Print and save the summary tables from the CSVs written so far."""
+    mixes = pd.read_csv(output / f"{prefix}_mixes.csv")
+    worlds = pd.read_csv(output / f"{prefix}_worlds.csv")
+    if efficiency:
+        table = efficiency_table(mixes, worlds)
+        show("pilot efficiency (means over worlds)", table)
+        table.to_csv(output / f"{prefix}_summary.csv", index=False)
+        return
+    summary, calib = summary_table(mixes), calibration_table(worlds)
+    show("true regret at the target budget, per setting and mix (nats)", summary)
+    show("calibration and held-out error, per setting (means over worlds)", calib)
+    summary.to_csv(output / f"{prefix}_summary.csv", index=False)
+    calib.to_csv(output / f"{prefix}_calibration.csv", index=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="3 settings x 2 worlds, 2 chains x 200 draws (~5 min)")
+    parser.add_argument("--efficiency", action="store_true",
+                        help="pilot-efficiency curve: full, half and a quarter of the pilots")
+    parser.add_argument("--summarise", action="store_true", help="only print the tables")
+    parser.add_argument("--settings", nargs="+", default=None, choices=sorted(SETTINGS))
+    parser.add_argument("--worlds", type=int, default=None)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--draws", type=int, default=None)
+    parser.add_argument("--output", default=str(RESULTS))
+    args = parser.parse_args()
+    quick = args.quick
+    default_settings = (QUICK_SETTINGS if quick else
+                        EFFICIENCY_SETTINGS if args.efficiency else tuple(SETTINGS))
+    worlds = args.worlds or (2 if quick else 6 if args.efficiency else 20)
+    draws = args.draws or (200 if quick else 500)
+    fractions = (1.0, 0.5, 0.25) if args.efficiency else (1.0,)
+    prefix = ("pilot_efficiency" if args.efficiency else "simulation") + ("_quick" if quick
+                                                                          else "")
+    output = Path(args.output)
+    sampler = Sampler(chains=2, warmup=draws, samples=draws, seed=0, map_starts=4,
+                      progress_bar=False)
+    if not args.summarise:
+        print(f"settings {list(args.settings or default_settings)}, {worlds} worlds each, "
+              f"2 chains x {draws} draws, {os.cpu_count()} CPU cores", flush=True)
+        run(args.settings or default_settings,
+            range(args.first_seed, args.first_seed + worlds), fractions, sampler,
+            4, prefix, output)
+    report(prefix, output, args.efficiency)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""Simulated worlds with a known truth for the simulation study
+(``benchmarks/simulation_study.py``).
+
+Two kinds of truth share one interface (``loss(shares, tokens)``, ``sigma``, ``sources``,
+``targets``, ``reference``), so :func:`climb_bayes.simulate.observe` and
+:func:`climb_bayes.simulate.heldout_runs` work with both:
+
+- the CLIMB law itself (:class:`climb_bayes.simulate.World`, correctly specified), and
+- a *misspecified* truth, :class:`DMLWorld`: the Data Mixing Laws form (Ye et al. 2024) with
+  a mix effect that shrinks with the budget and a separate budget term::
+
+      L_i(r, D) = c_i + k_i * exp(sum_j t_ji r_j) * x ** (-gamma_i) + B_i * x ** (-beta_i)
+
+  with ``x = D / D_ref``. ``t_ii < 0`` (a language's own data lowers its loss); ``t_ji`` for
+  ``j != i`` is transfer (negative helps, positive interferes). Its loss stays finite at
+  ``r_i = 0`` and the mix effect is exponential rather than a power of the effective share,
+  so the fitted CLIMB law cannot represent it exactly.
+
+The module also gives the truth's weighted loss at the target budget in float64 and its true
+optimal mix over ``{sum r = 1, lower <= r <= upper}`` (the package's interior-point solver on
+the true objective, polished by SLSQP from several starts; the best is kept).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.optimize
+
+from climb_bayes.interior import minimise_on_simplex
+from climb_bayes.law import LawParams, expected_loss, self_map
+from climb_bayes.optimal_mix import objective
+from climb_bayes.simulate import World
+
+Array = jax.Array
+
+
+class DMLParams(NamedTuple):
+    """Parameters of the Data Mixing Laws truth; ``t`` is ``(source, target)``, others
+    ``(target,)``."""
+
+    c: Array
+    k: Array
+    t: Array
+    gamma: Array
+    B: Array
+    beta: Array
+
+
+def dml_loss(params: DMLParams, shares: Array, tokens_scaled: Array) -> Array:
+    """``L_i = c_i + k_i exp(sum_j t_ji r_j) x^(-gamma_i) + B_i x^(-beta_i)``; ``(n, target)``
+    for ``shares`` ``(n, source)`` and ``tokens_scaled = x = D / D_ref`` ``(n,)``."""
+    log_x = jnp.log(tokens_scaled)[:, None]
+    mix = params.k * jnp.exp(shares @ params.t - params.gamma * log_x)
+    return params.c + mix + params.B * jnp.exp(-params.beta * log_x)
+
+
+@dataclass(frozen=True)
+class DMLWorld:
+    """A misspecified truth (module docstring) with the simulator's interface."""
+
+    params: DMLParams  # numpy float64 arrays
+    sigma: np.ndarray  # (target,)
+    sources: list[str]
+    targets: list[str]
+    reference: float
+    form: str = "data_mixing_laws"
+
+    def loss(self, shares: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """Noise-free loss ``(n, target)`` in float64."""
+        with jax.enable_x64(True):
+            params = DMLParams(*(jnp.asarray(p, jnp.float64) for p in self.params))
+            law = dml_loss(params, jnp.asarray(shares, jnp.float64),
+                           jnp.asarray(np.asarray(tokens, np.float64) / self.reference))
+            return np.asarray(law, np.float64)
+
+
+def draw_dml_world(rng: np.random.Generator, languages: Sequence[str], reference: float,
+                   transfer_mean: float = -0.3, transfer_sd: float = 0.5,
+                   noise: float = 0.02) -> DMLWorld:
+    """Draw a DML world (every language is trained and evaluated)::
+
+        c_i ~ U(2.0, 3.0)     k_i ~ U(0.6, 1.2)       t_ii ~ -U(2, 4)
+        t_ji ~ N(transfer_mean, transfer_sd)  (j != i; negative helps)
+        gamma_i ~ LogNormal(log 0.15, 0.2)    B_i ~ U(0.3, 0.8)
+        beta_i ~ LogNormal(log 0.3, 0.2)      sigma_i ~ U(0.5, 1.5) * noise
+    """
+    names = list(languages)
+    m = len(names)
+    eye = np.eye(m)
+    t = (1 - eye) * rng.normal(transfer_mean, transfer_sd, (m, m)) - eye * rng.uniform(2, 4, m)
+    params = DMLParams(c=rng.uniform(2.0, 3.0, m), k=rng.uniform(0.6, 1.2, m), t=t,
+                       gamma=np.exp(rng.normal(np.log(0.15), 0.2, m)),
+                       B=rng.uniform(0.3, 0.8, m), beta=np.exp(rng.normal(np.log(0.3), 0.2, m)))
+    return DMLWorld(params, noise * rng.uniform(0.5, 1.5, m), names, names, reference)
+
+
+def draw_availability(rng: np.random.Generator, m: int, target_tokens: float, scarce: int,
+                      max_epochs: float) -> np.ndarray:
+    """Available tokens ``A_i`` per language. Plentiful ones: ``A_i = D * LogU(0.3, 3)``, so the
+    cap ``K A_i / D >= 1`` never binds but ``natural`` and ``temperature`` differ from uniform;
+    the first ``scarce`` languages get ``A_i = D * LogU(0.005, 0.05)`` (cap ``K A_i / D`` of 2%
+    to 20% of the budget at ``K = 4``)."""
+    plenty = np.exp(rng.uniform(np.log(0.3), np.log(3.0), m))
+    little = np.exp(rng.uniform(np.log(0.005), np.log(0.05), m))
+    fraction = np.where(np.arange(m) < scarce, little, plenty)
+    if np.sum(np.minimum(1.0, max_epochs * fraction)) < 1.0:
+        raise ValueError("availability infeasible: reduce the scarce languages")
+    return fraction * target_tokens
+
+
+# --- the truth's objective and optimum -----------------------------------------------------------
+
+def _dml_objective(shares: Array, data: tuple[Any, ...]) -> Array:
+    params, tokens_scaled, weights = data
+    return dml_loss(params, shares[None, :], jnp.reshape(tokens_scaled, (1,)))[0] @ weights
+
+
+def _law_objective(form: str) -> Any:
+    return objective("mean", form)
+
+
+def truth_problem(world: World | DMLWorld, target_tokens: float, weights: np.ndarray
+                  ) -> tuple[Any, tuple[Any, ...]]:
+    """``(f, data)``: the true weighted loss ``W(r) = sum_i w_i L_i(r, D_target)`` as a JAX
+    function of the shares and its data (float64; call under ``jax.enable_x64``)."""
+    scaled = jnp.asarray(target_tokens / world.reference, jnp.float64)
+    w = jnp.asarray(weights, jnp.float64)
+    if isinstance(world, DMLWorld):
+        params = DMLParams(*(jnp.asarray(p, jnp.float64) for p in world.params))
+        return _dml_objective, (params, scaled, w)
+    params = LawParams(*(jnp.asarray(np.asarray(p, np.float64)[None], jnp.float64)
+                         for p in world.params))
+    sm = jnp.asarray(self_map(world.sources, world.targets), jnp.float64)
+    return _law_objective(world.form), (params, scaled, sm, w)
+
+
+def true_weighted_loss(world: World | DMLWorld, shares: np.ndarray, target_tokens: float,
+                       weights: np.ndarray) -> np.ndarray:
+    """True ``W(r)`` at the target budget of every mix ``(n, source)``; ``(n,)``, float64."""
+    shares = np.atleast_2d(np.asarray(shares, np.float64))
+    tokens = np.full(len(shares), target_tokens)
+    if isinstance(world, DMLWorld):
+        return world.loss(shares, tokens) @ weights
+    with jax.enable_x64(True):
+        law = expected_loss(LawParams(*(jnp.asarray(np.asarray(p, np.float64))
+                                        for p in world.params)),
+                            jnp.asarray(shares), jnp.asarray(tokens / world.reference),
+                            jnp.asarray(self_map(world.sources, world.targets), jnp.float64),
+                            world.form)
+        return np.asarray(law, np.float64) @ weights
+
+
+_ipm = jax.jit(minimise_on_simplex, static_argnums=(0,), static_argnames=("tol", "max_iter"))
+
+
+class Optimum(NamedTuple):
+    """The true optimal mix, its true weighted loss, and how much polishing improved the
+    interior-point answer (``polish_gain >= 0``; large means the true objective is not convex
+    and the solver found a local optimum)."""
+
+    shares: np.ndarray
+    value: float
+    polish_gain: float
+
+
+def true_optimum(world: World | DMLWorld, target_tokens: float, weights: np.ndarray,
+                 lower: np.ndarray, upper: np.ndarray,
+                 starts: Sequence[np.ndarray] = ()) -> Optimum:
+    """``argmin W(r)`` over ``{sum r = 1, lower <= r <= upper}``: the interior-point solver
+    (exact Newton, as for the posterior) on the true objective, then SLSQP with exact JAX
+    gradients from its answer and from each of ``starts`` (clipped into the box); the best."""
+    with jax.enable_x64(True):
+        f, data = truth_problem(world, target_tokens, weights)
+        solution = _ipm(f, data, jnp.asarray(lower, jnp.float64),
+                        jnp.asarray(upper, jnp.float64), tol=1e-10, max_iter=200)
+        x_ipm = np.clip(np.asarray(solution.x, np.float64), lower, upper)
+        value_and_grad = jax.jit(jax.value_and_grad(lambda r: f(r, data)))
+
+        def fun(r: np.ndarray) -> tuple[float, np.ndarray]:
+            value, grad = value_and_grad(jnp.asarray(r, jnp.float64))
+            return float(value), np.asarray(grad, np.float64)
+
+        ipm_value = fun(x_ipm)[0]
+        best_x, best_value = x_ipm, ipm_value
+        for start in (x_ipm, *starts):
+            x0 = np.clip(np.asarray(start, np.float64), lower, upper)
+            result = scipy.optimize.minimize(
+                fun, x0, jac=True, method="SLSQP", bounds=list(zip(lower, upper, strict=True)),
+                constraints=[{"type": "eq", "fun": lambda r: np.sum(r) - 1.0,
+                              "jac": lambda r: np.ones_like(r)}],
+                options={"ftol": 1e-14, "maxiter": 500})
+            x = np.clip(result.x, lower, upper)
+            x = x / x.sum()
+            value = fun(x)[0]
+            if np.all(x <= upper + 1e-9) and value < best_value:
+                best_x, best_value = x, value
+    return Optimum(best_x, float(best_value), float(ipm_value - best_value))

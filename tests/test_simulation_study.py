@@ -1,0 +1,117 @@
+"""The simulation study's core on two small worlds (one per kind of truth), and its invariants.
+
+Slow (NUTS fits): ``pytest -m slow tests/test_simulation_study.py`` (about 3 minutes on 2 cores).
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from climb_bayes.fit import Sampler
+from climb_bayes.solve import feasible_bounds
+from climb_bayes.worlds import DMLWorld, true_optimum, true_weighted_loss
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_study():
+    spec = importlib.util.spec_from_file_location("simulation_study",
+                                                  ROOT / "benchmarks" / "simulation_study.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["simulation_study"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+study = _load_study()
+SAMPLER = Sampler(chains=2, warmup=150, samples=150, seed=0, map_starts=2, progress_bar=False)
+
+
+@pytest.fixture(scope="module")
+def results() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both kinds of truth, one world each, through the study's own ``run_world``."""
+    mixes, worlds = [], []
+    for name in ("law_m4_pos_10x", "dml_m4_scarce_100x"):
+        rows, world = study.run_world(study.SETTINGS[name], 0, SAMPLER, point_starts=2)
+        mixes += rows
+        worlds.append(world)
+    return pd.DataFrame(mixes), pd.DataFrame(worlds)
+
+
+def test_every_mix_is_scored_once_per_world(results):
+    mixes, worlds = results
+    assert len(worlds) == 2
+    for _, group in mixes.groupby("setting"):
+        assert sorted(group["mix"]) == sorted(study.MIX_ORDER)
+    assert np.isfinite(mixes[["true_loss", "regret", "predicted", "optimism"]].to_numpy()).all()
+    shares = mixes.filter(like="share_").to_numpy()
+    assert np.allclose(np.nansum(shares, axis=1), 1.0, atol=1e-6)
+    assert (np.nan_to_num(shares) >= 0).all()
+
+
+def test_the_true_optimum_is_no_worse_than_any_feasible_mix(results):
+    mixes, worlds = results
+    feasible = mixes[mixes["feasible"]]
+    assert (feasible["regret"] >= -1e-7).all(), feasible[["setting", "mix", "regret"]]
+    optimum = mixes["setting"].map(worlds.set_index("setting")["optimum_loss"])
+    assert (feasible["true_loss"] >= optimum[feasible.index] - 1e-7).all()
+    # the solver's mixes respect the epoch caps by construction
+    solved = mixes[mixes["mix"].isin(["posterior_mean", "plugin", "robust", "isolated",
+                                      "point_fit", "unimax"])]
+    assert solved["feasible"].all()
+
+
+def test_coverages_are_fractions_and_tables_have_every_setting(results):
+    mixes, worlds = results
+    coverage = worlds.filter(like="cover")
+    assert ((coverage >= 0) & (coverage <= 1)).all().all()
+    assert ((mixes["p_beats_uniform"] >= 0) & (mixes["p_beats_uniform"] <= 1)).all()
+    summary = study.summary_table(mixes)
+    assert len(summary) == 2 * len(study.MIX_ORDER)
+    assert set(study.calibration_table(worlds)["setting"]) == set(worlds["setting"])
+    # the heuristics are the same whatever was fitted, uniform beats itself never
+    uniform = mixes[mixes["mix"] == "uniform"]
+    assert not uniform["beats_uniform"].any()
+
+
+def test_true_optimum_beats_random_feasible_mixes():
+    """The polished optimum of a (non-convex) DML truth against 500 random feasible mixes."""
+    setting = study.SETTINGS["dml_m4_scarce_100x"]
+    _, world, available, target = study.make_world(setting, 3)
+    assert isinstance(world, DMLWorld)
+    m = setting.languages
+    weights = np.full(m, 1.0 / m)
+    lower, upper = feasible_bounds(np.zeros(m), np.ones(m), available, study.MAX_EPOCHS,
+                                   target, world.sources)
+    optimum = true_optimum(world, target, weights, lower, upper)
+    rng = np.random.default_rng(0)
+    candidates = rng.dirichlet(np.ones(m), 5000)
+    candidates = candidates[(candidates <= upper).all(1)][:500]
+    assert len(candidates) > 50
+    assert optimum.value <= true_weighted_loss(world, candidates, target, weights).min() + 1e-9
+    assert np.all(optimum.shares <= upper + 1e-9) and abs(optimum.shares.sum() - 1) < 1e-9
+
+
+def test_dml_truth_behaves_like_a_loss():
+    """More tokens lower every loss; more of a language's own share lowers its loss."""
+    _, world, _, _ = study.make_world(study.SETTINGS["dml_m4_10x"], 1)
+    mix = np.full((1, 4), 0.25)
+    small, large = world.loss(mix, np.array([1e7])), world.loss(mix, np.array([1e9]))
+    assert (large < small).all()
+    more_en = np.array([[0.4, 0.2, 0.2, 0.2]])
+    assert world.loss(more_en, np.array([1e8]))[0, 0] < world.loss(mix, np.array([1e8]))[0, 0]
+
+
+def test_subsampled_pilots_keep_whole_runs():
+    frame, *_ = study.make_world(study.SETTINGS["law_m4_pos_10x"], 0)
+    table = study.subsample_runs(frame, 0.25, 0)
+    kept = table.frame["run_id"].nunique()
+    assert 0.2 * frame["run_id"].nunique() <= kept <= 0.3 * frame["run_id"].nunique()
+    per_run = table.frame.groupby("run_id")["tokens"].nunique()
+    assert (per_run == len(study.CHECKPOINTS)).all()
