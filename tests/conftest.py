@@ -11,8 +11,11 @@ import pytest
 
 from climb_bayes.pilots import write_pilots
 from climb_bayes.simulate import simulate_pilots
+from trainers import corpus as corpus_io
 
 REPO = Path(__file__).resolve().parents[1]
+#: Languages of the tiny Django corpus the trainer tests share.
+CORPUS_LANGUAGES = ["de", "en", "fr"]
 
 #: Sampler settings of the session's fit: small enough for a 2-core CPU, big enough to have
 #: two chains and a few hundred draws to compare predictions against. ``max_tree_depth=6``
@@ -68,3 +71,13 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> FittedPosterior:
     return FittedPosterior(pilots=pilots, frame=frame, output=output,
                            posterior=output / "posterior.nc", stdout=result.stdout,
                            stderr=result.stderr)
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Django corpus (gettext catalogs of the installed wheel) for ``CORPUS_LANGUAGES``,
+    with a 512-token BPE tokeniser; built once per session."""
+    output = tmp_path_factory.mktemp("corpus") / "django"
+    corpus_io.build_corpus(corpus_io.django_documents(CORPUS_LANGUAGES), output,
+                           corpus_io.SOURCES["django"], vocab_size=512)
+    return output

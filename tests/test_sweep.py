@@ -9,23 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import CORPUS_LANGUAGES as LANGUAGES
 
 from climb_bayes.design import climb_design
 from climb_bayes.pilots import read_pilots
-from trainers import corpus as corpus_io
 
 REPO = Path(__file__).resolve().parents[1]
-LANGUAGES = ["de", "en", "fr"]
 TINY = ("data=django", "trainer.threads=1", "trainer.progress_bar=false",
         "trainer.loggers=[csv]")
 
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    output = tmp_path_factory.mktemp("corpus") / "django"
-    corpus_io.build_corpus(corpus_io.django_documents(LANGUAGES), output,
-                           corpus_io.SOURCES["django"], vocab_size=512)
-    return output
 
 
 def command(*overrides: str, multirun: bool = False) -> list[str]:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import CORPUS_LANGUAGES as LANGUAGES
 
 from trainers import corpus as corpus_io
 from trainers import tokeniser
@@ -17,17 +18,9 @@ from trainers.model import GPT, IGNORE_INDEX, GPTConfig
 from trainers.module import learning_rate_factor
 
 REPO = Path(__file__).resolve().parents[1]
-LANGUAGES = ["de", "en", "fr"]
 TINY = ("data=django", "trainer.threads=1", "trainer.progress_bar=false",
         "trainer.loggers=[csv]")
 
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    output = tmp_path_factory.mktemp("corpus") / "django"
-    corpus_io.build_corpus(corpus_io.django_documents(LANGUAGES), output,
-                           corpus_io.SOURCES["django"], vocab_size=512)
-    return output
 
 
 def train(*overrides: str) -> subprocess.CompletedProcess[str]:
