@@ -35,18 +35,19 @@ world: fit diagnostics, calibration) and the summary tables ``simulation_summary
 """
 
 import argparse
+import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpyro  # noqa: I001  (host devices must be set before JAX starts)
 
 numpyro.set_host_device_count(2)
 
+import arviz as az  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -54,14 +55,17 @@ import pandas as pd  # noqa: E402
 from climb_bayes.design import climb_design  # noqa: E402
 from climb_bayes.errors import InputError  # noqa: E402
 from climb_bayes.fit import Sampler, diagnose, fit_posterior  # noqa: E402
-from climb_bayes.model import Priors, reference_tokens  # noqa: E402
+from climb_bayes.law import LawParams, self_map  # noqa: E402
+from climb_bayes.model import LAW_SITES, Priors, reference_tokens  # noqa: E402
 from climb_bayes.optimal_mix import Problem, minimise, point_estimate  # noqa: E402
 from climb_bayes.pilots import PilotTable, validate_pilots  # noqa: E402
 from climb_bayes.point_fit import PointFit, fit_point  # noqa: E402
-from climb_bayes.posterior import Posterior, read_posterior, save_posterior  # noqa: E402
+from climb_bayes.posterior import Posterior  # noqa: E402
 from climb_bayes.predict import posterior_losses, predictive_losses  # noqa: E402
 from climb_bayes.simulate import (  # noqa: E402
+    World,
     checkpoint_table,
+    draw_world,
     heldout_runs,
     language_names,
     observe,
@@ -76,6 +80,7 @@ from climb_bayes.solve import (  # noqa: E402
     weighted_loss_draws,
 )
 from climb_bayes.worlds import (  # noqa: E402
+    DMLWorld,
     draw_availability,
     draw_dml_world,
     true_optimum,
@@ -100,7 +105,7 @@ class Setting:
     """One cell of the study's grid."""
 
     name: str
-    truth: str  # "law" (correctly specified) or "dml" (misspecified)
+    truth: str  # "law", "law_symmetric" (uniform is optimal) or "dml" (misspecified)
     languages: int
     transfer_mean: float  # law: mean of b; dml: mean of t_ji (negative helps)
     transfer_sd: float
@@ -115,6 +120,8 @@ SETTINGS = {s.name: s for s in (
     Setting("law_m4_pos_1000x", "law", 4, 0.15, 0.10, 1000),
     Setting("law_m4_scarce_100x", "law", 4, 0.10, 0.15, 100, scarce=1),
     Setting("law_m8_pos_10x", "law", 8, 0.10, 0.10, 10, scarce=2),
+    Setting("law_m4_uniform_opt_10x", "law_symmetric", 4, 0.10, 0.0, 10),
+    Setting("law_m4_uniform_opt_100x", "law_symmetric", 4, 0.10, 0.0, 100),
     Setting("dml_m4_10x", "dml", 4, -0.3, 0.5, 10),
     Setting("dml_m4_scarce_100x", "dml", 4, -0.3, 0.5, 100, scarce=1),
 )}
@@ -133,6 +140,8 @@ def make_world(setting: Setting, seed: int) -> tuple[pd.DataFrame, object, np.nd
     target = setting.ratio * max(PILOT_BUDGETS)
     rng = np.random.default_rng(10_000 + seed)
     available = draw_availability(rng, setting.languages, target, setting.scarce, MAX_EPOCHS)
+    if setting.truth == "law_symmetric":
+        return (*symmetric_world(setting, seed, rng), available, target)
     if setting.truth == "law":
         frame, world = simulate_pilots(languages=setting.languages, budgets=PILOT_BUDGETS,
                                        checkpoints=CHECKPOINTS,
@@ -144,6 +153,26 @@ def make_world(setting: Setting, seed: int) -> tuple[pd.DataFrame, object, np.nd
     world = draw_dml_world(rng, names, reference_tokens(points["tokens"]),
                            setting.transfer_mean, setting.transfer_sd, NOISE)
     return observe(world, points, rng), world, available, target
+
+
+def symmetric_world(setting: Setting, seed: int, rng: np.random.Generator
+                    ) -> tuple[pd.DataFrame, World]:
+    """A correctly specified world in which uniform is the optimal mix: a world from
+    :func:`climb_bayes.simulate.draw_world` with every language's ``E, B, beta, eta`` replaced
+    by their mean over languages and every transfer pair ``b = transfer_mean``, ``k = 0``; the
+    law is then symmetric under permuting languages, so (with equal weights and no binding
+    caps) its optimum is ``1 / m`` each. This is the world of the DESIGN's "risk to watch": a
+    fitted mix can only lose to uniform there, by as much as the pilots mislead it."""
+    names = language_names(setting.languages)
+    points = checkpoint_table(climb_design(names, PILOT_BUDGETS, seed=seed), CHECKPOINTS)
+    drawn = draw_world(rng, names, names, reference_tokens(points["tokens"]), noise=NOISE)
+    cross = 1.0 - self_map(names, names)
+    params = drawn.params._replace(
+        **{name: np.full_like(getattr(drawn.params, name), getattr(drawn.params, name).mean())
+           for name in ("E", "B", "beta", "eta")},
+        b=cross * setting.transfer_mean, k=np.zeros_like(cross))
+    world = replace(drawn, params=params, sigma=np.full_like(drawn.sigma, drawn.sigma.mean()))
+    return observe(world, points, rng), world
 
 
 def subsample_runs(frame: pd.DataFrame, fraction: float, seed: int) -> PilotTable:
@@ -167,16 +196,34 @@ def subsample_runs(frame: pd.DataFrame, fraction: float, seed: int) -> PilotTabl
 
 # --- fitting and deciding ----------------------------------------------------------------------
 
-def fit_both(table: PilotTable, sampler: Sampler, workdir: str, point_starts: int
+def posterior_in_memory(idata: az.InferenceData) -> Posterior:
+    """The :class:`climb_bayes.posterior.Posterior` that ``read_posterior`` would return for
+    this InferenceData once written, without the netCDF round trip (so the study runs where
+    no netCDF library is installed); draws flattened over chains, float32 as there."""
+    def draws(name: str) -> np.ndarray:
+        stacked = idata.posterior[name].stack(sample=("chain", "draw"))
+        return np.asarray(stacked.transpose("sample", ...).values, dtype=np.float32)
+
+    attrs = idata.posterior.attrs
+    return Posterior(params=LawParams(*(draws(name) for name in LAW_SITES)),
+                     sigma=draws("sigma"),
+                     nu=draws("nu") if "nu" in idata.posterior else np.full(
+                         idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"],
+                         float(attrs["nu"])),
+                     self_map=np.asarray(idata.constant_data["self_map"].values, np.float32),
+                     reference=float(attrs["reference_tokens"]), form=str(attrs["form"]),
+                     sources=json.loads(attrs["sources"]), targets=json.loads(attrs["targets"]),
+                     idata=idata)
+
+
+def fit_both(table: PilotTable, sampler: Sampler, point_starts: int
              ) -> tuple[Posterior, PointFit, dict[str, float]]:
-    """NUTS posterior (through a netCDF round trip, as the CLI does) and the point fit."""
+    """NUTS posterior and the point fit."""
     start = time.perf_counter()
     idata = fit_posterior(table, Priors(), "source_saturating", sampler)
     nuts_seconds = time.perf_counter() - start
     summary, _ = diagnose(idata, 1.01, 400)
-    path = os.path.join(workdir, "posterior.nc")
-    save_posterior(idata, path)
-    posterior = read_posterior(path)
+    posterior = posterior_in_memory(idata)
     start = time.perf_counter()
     point = fit_point(table, num_starts=point_starts, seed=sampler.seed)
     info = {"nuts_seconds": nuts_seconds, "point_seconds": time.perf_counter() - start,
@@ -272,6 +319,20 @@ def interval_coverage(draws: np.ndarray, values: np.ndarray) -> tuple[float, flo
             float(np.mean((values >= q[0]) & (values <= q[3]))))
 
 
+def heldout(world: object, count: int, budgets: Sequence[float], rng: np.random.Generator
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Held-out runs: :func:`climb_bayes.simulate.heldout_runs` for a law world; for a DML
+    world (which has no interference regime to avoid) the same draw without that filter:
+    mixes ``0.3 / m + 0.7 * Dirichlet(1)``, budgets drawn from ``budgets``."""
+    if not isinstance(world, DMLWorld):
+        return heldout_runs(world, count, budgets, rng)
+    m = len(world.sources)
+    shares = 0.3 / m + 0.7 * rng.dirichlet(np.ones(m), count)
+    tokens = rng.choice(np.asarray(budgets, dtype=float), count)
+    truth = world.loss(shares, tokens)
+    return shares, tokens, truth, truth + world.sigma * rng.standard_normal(truth.shape)
+
+
 def calibration(posterior: Posterior, point: PointFit, world: object, target: float,
                 seed: int) -> dict[str, float]:
     """Held-out runs inside the pilot budgets and at the target: coverage of 50% / 90%
@@ -280,7 +341,7 @@ def calibration(posterior: Posterior, point: PointFit, world: object, target: fl
     inside = tuple(b * c for b in PILOT_BUDGETS for c in CHECKPOINTS)
     scores = {}
     for where, budgets in (("inside", inside), ("target", (target,))):
-        shares, tokens, truth, observed = heldout_runs(world, HELDOUT, budgets, rng)
+        shares, tokens, truth, observed = heldout(world, HELDOUT, budgets, rng)
         mean = posterior_losses(posterior, shares, tokens)
         predictive = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(seed)))
         mean = np.asarray(mean, np.float64)
@@ -303,12 +364,11 @@ def run_world(setting: Setting, seed: int, sampler: Sampler, point_starts: int,
     table = (validate_pilots(frame) if fraction >= 1.0
              else subsample_runs(frame, fraction, seed))
     weights = np.full(len(table.targets), 1.0 / len(table.targets))
-    with tempfile.TemporaryDirectory() as workdir:
-        posterior, point, info = fit_both(table, sampler, workdir, point_starts)
-        mixes, problem = decide(posterior, point, target, available, weights)
-        rows, truth = score_mixes(mixes, world, posterior, problem, point, target, weights,
-                                  available)
-        scores = calibration(posterior, point, world, target, seed)
+    posterior, point, info = fit_both(table, sampler, point_starts)
+    mixes, problem = decide(posterior, point, target, available, weights)
+    rows, truth = score_mixes(mixes, world, posterior, problem, point, target, weights,
+                              available)
+    scores = calibration(posterior, point, world, target, seed)
     key = {"setting": setting.name, "seed": seed, "fraction": fraction}
     world_row = {**key, **asdict(setting), "runs": table.frame["run_id"].nunique(),
                  "target_tokens": target, **info, **truth, **scores}
@@ -349,6 +409,29 @@ def calibration_table(worlds: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+HEDGE_LEVELS = (0.0, 0.5, 0.75, 0.9, 0.95, 0.99)
+
+
+def hedge_table(mixes: pd.DataFrame) -> pd.DataFrame:
+    """Mean true regret of the hedging rule at several levels, from the scored worlds: take
+    ``posterior_mean`` when the posterior's ``P(W(posterior_mean) < W(uniform)) >= level``,
+    else ``uniform`` (level 0 is ``posterior_mean`` itself). Only settings where uniform
+    respects the epoch caps in every world (there it equals the ``unimax`` reference)."""
+    wide = mixes.pivot_table(index=["setting", "seed", "fraction"], columns="mix",
+                             values=["regret", "p_beats_uniform", "feasible"], aggfunc="first")
+    usable = wide[("feasible", "uniform")].astype(bool).groupby(level="setting").transform("all")
+    wide = wide[usable]
+    p = wide[("p_beats_uniform", "posterior_mean")]
+    rows = {f"level_{level:g}": np.where(p >= level, wide[("regret", "posterior_mean")],
+                                         wide[("regret", "uniform")]) for level in HEDGE_LEVELS}
+    table = pd.DataFrame(rows, index=wide.index)
+    table["uniform"] = wide[("regret", "uniform")]
+    table["robust"] = wide[("regret", "robust")]
+    out = table.groupby(level="setting").mean()
+    out.insert(0, "worlds", table.groupby(level="setting").size())
+    return out.reset_index()
+
+
 def efficiency_table(mixes: pd.DataFrame, worlds: pd.DataFrame) -> pd.DataFrame:
     """Per setting and pilot fraction: held-out RMSE (Bayes vs point) and the regret of
     ``posterior_mean``, ``plugin`` and ``point_fit``."""
@@ -368,6 +451,73 @@ def show(title: str, table: pd.DataFrame) -> None:
     print(f"\n== {title}")
     with pd.option_context("display.width", 250, "display.max_columns", 40):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+# --- figures -----------------------------------------------------------------------------------
+
+def regret_figure(mixes: pd.DataFrame, path: Path) -> None:
+    """Regret of every mix in every world (dots) and its mean (bar), one panel per setting,
+    on a symmetric-log axis (infeasible heuristics can have negative regret)."""
+    import matplotlib  # noqa: PLC0415  (only for figures)
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    settings = list(dict.fromkeys(mixes["setting"]))
+    order = [m for m in MIX_ORDER if m in set(mixes["mix"])]
+    cols = min(4, len(settings))
+    rows = -(-len(settings) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False,
+                             sharey=True)
+    for ax, setting in zip(axes.flat, settings, strict=False):
+        group = mixes[mixes["setting"] == setting]
+        for x, mix in enumerate(order):
+            values = group.loc[group["mix"] == mix, "regret"].to_numpy()
+            ax.bar(x, values.mean(), color="C0" if mix in BAYES_MIXES else
+                   "C1" if mix in (*POINT_MIXES, "point_fit") else "C7", alpha=0.6)
+            ax.plot(np.full(len(values), x), values, "k.", ms=3)
+        ax.set_yscale("symlog", linthresh=1e-4)
+        ax.set_xticks(range(len(order)), order, rotation=70, fontsize=8)
+        ax.set_title(f"{setting} ({group['seed'].nunique()} worlds)", fontsize=9)
+        ax.axhline(0, color="k", lw=0.5)
+    for ax in axes.flat[len(settings):]:
+        ax.set_visible(False)
+    axes[0, 0].set_ylabel("true regret at the target (nats)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def efficiency_figure(table: pd.DataFrame, path: Path) -> None:
+    """Held-out RMSE at the target and regret against the fraction of pilots kept."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    settings = list(dict.fromkeys(table["setting"]))
+    fig, axes = plt.subplots(2, len(settings), figsize=(4.5 * len(settings), 6.5),
+                             squeeze=False)
+    for j, setting in enumerate(settings):
+        group = table[table["setting"] == setting].sort_values("fraction")
+        for column, label in (("rmse_bayes_target", "Bayes (posterior mean)"),
+                              ("rmse_point_target", "point fit")):
+            axes[0, j].plot(group["fraction"], group[column], "o-", label=label)
+        for column, label in (("regret_posterior_mean", "posterior_mean"),
+                              ("regret_point_fit", "point_fit"), ("regret_uniform", "uniform")):
+            axes[1, j].plot(group["fraction"], group[column], "o-", label=label)
+        axes[0, j].set_title(setting, fontsize=9)
+        axes[0, j].set_ylabel("held-out RMSE at the target")
+        axes[1, j].set_ylabel("mean true regret (nats)")
+        for ax in axes[:, j]:
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("fraction of the pilot design kept")
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -412,20 +562,39 @@ def run(settings: Sequence[str], seeds: Sequence[int], fractions: Sequence[float
                       flush=True)
 
 
-def report(prefix: str, output: Path, efficiency: bool) -> None:
-    """Print and save the summary tables from the CSVs written so far."""
+def merge(prefix: str, sources: Sequence[Path], output: Path) -> None:
+    """Gather ``{prefix}_mixes.csv`` / ``{prefix}_worlds.csv`` from every folder under
+    ``sources`` (runs split across processes or machines) into ``output``; a world present
+    twice (same setting, seed and pilot fraction) is kept once."""
+    key = ["setting", "seed", "fraction"]
+    for kind, subset in (("worlds", key), ("mixes", [*key, "mix"])):
+        frames = [pd.read_csv(path) for source in sources
+                  for path in sorted(Path(source).rglob(f"{prefix}_{kind}.csv"))]
+        frame = pd.concat(frames, ignore_index=True).drop_duplicates(subset, keep="first")
+        frame.sort_values(key).to_csv(output / f"{prefix}_{kind}.csv", index=False)
+
+
+def report(prefix: str, output: Path, efficiency: bool, figures: Path | None = None) -> None:
+    """Print and save the summary tables (and figures, into ``figures``) from the CSVs."""
     mixes = pd.read_csv(output / f"{prefix}_mixes.csv")
     worlds = pd.read_csv(output / f"{prefix}_worlds.csv")
     if efficiency:
         table = efficiency_table(mixes, worlds)
         show("pilot efficiency (means over worlds)", table)
         table.to_csv(output / f"{prefix}_summary.csv", index=False)
+        if figures is not None:
+            efficiency_figure(table, figures / f"{prefix}.png")
         return
     summary, calib = summary_table(mixes), calibration_table(worlds)
     show("true regret at the target budget, per setting and mix (nats)", summary)
     show("calibration and held-out error, per setting (means over worlds)", calib)
+    hedge = hedge_table(mixes)
+    show("hedging rule: mean regret when falling back to uniform below P(beats uniform)", hedge)
+    hedge.to_csv(output / f"{prefix}_hedge.csv", index=False)
     summary.to_csv(output / f"{prefix}_summary.csv", index=False)
     calib.to_csv(output / f"{prefix}_calibration.csv", index=False)
+    if figures is not None:
+        regret_figure(mixes, figures / f"{prefix}_regret.png")
 
 
 def main() -> None:
@@ -440,6 +609,9 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--draws", type=int, default=None)
     parser.add_argument("--output", default=str(RESULTS))
+    parser.add_argument("--figures", default=None, help="folder for PNG figures")
+    parser.add_argument("--merge", nargs="+", default=None,
+                        help="gather the CSVs found under these folders into --output first")
     args = parser.parse_args()
     quick = args.quick
     default_settings = (QUICK_SETTINGS if quick else
@@ -452,13 +624,16 @@ def main() -> None:
     output = Path(args.output)
     sampler = Sampler(chains=2, warmup=draws, samples=draws, seed=0, map_starts=4,
                       progress_bar=False)
-    if not args.summarise:
+    if args.merge:
+        output.mkdir(parents=True, exist_ok=True)
+        merge(prefix, [Path(p) for p in args.merge], output)
+    elif not args.summarise:
         print(f"settings {list(args.settings or default_settings)}, {worlds} worlds each, "
               f"2 chains x {draws} draws, {os.cpu_count()} CPU cores", flush=True)
         run(args.settings or default_settings,
             range(args.first_seed, args.first_seed + worlds), fractions, sampler,
             4, prefix, output)
-    report(prefix, output, args.efficiency)
+    report(prefix, output, args.efficiency, Path(args.figures) if args.figures else None)
 
 
 if __name__ == "__main__":
