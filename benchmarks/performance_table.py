@@ -1,7 +1,7 @@
 """One performance table from the fit, solve and training speed benchmarks.
 
     python benchmarks/performance_table.py               # table from saved results
-    python benchmarks/performance_table.py --run --quick # run the three --quick first
+    python benchmarks/performance_table.py --run solve train --quick   # run those first
 
 Sources (``benchmarks/results/``):
 
@@ -74,19 +74,23 @@ def train_rows(path: Path) -> list[dict]:
     return rows
 
 
-def run_benchmarks(quick: bool) -> None:
-    """Run the three benchmarks and save what each produces under ``results/``."""
+def run_benchmarks(names: list[str], quick: bool) -> None:
+    """Run the named benchmarks (``fit``, ``solve``, ``train``) and save what each produces
+    under ``results/``."""
     flag = ["--quick"] if quick else []
-    subprocess.run([sys.executable, str(HERE / "fit_speed.py"), *flag], check=True)
-    sys.path.insert(0, str(HERE))
-    import solve_speed  # noqa: PLC0415  (a script beside this one, not a package)
+    if "fit" in names:
+        subprocess.run([sys.executable, str(HERE / "fit_speed.py"), *flag], check=True)
+    if "solve" in names:
+        sys.path.insert(0, str(HERE))
+        import solve_speed  # noqa: PLC0415  (a script beside this one, not a package)
 
-    languages, draws = (8, 500) if quick else (16, 4000)
-    solve_speed.benchmark(languages, draws, 3 if quick else 10).to_csv(
-        RESULTS / "solve_speed.csv", index=False)
-    done = subprocess.run([sys.executable, str(HERE / "train_speed.py"), *flag], check=True,
-                          capture_output=True, text=True)
-    (RESULTS / "train_speed.txt").write_text(done.stdout)
+        languages, draws = (8, 500) if quick else (16, 4000)
+        solve_speed.benchmark(languages, draws, 3 if quick else 10).to_csv(
+            RESULTS / "solve_speed.csv", index=False)
+    if "train" in names:
+        done = subprocess.run([sys.executable, str(HERE / "train_speed.py"), *flag],
+                              check=True, capture_output=True, text=True)
+        (RESULTS / "train_speed.txt").write_text(done.stdout)
 
 
 def performance_table(results: Path = RESULTS) -> pd.DataFrame:
@@ -98,12 +102,13 @@ def performance_table(results: Path = RESULTS) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", action="store_true", help="run the benchmarks first")
+    parser.add_argument("--run", nargs="*", default=[], choices=["fit", "solve", "train"],
+                        help="run these benchmarks first")
     parser.add_argument("--quick", action="store_true", help="their --quick modes")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if args.run:
-        run_benchmarks(args.quick)
+        run_benchmarks(args.run, args.quick)
     table = performance_table()
     table.to_csv(RESULTS / "performance.csv", index=False)
     with pd.option_context("display.width", 250, "display.max_colwidth", 80):
