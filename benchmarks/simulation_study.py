@@ -4,10 +4,14 @@
     python benchmarks/simulation_study.py                  # full: 20 worlds per setting (hours)
     python benchmarks/simulation_study.py --efficiency     # pilot-efficiency curve (issue 6.3)
     python benchmarks/simulation_study.py --summarise      # tables from the CSVs written so far
+    python benchmarks/simulation_study.py --settings dml_m4_10x --first-seed 10 --worlds 5
+    python benchmarks/simulation_study.py --merge DIR1 DIR2   # gather split runs, then tables
 
 Every world has a known truth (:mod:`climb_bayes.worlds`): the CLIMB law itself
-(``truth=law``, correctly specified, drawn by :func:`climb_bayes.simulate.simulate_pilots`) or
-the Data Mixing Laws form with a budget term (``truth=dml``, misspecified). Each setting
+(``truth=law``, correctly specified, drawn by :func:`climb_bayes.simulate.simulate_pilots`),
+the law with every language alike so that uniform is the true optimum (``law_symmetric``,
+:func:`symmetric_world`: the DESIGN's "risk to watch" at its sharpest), or the Data Mixing
+Laws form with a budget term (``truth=dml``, misspecified). Each setting
 fixes the number of languages ``m``, the transfer (positive or negative), how many languages
 are scarce (available tokens ``A_i`` with at most ``K = 4`` epochs, so ``r_i <= K A_i / D``),
 and the ratio of the target budget to the largest pilot budget (10, 100 or 1000). Pilots: the
@@ -30,8 +34,9 @@ predicted ``W`` at its mix minus the true ``W`` (negative: it promised less loss
 Outputs (``benchmarks/results/``, appended world by world, so a killed run resumes):
 ``simulation_mixes.csv`` (one row per world and mix), ``simulation_worlds.csv`` (one row per
 world: fit diagnostics, calibration) and the summary tables ``simulation_summary.csv`` and
-``simulation_calibration.csv``; ``--efficiency`` writes ``pilot_efficiency.csv`` and
-``pilot_efficiency_summary.csv``.
+``simulation_calibration.csv``, and ``simulation_hedge.csv`` (:func:`hedge_table`: the
+regret of falling back to uniform below a posterior ``P(beats uniform)``); ``--efficiency``
+writes ``pilot_efficiency_{mixes,worlds,summary}.csv``. ``--figures DIR`` draws PNGs.
 """
 
 import argparse
