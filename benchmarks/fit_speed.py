@@ -22,21 +22,18 @@ import argparse
 import os
 import time
 
-import numpyro  # noqa: I001  (host devices must be set before JAX starts)
+import jax
+import numpy as np
+import numpyro
+import pandas as pd
 
-numpyro.set_host_device_count(os.cpu_count() or 1)
-
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from climb_bayes.fit import Sampler, diagnose, fit_posterior  # noqa: E402
-from climb_bayes.model import Priors  # noqa: E402
-from climb_bayes.pilots import validate_pilots  # noqa: E402
-from climb_bayes.point_fit import PointFit, fit_point  # noqa: E402
-from climb_bayes.posterior import Posterior, read_posterior, save_posterior  # noqa: E402
-from climb_bayes.predict import posterior_losses, predictive_losses  # noqa: E402
-from climb_bayes.simulate import World, heldout_runs, simulate_pilots  # noqa: E402
+from climb_bayes.fit import Sampler, diagnose, fit_posterior
+from climb_bayes.model import Priors
+from climb_bayes.pilots import validate_pilots
+from climb_bayes.point_fit import PointFit, fit_point
+from climb_bayes.posterior import Posterior, read_posterior, save_posterior
+from climb_bayes.predict import posterior_losses, predictive_losses
+from climb_bayes.simulate import World, heldout_runs, simulate_pilots
 
 PILOT_BUDGETS = (1e7, 3e7)
 INSIDE = (5e6, 1e7, 1.5e7, 3e7)  # the pilots' checkpoints
@@ -112,6 +109,7 @@ def main() -> None:
     chains, draws, languages = (2, 300, [3, 4]) if args.quick else (4, 1000, [4, 8, 16])
     sampler = Sampler(chains=args.chains or chains, warmup=args.warmup or draws,
                       samples=args.samples or draws, seed=args.seed, progress_bar=False)
+    numpyro.set_host_device_count(sampler.chains)  # chains in parallel, as the fit CLI runs them
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     rows = []
     for m in args.languages or languages:
