@@ -351,6 +351,14 @@ def train(cfg: DictConfig) -> Path:
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
     seconds = time.perf_counter() - started
+    if resume and trainer.global_step < total_steps:
+        # Lightning restored a loop state that ends the epoch early (a checkpoint taken with
+        # the data fetcher's last-batch flag set); never write a run with missing steps or
+        # evaluations: start it again from the beginning (runs are deterministic per seed)
+        print(f"run {spec.run_id}: {last} stopped at step {trainer.global_step} of "
+              f"{total_steps}; training the run again from the start")
+        last.unlink()
+        return train(cfg)
     if not module.evaluations or module.evaluations[-1]["tokens"] != spec.tokens:
         trainer.validate(module, datamodule=datamodule, verbose=False)
     if trainer.global_rank == 0:
