@@ -11,10 +11,10 @@ Priors (each hyper-parameter is a field of :class:`Priors`)::
     B_i     ~ LogNormal(log(B_fraction * loss_scale_i), B_log_sd)        reducible-loss scale
     log beta_i ~ Normal(mu_beta, tau_beta)                               scaling exponents,
         mu_beta ~ Normal(log(beta_median), beta_log_sd),                 partially pooled
-        tau_beta ~ HalfNormal(beta_spread)
+        tau_beta ~ Gamma(2, 2.5 / beta_spread)
     b_ji    ~ Normal(mu_b, tau_b),  mu_b ~ Normal(b_mean, b_mean_sd),    transfer, pooled
-        tau_b ~ HalfNormal(b_spread)
-    k_ji    ~ Normal(0, tau_k),  tau_k ~ HalfNormal(k_spread)            small-budget transfer
+        tau_b ~ Gamma(2, 2.5 / b_spread)
+    k_ji    ~ Normal(0, tau_k),  tau_k ~ Gamma(2, 2.5 / k_spread)        small-budget transfer
     eta_i   ~ LogNormal(log(eta_median), eta_log_sd)                     saturation
     sigma_i ~ HalfNormal(sigma_fraction * loss_scale_i)                  observation noise
     y_{s,i} ~ StudentT(nu, L_i(r_s, D_s), sigma_i)                       nu fixed, or Gamma(2, 0.1)
@@ -98,6 +98,18 @@ def _pair_matrix(values: jax.Array, pairs: tuple[np.ndarray, np.ndarray],
     return jnp.zeros(shape).at[pairs].set(values)
 
 
+def spread(name: str, scale: float) -> jax.Array:
+    """A pooled site's spread ``tau ~ Gamma(2, 2.5 / scale)``.
+
+    Its mean (0.8 ``scale``) and 95% quantile (1.9 ``scale``) are those of a
+    ``HalfNormal(scale)``, but its density vanishes at zero (a boundary-avoiding prior, Chung
+    et al. 2013), so the posterior has no funnel neck where every pooled value is squeezed
+    together. With half-normal spreads NUTS diverged there (measured at m = 4: 6 divergences,
+    all at small ``beta_tau``; with this prior none).
+    """
+    return numpyro.sample(name, dist.Gamma(2.0, 2.5 / scale))
+
+
 #: Hierarchical sites that can be sampled centred or non-centred (``model.centred``).
 POOLED_SITES = ("log_beta", "b_pair", "k_pair")
 
@@ -121,7 +133,7 @@ def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating"
     with numpyro.handlers.reparam(config=reparam):
         beta_mu = numpyro.sample("beta_mu", dist.Normal(jnp.log(priors.beta_median),
                                                         priors.beta_log_sd))
-        beta_tau = numpyro.sample("beta_tau", dist.HalfNormal(priors.beta_spread))
+        beta_tau = spread("beta_tau", priors.beta_spread)
         with numpyro.plate("target", n_target):
             E = numpyro.sample("E", dist.LogNormal(
                 jnp.log(priors.E_fraction * data.loss_scale), priors.E_log_sd))
@@ -134,8 +146,8 @@ def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating"
             log_beta = numpyro.sample("log_beta", dist.Normal(beta_mu, beta_tau))
 
         b_mu = numpyro.sample("b_mu", dist.Normal(priors.b_mean, priors.b_mean_sd))
-        b_tau = numpyro.sample("b_tau", dist.HalfNormal(priors.b_spread))
-        k_tau = numpyro.sample("k_tau", dist.HalfNormal(priors.k_spread))
+        b_tau = spread("b_tau", priors.b_spread)
+        k_tau = spread("k_tau", priors.k_spread)
         with numpyro.plate("pair", len(pairs[0])):
             b_pair = numpyro.sample("b_pair", dist.Normal(b_mu, b_tau))
             k_pair = numpyro.sample("k_pair", dist.Normal(0.0, k_tau))
