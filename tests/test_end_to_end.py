@@ -1,9 +1,16 @@
-"""The whole loop on the Django corpus: corpus -> pilots -> fit -> solve -> train the mix."""
+"""The whole loop on the Django corpus: corpus -> pilots -> fit -> solve -> train every mix.
+
+It runs ``benchmarks/real_study.py --quick``, which calls the user's commands in order
+(``trainers.corpus``, ``climb_bayes.design``, ``train.py -m experiment=pilots``,
+``climb_bayes.fit``, ``climb_bayes.solve``, ``train.py -m +mix=...``), then checks what each
+stage left behind and that the study's tables report exactly what the runs measured.
+"""
 
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -11,41 +18,41 @@ import yaml
 from climb_bayes.pilots import read_pilots
 
 REPO = Path(__file__).resolve().parents[1]
-LANGUAGES = "[de,en,fr]"
-TINY = ("data=django", "trainer.threads=1", "trainer.progress_bar=false",
-        "trainer.loggers=[csv]")
-FIT = ("sampler.chains=2", "sampler.warmup=150", "sampler.samples=150", "sampler.map_starts=2",
-       "sampler.progress_bar=false", "sampler.max_tree_depth=6")
-
-
-def step(*arguments: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, *arguments], cwd=REPO, capture_output=True,
-                            text=True, timeout=1200, check=False)
-    assert result.returncode == 0, (arguments, result.stdout[-2000:], result.stderr[-4000:])
-    return result
+MIXES = {"posterior_mean", "plugin", "climb_two_step", "robust", "isolated", "uniform",
+         "natural", "temperature", "unimax"}
 
 
 @pytest.mark.slow
 def test_pilots_fit_solve_train(tmp_path: Path) -> None:
-    corpus, pilots, fit, mixes = (tmp_path / name for name in ("django", "pilots", "fit",
-                                                               "mixes"))
-    step("-m", "trainers.corpus", "source=django", f"languages={LANGUAGES}",
-         f"output={corpus}", "vocab_size=512")
-    step("-m", "climb_bayes.design", f"languages={LANGUAGES}", "budgets=[6e3,1.8e4]",
-         f"output={pilots / 'design.csv'}")
-    step("train.py", "-m", "experiment=pilots", *TINY, f"data.corpus={corpus}",
-         f"experiment.design={pilots / 'design.csv'}", f"experiment.output={pilots}",
-         f"hydra.sweep.dir={tmp_path / 'hydra'}")
-    table = read_pilots(pilots / "pilots.csv")
+    work, corpus = tmp_path / "study", tmp_path / "django"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/real_study.py", "--quick", f"--workdir={work}",
+         f"--corpus={corpus}"], cwd=REPO, capture_output=True, text=True, timeout=2400,
+        check=False)
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-4000:])
+
+    table = read_pilots(work / "pilots" / "pilots.csv")
     assert table.sources == ["de", "en", "fr"] and table.frame["run_id"].nunique() == 24
-    step("-m", "climb_bayes.fit", f"pilots={pilots / 'pilots.csv'}", f"output={fit}", *FIT)
-    step("-m", "climb_bayes.solve", f"posterior={fit / 'posterior.nc'}", "target_tokens=4e4",
-         f"available={corpus / 'languages.csv'}", "max_epochs=10", f"output={mixes / 'mix'}")
-    shares = yaml.safe_load((mixes / "mix" / "posterior_mean.yaml").read_text())["shares"]
-    step("train.py", *TINY, f"data.corpus={corpus}", "+mix=posterior_mean",
-         f"hydra.searchpath=[file://{mixes}]", "experiment.tokens=4e4",
-         f"experiment.output={tmp_path / 'full'}", "data.max_epochs=10")
-    result = pd.read_csv(tmp_path / "full" / "posterior_mean-4e+04" / "pilots.csv")
-    for language, share in shares.items():
-        assert result[f"share_{language}"].iloc[0] == pytest.approx(share)
-    assert result["tokens"].max() == 40_000 and set(result["language"]) == {"de", "en", "fr"}
+    assert (work / "fit" / "posterior.nc").is_file()
+
+    languages = pd.read_csv(work / "real_study_languages.csv")
+    mixes = pd.read_csv(work / "real_study_mixes.csv")
+    assert set(mixes["mix"]) == MIXES and set(languages["language"]) == {"de", "en", "fr"}
+    for mix in MIXES:  # every mix trained (or shares a run with an identical mix) ...
+        trained = languages.loc[languages["mix"] == mix, "trained_as"].iloc[0]
+        run = pd.read_csv(work / "full" / "40000" / "seed0" / trained / "pilots.csv")
+        shares = yaml.safe_load((work / "conf" / "mix" / f"{mix}.yaml").read_text())["shares"]
+        for language, share in shares.items():  # ... on the solve's shares ...
+            assert run[f"share_{language}"].iloc[0] == pytest.approx(share, abs=1e-3)
+        final = run[run["tokens"] == 40_000].set_index("language")["loss"]
+        reported = languages[languages["mix"] == mix].set_index("language")["measured"]
+        assert reported.to_dict() == pytest.approx(final.to_dict())  # ... and is reported
+        w = mixes.set_index("mix").loc[mix]
+        assert w["measured_W"] == pytest.approx(final.mean())
+        assert w["pred_W_q05"] < w["predicted_W"] < w["pred_W_q95"]
+    assert (languages["pred_q05"] < languages["predicted"]).all()
+    assert (languages["predicted"] < languages["pred_q95"]).all()
+    inside = languages["measured"].between(languages["pred_q05"], languages["pred_q95"])
+    summary = pd.read_csv(work / "real_study_summary.csv").iloc[0]
+    assert summary["coverage_90_language"] == pytest.approx(inside.mean())
+    assert np.isfinite(summary["rank_correlation"]) or mixes["measured_W"].nunique() == 1
