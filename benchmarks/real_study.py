@@ -35,7 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jax
@@ -91,6 +91,7 @@ def run(*arguments: str) -> None:
 
 
 def languages_list(study: Study) -> str:
+    """The study's languages as a Hydra list, ``[de,en,fr]``."""
     return "[" + ",".join(study.languages) + "]"
 
 
@@ -229,9 +230,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     args = parser.parse_args()
     study = QUICK if args.quick else FULL
-    study = Study(**{**study.__dict__,
-                     "target_tokens": args.target_tokens or study.target_tokens,
-                     "seeds": tuple(args.seeds) if args.seeds else study.seeds})
+    study = replace(study, target_tokens=args.target_tokens or study.target_tokens,
+                    seeds=tuple(args.seeds) if args.seeds else study.seeds)
     workdir = (args.workdir or REPO / "runs" / f"real_study{'_quick' if args.quick else ''}"
                ).resolve()
     corpus = (args.corpus or REPO / "corpora" / study.source).resolve()
