@@ -44,7 +44,7 @@ import pandas as pd
 
 from climb_bayes.pilots import SHARE_PREFIX
 from climb_bayes.posterior import read_posterior
-from climb_bayes.predict import posterior_losses, predictive_losses
+from climb_bayes.predict import posterior_losses, predictive_losses, summarise
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -169,18 +169,16 @@ def measured_losses(full: Path, study: Study, representative: dict[str, str]) ->
 
 def predictions(posterior_path: Path, comparison: pd.DataFrame, target_tokens: float,
                 seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per (mix, language) and per mix: posterior mean and 90% predictive interval."""
+    """Per (mix, language), as ``python -m climb_bayes.predict`` reports it, and per mix: the
+    posterior mean and the 90% predictive interval of a new run's loss."""
     posterior = read_posterior(posterior_path)
     shares = comparison[[f"{SHARE_PREFIX}{s}" for s in posterior.sources]].to_numpy()
-    mean = posterior_losses(posterior, shares, np.full(len(shares), target_tokens))
+    budgets = np.full(len(shares), target_tokens)
+    mean = posterior_losses(posterior, shares, budgets)
     observed = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(seed)))
     mean = np.asarray(mean)
-    low, high = np.quantile(observed, [0.05, 0.95], axis=0)
-    n_mix, n_target = mean.shape[1:]
-    per_language = pd.DataFrame({
-        "mix": np.repeat(comparison["mix"].to_numpy(), n_target),
-        "language": np.tile(posterior.targets, n_mix),
-        "predicted": mean.mean(0).ravel(), "pred_q05": low.ravel(), "pred_q95": high.ravel()})
+    per_language = summarise(mean, observed, comparison, budgets, posterior.targets)[
+        ["mix", "language", "mean", "pred_q05", "pred_q95"]].rename(columns={"mean": "predicted"})
     weighted = observed.mean(axis=2)  # a new run's equally weighted loss, per draw
     per_mix = pd.DataFrame({
         "mix": comparison["mix"], "predicted_W": mean.mean(axis=2).mean(0),
