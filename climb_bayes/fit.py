@@ -35,6 +35,7 @@ from climb_bayes.model import (
     POOLED_SITES,
     ModelData,
     Priors,
+    anchor_tokens,
     climb_model,
     reference_tokens,
 )
@@ -60,12 +61,17 @@ def model_data(table: PilotTable) -> tuple[ModelData, jax.Array, float]:
     reference = reference_tokens(arrays.point_tokens)
     loss_scale = np.array([np.median(arrays.loss[arrays.obs_target == t])
                            for t in range(len(table.targets))])
+    point_shares = arrays.run_shares[arrays.point_run]
+    sources_targets = self_map(table.sources, table.targets)
+    anchor = anchor_tokens(point_shares, arrays.point_tokens / reference, arrays.obs_point,
+                           arrays.obs_target, sources_targets)
     data = ModelData(
-        shares=jnp.asarray(arrays.run_shares[arrays.point_run], dtype=jnp.float32),
+        shares=jnp.asarray(point_shares, dtype=jnp.float32),
         tokens_scaled=jnp.asarray(arrays.point_tokens / reference, dtype=jnp.float32),
         obs_point=jnp.asarray(arrays.obs_point), obs_target=jnp.asarray(arrays.obs_target),
-        self_map=jnp.asarray(self_map(table.sources, table.targets)),
+        self_map=jnp.asarray(sources_targets),
         loss_scale=jnp.asarray(loss_scale, dtype=jnp.float32),
+        anchor=jnp.asarray(anchor, dtype=jnp.float32),
     )
     return data, jnp.asarray(arrays.loss, dtype=jnp.float32), reference
 
@@ -118,8 +124,7 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
     dims, coords = dims_and_coords(table, np.nonzero(np.asarray(data.self_map) == 0))
     idata = az.from_numpyro(
         mcmc, prior=prior, posterior_predictive=posterior_predictive, coords=coords, dims=dims,
-        constant_data=constant_data(table, np.asarray(data.self_map),
-                                    np.asarray(data.loss_scale)),
+        constant_data=constant_data(table, data),
     )
     idata.posterior.attrs.update(provenance(table, reference, form, priors.nu, config_yaml))
     return idata

@@ -8,7 +8,8 @@ priors in ``conf/model/*.yaml`` suit any corpus and tokenizer.
 Priors (each hyper-parameter is a field of :class:`Priors`)::
 
     E_i     ~ LogNormal(log(E_fraction * loss_scale_i), E_log_sd)        irreducible loss
-    B_i     ~ LogNormal(log(B_fraction * loss_scale_i), B_log_sd)        reducible-loss scale
+    B_i     ~ LogNormal(log(B_fraction * loss_scale_i), B_log_sd)        reducible-loss scale,
+        sampled as A_i = B_i * x0_i ** (-beta_i), the reducible loss at the anchor x0_i
     log beta_i ~ Normal(mu_beta, tau_beta)                               scaling exponents,
         mu_beta ~ Normal(log(beta_median), beta_log_sd),                 partially pooled
         tau_beta ~ Gamma(2, 2.5 / beta_spread)
@@ -18,6 +19,9 @@ Priors (each hyper-parameter is a field of :class:`Priors`)::
     eta_i   ~ LogNormal(log(eta_median), eta_log_sd)                     saturation
     sigma_i ~ HalfNormal(sigma_fraction * loss_scale_i)                  observation noise
     y_{s,i} ~ StudentT(nu, L_i(r_s, D_s), sigma_i)                       nu fixed, or Gamma(2, 0.1)
+
+``A_i`` (site ``B_anchor``) is what the pilots pin down (:func:`anchor_tokens`); given
+``beta_i``, ``log B_i`` is ``log A_i`` shifted, so the prior on ``B_i`` is exactly as written.
 
 Each pooled site is sampled centred or non-centred (``z ~ Normal(0, 1)``, value
 ``mu + tau * z``) as configured (``model.centred``). Transfer coefficients exist only for
@@ -85,6 +89,7 @@ class ModelData(NamedTuple):
     obs_target: jax.Array  # (obs,) index of the evaluated language
     self_map: jax.Array  # (source, target) 1 where source and target are one language
     loss_scale: jax.Array  # (target,) typical observed loss of each target
+    anchor: jax.Array  # (target,) typical own tokens of each target's observations, / D_ref
 
 
 def transfer_pairs(self_map: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -137,13 +142,16 @@ def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating"
         with numpyro.plate("target", n_target):
             E = numpyro.sample("E", dist.LogNormal(
                 jnp.log(priors.E_fraction * data.loss_scale), priors.E_log_sd))
-            B = numpyro.sample("B", dist.LogNormal(
-                jnp.log(priors.B_fraction * data.loss_scale), priors.B_log_sd))
             eta = numpyro.sample("eta", dist.LogNormal(jnp.log(priors.eta_median),
                                                        priors.eta_log_sd))
             sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma_fraction
                                                             * data.loss_scale))
             log_beta = numpyro.sample("log_beta", dist.Normal(beta_mu, beta_tau))
+            beta = numpyro.deterministic("beta", jnp.exp(log_beta))
+            B_anchor = numpyro.sample("B_anchor", dist.LogNormal(
+                jnp.log(priors.B_fraction * data.loss_scale) - beta * jnp.log(data.anchor),
+                priors.B_log_sd))
+        B = numpyro.deterministic("B", B_anchor * data.anchor ** beta)
 
         b_mu = numpyro.sample("b_mu", dist.Normal(priors.b_mean, priors.b_mean_sd))
         b_tau = spread("b_tau", priors.b_spread)
@@ -152,7 +160,6 @@ def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating"
             b_pair = numpyro.sample("b_pair", dist.Normal(b_mu, b_tau))
             k_pair = numpyro.sample("k_pair", dist.Normal(0.0, k_tau))
 
-    beta = numpyro.deterministic("beta", jnp.exp(log_beta))
     b = numpyro.deterministic("b", _pair_matrix(b_pair, pairs, (n_source, n_target)))
     k = numpyro.deterministic("k", _pair_matrix(k_pair, pairs, (n_source, n_target)))
     nu = priors.nu if priors.nu is not None else numpyro.sample("nu", dist.Gamma(2.0, 0.1))
@@ -169,6 +176,25 @@ def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating"
 def reference_tokens(point_tokens: np.ndarray) -> float:
     """``D_ref``: the median budget over the distinct checkpoints of the pilot runs."""
     return float(np.median(np.asarray(point_tokens, dtype=np.float64)))
+
+
+def anchor_tokens(shares: np.ndarray, tokens_scaled: np.ndarray, obs_point: np.ndarray,
+                  obs_target: np.ndarray, self_map: np.ndarray) -> np.ndarray:
+    """Where each target's reducible-loss scale is anchored: ``x0_i``, in units of ``D_ref``.
+
+    The geometric mean, over the observations of target ``i``, of its own tokens
+    ``r_i * D / D_ref`` (1 for a target that is never trained on). The model samples the
+    reducible loss at ``x0_i``, ``A_i = B_i * x0_i ** (-beta_i)``, which the pilots pin down
+    whatever ``beta_i`` is; ``B_i`` at ``x0 = 1`` extrapolates beyond the pilots, so it and
+    ``beta_i`` are tied along a curved ridge that slows NUTS.
+    """
+    own = (np.asarray(shares) @ np.asarray(self_map))[obs_point, obs_target]
+    log_tokens = np.log(np.where(own > 0, own, 1.0) * np.asarray(tokens_scaled)[obs_point])
+    n_target = np.asarray(self_map).shape[1]
+    trained = np.bincount(obs_target, weights=own > 0, minlength=n_target)
+    total = np.bincount(obs_target, weights=np.where(own > 0, log_tokens, 0.0),
+                        minlength=n_target)
+    return np.exp(np.divide(total, trained, out=np.zeros(n_target), where=trained > 0))
 
 
 def law_params(samples: dict[str, Any]) -> LawParams:

@@ -22,10 +22,10 @@ from climb_bayes import __version__
 from climb_bayes.errors import InputError
 from climb_bayes.io import atomic_path
 from climb_bayes.law import LawParams
-from climb_bayes.model import LAW_SITES, PARAMETER_SITES
+from climb_bayes.model import LAW_SITES, PARAMETER_SITES, ModelData
 from climb_bayes.pilots import PilotTable
 
-TARGET_SITES = ("E", "B", "beta", "eta", "sigma", "log_beta", "log_beta_decentered")
+TARGET_SITES = ("E", "B", "B_anchor", "beta", "eta", "sigma", "log_beta", "log_beta_decentered")
 MATRIX_SITES = ("b", "k", "self_map")
 PAIR_SITES = ("b_pair", "k_pair", "b_pair_decentered", "k_pair_decentered")
 
@@ -51,14 +51,13 @@ def dims_and_coords(table: PilotTable, pairs: tuple[np.ndarray, np.ndarray]
         **{site: ["source", "target"] for site in MATRIX_SITES},
         **{site: ["pair"] for site in PAIR_SITES}, "loss": ["obs"],
         "run_shares": ["run", "source"], "obs_run": ["obs"], "obs_tokens": ["obs"],
-        "obs_language": ["obs"], "loss_scale": ["target"],
+        "obs_language": ["obs"], "loss_scale": ["target"], "anchor_tokens": ["target"],
         "trained": ["language"], "evaluated": ["language"],
     }
     return dims, coords
 
 
-def constant_data(table: PilotTable, self_map: np.ndarray, loss_scale: np.ndarray
-                  ) -> dict[str, np.ndarray]:
+def constant_data(table: PilotTable, data: ModelData) -> dict[str, np.ndarray]:
     """What the fit conditioned on besides the losses, named for what it is."""
     arrays = table.arrays()
     languages = list(dict.fromkeys(table.sources + table.targets))
@@ -67,8 +66,9 @@ def constant_data(table: PilotTable, self_map: np.ndarray, loss_scale: np.ndarra
         "obs_run": arrays.run_ids[arrays.point_run[arrays.obs_point]].astype(str),
         "obs_tokens": arrays.point_tokens[arrays.obs_point],
         "obs_language": np.asarray(table.targets)[arrays.obs_target].astype(str),
-        "loss_scale": loss_scale,
-        "self_map": self_map,
+        "loss_scale": np.asarray(data.loss_scale),
+        "anchor_tokens": np.asarray(data.anchor),
+        "self_map": np.asarray(data.self_map),
         "trained": np.isin(languages, table.sources),
         "evaluated": np.isin(languages, table.targets),
     }
