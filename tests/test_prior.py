@@ -8,7 +8,7 @@ from numpyro.infer import Predictive
 
 from climb_bayes.fit import model_data
 from climb_bayes.law import INTERACTION_FORMS
-from climb_bayes.model import ModelData, Priors, climb_model
+from climb_bayes.model import ModelData, Priors, anchor_tokens, climb_model
 from climb_bayes.pilots import validate_pilots
 from climb_bayes.simulate import simulate_pilots
 
@@ -70,3 +70,32 @@ def test_absurd_prior_fails_the_check(simulated, absurd: Priors) -> None:
     data, observed = simulated
     draws = prior_predictive(data, absurd, "source_saturating")
     assert plausibility_problems(draws, observed) != []
+
+
+def test_anchored_sampling_keeps_the_lognormal_prior_on_B(simulated) -> None:
+    """``B`` is sampled as ``A = B * x0 ** -beta`` at the anchor; its prior must not move."""
+    data, _ = simulated
+    anchor = np.array([0.03, 0.2, 1.0], dtype=np.float32)[: data.anchor.shape[0]]
+    priors = Priors()
+    draws = Predictive(climb_model, num_samples=4000)(
+        jax.random.PRNGKey(1), data=data._replace(anchor=anchor), priors=priors)
+    log_B = np.log(np.asarray(draws["B"], dtype=np.float64))
+    expected = np.log(priors.B_fraction * np.asarray(data.loss_scale))
+    # 4000 draws: the standard error of the mean is 1/63 of B_log_sd, that of the sd ~1/90
+    np.testing.assert_allclose(log_B.mean(axis=0), expected, atol=0.06)
+    np.testing.assert_allclose(log_B.std(axis=0), priors.B_log_sd, rtol=0.05)
+    # and it is anchored: A = B * x0 ** -beta, draw by draw
+    np.testing.assert_allclose(np.asarray(draws["B_anchor"]),
+                               np.asarray(draws["B"]) * anchor ** -np.asarray(draws["beta"]),
+                               rtol=1e-4)
+
+
+def test_anchor_is_the_geometric_mean_of_own_tokens() -> None:
+    shares = np.array([[0.5, 0.5], [0.1, 0.9], [1.0, 0.0]])
+    tokens = np.array([1.0, 4.0, 2.0])
+    # observations: (point, target); target 1 never trained on in point 2; target 2 evaluation-only
+    obs_point = np.array([0, 1, 2, 0, 1, 2, 0])
+    obs_target = np.array([0, 0, 0, 1, 1, 1, 2])
+    self_map = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    anchor = anchor_tokens(shares, tokens, obs_point, obs_target, self_map)
+    np.testing.assert_allclose(anchor, [np.cbrt(0.5 * 0.4 * 2.0), np.sqrt(0.5 * 3.6), 1.0])
