@@ -84,7 +84,7 @@ class Sampler:
     warmup: int = 1000
     samples: int = 1000
     seed: int = 0
-    target_accept: float = 0.9
+    target_accept: float = 0.95
     dense_mass: bool = True
     max_tree_depth: int = 10
     map_starts: int = 8

@@ -104,49 +104,57 @@ def pooled_covariance(draws: np.ndarray, prior_covariance: np.ndarray) -> np.nda
 
     ``(n / (n + dim)) * S + (dim / (n + dim)) * prior_covariance``, with ``S`` the sample
     covariance: with fewer draws than dimensions ``S`` is singular, and the shrinkage keeps
-    every direction the draws did not explore at its Laplace width.
+    every direction the draws did not explore at its earlier width.
     """
     n, dim = draws.shape
     weight = n / (n + dim)
     return weight * np.cov(draws, rowvar=False) + (1.0 - weight) * prior_covariance
 
 
+#: The mass-matrix windows of NUTS's warmup, as fractions of it (see :func:`run_nuts`).
+MASS_WINDOWS = (0.25, 0.5)
+#: Share of each window spent adapting the step size to its new mass matrix before keeping draws.
+SETTLE = 0.2
+
+
 def run_nuts(model: Callable[..., None], model_kwargs: dict[str, Any], init_z: dict[str, Any],
              rng_key: jax.Array, *, num_warmup: int, num_samples: int, num_chains: int,
-             inverse_mass_matrix: np.ndarray, target_accept: float = 0.9,
+             inverse_mass_matrix: np.ndarray, target_accept: float = 0.95,
              dense_mass: bool = True, max_tree_depth: int = 10, progress_bar: bool = True
              ) -> MCMC:
     """NUTS with one chain per start in ``init_z`` (unconstrained, leading chain axis).
 
-    The warmup has three equal parts, with the mass matrix fixed in each and only the step
-    size adapted:
-
-    1. the mass matrix is ``inverse_mass_matrix`` (the Laplace covariance at the MAP);
-    2. same matrix; the draws of every chain are kept;
-    3. the mass matrix is the covariance of those draws, pooled over the chains and shrunk
-       towards the Laplace covariance (:func:`pooled_covariance`); then ``num_samples``
-       draws are kept, and the returned ``MCMC`` holds these.
+    The mass matrix is fixed within each stage of the warmup, and only the step size adapts.
+    It starts as ``inverse_mass_matrix`` (the Laplace covariance at the MAP). Each window of
+    ``MASS_WINDOWS`` (a quarter, then half of the warmup) adapts the step size, keeps the
+    draws of every chain, and replaces the mass matrix by their covariance, pooled over the
+    chains and shrunk towards the previous matrix (:func:`pooled_covariance`). The last
+    quarter adapts the step size to the final matrix; then ``num_samples`` draws are kept,
+    and the returned ``MCMC`` holds these.
 
     numpyro's own windowed adaptation estimates a dense matrix from the 25-500 draws of one
     chain's window. With many parameters that estimate is singular: at m = 16 languages (565
     parameters) the step size collapsed to 0.001 at the maximum tree depth (measured), while
-    the pooled estimate kept it at about 0.1 and the tree depth at about 6.
+    the pooled estimates kept it at about 0.1 and the tree depth at about 6.
 
     Chains run in parallel when JAX has one device per chain (see
     ``numpyro.set_host_device_count``), otherwise one after the other.
     """
-    keys = jax.random.split(rng_key, 2)
-    first = num_warmup // 3
-    explore = _fixed_mass_nuts(model, inverse_mass_matrix, first, first, num_chains,
-                               target_accept, dense_mass, max_tree_depth, progress_bar,
-                               unconstrained=True)
-    explore.run(keys[0], init_params=_chain_values(init_z, num_chains), **model_kwargs)
-    draws = jax.vmap(lambda z: ravel_pytree(z)[0])(explore.get_samples())
-    covariance = pooled_covariance(np.asarray(draws, dtype=np.float64), inverse_mass_matrix)
-    mcmc = _fixed_mass_nuts(model, covariance, num_warmup - 2 * first, num_samples, num_chains,
+    keys = jax.random.split(rng_key, len(MASS_WINDOWS) + 1)
+    z, covariance, used = _chain_values(init_z, num_chains), inverse_mass_matrix, 0
+    for key, fraction in zip(keys, MASS_WINDOWS, strict=False):
+        size = int(fraction * num_warmup)
+        settle = int(SETTLE * size)
+        window = _fixed_mass_nuts(model, covariance, settle, size - settle, num_chains,
+                                  target_accept, dense_mass, max_tree_depth, progress_bar,
+                                  unconstrained=True)
+        window.run(key, init_params=z, **model_kwargs)
+        draws = jax.vmap(lambda flat: ravel_pytree(flat)[0])(window.get_samples())
+        covariance = pooled_covariance(np.asarray(draws, dtype=np.float64), covariance)
+        z, used = window.last_state.z, used + size
+    mcmc = _fixed_mass_nuts(model, covariance, num_warmup - used, num_samples, num_chains,
                             target_accept, dense_mass, max_tree_depth, progress_bar)
-    mcmc.run(keys[1], init_params=explore.last_state.z,
-             extra_fields=SAMPLE_STATS, **model_kwargs)
+    mcmc.run(keys[-1], init_params=z, extra_fields=SAMPLE_STATS, **model_kwargs)
     return mcmc
 
 
