@@ -145,6 +145,8 @@ def run_nuts(model: Callable[..., None], model_kwargs: dict[str, Any], init_z: d
     for key, fraction in zip(keys, MASS_WINDOWS, strict=False):
         size = int(fraction * num_warmup)
         settle = int(SETTLE * size)
+        if size - settle < 2:  # too short a warmup to estimate anything: keep the matrix
+            continue
         window = _fixed_mass_nuts(model, covariance, settle, size - settle, num_chains,
                                   target_accept, dense_mass, max_tree_depth, progress_bar,
                                   unconstrained=True)
