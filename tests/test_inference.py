@@ -52,7 +52,7 @@ def test_run_nuts_learns_the_mass_matrix_from_a_poor_start() -> None:
 
 def test_a_warmup_too_short_for_the_windows_keeps_the_initial_matrix() -> None:
     mcmc = run_nuts(correlated_gaussian, {}, {"x": jnp.zeros((2, 2))}, jax.random.PRNGKey(0),
-                    num_warmup=4, num_samples=10, num_chains=2,
+                    num_warmup=2, num_samples=10, num_chains=2,
                     inverse_mass_matrix=COVARIANCE, progress_bar=False)
     mass = np.asarray(mcmc.last_state.adapt_state.inverse_mass_matrix[("x",)])
     np.testing.assert_allclose(mass[0], COVARIANCE, rtol=1e-6)
