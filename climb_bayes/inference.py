@@ -135,13 +135,14 @@ def run_nuts(model: Callable[..., None], model_kwargs: dict[str, Any], init_z: d
     numpyro's own windowed adaptation estimates a dense matrix from the 25-500 draws of one
     chain's window. With many parameters that estimate is singular: at m = 16 languages (565
     parameters) the step size collapsed to 0.001 at the maximum tree depth (measured), while
-    the pooled estimates kept it at about 0.1 and the tree depth at about 6.
+    the pooled estimates kept it at about 0.07 and the tree depth at about 6.
 
     Chains run in parallel when JAX has one device per chain (see
     ``numpyro.set_host_device_count``), otherwise one after the other.
     """
     keys = jax.random.split(rng_key, len(MASS_WINDOWS) + 1)
-    z, covariance, used = _chain_values(init_z, num_chains), inverse_mass_matrix, 0
+    z = jax.tree.map(lambda x: x[0], init_z) if num_chains == 1 else init_z  # as MCMC.run wants
+    covariance, used = inverse_mass_matrix, 0
     for key, fraction in zip(keys, MASS_WINDOWS, strict=False):
         size = int(fraction * num_warmup)
         settle = int(SETTLE * size)
@@ -158,11 +159,6 @@ def run_nuts(model: Callable[..., None], model_kwargs: dict[str, Any], init_z: d
                             target_accept, dense_mass, max_tree_depth, progress_bar)
     mcmc.run(keys[-1], init_params=z, extra_fields=SAMPLE_STATS, **model_kwargs)
     return mcmc
-
-
-def _chain_values(z: dict[str, Any], num_chains: int) -> dict[str, Any]:
-    """Starting values with a leading chain axis as ``MCMC.run`` wants them (none for one)."""
-    return jax.tree.map(lambda x: x[0], z) if num_chains == 1 else z
 
 
 def _fixed_mass_nuts(model: Callable[..., None], inverse_mass_matrix: np.ndarray,
