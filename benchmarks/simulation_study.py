@@ -27,9 +27,11 @@ fix ``hedged`` (see :func:`hedged_mix`); score each mix by its TRUE weighted los
 the true optimum (:func:`climb_bayes.worlds.true_optimum`, the same interior-point solver on
 the true objective, polished by SLSQP). Calibration: coverage of the 50% and 90% posterior
 predictive intervals of new observed losses on 100 held-out runs inside the pilot budgets
-and 100 at the target budget; coverage of the true ``W`` at every chosen mix by the
-posterior's 50% / 90% interval of ``W``; and each mix's ``optimism``: the method's own
-predicted ``W`` at its mix minus the true ``W`` (negative: it promised less loss than it got).
+and 100 at the target budget (there also with the error term of ``model.extrapolation_sd``
+= 0.02 and 0.05 nats per e-fold added, ``EXTRAPOLATION_SDS``); coverage of the true ``W`` at
+every chosen mix by the posterior's 50% / 90% interval of ``W``; and each mix's ``optimism``:
+the method's own predicted ``W`` at its mix minus the true ``W`` (negative: it promised less
+loss than it got).
 
 Outputs (``benchmarks/results/``, appended world by world, so a killed run resumes):
 ``simulation_mixes.csv`` (one row per world and mix), ``simulation_worlds.csv`` (one row per
@@ -66,7 +68,11 @@ from climb_bayes.optimal_mix import Problem, minimise, point_estimate  # noqa: E
 from climb_bayes.pilots import PilotTable, validate_pilots  # noqa: E402
 from climb_bayes.point_fit import PointFit, fit_point  # noqa: E402
 from climb_bayes.posterior import Posterior  # noqa: E402
-from climb_bayes.predict import posterior_losses, predictive_losses  # noqa: E402
+from climb_bayes.predict import (  # noqa: E402
+    extrapolation_error,
+    posterior_losses,
+    predictive_losses,
+)
 from climb_bayes.simulate import (  # noqa: E402
     World,
     checkpoint_table,
@@ -101,6 +107,8 @@ HELDOUT = 100
 #: Below this posterior probability of beating the reference (uniform within the caps) the
 #: ``hedged`` mix falls back to the reference.
 HEDGE_LEVEL = 0.9
+#: ``model.extrapolation_sd`` values (nats per e-fold) whose coverage at the target is scored.
+EXTRAPOLATION_SDS = (0.02, 0.05)
 BAYES_MIXES = ("posterior_mean", "robust", "isolated", "hedged")
 POINT_MIXES = ("plugin", "climb_two_step")
 
@@ -218,7 +226,8 @@ def posterior_in_memory(idata: az.InferenceData) -> Posterior:
                      self_map=np.asarray(idata.constant_data["self_map"].values, np.float32),
                      reference=float(attrs["reference_tokens"]), form=str(attrs["form"]),
                      sources=json.loads(attrs["sources"]), targets=json.loads(attrs["targets"]),
-                     idata=idata)
+                     idata=idata,
+                     pilot_tokens=float(idata.constant_data["obs_tokens"].max()))
 
 
 def fit_both(table: PilotTable, sampler: Sampler, point_starts: int
@@ -341,7 +350,9 @@ def heldout(world: object, count: int, budgets: Sequence[float], rng: np.random.
 def calibration(posterior: Posterior, point: PointFit, world: object, target: float,
                 seed: int) -> dict[str, float]:
     """Held-out runs inside the pilot budgets and at the target: coverage of 50% / 90%
-    predictive intervals of new observations and RMSE of the posterior mean and point fit."""
+    predictive intervals of new observations and RMSE of the posterior mean and point fit;
+    at the target also the 90% coverage had the fit set ``model.extrapolation_sd`` to each
+    of ``EXTRAPOLATION_SDS`` (:func:`climb_bayes.predict.extrapolation_error`)."""
     rng = np.random.default_rng(20_000 + seed)
     inside = tuple(b * c for b in PILOT_BUDGETS for c in CHECKPOINTS)
     scores = {}
@@ -349,6 +360,11 @@ def calibration(posterior: Posterior, point: PointFit, world: object, target: fl
         shares, tokens, truth, observed = heldout(world, HELDOUT, budgets, rng)
         mean = posterior_losses(posterior, shares, tokens)
         predictive = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(seed)))
+        if where == "target":
+            for sd in EXTRAPOLATION_SDS:
+                error = extrapolation_error(posterior, tokens, sd, jax.random.PRNGKey(seed + 1))
+                scores[f"pred_cover90_target_sd{sd:g}"] = interval_coverage(
+                    predictive + np.asarray(error), observed)[1]
         mean = np.asarray(mean, np.float64)
         c50, c90 = interval_coverage(predictive, observed)
         m50, m90 = interval_coverage(mean, truth)
@@ -401,7 +417,9 @@ def summary_table(mixes: pd.DataFrame) -> pd.DataFrame:
 
 
 CALIBRATION_COLUMNS = ("pred_cover50_inside", "pred_cover90_inside", "pred_cover50_target",
-                       "pred_cover90_target", "mean_cover90_target", "rmse_bayes_inside",
+                       "pred_cover90_target",
+                       *(f"pred_cover90_target_sd{sd:g}" for sd in EXTRAPOLATION_SDS),
+                       "mean_cover90_target", "rmse_bayes_inside",
                        "rmse_point_inside", "rmse_bayes_target", "rmse_point_target",
                        "uniform_regret", "max_r_hat", "nuts_seconds")
 

@@ -94,12 +94,19 @@ class Sampler:
 
 
 def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler,
-                  centred: tuple[str, ...] = POOLED_SITES, config_yaml: str = ""
-                  ) -> az.InferenceData:
-    """MAP from several starts, then NUTS from the Laplace approximation; full InferenceData."""
+                  centred: tuple[str, ...] = POOLED_SITES, config_yaml: str = "",
+                  extrapolation_sd: float = 0.0) -> az.InferenceData:
+    """MAP from several starts, then NUTS from the Laplace approximation; full InferenceData.
+
+    ``extrapolation_sd`` (nats per e-fold beyond the largest pilot budget, >= 0) is stored
+    with the posterior for :func:`climb_bayes.predict.extrapolation_error`.
+    """
     if form not in INTERACTION_FORMS:
         raise InputError(f"unknown interaction form model.form={form!r}; "
                          f"choose one of {sorted(INTERACTION_FORMS)}.")
+    if not extrapolation_sd >= 0.0:
+        raise InputError(f"model.extrapolation_sd must be a number >= 0 (nats per e-fold of "
+                         f"extrapolation beyond the pilots); got {extrapolation_sd}.")
     unknown = sorted(set(centred) - set(POOLED_SITES))
     if unknown:
         raise InputError(f"model.centred names unknown sites {unknown}; choose from "
@@ -126,7 +133,8 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
         mcmc, prior=prior, posterior_predictive=posterior_predictive, coords=coords, dims=dims,
         constant_data=constant_data(table, data),
     )
-    idata.posterior.attrs.update(provenance(table, reference, form, priors.nu, config_yaml))
+    idata.posterior.attrs.update(provenance(table, reference, form, priors.nu, config_yaml,
+                                            extrapolation_sd))
     return idata
 
 
@@ -189,7 +197,7 @@ def main(cfg: DictConfig) -> None:
     for form in forms:
         start = time.perf_counter()
         idata = fit_posterior(table, priors, form, sampler, tuple(cfg.model.centred),
-                              config_yaml)
+                              config_yaml, float(cfg.model.extrapolation_sd))
         summary, problems = diagnose(idata, cfg.thresholds.r_hat, cfg.thresholds.ess)
         log.info("%s form. %s", form, sampling_report(idata, summary,
                                                       time.perf_counter() - start))

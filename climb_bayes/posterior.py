@@ -6,7 +6,8 @@ latents on ``pair``), ``sample_stats``, ``log_likelihood``, ``posterior_predicti
 ``constant_data`` (the mixes on ``run`` x ``source``, each observation's run, budget and
 language, the loss scales, and which languages are trained and evaluated on ``language``).
 ``posterior.attrs`` records ``reference_tokens`` (``D_ref``), the languages, the interaction
-form, the config, the package version and the pilot table's checksum.
+form, ``extrapolation_sd`` (:func:`climb_bayes.predict.extrapolation_error`), the config, the
+package version and the pilot table's checksum.
 """
 
 import hashlib
@@ -93,6 +94,8 @@ class Posterior:
     sources: list[str]
     targets: list[str]
     idata: az.InferenceData
+    pilot_tokens: float  # the largest budget (tokens) at which the pilots observed a loss
+    extrapolation_sd: float = 0.0  # nats per e-fold beyond pilot_tokens, see predict.py
 
 
 def _draws(idata: az.InferenceData, name: str) -> np.ndarray:
@@ -116,8 +119,8 @@ def read_posterior(path: str | Path) -> Posterior:
     attrs = {} if posterior is None else posterior.attrs
     missing += [key for key in ("reference_tokens", "form", "sources", "targets")
                 if key not in attrs]
-    if "self_map" not in getattr(idata, "constant_data", {}):
-        missing.append("constant_data.self_map")
+    missing += [f"constant_data.{name}" for name in ("self_map", "obs_tokens")
+                if name not in getattr(idata, "constant_data", {})]
     if missing:
         raise InputError(f"{path} is not a climb_bayes posterior: it lacks {missing}; "
                          f"re-run `python -m climb_bayes.fit` to write one.")
@@ -129,16 +132,17 @@ def read_posterior(path: str | Path) -> Posterior:
         self_map=np.asarray(idata.constant_data["self_map"].values, dtype=np.float32),
         reference=float(attrs["reference_tokens"]), form=str(attrs["form"]),
         sources=json.loads(attrs["sources"]), targets=json.loads(attrs["targets"]),
-        idata=idata,
+        idata=idata, pilot_tokens=float(idata.constant_data["obs_tokens"].max()),
+        extrapolation_sd=float(attrs.get("extrapolation_sd", 0.0)),
     )
 
 
 def provenance(table: PilotTable, reference: float, form: str, nu: float | None,
-               config_yaml: str) -> dict[str, Any]:
+               config_yaml: str, extrapolation_sd: float = 0.0) -> dict[str, Any]:
     """Attributes stored with the posterior (netCDF-safe: strings and numbers)."""
     source_file = Path(table.path)
     return {
-        "reference_tokens": reference, "form": form,
+        "reference_tokens": reference, "form": form, "extrapolation_sd": float(extrapolation_sd),
         "nu": "learned" if nu is None else float(nu),
         "sources": json.dumps(table.sources), "targets": json.dumps(table.targets),
         "pilots": str(table.path),

@@ -6,7 +6,9 @@ optional ``tokens`` column (overrides the ``tokens`` argument row by row) and ``
 columns for the posterior's training languages (a training language without a column gets
 share 0). The output has one row per (mix, tokens, evaluated language) with the posterior of
 the noise-free loss (``mean``, ``q05``, ``q50``, ``q95``) and of a new observed loss with
-observation noise (``pred_q05``, ``pred_q50``, ``pred_q95``).
+observation noise (``pred_q05``, ``pred_q50``, ``pred_q95``). Beyond the largest pilot
+budget both include the law's own error when the fit set ``model.extrapolation_sd``
+(:func:`extrapolation_error`).
 """
 
 from pathlib import Path
@@ -27,15 +29,39 @@ from climb_bayes.posterior import Posterior, read_posterior
 QUANTILES = (0.05, 0.5, 0.95)
 
 
-def posterior_losses(posterior: Posterior, shares: np.ndarray, tokens: np.ndarray) -> jax.Array:
+def posterior_losses(posterior: Posterior, shares: np.ndarray, tokens: np.ndarray,
+                     rng_key: jax.Array | None = None) -> jax.Array:
     """Noise-free loss of every draw: ``(sample, mix, target)`` for ``shares`` ``(mix, source)``
-    and budgets ``tokens`` ``(mix,)`` in tokens."""
-    tokens_scaled = jnp.asarray(np.asarray(tokens, dtype=np.float64) / posterior.reference,
-                                dtype=jnp.float32)
+    and budgets ``tokens`` ``(mix,)`` in tokens: the law, plus its error beyond the pilots
+    (:func:`extrapolation_error`) when the posterior has ``extrapolation_sd > 0``."""
+    tokens = np.asarray(tokens, dtype=np.float64)
     per_draw = jax.vmap(expected_loss, in_axes=(0, None, None, None, None))
-    return per_draw(LawParams(*map(jnp.asarray, posterior.params)),
-                    jnp.asarray(shares, dtype=jnp.float32), tokens_scaled,
-                    jnp.asarray(posterior.self_map), posterior.form)
+    losses = per_draw(LawParams(*map(jnp.asarray, posterior.params)),
+                      jnp.asarray(shares, dtype=jnp.float32),
+                      jnp.asarray(tokens / posterior.reference, dtype=jnp.float32),
+                      jnp.asarray(posterior.self_map), posterior.form)
+    if posterior.extrapolation_sd == 0.0:
+        return losses
+    key = jax.random.PRNGKey(0) if rng_key is None else rng_key
+    return losses + extrapolation_error(posterior, tokens, posterior.extrapolation_sd, key)
+
+
+def extrapolation_error(posterior: Posterior, tokens: np.ndarray, sd: float,
+                        rng_key: jax.Array) -> jax.Array:
+    """Draws ``(sample, mix, target)`` of how far the true loss departs from the law beyond
+    the pilots, for budgets ``tokens`` ``(mix,)``::
+
+        delta_i(D) = eps_i * max(0, ln(D / D_pilot)),    eps_i ~ Normal(0, sd^2)
+
+    ``D_pilot`` is the largest pilot budget (``posterior.pilot_tokens``) and ``sd`` is in nats
+    per e-fold of extrapolation. One ``eps_i`` per posterior draw and target language, shared
+    by every mix and budget: it moves every mix's loss together, so it widens the intervals
+    of the predicted losses but leaves the differences between mixes, and so the decision and
+    ``P(beats uniform)``, unchanged. Inside the pilot range it is zero.
+    """
+    beyond = jnp.log(jnp.maximum(jnp.asarray(tokens, jnp.float32) / posterior.pilot_tokens, 1.0))
+    slope = sd * jax.random.normal(rng_key, (len(posterior.sigma), 1, len(posterior.targets)))
+    return slope * beyond[None, :, None]
 
 
 def predictive_losses(posterior: Posterior, mean: jax.Array, rng_key: jax.Array) -> jax.Array:
@@ -110,8 +136,9 @@ def predict(posterior: Posterior, mixes: pd.DataFrame, budgets: np.ndarray,
             seed: int = 0) -> pd.DataFrame:
     """Posterior and posterior-predictive loss quantiles for every mix and language."""
     shares = mixes[[f"{SHARE_PREFIX}{s}" for s in posterior.sources]].to_numpy()
-    mean = posterior_losses(posterior, shares, budgets)
-    predictive = predictive_losses(posterior, mean, jax.random.PRNGKey(seed))
+    law_key, noise_key = jax.random.split(jax.random.PRNGKey(seed))
+    mean = posterior_losses(posterior, shares, budgets, law_key)
+    predictive = predictive_losses(posterior, mean, noise_key)
     return summarise(np.asarray(mean), np.asarray(predictive), mixes, budgets, posterior.targets)
 
 

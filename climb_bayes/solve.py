@@ -365,15 +365,14 @@ def extrapolation_warnings(posterior: Posterior, target_tokens: float, shares: n
                            budget_factor: float) -> list[str]:
     """Where the decision extrapolates: a target budget beyond ``budget_factor`` times the
     largest pilot budget, or an optimal share outside the shares the pilots gave a language."""
-    data = posterior.idata.constant_data
-    largest = float(np.max(data["obs_tokens"].values))
+    largest = posterior.pilot_tokens
     messages = []
     if target_tokens > budget_factor * largest:
         messages.append(f"target_tokens = {target_tokens:.3g} is {target_tokens / largest:.1f}x "
                         f"the largest pilot budget ({largest:.3g}), beyond the guard factor "
                         f"{budget_factor:g}: the law is extrapolating in D; check its "
                         f"calibration there (pilots at larger budgets pin it down).")
-    run_shares = np.asarray(data["run_shares"].values, np.float64)
+    run_shares = np.asarray(posterior.idata.constant_data["run_shares"].values, np.float64)
     low, high = run_shares.min(0), run_shares.max(0)
     for j, source in enumerate(posterior.sources):
         if not low[j] - 1e-9 <= shares[j] <= high[j] + 1e-9:

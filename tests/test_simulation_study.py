@@ -71,6 +71,9 @@ def test_coverages_are_fractions_and_tables_have_every_setting(results):
     mixes, worlds = results
     coverage = worlds.filter(like="cover")
     assert ((coverage >= 0) & (coverage <= 1)).all().all()
+    # the law's error term only widens the intervals at the target (10x and 100x here)
+    widest = f"pred_cover90_target_sd{max(study.EXTRAPOLATION_SDS):g}"
+    assert (worlds[widest] >= worlds["pred_cover90_target"]).all()
     assert ((mixes["p_beats_uniform"] >= 0) & (mixes["p_beats_uniform"] <= 1)).all()
     summary = study.summary_table(mixes)
     assert len(summary) == 2 * len(study.MIX_ORDER)

@@ -1,0 +1,100 @@
+"""The law's error beyond the pilots (``model.extrapolation_sd``, predict.extrapolation_error):
+its size and shape, that it leaves the differences between mixes alone, and that fit, predict
+and solve carry it from the config to the intervals."""
+
+from dataclasses import replace
+
+import arviz as az
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+
+from climb_bayes.errors import INPUT_ERROR_STATUS
+from climb_bayes.posterior import Posterior, read_posterior
+from climb_bayes.predict import extrapolation_error, posterior_losses, predict
+from climb_bayes.solve import comparison_table, weighted_loss_draws
+
+SD = 0.05  # nats per e-fold
+MIXES = pd.DataFrame({"mix": ["uniform", "posterior_mean", "fr_heavy"],
+                      "share_en": [1 / 3, 0.6, 0.2], "share_de": [1 / 3, 0.2, 0.2],
+                      "share_fr": [1 / 3, 0.2, 0.6]})
+
+
+@pytest.fixture(scope="module")
+def posterior(fitted) -> Posterior:
+    return read_posterior(fitted.posterior)
+
+
+def shares_of(posterior: Posterior) -> np.ndarray:
+    return MIXES[[f"share_{s}" for s in posterior.sources]].to_numpy()
+
+
+def test_the_posterior_knows_its_largest_pilot_budget(posterior, fitted) -> None:
+    assert posterior.pilot_tokens == float(fitted.frame["tokens"].max())
+    assert posterior.extrapolation_sd == 0.0  # the default config trusts the law
+
+
+def test_error_is_zero_inside_the_pilots_and_grows_with_log_budget(posterior) -> None:
+    budgets = posterior.pilot_tokens * np.array([0.1, 1.0, np.e, np.e ** 3])
+    error = np.asarray(extrapolation_error(posterior, budgets, SD, jax.random.PRNGKey(1)))
+    assert error.shape == (len(posterior.sigma), len(budgets), len(posterior.targets))
+    np.testing.assert_array_equal(error[:, :2], 0.0)
+    # one slope per draw and language: the error at 3 e-folds is 3x the error at 1 e-fold
+    np.testing.assert_allclose(error[:, 3], 3.0 * error[:, 2], rtol=1e-5, atol=1e-7)
+    # slope ~ Normal(0, SD^2): 300 draws x 3 languages pin its sd to about 4%
+    slopes = error[:, 2].ravel()
+    assert np.std(slopes) == pytest.approx(SD, rel=0.12)
+    assert abs(np.mean(slopes)) < 4 * SD / np.sqrt(slopes.size)
+
+
+def test_error_moves_every_mix_together(posterior) -> None:
+    target = np.full(len(MIXES), 30 * posterior.pilot_tokens)
+    shares = shares_of(posterior)
+    law = np.asarray(posterior_losses(posterior, shares, target))
+    widened = replace(posterior, extrapolation_sd=SD)
+    losses = np.asarray(posterior_losses(widened, shares, target))
+    # the same draw of the error for every mix: differences between mixes are the law's
+    np.testing.assert_allclose(np.diff(losses, axis=1), np.diff(law, axis=1), atol=1e-5)
+    assert np.all(losses.std(0) > law.std(0))
+    # so the decision's numbers: same P(beats uniform), wider intervals of the weighted loss
+    weights = np.full(len(posterior.targets), 1 / len(posterior.targets))
+    names = list(MIXES["mix"])
+    tables = [comparison_table(names, shares, weighted_loss_draws(p, shares, target[0],
+                                                                  weights)[1],
+                               posterior.sources) for p in (posterior, widened)]
+    np.testing.assert_array_equal(tables[0]["p_beats_uniform"], tables[1]["p_beats_uniform"])
+    widths = [t["weighted_loss_q95"] - t["weighted_loss_q05"] for t in tables]
+    assert np.all(widths[1] > widths[0])
+
+
+def test_predict_widens_only_beyond_the_pilots(posterior) -> None:
+    budgets = np.repeat([0.5 * posterior.pilot_tokens, 100 * posterior.pilot_tokens], 3)
+    mixes = pd.concat([MIXES, MIXES], ignore_index=True)
+    plain = predict(posterior, mixes, budgets, seed=3)
+    widened = predict(replace(posterior, extrapolation_sd=SD), mixes, budgets, seed=3)
+    inside = plain["tokens"] < posterior.pilot_tokens
+    for low, high in (("q05", "q95"), ("pred_q05", "pred_q95")):
+        plain_width = plain[high] - plain[low]
+        width = widened[high] - widened[low]
+        np.testing.assert_allclose(width[inside], plain_width[inside], rtol=1e-6)
+        # 4.6 e-folds x 0.05 = 0.23 nats sd: a 90% interval at least 2 x 1.645 x 0.23 wide
+        assert np.all(width[~inside] > 2 * 1.645 * SD * np.log(100) * 0.9)
+
+
+def test_the_setting_travels_with_the_posterior_file(fitted, tmp_path) -> None:
+    idata = az.from_netcdf(str(fitted.posterior))
+    assert idata.posterior.attrs["extrapolation_sd"] == 0.0
+    idata.posterior.attrs["extrapolation_sd"] = SD
+    copy = tmp_path / "posterior.nc"
+    idata.to_netcdf(str(copy))
+    assert read_posterior(copy).extrapolation_sd == SD
+
+
+def test_fit_rejects_a_negative_setting(cli, fitted, tmp_path) -> None:
+    output = tmp_path / "out"
+    result = cli("climb_bayes.fit", f"pilots={fitted.pilots}", f"output={output}",
+                 "model.extrapolation_sd=-0.1", "sampler.progress_bar=false")
+    assert result.returncode == INPUT_ERROR_STATUS, result.stderr[-3000:]
+    assert "model.extrapolation_sd" in result.stderr and "-0.1" in result.stderr
+    assert not output.exists() or list(output.iterdir()) == []
