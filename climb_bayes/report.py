@@ -46,6 +46,7 @@ from omegaconf import DictConfig
 from climb_bayes import plots
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.io import atomic_path, write_text
+from climb_bayes.mix import check_shares
 from climb_bayes.model import PARAMETER_SITES
 from climb_bayes.pilots import SHARE_PREFIX
 from climb_bayes.posterior import Posterior, read_posterior
@@ -55,8 +56,6 @@ from climb_bayes.predict import posterior_losses
 UNIFORM = "uniform"
 #: Label of the weighted loss over all evaluated languages in the decision figure.
 WEIGHTED = "weighted total"
-#: Shares of a mix file must sum to 1 within this (they are then renormalised).
-SHARE_TOLERANCE = 1e-3
 #: Solver outputs read from a mix directory, when present.
 SOLVER_TABLES = ("comparison.csv", "optimal_shares.csv", "optimal_share_draws.csv")
 LEVELS = (0.05, 0.5, 0.95)
@@ -89,24 +88,11 @@ def _load_yaml(path: Path) -> Any:
 
 def mix_shares(path: Path, document: Mapping[str, Any], sources: list[str]) -> np.ndarray:
     """The shares of one mix file over ``sources`` (0 for a source it leaves out), checked."""
-    shares = document["shares"]
-    if not isinstance(shares, Mapping) or not shares:
-        raise InputError(f"{path}: 'shares' must be a mapping {{language: share}}; write it as "
-                         f"e.g. 'shares: {{{sources[0]}: 1.0}}'.")
-    unknown = sorted(str(k) for k in shares if str(k) not in sources)
-    if unknown:
-        raise InputError(f"{path} names languages {unknown} that the posterior was not trained "
-                         f"on; its training languages are {sources}. Solve again with this "
-                         f"posterior or pass the posterior these mixes were solved for.")
-    try:
-        values = np.array([float(shares.get(s, 0.0)) for s in sources])
-    except (TypeError, ValueError) as error:
-        raise InputError(f"{path}: every share must be a number ({error}).") from error
-    if not (np.isfinite(values).all() and (values >= 0).all()
-            and abs(values.sum() - 1.0) <= SHARE_TOLERANCE):
-        raise InputError(f"{path}: shares {dict(zip(sources, values.tolist(), strict=True))} "
-                         f"must be non-negative and sum to 1 (within {SHARE_TOLERANCE}).")
-    return values / values.sum()
+    shares = check_shares(document["shares"], str(path), sources,
+                          "the posterior's training languages",
+                          "Solve again with this posterior or pass the posterior these mixes "
+                          "were solved for.")
+    return np.array([shares.get(source, 0.0) for source in sources])
 
 
 def _read_csv(path: Path) -> pd.DataFrame | None:

@@ -34,7 +34,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from climb_bayes.errors import InputError
 from climb_bayes.io import write_text
-from climb_bayes.pilots import SHARE_PREFIX, SHARE_SUM_TOLERANCE, write_pilots
+from climb_bayes.mix import check_shares
+from climb_bayes.pilots import SHARE_PREFIX, write_pilots
 from trainers import corpus as corpus_io
 from trainers import tokeniser
 from trainers.data import MixtureDataModule, token_stream
@@ -69,34 +70,6 @@ class RunSpec:
 
 
 # ----------------------------------------------------------------------------- the mix
-
-
-def check_shares(shares: Any, origin: str, known: list[str]) -> dict[str, float]:
-    """A mix's shares as floats, or an InputError naming ``origin`` and the fix."""
-    if not isinstance(shares, dict) or not shares:
-        raise InputError(f"{origin}: 'shares' must be a mapping {{language: share}}, got "
-                         f"{shares!r}. Write e.g. shares: {{en: 0.5, de: 0.5}}.")
-    values = {}
-    for lang, share in shares.items():
-        try:
-            values[str(lang)] = float(share)
-        except (TypeError, ValueError):
-            raise InputError(f"{origin}: the share of '{lang}' is {share!r}, not a number. "
-                             f"Give every language a share in [0, 1].") from None
-    bad = {k: v for k, v in values.items() if not (math.isfinite(v) and 0 <= v <= 1)}
-    if bad:
-        raise InputError(f"{origin}: shares {bad} are outside [0, 1]. Give every language a "
-                         f"share in [0, 1].")
-    total = sum(values.values())
-    if abs(total - 1) > SHARE_SUM_TOLERANCE:
-        raise InputError(f"{origin}: the shares sum to {total:.6g}, not 1. Rescale them so "
-                         f"that they sum to 1.")
-    unknown = [lang for lang in values if lang not in known]
-    if unknown:
-        raise InputError(f"{origin}: language(s) {', '.join(unknown)} are not in the corpus "
-                         f"(it has {', '.join(known)}). Fix the language names, or build a "
-                         f"corpus that has them (python -m trainers.corpus languages=[...]).")
-    return values
 
 
 def read_design(path: str | Path) -> pd.DataFrame:
@@ -175,7 +148,9 @@ def resolve_run(cfg: DictConfig, corpus_languages: list[str]) -> RunSpec:
             and tokens_value == round(tokens_value)):
         raise InputError(f"{origin}: the budget tokens={tokens!r} must be a whole number of "
                          f"tokens >= 1 (e.g. experiment.tokens=2e5).")
-    values = check_shares(shares, origin, corpus_languages)
+    values = check_shares(shares, origin, corpus_languages, "the corpus",
+                          "Fix the language names, or build a corpus that has them "
+                          "(python -m trainers.corpus languages=[...]).")
     evaluated = cfg.data.get("eval_languages")
     eval_languages = list(evaluated) if evaluated is not None else list(values)
     unknown = [lang for lang in eval_languages if lang not in corpus_languages]
