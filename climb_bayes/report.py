@@ -379,9 +379,21 @@ def scaling_section(posterior: Posterior, target_tokens: float | None) -> Sectio
         "the fitted law for a monolingual run and for the uniform mix (posterior mean, 50% and "
         "90% bands). Monolingual pilots should sit on the green band; mixed pilots lie between "
         "the curves according to their share of the language. Beyond the dotted line the law "
-        "extrapolates, and the bands show how much that is worth.",
+        "extrapolates, and the bands show how much that is worth. "
+        + extrapolation_note(posterior),
         figures={"scaling_laws": plots.scaling_plot(curves, observed, posterior.targets,
                                                     target_tokens)})
+
+
+def extrapolation_note(posterior: Posterior) -> str:
+    """What the intervals beyond the largest pilot budget carry (``model.extrapolation_sd``)."""
+    where = f"Beyond the largest pilot budget ({posterior.pilot_tokens:.3g} tokens)"
+    if posterior.extrapolation_sd == 0.0:
+        return (f"{where} the intervals carry the uncertainty of the law's parameters only: "
+                f"they trust the law itself (model.extrapolation_sd = 0).")
+    return (f"{where} they also carry the law's own error, "
+            f"{posterior.extrapolation_sd:g} nats per e-fold of extrapolation "
+            f"(model.extrapolation_sd).")
 
 
 def transfer_section(idata: az.InferenceData, tokens: float, forest_pairs: int = 20
@@ -469,7 +481,7 @@ def decision_section(posterior: Posterior, mixes: MixDirectory, tokens: float) -
         f"uniform mix's, per language, with 90% intervals over the posterior (left of zero is "
         f"better); the last row is the weighted total. P(beats uniform) is the share of "
         f"posterior draws in which the mix's weighted loss ({weight_note}) is below the "
-        f"uniform mix's.",
+        f"uniform mix's. {extrapolation_note(posterior)}",
         figures={"mix_losses": plots.mix_loss_plot(
             loss_differences(with_weighted(losses, weights), names,
                              [*posterior.targets, WEIGHTED]), UNIFORM)},

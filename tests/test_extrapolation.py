@@ -13,6 +13,7 @@ import pytest
 from climb_bayes.errors import INPUT_ERROR_STATUS
 from climb_bayes.posterior import Posterior, read_posterior
 from climb_bayes.predict import extrapolation_error, posterior_losses, predict
+from climb_bayes.report import extrapolation_note
 from climb_bayes.solve import comparison_table, weighted_loss_draws
 
 SD = 0.05  # nats per e-fold
@@ -80,6 +81,12 @@ def test_predict_widens_only_beyond_the_pilots(posterior) -> None:
         np.testing.assert_allclose(width[inside], plain_width[inside], rtol=1e-6)
         # 4.6 e-folds x 0.05 = 0.23 nats sd: a 90% interval at least 2 x 1.645 x 0.23 wide
         assert np.all(width[~inside] > 2 * 1.645 * SD * np.log(100) * 0.9)
+
+
+def test_the_report_says_what_the_intervals_carry(posterior) -> None:
+    assert "trust the law itself" in extrapolation_note(posterior)
+    note = extrapolation_note(replace(posterior, extrapolation_sd=SD))
+    assert f"{posterior.pilot_tokens:.3g} tokens" in note and "0.05 nats per e-fold" in note
 
 
 def test_the_setting_travels_with_the_posterior_file(fitted, tmp_path) -> None:
