@@ -1,6 +1,6 @@
 """Can the pilots tell how far the law is from the truth? A leave-future-out check.
 
-    python benchmarks/leave_future_out.py               # 10 worlds per setting, real pilots
+    python benchmarks/leave_future_out.py               # 6 worlds per setting, real pilots
     python benchmarks/leave_future_out.py --worlds 3    # quicker
 
 ``model.extrapolation_sd`` (the law's own error beyond the pilots, nats per e-fold; see
@@ -125,7 +125,7 @@ def target_check(table: PilotTable, world: object, target: float, seed: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worlds", type=int, default=10)
+    parser.add_argument("--worlds", type=int, default=6)
     parser.add_argument("--output", default=str(Path(__file__).resolve().parent / "results"
                                                 / "leave_future_out.csv"))
     args = parser.parse_args()
