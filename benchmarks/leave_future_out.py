@@ -8,8 +8,9 @@
 whether it could be learned from the pilots instead. For each pilot table it keeps the
 observations at up to a third of the largest pilot budget (the *past*), fits the law to them,
 and predicts the rest (the *future*, 1.5x and 3x beyond the past). The fit is the MAP of
-:func:`climb_bayes.inference.find_map` and 1000 draws of its Laplace approximation, a cheap
-stand-in for NUTS. The future's residuals give the maximum-likelihood ``extrapolation_sd``
+:func:`climb_bayes.inference.find_map` (every pooled site centred, so it is the MAP of the
+pooled values themselves) and 1000 draws of its Laplace approximation, a cheap stand-in for
+NUTS. The future's residuals give the maximum-likelihood ``extrapolation_sd``
 (``tau_lfo``: residual ``~ Normal(0, v + (tau ln(D / D_past))^2)``, ``v`` the predictive
 variance). In the simulated worlds (settings of ``simulation_study.py``, correct law
 ``law_m4_pos_10x`` and misspecified ``dml_m4_10x``) the same fit to all the pilots also

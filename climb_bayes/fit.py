@@ -12,6 +12,7 @@ forms, writes ``DIR/posterior_<form>.nc`` and compares all by PSIS-LOO
 import logging
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -91,6 +92,16 @@ class Sampler:
     map_max_iter: int = 3000
     map_tolerance: float = 5.0
     progress_bar: bool = True
+    refit: bool = True
+
+
+#: Chains count as stuck when the worst R-hat exceeds this or more than ``STUCK_DIVERGENT`` of
+#: the transitions diverged; ``sampler.refit`` then samples again with ``REFIT_NONCENTRED``.
+STUCK_R_HAT = 1.1
+STUCK_DIVERGENT = 0.05
+#: Pooled sites whose spread can go to zero (languages alike, ``k`` barely informed), where
+#: centred chains stick in the funnel; the refit samples them non-centred.
+REFIT_NONCENTRED = ("b_pair", "k_pair")
 
 
 def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler,
@@ -98,6 +109,9 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
                   extrapolation_sd: float = 0.0) -> az.InferenceData:
     """MAP from several starts, then NUTS from the Laplace approximation; full InferenceData.
 
+    With ``sampler.refit``, chains that look stuck (:func:`chain_health`) with a centred
+    transfer-pair site are sampled again with those sites non-centred, and the fit with the
+    lower worst R-hat is kept; ``posterior.attrs["centred"]`` records the sites it centred.
     ``extrapolation_sd`` (nats per e-fold beyond the largest pilot budget, >= 0) is stored
     with the posterior for :func:`climb_bayes.predict.extrapolation_error`.
     """
@@ -111,8 +125,29 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
     if unknown:
         raise InputError(f"model.centred names unknown sites {unknown}; choose from "
                          f"{list(POOLED_SITES)}.")
+    centred = tuple(centred)
     data, loss, reference = model_data(table)
-    model_kwargs = {"data": data, "priors": priors, "form": form, "centred": tuple(centred)}
+    idata = sample_posterior(table, data, loss, priors, form, sampler, centred)
+    r_hat, divergent = chain_health(idata)
+    fewer = tuple(site for site in centred if site not in REFIT_NONCENTRED)
+    if sampler.refit and fewer != centred and (r_hat > STUCK_R_HAT
+                                               or divergent > STUCK_DIVERGENT):
+        log.warning("the chains look stuck (max R-hat %.3g, %.0f%% divergent) with %s "
+                    "centred; sampling again with them non-centred", r_hat, 100 * divergent,
+                    [site for site in centred if site in REFIT_NONCENTRED])
+        again = sample_posterior(table, data, loss, priors, form, sampler, fewer)
+        if chain_health(again)[0] <= r_hat:
+            idata, centred = again, fewer
+    idata.posterior.attrs.update(provenance(table, reference, form, priors.nu, config_yaml,
+                                            extrapolation_sd, centred))
+    return idata
+
+
+def sample_posterior(table: PilotTable, data: ModelData, loss: jax.Array, priors: Priors,
+                     form: str, sampler: Sampler, centred: tuple[str, ...]) -> az.InferenceData:
+    """One MAP + NUTS run (``data`` and ``loss`` from :func:`model_data`) with the pooled
+    sites in ``centred`` centred: the InferenceData without provenance attributes."""
+    model_kwargs = {"data": data, "priors": priors, "form": form, "centred": centred}
     keys = jax.random.split(jax.random.PRNGKey(sampler.seed), 4)
     optima = find_map(climb_model, {**model_kwargs, "loss": loss}, keys[0],
                       sampler.map_starts, sampler.map_max_iter)
@@ -129,13 +164,24 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
         keys[2], **model_kwargs)
     prior = Predictive(climb_model, num_samples=PRIOR_DRAWS)(keys[3], **model_kwargs)
     dims, coords = dims_and_coords(table, np.nonzero(np.asarray(data.self_map) == 0))
-    idata = az.from_numpyro(
+    return az.from_numpyro(
         mcmc, prior=prior, posterior_predictive=posterior_predictive, coords=coords, dims=dims,
         constant_data=constant_data(table, data),
     )
-    idata.posterior.attrs.update(provenance(table, reference, form, priors.nu, config_yaml,
-                                            extrapolation_sd))
-    return idata
+
+
+def chain_health(idata: az.InferenceData) -> tuple[float, float]:
+    """The worst R-hat over the law's parameters and ``sigma`` (entries fixed by construction,
+    whose R-hat is undefined, skipped; 1 with a single chain) and the fraction of divergent
+    transitions."""
+    names = [name for name in PARAMETER_SITES if name in idata.posterior]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # constant entries: 0 / 0
+        r_hat = az.rhat(idata, var_names=names)
+    values = np.concatenate([np.ravel(r_hat[name].values) for name in names])
+    values = values[np.isfinite(values)]
+    divergent = float(np.mean(idata.sample_stats["diverging"].values))
+    return (float(values.max()) if values.size else 1.0), divergent
 
 
 def diagnose(idata: az.InferenceData, r_hat: float, ess: float

@@ -6,8 +6,8 @@ latents on ``pair``), ``sample_stats``, ``log_likelihood``, ``posterior_predicti
 ``constant_data`` (the mixes on ``run`` x ``source``, each observation's run, budget and
 language, the loss scales, and which languages are trained and evaluated on ``language``).
 ``posterior.attrs`` records ``reference_tokens`` (``D_ref``), the languages, the interaction
-form, ``extrapolation_sd`` (:func:`climb_bayes.predict.extrapolation_error`), the config, the
-package version and the pilot table's checksum.
+form, ``extrapolation_sd`` (:func:`climb_bayes.predict.extrapolation_error`), the pooled
+sites sampled ``centred``, the config, the package version and the pilot table's checksum.
 """
 
 import hashlib
@@ -138,11 +138,13 @@ def read_posterior(path: str | Path) -> Posterior:
 
 
 def provenance(table: PilotTable, reference: float, form: str, nu: float | None,
-               config_yaml: str, extrapolation_sd: float = 0.0) -> dict[str, Any]:
+               config_yaml: str, extrapolation_sd: float, centred: tuple[str, ...]
+               ) -> dict[str, Any]:
     """Attributes stored with the posterior (netCDF-safe: strings and numbers)."""
     source_file = Path(table.path)
     return {
         "reference_tokens": reference, "form": form, "extrapolation_sd": float(extrapolation_sd),
+        "centred": json.dumps(list(centred)),
         "nu": "learned" if nu is None else float(nu),
         "sources": json.dumps(table.sources), "targets": json.dumps(table.targets),
         "pilots": str(table.path),
