@@ -1,7 +1,10 @@
 """The trainers: mixture sampling, the data module, the GPT, the schedule, train.py."""
 
+import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -170,6 +173,42 @@ def test_train_writes_pilot_rows_and_is_reproducible(corpus: Path, tmp_path: Pat
     assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "logs").is_dir()
     again = train(*common, f"experiment.output={tmp_path / 'a'}")
     assert again.returncode == 0 and "skipped" in again.stdout
+
+
+def test_killed_run_resumes_where_it_stopped(corpus: Path, tmp_path: Path) -> None:
+    """Killed after a mid-run checkpoint, the same command trains only the rest of the run
+    (Lightning counts the batches before the checkpoint towards the resumed epoch) and
+    writes exactly what an uninterrupted run writes."""
+    common = (f"data.corpus={corpus}", "experiment.tokens=100000", "experiment.evaluations=3",
+              "trainer.checkpoint_every_steps=2")
+    reference = train(*common, f"experiment.output={tmp_path / 'ref'}")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "train.py", *TINY, *common,
+                                f"experiment.output={killed}"], cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    checkpoint = killed / "uniform-1e+05" / "checkpoints" / "last.ckpt"
+    try:
+        while not checkpoint.is_file():
+            assert process.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.02)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert not (checkpoint.parents[1] / "pilots.csv").exists(), "killed too late"
+    step = torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"]
+    assert step > 0
+
+    resumed = train(*common, f"experiment.output={killed}")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming" in resumed.stdout
+    trained_now = int(re.search(r"\((\d+) tokens trained now", resumed.stdout).group(1))
+    assert 0 < trained_now < 100000  # only the rest of the run, not the run again
+    assert len(list((checkpoint.parents[1] / "logs").glob("version_*"))) == 2  # logs kept
+    pd.testing.assert_frame_equal(pd.read_csv(checkpoint.parents[1] / "pilots.csv"),
+                                  pd.read_csv(tmp_path / "ref" / "uniform-1e+05" / "pilots.csv"))
 
 
 def test_train_with_a_mix_from_a_searchpath(corpus: Path, tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ non-overlapping windows, one dataloader per evaluated language.
 
 Resuming: the module's state (saved in Lightning checkpoints) is the number of sequences
 already trained on; a resumed run's training dataloader starts after them, so an interrupted
-run sees exactly the sequences an uninterrupted one does.
+run sees exactly the sequences an uninterrupted one does. Its length still counts the whole
+epoch (:class:`ResumedLoader`), the way Lightning counts the batches of a resumed epoch.
 """
 
 import hashlib
@@ -105,6 +106,23 @@ class ValidSequences(Dataset):
                        self.context)
 
 
+class ResumedLoader(DataLoader):
+    """A training loader that picks an epoch up ``done_batches`` batches in: it yields only
+    the batches of ``dataset`` (the rest of the epoch) but its length is the whole epoch's.
+
+    On resume Lightning counts the batches trained before the checkpoint towards the epoch
+    (its fetch count starts there), so a length of only the remaining batches would end the
+    epoch that many batches early.
+    """
+
+    def __init__(self, dataset: Dataset, done_batches: int, **kwargs: Any) -> None:
+        self.done_batches = done_batches
+        super().__init__(dataset, **kwargs)
+
+    def __len__(self) -> int:
+        return super().__len__() + self.done_batches
+
+
 class MixtureDataModule(L.LightningDataModule):
     """Training sequences in the mix's shares up to ``budget`` tokens; per-language validation.
 
@@ -154,14 +172,17 @@ class MixtureDataModule(L.LightningDataModule):
         assert self.plan is not None, "call setup() first"
         return self.plan.tokens_after(steps * self.sequences_per_step)
 
-    def _loader(self, dataset: Dataset) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=False,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+    def _loader(self, dataset: Dataset, done_batches: int = 0) -> DataLoader:
+        return ResumedLoader(dataset, done_batches, batch_size=self.batch_size, shuffle=False,
+                             num_workers=self.num_workers,
+                             persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         assert self.plan is not None, "call setup() first"
+        world_size = self.trainer.world_size if self.trainer is not None else 1
+        done_batches = self.first_sequence // (self.batch_size * world_size)  # on this device
         return self._loader(TrainSequences(self.train_streams, self.plan, self.context,
-                                           self.first_sequence))
+                                           self.first_sequence), done_batches)
 
     def val_dataloader(self) -> list[DataLoader]:
         return [self._loader(ValidSequences(stream, self.context, self.val_tokens))

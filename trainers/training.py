@@ -11,7 +11,8 @@ file ``conf/mix/<name>.yaml`` with ``shares: {lang: share}``), or uniform over
 ``data.languages`` (all corpus languages when null).
 
 Run directory (``<experiment.output>/<run_id>/``): ``run.json`` (what the run is),
-``config.yaml``, ``checkpoints/last.ckpt``, ``logs/`` (CSV and TensorBoard), and last,
+``config.yaml``, ``checkpoints/last.ckpt``, ``logs/version_<n>/`` (CSV and TensorBoard, one
+folder per attempt), and last,
 written atomically, ``pilots.csv``. A run whose ``pilots.csv`` exists is finished and is
 skipped; one with a checkpoint resumes from it (``ckpt_path="last"``).
 """
@@ -231,8 +232,8 @@ def _loggers(cfg: DictConfig, directory: Path) -> list[Logger]:
     unknown = [name for name in cfg.trainer.loggers if name not in known]
     if unknown:
         raise InputError(f"trainer.loggers: unknown {unknown}; choose from {list(known)}.")
-    return [known[name](save_dir=str(directory), name="logs", version="")
-            for name in cfg.trainer.loggers]
+    # one version_<n> folder per attempt: a resumed run's logs go beside the first ones
+    return [known[name](save_dir=str(directory), name="logs") for name in cfg.trainer.loggers]
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -326,14 +327,10 @@ def train(cfg: DictConfig) -> Path:
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
     seconds = time.perf_counter() - started
-    if resume and trainer.global_step < total_steps:
-        # Lightning restored a loop state that ends the epoch early (a checkpoint taken with
-        # the data fetcher's last-batch flag set); never write a run with missing steps or
-        # evaluations: start it again from the beginning (runs are deterministic per seed)
-        print(f"run {spec.run_id}: {last} stopped at step {trainer.global_step} of "
-              f"{total_steps}; training the run again from the start")
-        last.unlink()
-        return train(cfg)
+    if trainer.global_step < total_steps:  # never write a run with missing steps
+        raise RuntimeError(f"run {spec.run_id}: training stopped at step "
+                           f"{trainer.global_step} of {total_steps}; its checkpoint {last} "
+                           f"is kept, so running the same command again resumes it.")
     if not module.evaluations or module.evaluations[-1]["tokens"] != spec.tokens:
         trainer.validate(module, datamodule=datamodule, verbose=False)
     if trainer.global_rank == 0:
@@ -341,5 +338,6 @@ def train(cfg: DictConfig) -> Path:
         write_pilots(frame, result)
         done = spec.tokens - datamodule.plan.tokens_after(datamodule.first_sequence)
         print(f"run {spec.run_id}: {spec.tokens} tokens, {len(frame)} pilot rows -> {result} "
-              f"({done / seconds:,.0f} tokens/s over {seconds:.1f} s)")
+              f"({done} tokens trained now, {done / seconds:,.0f} tokens/s over "
+              f"{seconds:.1f} s)")
     return result
