@@ -42,7 +42,6 @@ writes ``pilot_efficiency_{mixes,worlds,summary}.csv``. ``--figures DIR`` draws 
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -54,7 +53,6 @@ import numpyro  # noqa: I001  (host devices must be set before JAX starts)
 
 numpyro.set_host_device_count(2)
 
-import arviz as az  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -62,12 +60,12 @@ import pandas as pd  # noqa: E402
 from climb_bayes.design import climb_design  # noqa: E402
 from climb_bayes.errors import InputError  # noqa: E402
 from climb_bayes.fit import Sampler, diagnose, fit_posterior  # noqa: E402
-from climb_bayes.law import LawParams, self_map  # noqa: E402
-from climb_bayes.model import LAW_SITES, Priors, reference_tokens  # noqa: E402
+from climb_bayes.law import self_map  # noqa: E402
+from climb_bayes.model import Priors, reference_tokens  # noqa: E402
 from climb_bayes.optimal_mix import Problem, minimise, point_estimate  # noqa: E402
 from climb_bayes.pilots import PilotTable, validate_pilots  # noqa: E402
 from climb_bayes.point_fit import PointFit, fit_point  # noqa: E402
-from climb_bayes.posterior import Posterior  # noqa: E402
+from climb_bayes.posterior import Posterior, posterior_from_idata  # noqa: E402
 from climb_bayes.predict import (  # noqa: E402
     extrapolation_error,
     posterior_losses,
@@ -209,27 +207,6 @@ def subsample_runs(frame: pd.DataFrame, fraction: float, seed: int) -> PilotTabl
 
 # --- fitting and deciding ----------------------------------------------------------------------
 
-def posterior_in_memory(idata: az.InferenceData) -> Posterior:
-    """The :class:`climb_bayes.posterior.Posterior` that ``read_posterior`` would return for
-    this InferenceData once written, without the netCDF round trip (so the study runs where
-    no netCDF library is installed); draws flattened over chains, float32 as there."""
-    def draws(name: str) -> np.ndarray:
-        stacked = idata.posterior[name].stack(sample=("chain", "draw"))
-        return np.asarray(stacked.transpose("sample", ...).values, dtype=np.float32)
-
-    attrs = idata.posterior.attrs
-    return Posterior(params=LawParams(*(draws(name) for name in LAW_SITES)),
-                     sigma=draws("sigma"),
-                     nu=draws("nu") if "nu" in idata.posterior else np.full(
-                         idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"],
-                         float(attrs["nu"])),
-                     self_map=np.asarray(idata.constant_data["self_map"].values, np.float32),
-                     reference=float(attrs["reference_tokens"]), form=str(attrs["form"]),
-                     sources=json.loads(attrs["sources"]), targets=json.loads(attrs["targets"]),
-                     idata=idata,
-                     pilot_tokens=float(idata.constant_data["obs_tokens"].max()))
-
-
 def fit_both(table: PilotTable, sampler: Sampler, point_starts: int
              ) -> tuple[Posterior, PointFit, dict[str, float]]:
     """NUTS posterior and the point fit."""
@@ -237,7 +214,7 @@ def fit_both(table: PilotTable, sampler: Sampler, point_starts: int
     idata = fit_posterior(table, Priors(), "source_saturating", sampler)
     nuts_seconds = time.perf_counter() - start
     summary, _ = diagnose(idata, 1.01, 400)
-    posterior = posterior_in_memory(idata)
+    posterior = posterior_from_idata(idata)
     start = time.perf_counter()
     point = fit_point(table, num_starts=point_starts, seed=sampler.seed)
     info = {"nuts_seconds": nuts_seconds, "point_seconds": time.perf_counter() - start,

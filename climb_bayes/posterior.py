@@ -114,6 +114,14 @@ def read_posterior(path: str | Path) -> Posterior:
     except Exception as error:  # netCDF/HDF5 raise many types for a bad file
         raise InputError(f"could not read {path} as an ArviZ netCDF file ({error}); "
                          f"re-run `python -m climb_bayes.fit` to write it again.") from error
+    return posterior_from_idata(idata, str(path))
+
+
+def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceData"
+                         ) -> Posterior:
+    """The :class:`Posterior` of an InferenceData made by ``fit_posterior`` (read from disk
+    or still in memory): draws flattened over chains, as float32. InputError naming
+    ``where`` if a group, variable or attribute is missing."""
     posterior = getattr(idata, "posterior", None)
     missing = [name for name in PARAMETER_SITES if posterior is None or name not in posterior]
     attrs = {} if posterior is None else posterior.attrs
@@ -122,7 +130,7 @@ def read_posterior(path: str | Path) -> Posterior:
     missing += [f"constant_data.{name}" for name in ("self_map", "obs_tokens")
                 if name not in getattr(idata, "constant_data", {})]
     if missing:
-        raise InputError(f"{path} is not a climb_bayes posterior: it lacks {missing}; "
+        raise InputError(f"{where} is not a climb_bayes posterior: it lacks {missing}; "
                          f"re-run `python -m climb_bayes.fit` to write one.")
     nu = (_draws(idata, "nu") if "nu" in posterior
           else np.full(posterior.sizes["chain"] * posterior.sizes["draw"], float(attrs["nu"])))
