@@ -356,13 +356,22 @@ def calibration(posterior: Posterior, point: PointFit, world: object, target: fl
 # --- one world ---------------------------------------------------------------------------------
 
 def run_world(setting: Setting, seed: int, sampler: Sampler, point_starts: int,
-              fraction: float = 1.0) -> tuple[list[dict], dict]:
-    """Simulate, fit, decide and score one world; ``fraction < 1`` subsamples the pilots."""
+              fraction: float = 1.0, fits: dict[str, tuple] | None = None
+              ) -> tuple[list[dict], dict]:
+    """Simulate, fit, decide and score one world; ``fraction < 1`` subsamples the pilots.
+
+    ``fits`` caches :func:`fit_both` by the pilot table's content: settings that differ only
+    in the target budget (``law_m4_pos_{10,100,1000}x``, for one) draw the same pilots for a
+    seed, and the fit depends on nothing else."""
     frame, world, available, target = make_world(setting, seed)
     table = (validate_pilots(frame) if fraction >= 1.0
              else subsample_runs(frame, fraction, seed))
     weights = np.full(len(table.targets), 1.0 / len(table.targets))
-    posterior, point, info = fit_both(table, sampler, point_starts)
+    fits = {} if fits is None else fits
+    key = table.frame.to_csv(index=False)
+    if key not in fits:
+        fits[key] = fit_both(table, sampler, point_starts)
+    posterior, point, info = fits[key]
     mixes, problem = decide(posterior, point, target, available, weights)
     rows, truth = score_mixes(mixes, world, posterior, problem, point, target, weights,
                               available)
@@ -547,13 +556,14 @@ def run(settings: Sequence[str], seeds: Sequence[int], fractions: Sequence[float
     mix_path, world_path = output / f"{prefix}_mixes.csv", output / f"{prefix}_worlds.csv"
     done = done_keys(world_path)
     for seed in seeds:  # worlds outer, settings inner: every setting gets worlds early
+        fits: dict[str, tuple] = {}  # this seed's fits, shared by settings with equal pilots
         for name in settings:
             for fraction in fractions:
                 if (name, seed, fraction) in done:
                     continue
                 start = time.perf_counter()
                 rows, world_row = run_world(SETTINGS[name], seed, sampler, point_starts,
-                                            fraction)
+                                            fraction, fits)
                 append_rows(mix_path, rows)
                 append_rows(world_path, [world_row])
                 jax.clear_caches()  # each world compiles anew; kept, they filled 24 GB

@@ -1,4 +1,4 @@
-"""The simulation study's core on two small worlds (one per kind of truth), and its invariants.
+"""The simulation study's core on small worlds (both kinds of truth), and its invariants.
 
 Slow (NUTS fits): ``pytest -m slow tests/test_simulation_study.py`` (about 3 minutes on 2 cores).
 """
@@ -33,20 +33,34 @@ study = _load_study()
 SAMPLER = Sampler(chains=2, warmup=150, samples=150, seed=0, map_starts=2, progress_bar=False)
 
 
+SETTINGS = ("law_m4_pos_10x", "law_m4_pos_100x", "dml_m4_scarce_100x")
+FITS: dict[str, tuple] = {}
+
+
 @pytest.fixture(scope="module")
 def results() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Both kinds of truth, one world each, through the study's own ``run_world``."""
+    """Both kinds of truth, through the study's own ``run_world``: one world each, and the
+    law's pilots again for a target 100x beyond them (sharing their fit)."""
     mixes, worlds = [], []
-    for name in ("law_m4_pos_10x", "dml_m4_scarce_100x"):
-        rows, world = study.run_world(study.SETTINGS[name], 0, SAMPLER, point_starts=2)
+    for name in SETTINGS:
+        rows, world = study.run_world(study.SETTINGS[name], 0, SAMPLER, point_starts=2,
+                                      fits=FITS)
         mixes += rows
         worlds.append(world)
     return pd.DataFrame(mixes), pd.DataFrame(worlds)
 
 
+def test_settings_with_the_same_pilots_share_one_fit(results):
+    _, worlds = results
+    assert len(FITS) == 2  # law_m4_pos_{10,100}x drew the same pilots for seed 0
+    law = worlds.set_index("setting").loc[["law_m4_pos_10x", "law_m4_pos_100x"]]
+    assert law["nuts_seconds"].nunique() == 1 and law["rmse_bayes_inside"].nunique() == 1
+    assert law["target_tokens"].nunique() == 2
+
+
 def test_every_mix_is_scored_once_per_world(results):
     mixes, worlds = results
-    assert len(worlds) == 2
+    assert len(worlds) == len(SETTINGS)
     for _, group in mixes.groupby("setting"):
         assert sorted(group["mix"]) == sorted(study.MIX_ORDER)
     assert np.isfinite(mixes[["true_loss", "regret", "predicted", "optimism"]].to_numpy()).all()
@@ -76,7 +90,7 @@ def test_coverages_are_fractions_and_tables_have_every_setting(results):
     assert (worlds[widest] >= worlds["pred_cover90_target"]).all()
     assert ((mixes["p_beats_uniform"] >= 0) & (mixes["p_beats_uniform"] <= 1)).all()
     summary = study.summary_table(mixes)
-    assert len(summary) == 2 * len(study.MIX_ORDER)
+    assert len(summary) == len(SETTINGS) * len(study.MIX_ORDER)
     assert set(study.calibration_table(worlds)["setting"]) == set(worlds["setting"])
     # the heuristics are the same whatever was fitted, uniform beats itself never
     uniform = mixes[mixes["mix"] == "uniform"]
