@@ -37,8 +37,11 @@ Outputs (``benchmarks/results/``, appended world by world, so a killed run resum
 ``simulation_mixes.csv`` (one row per world and mix), ``simulation_worlds.csv`` (one row per
 world: fit diagnostics, calibration) and the summary tables ``simulation_summary.csv`` and
 ``simulation_calibration.csv``, and ``simulation_hedge.csv`` (:func:`hedge_table`: the
-regret of falling back to uniform below a posterior ``P(beats uniform)``); ``--efficiency``
-writes ``pilot_efficiency_{mixes,worlds,summary}.csv``. ``--figures DIR`` draws PNGs.
+regret of falling back to uniform below a posterior ``P(beats uniform)``). ``--efficiency``
+adds worlds fitted on half and a quarter of their pilot design to the same CSVs (the key of a
+world is its setting, seed and pilot fraction; the full-design fits are the main study's);
+the main tables use the full designs only, and ``simulation_efficiency.csv`` compares the
+fractions over the worlds that have them. ``--figures DIR`` draws PNGs.
 """
 
 import argparse
@@ -585,27 +588,31 @@ def merge(prefix: str, sources: Sequence[Path], output: Path) -> None:
         frame.sort_values(key).to_csv(output / f"{prefix}_{kind}.csv", index=False)
 
 
-def report(prefix: str, output: Path, efficiency: bool, figures: Path | None = None) -> None:
-    """Print and save the summary tables (and figures, into ``figures``) from the CSVs."""
+def report(prefix: str, output: Path, figures: Path | None = None) -> None:
+    """Print and save the summary tables (and figures, into ``figures``) from the CSVs: the
+    main tables from the full pilot designs, the pilot-efficiency table from the worlds that
+    were also fitted on part of their design."""
     mixes = pd.read_csv(output / f"{prefix}_mixes.csv")
     worlds = pd.read_csv(output / f"{prefix}_worlds.csv")
-    if efficiency:
-        table = efficiency_table(mixes, worlds)
-        show("pilot efficiency (means over worlds)", table)
-        table.to_csv(output / f"{prefix}_summary.csv", index=False)
-        if figures is not None:
-            efficiency_figure(table, figures / f"{prefix}.png")
-        return
-    summary, calib = summary_table(mixes), calibration_table(worlds)
+    full_mixes, full_worlds = mixes[mixes["fraction"] == 1.0], worlds[worlds["fraction"] == 1.0]
+    summary, calib = summary_table(full_mixes), calibration_table(full_worlds)
     show("true regret at the target budget, per setting and mix (nats)", summary)
     show("calibration and held-out error, per setting (means over worlds)", calib)
-    hedge = hedge_table(mixes)
+    hedge = hedge_table(full_mixes)
     show("hedging rule: mean regret when falling back to uniform below P(beats uniform)", hedge)
     hedge.to_csv(output / f"{prefix}_hedge.csv", index=False)
     summary.to_csv(output / f"{prefix}_summary.csv", index=False)
     calib.to_csv(output / f"{prefix}_calibration.csv", index=False)
     if figures is not None:
-        regret_figure(mixes, figures / f"{prefix}_regret.png")
+        regret_figure(full_mixes, figures / f"{prefix}_regret.png")
+    part = worlds.loc[worlds["fraction"] < 1.0, ["setting", "seed"]].drop_duplicates()
+    if part.empty:
+        return
+    table = efficiency_table(mixes.merge(part), worlds.merge(part))
+    show("pilot efficiency (means over worlds)", table)
+    table.to_csv(output / f"{prefix}_efficiency.csv", index=False)
+    if figures is not None:
+        efficiency_figure(table, figures / "pilot_efficiency.png")
 
 
 def main() -> None:
@@ -613,7 +620,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="3 settings x 2 worlds, 2 chains x 200 draws (~5 min)")
     parser.add_argument("--efficiency", action="store_true",
-                        help="pilot-efficiency curve: full, half and a quarter of the pilots")
+                        help="pilot-efficiency curve: 2 settings x 6 worlds, each fitted on "
+                             "the full design, half and a quarter of it (the full-design "
+                             "worlds are the main study's, reused where already run)")
     parser.add_argument("--summarise", action="store_true", help="only print the tables")
     parser.add_argument("--settings", nargs="+", default=None, choices=sorted(SETTINGS))
     parser.add_argument("--worlds", type=int, default=None)
@@ -630,8 +639,7 @@ def main() -> None:
     worlds = args.worlds or (2 if quick else 6 if args.efficiency else 20)
     draws = args.draws or (200 if quick else 500)
     fractions = (1.0, 0.5, 0.25) if args.efficiency else (1.0,)
-    prefix = ("pilot_efficiency" if args.efficiency else "simulation") + ("_quick" if quick
-                                                                          else "")
+    prefix = "simulation_quick" if quick else "simulation"
     output = Path(args.output)
     sampler = Sampler(chains=2, warmup=draws, samples=draws, seed=0, map_starts=4,
                       progress_bar=False)
@@ -644,7 +652,7 @@ def main() -> None:
         run(args.settings or default_settings,
             range(args.first_seed, args.first_seed + worlds), fractions, sampler,
             4, prefix, output)
-    report(prefix, output, args.efficiency, Path(args.figures) if args.figures else None)
+    report(prefix, output, Path(args.figures) if args.figures else None)
 
 
 if __name__ == "__main__":
