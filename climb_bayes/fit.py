@@ -136,7 +136,10 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
                     "centred; sampling again with them non-centred", r_hat, 100 * divergent,
                     [site for site in centred if site in REFIT_NONCENTRED])
         again = sample_posterior(table, data, loss, priors, form, sampler, fewer)
-        if chain_health(again)[0] <= r_hat:
+        r_hat_again = chain_health(again)[0]
+        log.warning("non-centred: max R-hat %.3g; keeping the %s fit", r_hat_again,
+                    "non-centred" if r_hat_again <= r_hat else "first")
+        if r_hat_again <= r_hat:
             idata, centred = again, fewer
     idata.posterior.attrs.update(provenance(table, reference, form, priors.nu, config_yaml,
                                             extrapolation_sd, centred))

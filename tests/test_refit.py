@@ -3,6 +3,7 @@ non-centred that ``sampler.refit`` makes when the centred chains stick in the fu
 
 import importlib.util
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -45,7 +46,7 @@ def test_chains_stuck_apart_or_diverging_are_flagged() -> None:
 
 
 @pytest.mark.slow
-def test_a_world_of_alike_languages_is_refitted_non_centred() -> None:
+def test_a_world_of_alike_languages_is_refitted_non_centred(caplog) -> None:
     """In this simulated world every language has the same law, so the spreads of the
     transfer pairs go to zero: centred, both chains stick in the funnel (every transition
     divergent, measured); the refit samples the pairs non-centred and mixes."""
@@ -57,7 +58,9 @@ def test_a_world_of_alike_languages_is_refitted_non_centred() -> None:
     frame, _, _, _ = study.make_world(study.SETTINGS["law_m4_uniform_opt_10x"], 3)
     sampler = Sampler(chains=2, warmup=500, samples=500, seed=0, map_starts=4,
                       progress_bar=False)
-    idata = fit_posterior(validate_pilots(frame), Priors(), "source_saturating", sampler)
+    with caplog.at_level(logging.WARNING, logger="climb_bayes.fit"):
+        idata = fit_posterior(validate_pilots(frame), Priors(), "source_saturating", sampler)
+    assert "keeping the non-centred fit" in caplog.text  # the user is told which fit stays
     assert json.loads(idata.posterior.attrs["centred"]) == ["log_beta"]
     assert "b_pair_decentered" in idata.posterior
     r_hat, divergent = chain_health(idata)
