@@ -612,7 +612,7 @@ def report(prefix: str, output: Path, figures: Path | None = None) -> None:
     show("pilot efficiency (means over worlds)", table)
     table.to_csv(output / f"{prefix}_efficiency.csv", index=False)
     if figures is not None:
-        efficiency_figure(table, figures / "pilot_efficiency.png")
+        efficiency_figure(table, figures / f"{prefix}_efficiency.png")
 
 
 def main() -> None:

@@ -136,18 +136,22 @@ def test_subsampled_pilots_keep_whole_runs():
 
 def test_report_keeps_part_designs_out_of_the_main_tables(results, tmp_path):
     """Worlds refitted on part of their design (``--efficiency``) share the CSVs; the main
-    tables count full designs only, the efficiency table every fraction of those worlds."""
+    tables count full designs only, the efficiency table every fraction of those worlds;
+    figures are named by the study's prefix, so ``--quick`` never overwrites the full study's."""
     mixes, worlds = results
     law = mixes["setting"] == "law_m4_pos_10x"
     half_mixes = mixes[law].assign(fraction=0.5, regret=mixes.loc[law, "regret"] + 1.0)
     half_worlds = worlds[worlds["setting"] == "law_m4_pos_10x"].assign(fraction=0.5)
-    pd.concat([mixes, half_mixes]).to_csv(tmp_path / "simulation_mixes.csv", index=False)
-    pd.concat([worlds, half_worlds]).to_csv(tmp_path / "simulation_worlds.csv", index=False)
-    study.report("simulation", tmp_path)
-    summary = pd.read_csv(tmp_path / "simulation_summary.csv")
+    pd.concat([mixes, half_mixes]).to_csv(tmp_path / "simulation_quick_mixes.csv", index=False)
+    pd.concat([worlds, half_worlds]).to_csv(tmp_path / "simulation_quick_worlds.csv",
+                                            index=False)
+    study.report("simulation_quick", tmp_path, figures=tmp_path / "figures")
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
+        "simulation_quick_efficiency.png", "simulation_quick_regret.png"]
+    summary = pd.read_csv(tmp_path / "simulation_quick_summary.csv")
     assert (summary["worlds"] == 1).all()
     assert summary["regret_mean"].max() < 1.0  # the shifted part-design regrets stay out
-    efficiency = pd.read_csv(tmp_path / "simulation_efficiency.csv")
+    efficiency = pd.read_csv(tmp_path / "simulation_quick_efficiency.csv")
     assert set(efficiency["setting"]) == {"law_m4_pos_10x"}
     assert list(efficiency["fraction"]) == [1.0, 0.5]
     assert np.diff(efficiency["regret_posterior_mean"].to_numpy())[0] == pytest.approx(1.0)
