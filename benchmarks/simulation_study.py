@@ -184,7 +184,7 @@ def symmetric_world(setting: Setting, seed: int, rng: np.random.Generator
     params = drawn.params._replace(
         **{name: np.full_like(getattr(drawn.params, name), getattr(drawn.params, name).mean())
            for name in ("E", "B", "beta", "eta")},
-        b=cross * setting.transfer_mean, k=np.zeros_like(cross))
+        a=cross * setting.transfer_mean, k=np.zeros_like(cross))
     world = replace(drawn, params=params, sigma=np.full_like(drawn.sigma, drawn.sigma.mean()))
     return observe(world, points, rng), world
 

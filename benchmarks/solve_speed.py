@@ -60,7 +60,7 @@ def synthetic_problem(languages: int, draws: int, seed: int = 0) -> Problem:
         return value + cross * rng.normal(0.0, sd, (draws, *np.shape(value)))
 
     params = LawParams(E=positive(p.E, 0.02), B=positive(p.B, 0.1), beta=positive(p.beta, 0.1),
-                       b=signed(p.b, 0.03), k=signed(p.k, 0.01), eta=positive(p.eta, 0.2))
+                       a=signed(p.a, 0.03), k=signed(p.k, 0.01), eta=positive(p.eta, 0.2))
     return Problem(params, 10.0, self_map(names, names).astype(np.float64),
                    np.full(languages, 1.0 / languages), np.zeros(languages), np.ones(languages))
 

@@ -101,7 +101,7 @@ STUCK_R_HAT = 1.1
 STUCK_DIVERGENT = 0.05
 #: Pooled sites whose spread can go to zero (languages alike, ``k`` barely informed), where
 #: centred chains stick in the funnel; the refit samples them non-centred.
-REFIT_NONCENTRED = ("b_pair", "k_pair")
+REFIT_NONCENTRED = ("a_pair", "k_pair")
 
 
 def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler,

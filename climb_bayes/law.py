@@ -9,9 +9,15 @@ but not evaluated, an evaluation-only language is never trained on (its loss com
 transfer alone). ``D`` is the total number of training tokens, scaled by a reference budget:
 ``tokens_scaled = D / D_ref``.
 
-1. Transfer from source ``j`` to target ``i``, weakening with scale::
+1. Transfer from source ``j`` to target ``i``, changing with scale::
 
-       alpha_{j->i}(D) = b_{ji} + k_{ji} * D_ref / D
+       alpha_{j->i}(D) = a_{ji} + k_{ji} * (D_ref / D - 1)
+
+   ``a_ji`` is the transfer at the reference budget ``D_ref``, where the pilots sit, and
+   ``k_ji`` how much more of it there is at smaller budgets (``a - k`` at an infinite one).
+   Written this way, pilots at a single budget ``D = D_ref`` pin ``a`` down and leave ``k`` to
+   its prior; written as ``b + k * D_ref / D`` they would pin only the sum ``b + k``, a ridge
+   along which NUTS cannot move.
 
 2. Effective (interaction-aware) share of target ``i``; ``r_i`` is its own nominal share
    (zero for an evaluation-only language). The default, source-saturating form::
@@ -45,14 +51,14 @@ SHARE_FLOOR = 1e-3
 class LawParams(NamedTuple):
     """Parameters of the law for one posterior draw (or a batch, with leading draw axes).
 
-    Shapes: ``E, B, beta, eta`` are ``(target,)``; ``b, k`` are ``(source, target)``.
+    Shapes: ``E, B, beta, eta`` are ``(target,)``; ``a, k`` are ``(source, target)``.
     """
 
     E: Array  # irreducible loss of each target
     B: Array  # scale of the reducible loss
     beta: Array  # data-scaling exponent
-    b: Array  # transfer coefficient at an infinite budget
-    k: Array  # extra transfer at small budgets, multiplied by D_ref / D
+    a: Array  # transfer coefficient at the reference budget D_ref
+    k: Array  # change of the transfer with budget, multiplied by D_ref / D - 1
     eta: Array  # saturation of the transferred share
 
 
@@ -61,9 +67,10 @@ def self_map(sources: list[str], targets: list[str]) -> np.ndarray:
     return np.array([[float(s == t) for t in targets] for s in sources], dtype=np.float32)
 
 
-def transfer_coefficient(b: Array, k: Array, tokens_scaled: Array) -> Array:
-    """``alpha_{j->i}(D) = b_ji + k_ji * D_ref / D``; returns ``(n, source, target)``."""
-    return b + k / tokens_scaled[:, None, None]
+def transfer_coefficient(a: Array, k: Array, tokens_scaled: Array) -> Array:
+    """``alpha_{j->i}(D) = a_ji + k_ji * (D_ref / D - 1)`` for ``tokens_scaled = D / D_ref``
+    ``(n,)`` and ``a, k`` ``(..., source, target)``; returns ``(..., n, source, target)``."""
+    return a[..., None, :, :] + k[..., None, :, :] * (1.0 / tokens_scaled[:, None, None] - 1.0)
 
 
 def source_saturating(shares: Array, own_share: Array, alpha: Array, eta: Array,
@@ -114,7 +121,7 @@ def effective_share(params: LawParams, shares: Array, tokens_scaled: Array, self
     ``D / D_ref``.
     """
     own_share = shares @ self_map
-    alpha = transfer_coefficient(params.b, params.k, tokens_scaled)
+    alpha = transfer_coefficient(params.a, params.k, tokens_scaled)
     transferred = INTERACTION_FORMS[form](shares, own_share, alpha, params.eta, 1.0 - self_map)
     return positive_floor(own_share + transferred)
 

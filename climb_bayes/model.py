@@ -13,9 +13,9 @@ Priors (each hyper-parameter is a field of :class:`Priors`)::
     log beta_i ~ Normal(mu_beta, tau_beta)                               scaling exponents,
         mu_beta ~ Normal(log(beta_median), beta_log_sd),                 partially pooled
         tau_beta ~ Gamma(2, 2.5 / beta_spread)
-    b_ji    ~ Normal(mu_b, tau_b),  mu_b ~ Normal(b_mean, b_mean_sd),    transfer, pooled
-        tau_b ~ Gamma(2, 2.5 / b_spread)
-    k_ji    ~ Normal(0, tau_k),  tau_k ~ Gamma(2, 2.5 / k_spread)        small-budget transfer
+    a_ji    ~ Normal(mu_a, tau_a),  mu_a ~ Normal(a_mean, a_mean_sd),    transfer at D_ref,
+        tau_a ~ Gamma(2, 2.5 / a_spread)                                 pooled over pairs
+    k_ji    ~ Normal(0, tau_k),  tau_k ~ Gamma(2, 2.5 / k_spread)        its change with budget
     eta_i   ~ LogNormal(log(eta_median), eta_log_sd)                     saturation
     sigma_i ~ HalfNormal(sigma_fraction * loss_scale_i)                  observation noise
     y_{s,i} ~ StudentT(nu, L_i(r_s, D_s), sigma_i)                       nu fixed, or Gamma(2, 0.1)
@@ -25,7 +25,7 @@ Priors (each hyper-parameter is a field of :class:`Priors`)::
 
 Each pooled site is sampled centred or non-centred (``z ~ Normal(0, 1)``, value
 ``mu + tau * z``) as configured (``model.centred``). Transfer coefficients exist only for
-pairs of different languages (``source != target``); on the diagonal ``b`` and ``k`` are
+pairs of different languages (``source != target``); on the diagonal ``a`` and ``k`` are
 zero by construction.
 """
 
@@ -43,7 +43,7 @@ from climb_bayes.errors import InputError
 from climb_bayes.law import LawParams, expected_loss
 
 #: Sampled or derived sites that make up :class:`LawParams`, plus the noise.
-LAW_SITES = ("E", "B", "beta", "b", "k", "eta")
+LAW_SITES = ("E", "B", "beta", "a", "k", "eta")
 PARAMETER_SITES = (*LAW_SITES, "sigma")
 
 
@@ -58,9 +58,9 @@ class Priors:
     beta_median: float = 0.3
     beta_log_sd: float = 0.5
     beta_spread: float = 0.3
-    b_mean: float = 0.1
-    b_mean_sd: float = 0.2
-    b_spread: float = 0.3
+    a_mean: float = 0.1
+    a_mean_sd: float = 0.2
+    a_spread: float = 0.3
     k_spread: float = 0.05
     eta_median: float = 1.0
     eta_log_sd: float = 1.0
@@ -116,7 +116,7 @@ def spread(name: str, scale: float) -> jax.Array:
 
 
 #: Hierarchical sites that can be sampled centred or non-centred (``model.centred``).
-POOLED_SITES = ("log_beta", "b_pair", "k_pair")
+POOLED_SITES = ("log_beta", "a_pair", "k_pair")
 
 
 def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating",
@@ -153,17 +153,17 @@ def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating"
                 priors.B_log_sd))
         B = numpyro.deterministic("B", B_anchor * data.anchor ** beta)
 
-        b_mu = numpyro.sample("b_mu", dist.Normal(priors.b_mean, priors.b_mean_sd))
-        b_tau = spread("b_tau", priors.b_spread)
+        a_mu = numpyro.sample("a_mu", dist.Normal(priors.a_mean, priors.a_mean_sd))
+        a_tau = spread("a_tau", priors.a_spread)
         k_tau = spread("k_tau", priors.k_spread)
         with numpyro.plate("pair", len(pairs[0])):
-            b_pair = numpyro.sample("b_pair", dist.Normal(b_mu, b_tau))
+            a_pair = numpyro.sample("a_pair", dist.Normal(a_mu, a_tau))
             k_pair = numpyro.sample("k_pair", dist.Normal(0.0, k_tau))
 
-    b = numpyro.deterministic("b", _pair_matrix(b_pair, pairs, (n_source, n_target)))
+    a = numpyro.deterministic("a", _pair_matrix(a_pair, pairs, (n_source, n_target)))
     k = numpyro.deterministic("k", _pair_matrix(k_pair, pairs, (n_source, n_target)))
     nu = priors.nu if priors.nu is not None else numpyro.sample("nu", dist.Gamma(2.0, 0.1))
-    params = LawParams(E=E, B=B, beta=beta, b=b, k=k, eta=eta)
+    params = LawParams(E=E, B=B, beta=beta, a=a, k=k, eta=eta)
     mean = expected_loss(params, data.shares, data.tokens_scaled, data.self_map, form)
     with numpyro.plate("obs", data.obs_point.shape[0]):
         numpyro.sample(

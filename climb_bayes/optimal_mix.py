@@ -123,7 +123,7 @@ def point_estimate(params: LawParams) -> LawParams:
 
 def without_transfer(params: LawParams) -> LawParams:
     """The same draws with every transfer term (``b``, ``k``) set to zero."""
-    return params._replace(b=np.zeros_like(params.b), k=np.zeros_like(params.k))
+    return params._replace(a=np.zeros_like(params.a), k=np.zeros_like(params.k))
 
 
 @functools.partial(jax.jit, static_argnums=(0,), static_argnames=("tol", "max_iter"))

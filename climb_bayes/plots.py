@@ -23,7 +23,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from climb_bayes.law import LawParams
+from climb_bayes.law import LawParams, transfer_coefficient
 from climb_bayes.posterior import Posterior
 from climb_bayes.predict import posterior_losses
 
@@ -51,14 +51,16 @@ def sample_dims(data: xr.DataArray) -> tuple[str, ...]:
 # --------------------------------------------------------------------------------------------
 
 def transfer_draws(idata: az.InferenceData, tokens: float) -> xr.DataArray:
-    """Draws of ``alpha_{j->i}(D) = b_ji + k_ji * D_ref / D`` at ``D = tokens``.
+    """Draws of the transfer coefficient ``alpha_{j->i}(D)`` at ``D = tokens``
+    (:func:`climb_bayes.law.transfer_coefficient`).
 
     Dims ``(chain, draw, source, target)``; a language's transfer to itself (fixed at zero by
     the model) is NaN.
     """
     posterior = idata.posterior
-    reference = float(posterior.attrs["reference_tokens"])
-    alpha = posterior["b"] + posterior["k"] * (reference / float(tokens))
+    scaled = np.array([float(tokens) / float(posterior.attrs["reference_tokens"])])
+    values = transfer_coefficient(posterior["a"].values, posterior["k"].values, scaled)
+    alpha = posterior["a"].copy(data=np.asarray(values)[..., 0, :, :])
     own = idata.constant_data["self_map"].astype(bool)
     return alpha.where(~own).rename("alpha")
 
@@ -148,14 +150,14 @@ def transfer_forest(alpha: xr.DataArray, count: int = 20, hdi_prob: float = BAND
 # --------------------------------------------------------------------------------------------
 
 def health_variables(idata: az.InferenceData, count: int = 4) -> xr.Dataset:
-    """The scaling exponents ``beta`` and the ``count`` transfer coefficients ``b`` with the
+    """The scaling exponents ``beta`` and the ``count`` transfer coefficients ``a`` with the
     lowest bulk ESS (the ones that mix worst), on a ``pair`` dim."""
-    b = pairs(idata.posterior["b"].where(~idata.constant_data["self_map"].astype(bool)))
+    a = pairs(idata.posterior["a"].where(~idata.constant_data["self_map"].astype(bool)))
     chosen = []
-    if b.sizes["pair"]:
-        ess = az.ess(b.to_dataset(name="b"))["b"].values
-        chosen = [str(b["pair"].values[i]) for i in np.argsort(ess, kind="stable")[:count]]
-    return xr.Dataset({"beta": idata.posterior["beta"], "b": b.sel(pair=chosen)})
+    if a.sizes["pair"]:
+        ess = az.ess(a.to_dataset(name="a"))["a"].values
+        chosen = [str(a["pair"].values[i]) for i in np.argsort(ess, kind="stable")[:count]]
+    return xr.Dataset({"beta": idata.posterior["beta"], "a": a.sel(pair=chosen)})
 
 
 def tidy(fig: Figure, title: str | None = None, fontsize: float = 9.0) -> Figure:

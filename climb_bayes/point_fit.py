@@ -108,10 +108,10 @@ def fit_point(table: PilotTable, form: str = "source_saturating", num_starts: in
         sm_jax = jnp.asarray(sm)
 
         def unpack(theta: jax.Array) -> LawParams:
-            log_e, log_b, log_beta, log_eta, b, k = jnp.split(theta, sizes)
+            log_e, log_b, log_beta, log_eta, a, k = jnp.split(theta, sizes)
             zeros = jnp.zeros((n_source, n_target), dtype=theta.dtype)
             return LawParams(E=jnp.exp(log_e), B=jnp.exp(log_b), beta=jnp.exp(log_beta),
-                             b=zeros.at[pairs].set(b), k=zeros.at[pairs].set(k),
+                             a=zeros.at[pairs].set(a), k=zeros.at[pairs].set(k),
                              eta=jnp.exp(log_eta))
 
         def objective(theta: jax.Array) -> jax.Array:

@@ -27,8 +27,8 @@ from climb_bayes.model import LAW_SITES, PARAMETER_SITES, ModelData
 from climb_bayes.pilots import PilotTable
 
 TARGET_SITES = ("E", "B", "B_anchor", "beta", "eta", "sigma", "log_beta", "log_beta_decentered")
-MATRIX_SITES = ("b", "k", "self_map")
-PAIR_SITES = ("b_pair", "k_pair", "b_pair_decentered", "k_pair_decentered")
+MATRIX_SITES = ("a", "k", "self_map")
+PAIR_SITES = ("a_pair", "k_pair", "a_pair_decentered", "k_pair_decentered")
 
 
 def file_sha256(path: str | Path) -> str:

@@ -346,7 +346,7 @@ class Section:
 def summary_table(idata: az.InferenceData) -> pd.DataFrame:
     """``az.summary`` of the law's parameters (entries fixed at zero by construction left out)."""
     names = [n for n in PARAMETER_SITES if n in idata.posterior]
-    with warnings.catch_warnings():  # the zero diagonal of b and k has no spread to divide by
+    with warnings.catch_warnings():  # the zero diagonal of a and k has no spread to divide by
         warnings.simplefilter("ignore", RuntimeWarning)
         summary = az.summary(idata, var_names=names, hdi_prob=0.9)
     return summary[summary["sd"] > 0]
@@ -360,7 +360,7 @@ def health_section(idata: az.InferenceData, pairs: int = 4) -> Section:
         "Trust the rest only if R-hat is below 1.01 and the bulk and tail ESS are above about "
         "400 for every parameter, no transition diverged, the rank histograms are flat and "
         "the two energy distributions overlap (BFMI above 0.3). The trace and rank plots show "
-        "the scaling exponents beta and the transfer coefficients b that mix worst.",
+        "the scaling exponents beta and the transfer coefficients a that mix worst.",
         figures={"rank": plots.rank_plot(variables),
                  "trace": plots.trace_plot(idata, variables),
                  "energy": plots.energy_plot(idata)},

@@ -9,18 +9,18 @@ A world (:func:`draw_world`)::
 
     E_i ~ Uniform(2.0, 3.2)            B_i ~ Uniform(0.8, 1.6)
     beta_i ~ LogNormal(log 0.3, 0.2)   eta_i ~ LogNormal(log 1.5, 0.4)
-    b_ji ~ Normal(transfer_mean, transfer_sd)  (negative: interference)
+    a_ji ~ Normal(transfer_mean, transfer_sd)  (negative: interference)
     k_ji ~ Normal(0, 0.03)             sigma_i ~ Uniform(0.5, 1.5) * noise
 
 and an observed loss is ``L_i(r, D) + sigma_i * StudentT(noise_df)`` (Gaussian when
 ``noise_df`` is None), with ``D_ref`` the median checkpoint budget as in the fit.
 
 A trained language is evaluated on the runs that train on it (``r_i > 0``); an
-evaluation-only language on every run, and its incoming transfer is positive (``|b|``,
+evaluation-only language on every run, and its incoming transfer is positive (``|a|``,
 ``|k|``): a language that is never trained on can only be predicted from what helps it.
 The law's floor on the effective share (:func:`climb_bayes.law.positive_floor`) is a
 numerical guard, not a regime real losses live in, so the simulator keeps away from it: a
-language's incoming transfer (``b_ji, k_ji`` over sources ``j``) is redrawn until, at every
+language's incoming transfer (``a_ji, k_ji`` over sources ``j``) is redrawn until, at every
 pilot checkpoint, interference leaves it at least half of its own share (``rt_i >= r_i / 2``).
 """
 
@@ -99,12 +99,12 @@ def draw_world(rng: np.random.Generator, sources: Sequence[str], targets: Sequen
         E=rng.uniform(2.0, 3.2, n_t),
         B=rng.uniform(0.8, 1.6, n_t),
         beta=np.exp(rng.normal(np.log(0.3), 0.2, n_t)),
-        b=cross * rng.normal(transfer_mean, transfer_sd, cross.shape),
+        a=cross * rng.normal(transfer_mean, transfer_sd, cross.shape),
         k=cross * rng.normal(0.0, 0.03, cross.shape),
         eta=np.exp(rng.normal(np.log(1.5), 0.4, n_t)),
     )
     evaluation_only = np.array([t not in sources for t in targets])
-    params = params._replace(b=np.where(evaluation_only, np.abs(params.b), params.b),
+    params = params._replace(a=np.where(evaluation_only, np.abs(params.a), params.a),
                              k=np.where(evaluation_only, np.abs(params.k), params.k))
     sigma = noise * rng.uniform(0.5, 1.5, n_t)
     return World(params, sigma, sources, targets, reference, form)
@@ -179,7 +179,7 @@ def bound_interference(world: World, draw: Callable[[], World], shares: np.ndarr
         if not bad.any():
             return world
         fresh = draw().params
-        params = world.params._replace(b=np.where(bad, fresh.b, world.params.b),
+        params = world.params._replace(a=np.where(bad, fresh.a, world.params.a),
                                        k=np.where(bad, fresh.k, world.params.k))
         world = replace(world, params=params)
     raise InputError(f"no world with bounded interference in {max_draws} draws: the transfer "

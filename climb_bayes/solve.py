@@ -235,7 +235,7 @@ def check_posterior(posterior: Posterior, path: str) -> None:
         raise InputError(f"{path} was written by climb_bayes {version}, incompatible with "
                          f"this version {__version__}; refit it with this version.")
     shape = (len(posterior.sources), len(posterior.targets))
-    if posterior.self_map.shape != shape or posterior.params.b.shape[1:] != shape:
+    if posterior.self_map.shape != shape or posterior.params.a.shape[1:] != shape:
         raise InputError(f"{path}: the transfer matrices do not match its {shape[0]} training "
                          f"and {shape[1]} evaluated languages; the file is corrupt, refit.")
 

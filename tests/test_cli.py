@@ -35,8 +35,8 @@ def test_fit_writes_summary_config_and_reports_nuts(fitted) -> None:
     assert fitted.posterior.is_file()
     summary = pd.read_csv(fitted.output / "summary.csv", index_col=0)
     assert {"mean", "sd", "r_hat", "ess_bulk", "ess_tail"} <= set(summary.columns)
-    assert "E[en]" in summary.index and "b[de, fr]" in summary.index
-    assert "b[en, en]" not in summary.index  # fixed at zero, so left out of the summary
+    assert "E[en]" in summary.index and "a[de, fr]" in summary.index
+    assert "a[en, en]" not in summary.index  # fixed at zero, so left out of the summary
     config = OmegaConf.load(fitted.output / "config.yaml")
     assert config.pilots == str(fitted.pilots)
     assert config.sampler.chains == fitted.chains

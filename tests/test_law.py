@@ -29,15 +29,15 @@ F32_RTOL = 2e-6
 #: constant ``0.1 * SHARE_FLOOR`` (1e-4) to every effective share, however large.
 
 def random_params(rng: np.random.Generator, n_source: int, n_target: int,
-                  transfer: bool = True, b_low: float = -0.3, b_high: float = 0.6,
+                  transfer: bool = True, a_low: float = -0.3, a_high: float = 0.6,
                   k_low: float = -0.05, k_high: float = 0.1) -> LawParams:
-    """Plausible law parameters; ``b`` and ``k`` are zero unless ``transfer``."""
+    """Plausible law parameters; ``a`` and ``k`` are zero unless ``transfer``."""
     scale = 1.0 if transfer else 0.0
     return LawParams(
         E=jnp.asarray(rng.uniform(1.5, 3.5, n_target), dtype=jnp.float32),
         B=jnp.asarray(rng.uniform(0.5, 2.0, n_target), dtype=jnp.float32),
         beta=jnp.asarray(rng.uniform(0.1, 0.6, n_target), dtype=jnp.float32),
-        b=jnp.asarray(scale * rng.uniform(b_low, b_high, (n_source, n_target)),
+        a=jnp.asarray(scale * rng.uniform(a_low, a_high, (n_source, n_target)),
                       dtype=jnp.float32),
         k=jnp.asarray(scale * rng.uniform(k_low, k_high, (n_source, n_target)),
                       dtype=jnp.float32),
@@ -108,7 +108,7 @@ def test_forms_agree_without_transfer_and_disagree_with_it() -> None:
         np.testing.assert_allclose(a, b, rtol=F32_RTOL)
         # the same parameters with transfer: the forms are different functions
         with_transfer = without._replace(
-            b=jnp.asarray(rng.uniform(0.2, 0.6, (3, 3)), dtype=jnp.float32))
+            a=jnp.asarray(rng.uniform(0.2, 0.6, (3, 3)), dtype=jnp.float32))
         a, b = (np.asarray(expected_loss(with_transfer, shares, tokens, smap, f))
                 for f in FORMS)
         assert np.max(np.abs(a - b)) > 1e-3
@@ -116,9 +116,9 @@ def test_forms_agree_without_transfer_and_disagree_with_it() -> None:
 
 # ----------------------------------------------------------------------------- rt by hand
 
-#: Two languages en, de. ``b[j, i]`` is the transfer from source ``j`` to target ``i``; the
+#: Two languages en, de. ``a[j, i]`` is the transfer from source ``j`` to target ``i``; the
 #: diagonal holds junk that the law must ignore (only ``j != i`` transfers).
-HAND_B = np.array([[7.0, 0.2], [0.3, -9.0]], dtype=np.float32)  # en->de 0.2, de->en 0.3
+HAND_A = np.array([[7.0, 0.2], [0.3, -9.0]], dtype=np.float32)  # en->de 0.2, de->en 0.3
 HAND_K = np.array([[5.0, 0.1], [0.05, 3.0]], dtype=np.float32)  # en->de 0.1, de->en 0.05
 HAND_ETA = np.array([1.5, 0.7], dtype=np.float32)
 HAND_R = np.array([[0.7, 0.3]], dtype=np.float32)
@@ -127,13 +127,13 @@ HAND_D = np.array([2.0], dtype=np.float32)  # D / D_ref
 
 def hand_params() -> LawParams:
     return LawParams(E=jnp.array([2.0, 2.5]), B=jnp.array([1.0, 1.2]),
-                     beta=jnp.array([0.3, 0.4]), b=jnp.asarray(HAND_B),
+                     beta=jnp.array([0.3, 0.4]), a=jnp.asarray(HAND_A),
                      k=jnp.asarray(HAND_K), eta=jnp.asarray(HAND_ETA))
 
 
 def test_source_saturating_effective_share_by_hand() -> None:
-    alpha_de_en = 0.3 + 0.05 / 2.0
-    alpha_en_de = 0.2 + 0.1 / 2.0
+    alpha_de_en = 0.3 + 0.05 * (1 / 2.0 - 1)
+    alpha_en_de = 0.2 + 0.1 * (1 / 2.0 - 1)
     rt_en = 0.7 + alpha_de_en * (1.0 - math.exp(-1.5 * 0.3)) / 1.5
     rt_de = 0.3 + alpha_en_de * (1.0 - math.exp(-0.7 * 0.7)) / 0.7
     rt = effective_share(hand_params(), jnp.asarray(HAND_R), jnp.asarray(HAND_D),
@@ -149,8 +149,8 @@ def test_source_saturating_effective_share_by_hand() -> None:
 
 
 def test_self_saturating_effective_share_by_hand() -> None:
-    alpha_de_en = 0.3 + 0.05 / 2.0
-    alpha_en_de = 0.2 + 0.1 / 2.0
+    alpha_de_en = 0.3 + 0.05 * (1 / 2.0 - 1)
+    alpha_en_de = 0.2 + 0.1 * (1 / 2.0 - 1)
     rt_en = 0.7 + math.exp(-1.5 * 0.7) * alpha_de_en * 0.3
     rt_de = 0.3 + math.exp(-0.7 * 0.3) * alpha_en_de * 0.7
     rt = effective_share(hand_params(), jnp.asarray(HAND_R), jnp.asarray(HAND_D),
@@ -163,17 +163,17 @@ def test_self_saturating_effective_share_by_hand() -> None:
 def test_evaluation_only_target_gets_the_transferred_share_alone(form: str) -> None:
     """Sources en, de (de source-only); targets en, fr (fr evaluation-only)."""
     sources, targets = ["en", "de"], ["en", "fr"]
-    b = np.array([[4.0, 0.25], [0.3, 0.15]], dtype=np.float32)  # b[en, en] = 4 is ignored
+    a = np.array([[4.0, 0.25], [0.3, 0.15]], dtype=np.float32)  # a[en, en] = 4 is ignored
     k = np.array([[1.0, 0.02], [0.04, 0.06]], dtype=np.float32)
     eta = np.array([2.0, 0.8], dtype=np.float32)
     params = LawParams(E=jnp.array([2.0, 2.2]), B=jnp.array([1.0, 1.0]),
-                       beta=jnp.array([0.3, 0.3]), b=jnp.asarray(b), k=jnp.asarray(k),
+                       beta=jnp.array([0.3, 0.3]), a=jnp.asarray(a), k=jnp.asarray(k),
                        eta=jnp.asarray(eta))
     shares = np.array([[0.6, 0.4], [0.1, 0.9], [1.0, 0.0]], dtype=np.float32)
     tokens = np.array([0.5, 1.0, 3.0], dtype=np.float32)
     rt = np.asarray(effective_share(params, jnp.asarray(shares), jnp.asarray(tokens),
                                     self_map(sources, targets), form))
-    alpha = b[None] + k[None] / tokens[:, None, None]  # (n, source, target)
+    alpha = a[None] + k[None] * (1 / tokens[:, None, None] - 1)  # (n, source, target)
     r_en, r_de = shares[:, 0].astype(np.float64), shares[:, 1].astype(np.float64)
     if form == "source_saturating":
         fr = (alpha[:, 0, 1] * (1 - np.exp(-eta[1] * r_en))
@@ -187,7 +187,7 @@ def test_evaluation_only_target_gets_the_transferred_share_alone(form: str) -> N
     np.testing.assert_allclose(rt[:, 0], np.asarray(positive_floor(jnp.asarray(en))),
                                rtol=1e-5)
     # without incoming transfer an evaluation-only language sits on the floor
-    no_transfer = params._replace(b=params.b.at[:, 1].set(0.0), k=params.k.at[:, 1].set(0.0))
+    no_transfer = params._replace(a=params.a.at[:, 1].set(0.0), k=params.k.at[:, 1].set(0.0))
     rt0 = np.asarray(effective_share(no_transfer, jnp.asarray(shares), jnp.asarray(tokens),
                                      self_map(sources, targets), form))
     np.testing.assert_allclose(rt0[:, 1], float(positive_floor(jnp.float32(0.0))), rtol=1e-6)
@@ -195,16 +195,22 @@ def test_evaluation_only_target_gets_the_transferred_share_alone(form: str) -> N
 
 def test_transfer_coefficient() -> None:
     rng = np.random.default_rng(4)
-    b = rng.normal(size=(3, 4)).astype(np.float32)
+    a = rng.normal(size=(3, 4)).astype(np.float32)
     k = rng.normal(size=(3, 4)).astype(np.float32)
     tokens = np.array([0.1, 1.0, 7.5], dtype=np.float32)
-    alpha = np.asarray(transfer_coefficient(jnp.asarray(b), jnp.asarray(k), jnp.asarray(tokens)))
+    alpha = np.asarray(transfer_coefficient(jnp.asarray(a), jnp.asarray(k), jnp.asarray(tokens)))
     assert alpha.shape == (3, 3, 4)
     for n, d in enumerate(tokens):
-        np.testing.assert_allclose(alpha[n], b + k / d, rtol=1e-6)
-    # large budgets leave b alone; k matters only at small ones
-    far = np.asarray(transfer_coefficient(jnp.asarray(b), jnp.asarray(k), jnp.array([1e7])))
-    np.testing.assert_allclose(far[0], b, atol=1e-6)
+        np.testing.assert_allclose(alpha[n], a + k * (1 / d - 1), rtol=1e-5, atol=1e-6)
+    # at the reference budget k drops out; at an infinite one the transfer is a - k
+    np.testing.assert_array_equal(alpha[1], a)
+    far = np.asarray(transfer_coefficient(jnp.asarray(a), jnp.asarray(k), jnp.array([1e7])))
+    np.testing.assert_allclose(far[0], a - k, atol=1e-5)
+    # a batch of draws keeps its leading axes: (draw, n, source, target)
+    batch = np.asarray(transfer_coefficient(jnp.stack([a, 2 * a]), jnp.stack([k, k]),
+                                            jnp.asarray(tokens)))
+    assert batch.shape == (2, 3, 3, 4)
+    np.testing.assert_allclose(batch[1, 1], 2 * a, rtol=1e-6)
 
 
 # ----------------------------------------------------------------------------- the floor
@@ -237,15 +243,15 @@ def test_gradient_is_finite_under_strong_interference_and_at_zero_share(form: st
                         [0.2, 0.3, 0.5]], dtype=jnp.float32)
     tokens = jnp.array([0.5, 1.0, 2.0], dtype=jnp.float32)
 
-    def loss_of_b(b: jax.Array) -> jax.Array:
-        return jnp.sum(expected_loss(params._replace(b=b), shares, tokens, smap, form))
+    def loss_of_a(a: jax.Array) -> jax.Array:
+        return jnp.sum(expected_loss(params._replace(a=a), shares, tokens, smap, form))
 
-    for b in (jnp.full((3, 3), -50.0), jnp.zeros((3, 3))):
-        value, grad = jax.value_and_grad(loss_of_b)(b)
+    for a in (jnp.full((3, 3), -50.0), jnp.zeros((3, 3))):
+        value, grad = jax.value_and_grad(loss_of_a)(a)
         assert np.isfinite(float(value))
-        assert np.all(np.isfinite(np.asarray(grad))), (b[0, 0], grad)
+        assert np.all(np.isfinite(np.asarray(grad))), (a[0, 0], grad)
     # strong interference drives the effective share to the floor: large but finite loss
-    rt = effective_share(params._replace(b=jnp.full((3, 3), -50.0)), shares, tokens, smap, form)
+    rt = effective_share(params._replace(a=jnp.full((3, 3), -50.0)), shares, tokens, smap, form)
     assert np.all(np.asarray(rt) > 0)
 
 
@@ -260,7 +266,7 @@ def test_gradient_wrt_all_parameters_is_finite_on_random_inputs(form: str) -> No
             lambda p: jnp.sum(expected_loss(p, shares, tokens, smap, form)))(params)
 
     for _ in range(30):
-        params = random_params(rng, 3, 4, b_low=-3.0, b_high=3.0, k_low=-1.0, k_high=1.0)
+        params = random_params(rng, 3, 4, a_low=-3.0, a_high=3.0, k_low=-1.0, k_high=1.0)
         params = params._replace(eta=jnp.asarray(rng.uniform(0.01, 30.0, 4), jnp.float32))
         shares = random_mixes(rng, 12, 3)
         shares[rng.random(shares.shape) < 0.3] = 0.0  # exact zeros, including e_i rows
@@ -278,13 +284,14 @@ def test_gradient_wrt_all_parameters_is_finite_on_random_inputs(form: str) -> No
 
 @pytest.mark.parametrize("form", FORMS)
 def test_loss_decreases_with_budget_under_positive_transfer(form: str) -> None:
-    """With ``b >= 0, k >= 0``, ``rt * D`` grows with ``D``, so every loss falls."""
+    """With ``a >= k >= 0`` (transfer ``alpha(D) * D = (a - k) D + k D_ref`` never shrinking),
+    ``rt * D`` grows with ``D``, so every loss falls."""
     rng = np.random.default_rng(7)
     sources, targets = LANGS, LANGS + ["sw"]
     smap = self_map(sources, targets)
     tokens = jnp.asarray(np.geomspace(0.05, 50.0, 30), dtype=jnp.float32)
     for _ in range(25):
-        params = random_params(rng, 3, 4, b_low=0.0, b_high=0.8, k_low=0.0, k_high=0.2)
+        params = random_params(rng, 3, 4, a_low=0.2, a_high=0.8, k_low=0.0, k_high=0.2)
         mix = random_mixes(rng, 1, 3)
         shares = jnp.asarray(np.repeat(mix, len(tokens), axis=0))
         loss = np.asarray(expected_loss(params, shares, tokens, smap, form))

@@ -37,7 +37,7 @@ def test_dims_and_coordinates(idata, fitted) -> None:
     sources, targets = languages_of(frame)
     assert list(idata.posterior["E"].dims) == ["chain", "draw", "target"]
     assert list(idata.posterior["sigma"].dims) == ["chain", "draw", "target"]
-    assert list(idata.posterior["b"].dims) == ["chain", "draw", "source", "target"]
+    assert list(idata.posterior["a"].dims) == ["chain", "draw", "source", "target"]
     assert list(idata.posterior["k"].dims) == ["chain", "draw", "source", "target"]
     assert list(idata.posterior.coords["target"].values) == targets
     assert list(idata.posterior.coords["source"].values) == sources
@@ -75,7 +75,7 @@ def test_provenance_attrs(idata, fitted) -> None:
                                                              rel=1e-12)
     assert attrs["form"] == "source_saturating"
     assert attrs["extrapolation_sd"] == 0.0
-    assert json.loads(attrs["centred"]) == ["log_beta", "b_pair", "k_pair"]  # no refit here
+    assert json.loads(attrs["centred"]) == ["log_beta", "a_pair", "k_pair"]  # no refit here
     assert json.loads(attrs["sources"]) == sources
     assert json.loads(attrs["targets"]) == targets
     assert attrs["climb_bayes_version"]
@@ -102,7 +102,7 @@ def test_read_posterior(fitted, idata) -> None:
     assert (s, t) == (3, 3)
     for name in ("E", "B", "beta", "eta"):
         assert getattr(posterior.params, name).shape == (n, t), name
-    for name in ("b", "k"):
+    for name in ("a", "k"):
         assert getattr(posterior.params, name).shape == (n, s, t), name
     assert posterior.sigma.shape == (n, t)
     assert posterior.nu.shape == (n,)
@@ -112,16 +112,16 @@ def test_read_posterior(fitted, idata) -> None:
     assert posterior.form == "source_saturating"
     # draws are flattened chain-major: sample c * draws + d is (chain c, draw d)
     E = idata.posterior["E"].values
-    b = idata.posterior["b"].values
+    a = idata.posterior["a"].values
     for chain, draw in ((0, 0), (0, draws - 1), (1, 0), (1, 7)):
         np.testing.assert_array_equal(posterior.params.E[chain * draws + draw], E[chain, draw])
-        np.testing.assert_array_equal(posterior.params.b[chain * draws + draw], b[chain, draw])
+        np.testing.assert_array_equal(posterior.params.a[chain * draws + draw], a[chain, draw])
 
 
 def test_transfer_is_zero_exactly_on_the_diagonal(idata) -> None:
     for group in ("posterior", "prior"):
         data = getattr(idata, group)
-        for name in ("b", "k"):
+        for name in ("a", "k"):
             values = data[name]
             sources = list(values.coords["source"].values)
             targets = list(values.coords["target"].values)

@@ -47,7 +47,7 @@ def test_true_parameters_inside_90_percent_intervals(fitted):
     hits = []
     for name in ("E", "B", "beta", "eta"):
         hits.append(interval_hits(getattr(posterior.params, name), getattr(world.params, name)))
-    for name in ("b", "k"):
+    for name in ("a", "k"):
         hit = interval_hits(getattr(posterior.params, name), getattr(world.params, name))
         hits.append(hit[cross])
     hits = np.concatenate(hits)

@@ -161,7 +161,7 @@ def test_heatmap_colours_are_posterior_means_from_the_inference_data(posterior) 
     image = section.figures["transfer_heatmap"].axes[0].images[0].get_array()
     post = idata.posterior
     reference = float(post.attrs["reference_tokens"])
-    alpha = post["b"] + post["k"] * reference / TARGET_TOKENS
+    alpha = post["a"] + post["k"] * (reference / TARGET_TOKENS - 1)
     direct = alpha.mean(("chain", "draw")).transpose("source", "target").values
     own = np.array([[s == t for t in posterior.targets] for s in posterior.sources])
     assert image.mask.tolist() == own.tolist()  # a language with itself is blank
@@ -329,14 +329,14 @@ def synthetic_idata(languages: int = 16, chains: int = 2, draws: int = 100, seed
     rng = np.random.default_rng(seed)
     names = [f"l{i:02d}" for i in range(languages)]
     own = np.eye(languages)
-    b = (rng.normal(0.05, 0.2, (languages, languages)) + rng.normal(0, 0.05, (chains, draws,
+    a = (rng.normal(0.05, 0.2, (languages, languages)) + rng.normal(0, 0.05, (chains, draws,
          languages, languages))) * (1 - own)
     k = rng.normal(0, 0.02, (chains, draws, languages, languages)) * (1 - own)
     beta = rng.lognormal(np.log(0.3), 0.05, (chains, draws, languages))
-    idata = az.from_dict(posterior={"b": b, "k": k, "beta": beta},
+    idata = az.from_dict(posterior={"a": a, "k": k, "beta": beta},
                          constant_data={"self_map": own},
                          coords={"source": names, "target": names},
-                         dims={"b": ["source", "target"], "k": ["source", "target"],
+                         dims={"a": ["source", "target"], "k": ["source", "target"],
                                "beta": ["target"], "self_map": ["source", "target"]})
     idata.posterior.attrs["reference_tokens"] = 1e8
     return idata
@@ -374,7 +374,8 @@ def test_transfer_figures_are_readable_at_16_languages() -> None:
     mean, positive = plots.transfer_summary(alpha)
     heatmap = plots.transfer_heatmap(mean, positive, 1e9)
     image = heatmap.axes[0].images[0].get_array()
-    direct = (idata.posterior["b"] + idata.posterior["k"] * 0.1).mean(("chain", "draw")).values
+    alpha_direct = idata.posterior["a"] + idata.posterior["k"] * (1e8 / 1e9 - 1)
+    direct = alpha_direct.mean(("chain", "draw")).values
     off = ~np.eye(16, dtype=bool)
     np.testing.assert_allclose(image.data[off], direct[off], rtol=1e-6)
     assert len(heatmap.axes[0].texts) == 16 * 15
@@ -392,7 +393,7 @@ def test_transfer_figures_are_readable_at_16_languages() -> None:
 def test_health_and_decision_figures_are_readable_at_16_languages() -> None:
     idata = synthetic_idata(16)
     variables = plots.health_variables(idata, 4)
-    assert variables["beta"].sizes["target"] == 16 and variables["b"].sizes["pair"] == 4
+    assert variables["beta"].sizes["target"] == 16 and variables["a"].sizes["pair"] == 4
     assert_readable(plots.rank_plot(variables))
     languages = list(idata.posterior["target"].values)
     rng = np.random.default_rng(1)

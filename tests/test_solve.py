@@ -45,7 +45,7 @@ from climb_bayes.solve import (
 LANGS = ["en", "de", "fr"]
 
 
-def law(draws: int = 1, E=2.5, B=1.0, beta=0.3, b=0.0, k=0.0, eta=1.5, m: int = 3,
+def law(draws: int = 1, E=2.5, B=1.0, beta=0.3, a=0.0, k=0.0, eta=1.5, m: int = 3,
         seed: int | None = None) -> LawParams:
     """Parameters with a leading draw axis; scalars broadcast; ``seed`` jitters each draw."""
     rng = np.random.default_rng(seed)
@@ -62,7 +62,7 @@ def law(draws: int = 1, E=2.5, B=1.0, beta=0.3, b=0.0, k=0.0, eta=1.5, m: int = 
         return base + noise
 
     return LawParams(E=target(E, 0.02), B=target(B, 0.1), beta=target(beta, 0.1),
-                     b=matrix(b, 0.03), k=matrix(k, 0.0), eta=target(eta, 0.2))
+                     a=matrix(a, 0.03), k=matrix(k, 0.0), eta=target(eta, 0.2))
 
 
 def problem(params: LawParams, lower=None, upper=None, weights=None,
@@ -138,10 +138,10 @@ def test_language_with_larger_B_gets_more_and_the_rest_equal():
 
 
 def test_strong_transfer_from_j_to_i_moves_share_from_i_to_j():
-    b = np.zeros((3, 3))
-    b[1, 0] = 0.8  # de -> en
+    a = np.zeros((3, 3))
+    a[1, 0] = 0.8  # de -> en
     before = minimise(problem(law())).x
-    after = minimise(problem(law(b=b))).x
+    after = minimise(problem(law(a=a))).x
     assert after[0] < before[0] - 0.02
     assert after[1] > before[1] + 0.02
 
@@ -150,7 +150,7 @@ def test_strong_transfer_from_j_to_i_moves_share_from_i_to_j():
 def test_posterior_mean_mix_satisfies_kkt_and_beats_scipy(seed):
     rng = np.random.default_rng(seed)
     params = law(draws=50, E=rng.uniform(2, 3, 3), B=rng.uniform(0.5, 2.5, 3),
-                 b=rng.normal(0.1, 0.2, (3, 3)), seed=seed)
+                 a=rng.normal(0.1, 0.2, (3, 3)), seed=seed)
     prob = problem(params, lower=[0.0, 0.1, 0.0], upper=[0.6, 1.0, 0.35],
                    weights=rng.dirichlet(np.ones(3)))
     solution = minimise(prob)
@@ -173,16 +173,16 @@ def test_active_bounds_and_fixed_language_are_respected():
 
 
 def test_zero_share_at_the_optimum_is_reached_exactly():
-    b = np.zeros((3, 3))
-    b[0, 2] = 3.0  # en gives fr more than fr itself
-    solution = minimise(problem(law(b=b, eta=0.1)))
+    a = np.zeros((3, 3))
+    a[0, 2] = 3.0  # en gives fr more than fr itself
+    solution = minimise(problem(law(a=a, eta=0.1)))
     assert solution.converged
     assert solution.x[2] < 1e-8
-    assert_kkt(problem(law(b=b, eta=0.1)), solution.x)
+    assert_kkt(problem(law(a=a, eta=0.1)), solution.x)
 
 
 def test_per_draw_optima_equal_each_draw_solved_alone():
-    params = law(draws=6, b=0.1, seed=3)
+    params = law(draws=6, a=0.1, seed=3)
     prob = problem(params, upper=[0.5, 1.0, 1.0])
     each = per_draw_optima(prob)
     assert each.x.shape == (6, 3) and each.converged.all()
@@ -192,7 +192,7 @@ def test_per_draw_optima_equal_each_draw_solved_alone():
 
 
 def test_posterior_mean_never_worse_than_any_other_mix():
-    params = law(draws=40, E=[2.2, 2.8, 3.0], B=[1.0, 1.6, 0.8], b=0.15, seed=4)
+    params = law(draws=40, E=[2.2, 2.8, 3.0], B=[1.0, 1.6, 0.8], a=0.15, seed=4)
     prob = problem(params)
     available = np.array([1e10, 3e9, 2e8])  # K * A / D >= 1: no cap binds
     options = Options(1e8, available)
@@ -205,7 +205,7 @@ def test_posterior_mean_never_worse_than_any_other_mix():
 
 
 def test_robust_mix_minimises_its_own_objective():
-    params = law(draws=60, b=0.1, B=[1.0, 1.2, 0.9], seed=5)
+    params = law(draws=60, a=0.1, B=[1.0, 1.2, 0.9], seed=5)
     prob = problem(params)
     robust = minimise(prob, kind="mean_sd", k=2.0)
     mean = minimise(prob)
@@ -224,14 +224,14 @@ def test_robust_mix_minimises_its_own_objective():
 
 def test_two_step_equals_plugin_without_transfer():
     prob = problem(law(draws=5, B=[2.0, 1.0, 0.7], beta=[0.3, 0.4, 0.25], seed=6)._replace(
-        b=np.zeros((5, 3, 3)), k=np.zeros((5, 3, 3))))
+        a=np.zeros((5, 3, 3)), k=np.zeros((5, 3, 3))))
     point = point_estimate(prob.params)
     plugin = minimise(prob, point).x
     np.testing.assert_allclose(two_step_mix(prob).shares, plugin, atol=1e-6)
 
 
 def test_two_step_is_close_to_plugin_with_transfer_and_the_gap_is_reported():
-    prob = problem(law(draws=5, B=[2.0, 1.0, 0.7], b=0.05, seed=7))
+    prob = problem(law(draws=5, B=[2.0, 1.0, 0.7], a=0.05, seed=7))
     options = Options(1e9, None)
     mixes, info = optimised_mixes(prob, options)
     gap = info["climb_two_step"]
@@ -324,7 +324,7 @@ def write_posterior(path: Path, params: LawParams, chains: int = 2, version: str
     for name in drop:
         constant.pop(name, None)
     dims = {**{n: ["target"] for n in ("E", "B", "beta", "eta", "sigma")},
-            "b": ["source", "target"], "k": ["source", "target"],
+            "a": ["source", "target"], "k": ["source", "target"],
             "self_map": ["source", "target"], "run_shares": ["run", "source"],
             "obs_tokens": ["obs"]}
     idata = az.from_dict(posterior=posterior, constant_data=constant, dims=dims,
@@ -339,7 +339,7 @@ def write_posterior(path: Path, params: LawParams, chains: int = 2, version: str
 
 @pytest.fixture(scope="module")
 def known_posterior(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    params = law(draws=40, E=[2.4, 2.9, 3.1], B=[1.2, 1.0, 0.9], b=0.1, seed=8)
+    params = law(draws=40, E=[2.4, 2.9, 3.1], B=[1.2, 1.0, 0.9], a=0.1, seed=8)
     return write_posterior(tmp_path_factory.mktemp("post") / "posterior.nc", params)
 
 
