@@ -3,12 +3,14 @@
 ``python -m climb_bayes.fit pilots=PATH output=DIR`` validates the pilot table, finds a MAP
 estimate from several starts, runs NUTS from it and writes ``DIR/posterior.nc`` (ArviZ
 InferenceData, see :mod:`climb_bayes.posterior`), ``DIR/summary.csv`` (``az.summary``) and
-``DIR/config.yaml``. It prints the sampler diagnostics and warns when they fail the thresholds
-(exit status 3 with ``strict=true``). ``compare_forms=true`` also fits the other interaction
-forms, writes ``DIR/posterior_<form>.nc`` and compares all by PSIS-LOO
-(``DIR/model_comparison.csv``). Overrides follow Hydra: ``sampler.chains=2 model=self_saturating``.
+``DIR/config.yaml``. It prints the sampler diagnostics, the fit's health verdict
+(:mod:`climb_bayes.health`: healthy, marginal or broken; stored in ``posterior.nc``) and the
+parameters the pilots leave to their priors. A broken fit is not written (``keep_broken=true``
+writes it for debugging) and the command exits with status 3; ``strict=true`` exits 3 on a
+marginal fit too. ``compare_forms=true`` also fits the other interaction forms, writes
+``DIR/posterior_<form>.nc`` and compares all by PSIS-LOO (``DIR/model_comparison.csv``).
+Overrides follow Hydra: ``sampler.chains=2 model=self_saturating``.
 """
-
 import logging
 import sys
 import time
@@ -28,6 +30,16 @@ from numpyro.infer import Predictive
 from omegaconf import DictConfig, OmegaConf
 
 from climb_bayes.errors import InputError, exits_on_input_error
+from climb_bayes.health import (
+    BROKEN,
+    HEALTHY,
+    Health,
+    assess,
+    left_to_prior,
+    rank,
+    store,
+    stored_health,
+)
 from climb_bayes.inference import chain_starts, find_map, run_nuts
 from climb_bayes.io import atomic_path, write_text
 from climb_bayes.law import INTERACTION_FORMS, self_map
@@ -39,13 +51,14 @@ from climb_bayes.model import (
     anchor_tokens,
     climb_model,
     reference_tokens,
+    typical_share,
 )
 from climb_bayes.pilots import PilotTable, design_warnings, read_pilots
 from climb_bayes.posterior import constant_data, dims_and_coords, provenance, save_posterior
 
 log = logging.getLogger(__name__)
 
-#: Exit status under ``strict=true`` when the sampler's diagnostics fail the thresholds.
+#: Exit status of a broken fit (and of a marginal one under ``strict=true``).
 DIAGNOSTICS_STATUS = 3
 #: Number of prior draws stored in the ``prior`` and ``prior_predictive`` groups.
 PRIOR_DRAWS = 500
@@ -73,6 +86,7 @@ def model_data(table: PilotTable) -> tuple[ModelData, jax.Array, float]:
         self_map=jnp.asarray(sources_targets),
         loss_scale=jnp.asarray(loss_scale, dtype=jnp.float32),
         anchor=jnp.asarray(anchor, dtype=jnp.float32),
+        typical_share=jnp.asarray(typical_share(arrays.run_shares), dtype=jnp.float32),
     )
     return data, jnp.asarray(arrays.loss, dtype=jnp.float32), reference
 
@@ -95,10 +109,6 @@ class Sampler:
     refit: bool = True
 
 
-#: Chains count as stuck when the worst R-hat exceeds this or more than ``STUCK_DIVERGENT`` of
-#: the transitions diverged; ``sampler.refit`` then samples again with ``REFIT_NONCENTRED``.
-STUCK_R_HAT = 1.1
-STUCK_DIVERGENT = 0.05
 #: Pooled sites whose spread can go to zero (languages alike, ``k`` barely informed), where
 #: centred chains stick in the funnel; the refit samples them non-centred.
 REFIT_NONCENTRED = ("a_pair", "k_pair")
@@ -107,13 +117,15 @@ REFIT_NONCENTRED = ("a_pair", "k_pair")
 def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler,
                   centred: tuple[str, ...] = POOLED_SITES, config_yaml: str = "",
                   extrapolation_sd: float = 0.0) -> az.InferenceData:
-    """MAP from several starts, then NUTS from the Laplace approximation; full InferenceData.
+    """MAP from several starts, then NUTS from the Laplace approximation; full InferenceData
+    with its health verdict (:mod:`climb_bayes.health`) in ``posterior.attrs``.
 
-    With ``sampler.refit``, chains that look stuck (:func:`chain_health`) with a centred
-    transfer-pair site are sampled again with those sites non-centred, and the fit with the
-    lower worst R-hat is kept; ``posterior.attrs["centred"]`` records the sites it centred.
-    ``extrapolation_sd`` (nats per e-fold beyond the largest pilot budget, >= 0) is stored
-    with the posterior for :func:`climb_bayes.predict.extrapolation_error`.
+    With ``sampler.refit``, a broken fit with a centred transfer-pair site is sampled again
+    with those sites non-centred, and the fit with the better verdict is kept (on a tie,
+    the lower worst R-hat, a non-finite one counting as worst); ``posterior.attrs["centred"]``
+    records the sites it centred. ``extrapolation_sd`` (nats per e-fold beyond the largest
+    pilot budget, >= 0) is stored with the posterior for
+    :func:`climb_bayes.predict.extrapolation_error`.
     """
     if form not in INTERACTION_FORMS:
         raise InputError(f"unknown interaction form model.form={form!r}; "
@@ -128,22 +140,31 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
     centred = tuple(centred)
     data, loss, reference = model_data(table)
     idata = sample_posterior(table, data, loss, priors, form, sampler, centred)
-    r_hat, divergent = chain_health(idata)
+    health = assess(idata)
     fewer = tuple(site for site in centred if site not in REFIT_NONCENTRED)
-    if sampler.refit and fewer != centred and (r_hat > STUCK_R_HAT
-                                               or divergent > STUCK_DIVERGENT):
-        log.warning("the chains look stuck (max R-hat %.3g, %.0f%% divergent) with %s "
-                    "centred; sampling again with them non-centred", r_hat, 100 * divergent,
-                    [site for site in centred if site in REFIT_NONCENTRED])
+    if sampler.refit and fewer != centred and health.verdict == BROKEN:
+        log.warning("the fit is %s with %s centred; sampling again with them non-centred",
+                    health.line, [site for site in centred if site in REFIT_NONCENTRED])
         again = sample_posterior(table, data, loss, priors, form, sampler, fewer)
-        r_hat_again = chain_health(again)[0]
-        log.warning("non-centred: max R-hat %.3g; keeping the %s fit", r_hat_again,
-                    "non-centred" if r_hat_again <= r_hat else "first")
-        if r_hat_again <= r_hat:
-            idata, centred = again, fewer
+        health_again = assess(again)
+        keep = better(health_again, health)
+        log.warning("non-centred: %s; keeping the %s fit", health_again.line,
+                    "non-centred" if keep else "first")
+        if keep:
+            idata, centred, health = again, fewer, health_again
     idata.posterior.attrs.update(provenance(table, reference, form, priors.nu, config_yaml,
                                             extrapolation_sd, centred))
+    store(idata, health)
     return idata
+
+
+def better(candidate: Health, incumbent: Health) -> bool:
+    """Whether ``candidate`` is the better fit: a better verdict, or the same verdict and a
+    lower worst R-hat (NaN, from a chain that never moved, counts as infinitely bad)."""
+    def key(health: Health) -> tuple[int, float]:
+        r_hat = health.max_r_hat if np.isfinite(health.max_r_hat) else np.inf
+        return rank(health), r_hat
+    return key(candidate) < key(incumbent)
 
 
 def sample_posterior(table: PilotTable, data: ModelData, loss: jax.Array, priors: Priors,
@@ -173,54 +194,39 @@ def sample_posterior(table: PilotTable, data: ModelData, loss: jax.Array, priors
     )
 
 
-def chain_health(idata: az.InferenceData) -> tuple[float, float]:
-    """The worst R-hat over the law's parameters and ``sigma`` (entries fixed by construction,
-    whose R-hat is undefined, skipped; 1 with a single chain) and the fraction of divergent
-    transitions."""
+def parameter_summary(idata: az.InferenceData) -> pd.DataFrame:
+    """``az.summary`` of the law's parameters and ``sigma``; entries fixed by construction
+    (``a`` and ``k`` on the diagonal) have zero spread and are left out."""
     names = [name for name in PARAMETER_SITES if name in idata.posterior]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # constant entries: 0 / 0
-        r_hat = az.rhat(idata, var_names=names)
-    values = np.concatenate([np.ravel(r_hat[name].values) for name in names])
-    values = values[np.isfinite(values)]
-    divergent = float(np.mean(idata.sample_stats["diverging"].values))
-    return (float(values.max()) if values.size else 1.0), divergent
+        summary = az.summary(idata, var_names=names)
+    return summary[summary["sd"] > 0]
 
 
-def diagnose(idata: az.InferenceData, r_hat: float, ess: float
-             ) -> tuple[pd.DataFrame, list[str]]:
-    """``az.summary`` of the law's parameters and the list of failed checks.
-
-    Entries fixed by construction (``b`` and ``k`` on the diagonal) have zero spread and are
-    left out of the summary.
-    """
-    names = [name for name in PARAMETER_SITES if name in idata.posterior]
-    summary = az.summary(idata, var_names=names)
-    summary = summary[summary["sd"] > 0]
-    divergences = int(idata.sample_stats["diverging"].sum())
-    problems = []
-    if summary["r_hat"].max() > r_hat:
-        worst = summary["r_hat"].idxmax()
-        problems.append(f"max R-hat {summary['r_hat'].max():.3f} > {r_hat} ({worst})")
-    for column in ("ess_bulk", "ess_tail"):
-        if summary[column].min() < ess:
-            worst = summary[column].idxmin()
-            problems.append(f"min {column} {summary[column].min():.0f} < {ess} ({worst})")
-    if divergences:
-        problems.append(f"{divergences} divergent transitions")
-    return summary, problems
-
-
-def sampling_report(idata: az.InferenceData, summary: pd.DataFrame, seconds: float) -> str:
-    """One paragraph: time, draws, divergences, R-hat, ESS and tree size."""
+def sampling_report(idata: az.InferenceData, health: Health, seconds: float) -> str:
+    """One paragraph: time, draws, divergences, R-hat, ESS, E-BFMI and tree size."""
     stats = idata.sample_stats
     tree_depth = np.log2(np.asarray(stats["n_steps"]) + 1)
     return (f"NUTS: {stats.sizes['chain']} chains x {stats.sizes['draw']} draws in "
             f"{seconds:.0f} s (including MAP and compilation); "
-            f"{int(stats['diverging'].sum())} divergences; "
-            f"max R-hat {summary['r_hat'].max():.3f}; min bulk ESS "
-            f"{summary['ess_bulk'].min():.0f}; min tail ESS {summary['ess_tail'].min():.0f}; "
+            f"{health.divergences} divergences; max R-hat {health.max_r_hat:.3f}; "
+            f"min bulk ESS {health.min_ess_bulk:.0f}; min tail ESS {health.min_ess_tail:.0f}; "
+            f"min E-BFMI {health.min_bfmi:.2f}; "
             f"mean tree depth {tree_depth.mean():.1f} (max {tree_depth.max():.0f}).")
+
+
+def prior_report(idata: az.InferenceData) -> str | None:
+    """A sentence naming the parameters the data leave to their priors, or None."""
+    left = left_to_prior(idata)
+    if not left:
+        return None
+    parts = [f"{site} ({len(entries)}: {', '.join(entries[:4])}"
+             f"{f' and {len(entries) - 4} more' if len(entries) > 4 else ''})"
+             for site, entries in left.items()]
+    return ("the pilots leave these parameters to their priors (posterior sd >= 90% of the "
+            "prior sd): " + "; ".join(parts) + ". Their values in predictions come from the "
+            "priors in conf/model/; pilots that vary what they govern would pin them down.")
 
 
 def compare_forms(posteriors: dict[str, az.InferenceData]) -> pd.DataFrame:
@@ -242,22 +248,28 @@ def main(cfg: DictConfig) -> None:
     forms = [cfg.model.form] + ([f for f in INTERACTION_FORMS if f != cfg.model.form]
                                 if cfg.compare_forms else [])
     output = Path(cfg.output)
-    posteriors, failed = {}, False
+    posteriors, verdicts = {}, {}
     for form in forms:
         start = time.perf_counter()
         idata = fit_posterior(table, priors, form, sampler, tuple(cfg.model.centred),
                               config_yaml, float(cfg.model.extrapolation_sd))
-        summary, problems = diagnose(idata, cfg.thresholds.r_hat, cfg.thresholds.ess)
-        log.info("%s form. %s", form, sampling_report(idata, summary,
+        health = stored_health(idata)
+        verdicts[form] = health
+        log.info("%s form. %s", form, sampling_report(idata, health,
                                                       time.perf_counter() - start))
-        if problems:
-            failed = True
-            log.warning("the %s posterior may be unreliable: %s. Try more warmup "
-                        "(sampler.warmup), a higher sampler.target_accept, or pilots that "
-                        "pin down the flagged parameters.", form, "; ".join(problems))
+        if (left := prior_report(idata)) is not None:
+            log.info("%s form: %s", form, left)
+        print(f"fit health ({form}): {health.line}")
         name = "posterior.nc" if form == cfg.model.form else f"posterior_{form}.nc"
+        if health.verdict == BROKEN and not cfg.keep_broken:
+            log.error("the %s fit is broken, so %s is not written (an earlier one, if any, "
+                      "is left as it was). Try more warmup (sampler.warmup), a higher "
+                      "sampler.target_accept, or pilots that pin down the flagged parameters; "
+                      "keep_broken=true writes it anyway for debugging.", form, output / name)
+            continue
         save_posterior(idata, output / name)
         if form == cfg.model.form:
+            summary = parameter_summary(idata)
             with atomic_path(output / "summary.csv") as tmp:
                 summary.to_csv(tmp)
             print(summary.to_string())
@@ -267,9 +279,13 @@ def main(cfg: DictConfig) -> None:
         with atomic_path(output / "model_comparison.csv") as tmp:
             comparison.to_csv(tmp)
         print(comparison.to_string())
-    write_text(output / "config.yaml", config_yaml)
-    print(f"wrote {output / 'posterior.nc'}")
-    if failed and cfg.strict:
+    if posteriors:
+        write_text(output / "config.yaml", config_yaml)
+    if cfg.model.form in posteriors:
+        print(f"wrote {output / 'posterior.nc'} ({verdicts[cfg.model.form].verdict})")
+    failed = [form for form, health in verdicts.items()
+              if health.verdict == BROKEN or (cfg.strict and health.verdict != HEALTHY)]
+    if failed:
         sys.exit(DIAGNOSTICS_STATUS)
 
 

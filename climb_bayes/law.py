@@ -94,11 +94,34 @@ def self_saturating(shares: Array, own_share: Array, alpha: Array, eta: Array,
     return jnp.exp(-eta * own_share) * linear
 
 
-#: The interaction forms, by the name used in ``conf/model/*.yaml``. Each maps
-#: ``(shares, own_share, alpha, eta, cross)`` to the transferred share of every target.
-INTERACTION_FORMS: dict[str, Callable[..., Array]] = {
-    "source_saturating": source_saturating,
-    "self_saturating": self_saturating,
+def source_saturation(eta: Array, share: Array) -> Array:
+    """``(1 - exp(-eta_i s)) / (eta_i s)``: what one token of a source at share ``s`` is worth,
+    relative to its first tokens, under :func:`source_saturating`."""
+    return -jnp.expm1(-eta * share) / (eta * share)
+
+
+def self_saturation(eta: Array, share: Array) -> Array:
+    """1: under :func:`self_saturating` the worth of a transferred token depends on the
+    target's own share, not the source's, so the model samples ``a`` as it is. (Sampled at a
+    typical own share instead, ``a = a~ * exp(eta_i s0)``, the prior put 5% of its predicted
+    losses above 5 x the largest observed one: strong interference at large ``eta_i``.)"""
+    return jnp.ones_like(eta * share)
+
+
+class InteractionForm(NamedTuple):
+    """One member of the family of interaction forms (``../shared/DESIGN.md``, step 3)."""
+
+    #: ``(shares, own_share, alpha, eta, cross)`` -> transferred share of every target.
+    transferred: Callable[..., Array]
+    #: ``(eta, share)`` -> the factor in ``(0, 1]`` by which saturation scales the transfer
+    #: at a typical share (the model samples transfer there; see ``climb_bayes.model``).
+    saturation: Callable[[Array, Array], Array]
+
+
+#: The interaction forms, by the name used in ``conf/model/*.yaml``.
+INTERACTION_FORMS: dict[str, InteractionForm] = {
+    "source_saturating": InteractionForm(source_saturating, source_saturation),
+    "self_saturating": InteractionForm(self_saturating, self_saturation),
 }
 
 
@@ -122,7 +145,8 @@ def effective_share(params: LawParams, shares: Array, tokens_scaled: Array, self
     """
     own_share = shares @ self_map
     alpha = transfer_coefficient(params.a, params.k, tokens_scaled)
-    transferred = INTERACTION_FORMS[form](shares, own_share, alpha, params.eta, 1.0 - self_map)
+    transferred = INTERACTION_FORMS[form].transferred(shares, own_share, alpha, params.eta,
+                                                     1.0 - self_map)
     return positive_floor(own_share + transferred)
 
 

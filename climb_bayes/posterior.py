@@ -7,7 +7,9 @@ latents on ``pair``), ``sample_stats``, ``log_likelihood``, ``posterior_predicti
 language, the loss scales, and which languages are trained and evaluated on ``language``).
 ``posterior.attrs`` records ``reference_tokens`` (``D_ref``), the languages, the interaction
 form, ``extrapolation_sd`` (:func:`climb_bayes.predict.extrapolation_error`), the pooled
-sites sampled ``centred``, the config, the package version and the pilot table's checksum.
+sites sampled ``centred``, the fit's health verdict and the numbers behind it
+(:mod:`climb_bayes.health`), the config, the package version and the pilot table's checksum.
+Reading refuses a broken fit unless asked to allow it.
 """
 
 import hashlib
@@ -21,6 +23,7 @@ import numpy as np
 
 from climb_bayes import __version__
 from climb_bayes.errors import InputError
+from climb_bayes.health import BROKEN, Health, stored_health
 from climb_bayes.io import atomic_path
 from climb_bayes.law import LawParams
 from climb_bayes.model import LAW_SITES, PARAMETER_SITES, ModelData
@@ -95,6 +98,7 @@ class Posterior:
     targets: list[str]
     idata: az.InferenceData
     pilot_tokens: float  # the largest budget (tokens) at which the pilots observed a loss
+    health: Health  # the fit's verdict (climb_bayes.health)
     extrapolation_sd: float = 0.0  # nats per e-fold beyond pilot_tokens, see predict.py
 
 
@@ -103,8 +107,9 @@ def _draws(idata: az.InferenceData, name: str) -> np.ndarray:
     return np.asarray(stacked.transpose("sample", ...).values, dtype=np.float32)
 
 
-def read_posterior(path: str | Path) -> Posterior:
-    """Read a ``posterior.nc`` written by ``climb_bayes.fit``; InputError if it is not one."""
+def read_posterior(path: str | Path, allow_broken: bool = False) -> Posterior:
+    """Read a ``posterior.nc`` written by ``climb_bayes.fit``; InputError if it is not one, or
+    if its fit is broken and not ``allow_broken`` (:func:`posterior_from_idata`)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"posterior file {path} does not exist; make one with "
@@ -114,14 +119,16 @@ def read_posterior(path: str | Path) -> Posterior:
     except Exception as error:  # netCDF/HDF5 raise many types for a bad file
         raise InputError(f"could not read {path} as an ArviZ netCDF file ({error}); "
                          f"re-run `python -m climb_bayes.fit` to write it again.") from error
-    return posterior_from_idata(idata, str(path))
+    return posterior_from_idata(idata, str(path), allow_broken)
 
 
-def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceData"
-                         ) -> Posterior:
+def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceData",
+                         allow_broken: bool = False) -> Posterior:
     """The :class:`Posterior` of an InferenceData made by ``fit_posterior`` (read from disk
     or still in memory): draws flattened over chains, as float32. InputError naming
-    ``where`` if a group, variable or attribute is missing."""
+    ``where`` if a group, variable or attribute is missing, or if the fit's health verdict
+    (:func:`climb_bayes.health.stored_health`) is broken and not ``allow_broken``: numbers
+    computed from such draws are not results."""
     posterior = getattr(idata, "posterior", None)
     missing = [name for name in PARAMETER_SITES if posterior is None or name not in posterior]
     attrs = {} if posterior is None else posterior.attrs
@@ -132,6 +139,12 @@ def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceDat
     if missing:
         raise InputError(f"{where} is not a climb_bayes posterior: it lacks {missing}; "
                          f"re-run `python -m climb_bayes.fit` to write one.")
+    health = stored_health(idata)
+    if health.verdict == BROKEN and not allow_broken:
+        raise InputError(f"{where} comes from a broken fit ({health.line}): its numbers are "
+                         f"not results. Fit again (more sampler.warmup, a higher "
+                         f"sampler.target_accept, or pilots that pin down the flagged "
+                         f"parameters), or pass allow_broken=true to use it anyway.")
     nu = (_draws(idata, "nu") if "nu" in posterior
           else np.full(posterior.sizes["chain"] * posterior.sizes["draw"], float(attrs["nu"])))
     return Posterior(
@@ -141,6 +154,7 @@ def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceDat
         reference=float(attrs["reference_tokens"]), form=str(attrs["form"]),
         sources=json.loads(attrs["sources"]), targets=json.loads(attrs["targets"]),
         idata=idata, pilot_tokens=float(idata.constant_data["obs_tokens"].max()),
+        health=health,
         extrapolation_sd=float(attrs.get("extrapolation_sd", 0.0)),
     )
 

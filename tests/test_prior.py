@@ -8,7 +8,14 @@ from numpyro.infer import Predictive
 
 from climb_bayes.fit import model_data
 from climb_bayes.law import INTERACTION_FORMS
-from climb_bayes.model import ModelData, Priors, anchor_tokens, climb_model
+from climb_bayes.model import (
+    ModelData,
+    Priors,
+    anchor_tokens,
+    climb_model,
+    transfer_pairs,
+    typical_share,
+)
 from climb_bayes.pilots import validate_pilots
 from climb_bayes.simulate import simulate_pilots
 
@@ -99,3 +106,23 @@ def test_anchor_is_the_geometric_mean_of_own_tokens() -> None:
     self_map = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     anchor = anchor_tokens(shares, tokens, obs_point, obs_target, self_map)
     np.testing.assert_allclose(anchor, [np.cbrt(0.5 * 0.4 * 2.0), np.sqrt(0.5 * 3.6), 1.0])
+
+
+def test_transfer_is_sampled_at_the_typical_share(simulated) -> None:
+    """``a_pair`` is the transfer at the typical share ``s0``: the law's ``a`` times the
+    saturation factor of the target's ``eta`` at ``s0``, draw by draw."""
+    data, _ = simulated
+    draws = Predictive(climb_model, num_samples=200)(jax.random.PRNGKey(2), data=data,
+                                                      priors=Priors())
+    sources, targets = transfer_pairs(np.asarray(data.self_map))
+    s0 = float(data.typical_share)
+    eta = np.asarray(draws["eta"], dtype=np.float64)[:, targets]
+    factor = (1 - np.exp(-eta * s0)) / (eta * s0)
+    a = np.asarray(draws["a"], dtype=np.float64)[:, sources, targets]
+    np.testing.assert_allclose(a * factor, np.asarray(draws["a_pair"]), rtol=1e-4, atol=1e-6)
+
+
+def test_typical_share_is_the_geometric_mean_of_mixed_shares() -> None:
+    runs = np.array([[0.5, 0.5, 0.0], [0.1, 0.2, 0.7], [1.0, 0.0, 0.0]])  # last: monolingual
+    expected = np.exp(np.mean(np.log([0.5, 0.5, 0.1, 0.2, 0.7])))
+    assert typical_share(runs) == pytest.approx(expected)
