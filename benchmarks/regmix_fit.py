@@ -26,6 +26,7 @@ In this one process: :func:`climb_bayes.fit.fit_posterior` with the default prio
   over the law's parameters and ``sigma`` (entries fixed by construction left out);
   ``divergences``; ``mean_tree_depth``, ``max_tree_depth``: ``log2(n_steps + 1)`` per draw, as
   :func:`climb_bayes.fit.sampling_report` counts it; ``healthy``: the bar's three checks pass;
+  ``centred``: the pooled sites the kept fit sampled centred (fewer after a kept refit);
   ``within_15_min``: ``seconds <= 900``;
 - ``rho_climb_<domain>``: Spearman's rank correlation, over the held-out runs ``s``, between
   the posterior mean of the noise-free loss ``E[L_i(r_s, D) | pilots]``
@@ -198,7 +199,7 @@ def main() -> None:
     parser.add_argument("--held-out", type=int, default=RUNS["test"],
                         help="score on the first N of RegMix's 256 held-out runs")
     parser.add_argument("--form", choices=sorted(INTERACTION_FORMS), default="source_saturating")
-    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--chains", type=int, default=2, help="R-hat needs at least 2")
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--samples", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
