@@ -90,7 +90,8 @@ def bench(languages: int, sampler: Sampler, seed: int, workdir: str, point_start
             "health": health.verdict, "max_r_hat": health.max_r_hat,
             "min_ess_bulk": health.min_ess_bulk, "min_ess_tail": health.min_ess_tail,
             "divergences": health.divergences,
-            **score_nuts(read_posterior(path, allow_broken=True), world, np.random.default_rng(seed + 1))}
+            **score_nuts(read_posterior(path, allow_broken=True), world,
+                         np.random.default_rng(seed + 1))}
     point_row = {**common, "method": "point", "seconds": point_seconds,
                  **score_point(point, world, np.random.default_rng(seed + 1))}
     for row in (nuts, point_row):

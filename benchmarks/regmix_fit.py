@@ -22,10 +22,10 @@ In this one process: :func:`climb_bayes.fit.fit_posterior` with the default prio
 
 - ``seconds``: wall time of that call (MAP starts, compilation, NUTS, and the non-centred
   refit when the chains look stuck);
-- ``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail``: from :func:`climb_bayes.fit.diagnose`,
-  over the law's parameters and ``sigma`` (entries fixed by construction left out);
-  ``divergences``; ``mean_tree_depth``, ``max_tree_depth``: ``log2(n_steps + 1)`` per draw, as
-  :func:`climb_bayes.fit.sampling_report` counts it; ``healthy``: the bar's three checks pass;
+- ``health`` (the fit's verdict, :mod:`climb_bayes.health`), ``max_r_hat``, ``min_ess_bulk``,
+  ``min_ess_tail``, ``divergences``: the numbers it was judged on; ``mean_tree_depth``,
+  ``max_tree_depth``: ``log2(n_steps + 1)`` per draw; ``healthy``: the verdict is healthy
+  (R-hat <= 1.01, bulk and tail ESS >= 400, no divergence, E-BFMI >= 0.3);
   ``centred``: the pooled sites the kept fit sampled centred (fewer after a kept refit);
   ``within_15_min``: ``seconds <= 900``;
 - ``rho_climb_<domain>``: Spearman's rank correlation, over the held-out runs ``s``, between
@@ -54,7 +54,8 @@ import numpyro
 import pandas as pd
 from scipy.stats import spearmanr
 
-from climb_bayes.fit import Sampler, diagnose, fit_posterior, sampling_report
+from climb_bayes.fit import Sampler, fit_posterior, prior_report, sampling_report
+from climb_bayes.health import HEALTHY, stored_health
 from climb_bayes.io import atomic_path
 from climb_bayes.law import INTERACTION_FORMS
 from climb_bayes.model import Priors
@@ -73,8 +74,8 @@ FILES = {"train": ("train_mixture_1m.csv", "train_pile_loss_1m.csv"),
          "test": ("test_mixture_1m.csv", "test_pile_loss_1m.csv")}
 #: Runs in each split of RegMix's published 1M-parameter data.
 RUNS = {"train": 512, "test": 256}
-#: Issue 14's bar.
-R_HAT, ESS, SECONDS = 1.01, 400, 900.0
+#: Issue 14's bar on the time of the fit (2 cores).
+SECONDS = 900.0
 #: Prefix of every RegMix domain name, left out of the column names of the results.
 DOMAIN_PREFIX = "the_pile_"
 
@@ -147,15 +148,14 @@ def bench(data: Path, train_runs: int, heldout_runs: int, form: str, sampler: Sa
     start = time.perf_counter()
     idata = fit_posterior(table, Priors(), form, sampler)
     seconds = time.perf_counter() - start
-    summary, problems = diagnose(idata, R_HAT, ESS)
-    print(sampling_report(idata, summary, seconds))
-    print("fails issue 14's bar: " + "; ".join(problems) if problems
-          else "passes issue 14's health checks")
-    posterior = posterior_from_idata(idata)
+    health = stored_health(idata)
+    print(sampling_report(idata, health, seconds))
+    print(f"fit health: {health.line}")
+    print(prior_report(idata) or "the pilots inform every parameter")
+    posterior = posterior_from_idata(idata, allow_broken=True)  # scored whatever its health
     climb = np.asarray(posterior_losses(posterior, shares, np.full(len(shares), TOKENS))).mean(0)
     linear = shares @ linear_fit(table)
     depth = tree_depths(idata)
-    divergences = int(idata.sample_stats["diverging"].sum())
     row = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit(),
         "cores": len(os.sched_getaffinity(0)), "train_runs": train_runs,
@@ -163,12 +163,11 @@ def bench(data: Path, train_runs: int, heldout_runs: int, form: str, sampler: Sa
         "chains": sampler.chains, "warmup": sampler.warmup, "samples": sampler.samples,
         "seed": sampler.seed, "max_tree_depth_setting": sampler.max_tree_depth,
         "refit": sampler.refit, "centred": idata.posterior.attrs["centred"],
-        "seconds": seconds, "max_r_hat": float(summary["r_hat"].max()),
-        "min_ess_bulk": float(summary["ess_bulk"].min()),
-        "min_ess_tail": float(summary["ess_tail"].min()), "divergences": divergences,
+        "seconds": seconds, "health": health.verdict, "max_r_hat": health.max_r_hat,
+        "min_ess_bulk": health.min_ess_bulk, "min_ess_tail": health.min_ess_tail,
+        "divergences": health.divergences,
         "mean_tree_depth": float(depth.mean()), "max_tree_depth": float(depth.max()),
-        "healthy": bool(summary["r_hat"].max() <= R_HAT and summary["ess_bulk"].min() >= ESS
-                        and divergences == 0),
+        "healthy": health.verdict == HEALTHY,
         "within_15_min": seconds <= SECONDS,
     }
     domains = [target.removeprefix(DOMAIN_PREFIX) for target in table.targets]
