@@ -112,9 +112,12 @@ def assess(idata: az.InferenceData) -> Health:
     divergences, transitions = int(diverging.sum()), int(diverging.size)
 
     broken, marginal = [], []
+    single = posterior.sizes["chain"] < 2
+    if single:
+        broken.append("R-hat is undefined with a single chain: run sampler.chains=2 or more")
     for label, value, at in (("R-hat", r_hat, r_hat_at), ("bulk ESS", bulk, bulk_at),
                              ("tail ESS", tail, tail_at)):
-        if not np.isfinite(value):
+        if not np.isfinite(value) and not (single and label == "R-hat"):
             broken.append(f"{label} of {at} is not a number (a chain did not move)")
     if not np.isfinite(min_bfmi):
         broken.append("E-BFMI is not a number (the chains' energy did not change)")
@@ -155,6 +158,17 @@ def stored_health(idata: az.InferenceData) -> Health:
                   min_ess_tail=float(attrs["min_ess_tail"]),
                   divergences=int(attrs["divergences"]), transitions=int(attrs["transitions"]),
                   min_bfmi=float(attrs["min_bfmi"]))
+
+
+def notice(health: Health, where: str) -> str | None:
+    """What a command prints beside numbers from a posterior that is not healthy, or None."""
+    if health.verdict == HEALTHY:
+        return None
+    if health.verdict == MARGINAL:
+        return (f"note: {where} comes from a marginal fit ({'; '.join(health.reasons)}): "
+                f"read these numbers with care.")
+    return (f"WARNING: {where} comes from a broken fit ({'; '.join(health.reasons)}): these "
+            f"numbers are not results (used because allow_broken=true).")
 
 
 def rank(health: Health) -> int:

@@ -8,7 +8,9 @@ share 0). The output has one row per (mix, tokens, evaluated language) with the 
 the noise-free loss (``mean``, ``q05``, ``q50``, ``q95``) and of a new observed loss with
 observation noise (``pred_q05``, ``pred_q50``, ``pred_q95``). Beyond the largest pilot
 budget both include the law's own error when the fit set ``model.extrapolation_sd``
-(:func:`extrapolation_error`).
+(:func:`extrapolation_error`). A posterior from a broken fit (:mod:`climb_bayes.health`) is
+refused unless ``allow_broken=true``; one from a marginal fit is used with a note beside the
+numbers.
 """
 
 from pathlib import Path
@@ -21,6 +23,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from climb_bayes.errors import InputError, exits_on_input_error
+from climb_bayes.health import notice
 from climb_bayes.io import atomic_path
 from climb_bayes.law import LawParams, expected_loss
 from climb_bayes.pilots import SHARE_PREFIX
@@ -146,12 +149,14 @@ def predict(posterior: Posterior, mixes: pd.DataFrame, budgets: np.ndarray,
 @exits_on_input_error
 def main(cfg: DictConfig) -> None:
     """Read the posterior and the mixes, write the prediction table."""
-    posterior = read_posterior(cfg.posterior)
+    posterior = read_posterior(cfg.posterior, allow_broken=bool(cfg.allow_broken))
     mixes = read_mixes(cfg.mixes, posterior.sources)
     table = predict(posterior, mixes, mix_budgets(mixes, cfg.tokens, cfg.mixes), cfg.seed)
     with atomic_path(cfg.output) as tmp:
         table.to_csv(tmp, index=False)
     print(table.to_string(index=False, float_format="%.4f"))
+    if (message := notice(posterior.health, str(cfg.posterior))) is not None:
+        print(message)
     print(f"wrote {cfg.output}")
 
 

@@ -8,7 +8,7 @@ output=conf/mix`` reads a posterior and writes, in ``output``:
   languages, summing to 1, and ``metadata:`` (predicted loss of every evaluated language at
   ``target_tokens``, posterior mean and 90% interval; the weighted loss; the probabilities of
   beating ``uniform`` and ``posterior_mean``; solver diagnostics; provenance: the posterior's
-  SHA-256, the settings and the package version). Mixes: ``posterior_mean`` (minimises the
+  SHA-256 and fit health, the settings and the package version). Mixes: ``posterior_mean`` (minimises the
   posterior expected weighted loss), ``plugin`` (the same at the posterior-mean parameters),
   ``climb_two_step`` (the paper's procedure on the point estimate; its gap to ``plugin`` is
   reported), ``robust`` (mean + k sd, or an upper quantile, of the weighted loss),
@@ -24,7 +24,9 @@ output=conf/mix`` reads a posterior and writes, in ``output``:
 The mathematics is in :mod:`climb_bayes.optimal_mix` and :mod:`climb_bayes.baselines`; the
 constrained Newton solver in :mod:`climb_bayes.interior`. Bad input (unknown languages,
 infeasible constraints, a posterior that is not one, a non-positive budget) exits with status
-2 before anything is written; every file is written atomically.
+2 before anything is written; every file is written atomically. A posterior from a broken fit
+(:mod:`climb_bayes.health`) is refused unless ``allow_broken=true``; a marginal or allowed
+broken one is named so beside the printed table.
 """
 
 import json
@@ -43,6 +45,7 @@ from omegaconf import DictConfig, OmegaConf
 from climb_bayes import __version__
 from climb_bayes.baselines import natural_mix, temperature_mix, uniform_mix, unimax_mix
 from climb_bayes.errors import InputError, exits_on_input_error
+from climb_bayes.health import notice
 from climb_bayes.io import write_text
 from climb_bayes.law import INTERACTION_FORMS
 from climb_bayes.optimal_mix import (
@@ -432,7 +435,7 @@ def _options(cfg: DictConfig, posterior: Posterior) -> tuple[Problem, Options, n
 
 def decide(cfg: DictConfig) -> dict[str, str]:
     """Everything the command writes, as ``{file name: text}`` (nothing written yet)."""
-    posterior = read_posterior(cfg.posterior)
+    posterior = read_posterior(cfg.posterior, allow_broken=bool(cfg.allow_broken))
     check_posterior(posterior, str(cfg.posterior))
     problem, options, weights = _options(cfg, posterior)
     sources, targets = posterior.sources, posterior.targets
@@ -451,6 +454,8 @@ def decide(cfg: DictConfig) -> dict[str, str]:
         "posterior_climb_bayes_version": str(posterior.idata.posterior.attrs.get(
             "climb_bayes_version")),
         "climb_bayes_version": __version__, "form": posterior.form,
+        "fit_health": posterior.health.verdict,
+        "fit_health_reasons": list(posterior.health.reasons),
         "target_tokens": options.target_tokens, "reference_tokens": posterior.reference,
         "draws": int(weighted.shape[0]),
         "weights": dict(zip(targets, weights.tolist(), strict=True)),
@@ -481,6 +486,8 @@ def decide(cfg: DictConfig) -> dict[str, str]:
           f"nats, L1 distance of the shares {gap['l1_distance_to_plugin']:.3g}")
     print(f"per-draw optimal shares (90% interval over {len(optima.x)} draws):")
     print(summary.to_string(index=False, float_format="%.4f"))
+    if (message := notice(posterior.health, str(cfg.posterior))) is not None:
+        print(message)
     unconverged = int(np.sum(~optima.converged))
     if unconverged:
         log.warning("%d of %d per-draw optima did not reach the KKT tolerance", unconverged,

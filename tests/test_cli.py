@@ -44,10 +44,14 @@ def test_fit_writes_summary_config_and_reports_nuts(fitted) -> None:
     assert config.model.form == "source_saturating"
     report = re.search(
         rf"NUTS: {fitted.chains} chains x {fitted.draws} draws in \d+ s .*; \d+ divergences; "
-        r"max R-hat [\d.]+; min bulk ESS \d+; min tail ESS \d+; mean tree depth [\d.]+ "
-        r"\(max \d+\)\.", fitted.stdout)
+        r"max R-hat [\d.]+; min bulk ESS \d+; min tail ESS \d+; min E-BFMI [\d.]+; "
+        r"mean tree depth [\d.]+ \(max \d+\)\.", fitted.stdout)
     assert report, fitted.stdout[-3000:]
-    assert f"wrote {fitted.posterior}" in fitted.stdout
+    verdict = re.search(r"fit health \(source_saturating\): (healthy|marginal)", fitted.stdout)
+    assert verdict, fitted.stdout[-3000:]
+    stored = az.from_netcdf(str(fitted.posterior)).posterior.attrs["health"]
+    assert stored == verdict.group(1)
+    assert f"wrote {fitted.posterior} ({stored})" in fitted.stdout
 
 
 def test_fit_compares_the_interaction_forms_by_loo(fitted) -> None:

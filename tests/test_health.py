@@ -122,3 +122,11 @@ def test_parameters_left_to_the_prior_are_named() -> None:
     posterior[:, :, 1] *= 10.0
     left = left_to_prior(inference_data(posterior, prior=prior), sites=("E", "sigma"))
     assert left == {"E": ["E[de]"]}
+
+
+def test_a_single_chain_cannot_be_judged_healthy() -> None:
+    health = assess(inference_data(iid()[:1]))
+    assert health.verdict == BROKEN
+    assert health.reasons[0] == ("R-hat is undefined with a single chain: run "
+                                 "sampler.chains=2 or more")
+    assert not any("not a number" in reason for reason in health.reasons)
