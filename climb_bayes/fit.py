@@ -137,8 +137,8 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
     if unknown:
         raise InputError(f"model.centred names unknown sites {unknown}; choose from "
                          f"{list(POOLED_SITES)}.")
-    centred = tuple(centred)
     data, loss, reference = model_data(table)
+    centred = tuple(site for site in centred if site not in uninformed_sites(data))
     idata = sample_posterior(table, data, loss, priors, form, sampler, centred)
     health = assess(idata)
     fewer = tuple(site for site in centred if site not in REFIT_NONCENTRED)
@@ -156,6 +156,19 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
                                             extrapolation_sd, centred))
     store(idata, health)
     return idata
+
+
+def uninformed_sites(data: ModelData) -> tuple[str, ...]:
+    """Pooled sites the pilots cannot inform, sampled non-centred whatever ``model.centred``
+    says: ``k_pair`` when every pilot has the same budget, since ``k`` multiplies
+    ``D_ref / D - 1 = 0`` there. Its posterior is then its prior, a funnel between ``k_tau``
+    and the pairs that centred NUTS cannot enter, and that a non-centred one samples freely."""
+    tokens = np.asarray(data.tokens_scaled)
+    if np.allclose(tokens, tokens[0], rtol=1e-6):
+        log.info("every pilot has the same budget, so k (how transfer changes with budget) "
+                 "is left to its prior and sampled non-centred")
+        return ("k_pair",)
+    return ()
 
 
 def better(candidate: Health, incumbent: Health) -> bool:

@@ -8,10 +8,10 @@ output=conf/mix`` reads a posterior and writes, in ``output``:
   languages, summing to 1, and ``metadata:`` (predicted loss of every evaluated language at
   ``target_tokens``, posterior mean and 90% interval; the weighted loss; the probabilities of
   beating ``uniform`` and ``posterior_mean``; solver diagnostics; provenance: the posterior's
-  SHA-256 and fit health, the settings and the package version). Mixes: ``posterior_mean`` (minimises the
-  posterior expected weighted loss), ``plugin`` (the same at the posterior-mean parameters),
-  ``climb_two_step`` (the paper's procedure on the point estimate; its gap to ``plugin`` is
-  reported), ``robust`` (mean + k sd, or an upper quantile, of the weighted loss),
+  SHA-256 and fit health, the settings and the package version). Mixes: ``posterior_mean``
+  (minimises the posterior expected weighted loss), ``plugin`` (the same at the posterior-mean
+  parameters), ``climb_two_step`` (the paper's procedure on the point estimate; its gap to
+  ``plugin`` is reported), ``robust`` (mean + k sd, or an upper quantile, of the weighted loss),
   ``isolated`` (the solver with all transfer removed), and the heuristics ``uniform``,
   ``natural``, ``temperature`` and ``unimax`` (the last three need the available tokens).
 - ``comparison.csv``: one row per mix: ``mix``, ``weighted_loss_mean``,
