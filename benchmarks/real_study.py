@@ -72,9 +72,8 @@ FULL = Study(source="libreoffice", languages=("de", "en", "es", "fr"), vocab_siz
              seeds=(0,), sampler=("sampler.progress_bar=false",))
 QUICK = Study(source="django", languages=("de", "en", "fr"), vocab_size=512, model="gpt_tiny",
               pilot_budgets=(6e3, 1.8e4), target_tokens=4e4, max_epochs=10, seeds=(0,),
-              sampler=("sampler.chains=2", "sampler.warmup=150", "sampler.samples=150",
-                       "sampler.map_starts=2", "sampler.progress_bar=false",
-                       "sampler.max_tree_depth=6"))
+              sampler=("sampler.chains=2", "sampler.warmup=500", "sampler.samples=500",
+                       "sampler.map_starts=4", "sampler.progress_bar=false"))
 #: Trainer overrides of every training stage: one core per run, two runs at a time.
 TRAINER = ("trainer.threads=1", "trainer.progress_bar=false", "trainer.loggers=[csv]")
 
