@@ -138,7 +138,8 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
         raise InputError(f"model.centred names unknown sites {unknown}; choose from "
                          f"{list(POOLED_SITES)}.")
     data, loss, reference = model_data(table)
-    centred = tuple(site for site in centred if site not in uninformed_sites(data))
+    uninformed = uninformed_sites(data)
+    centred = tuple(site for site in centred if site not in uninformed)
     idata = sample_posterior(table, data, loss, priors, form, sampler, centred)
     health = assess(idata)
     fewer = tuple(site for site in centred if site not in REFIT_NONCENTRED)
