@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from climb_bayes.errors import InputError, exits_on_input_error
+from climb_bayes.errors import InputError, exits_on_input_error, listing, rows
 from climb_bayes.io import atomic_path
 from climb_bayes.law import LawParams, expected_loss
 from climb_bayes.pilots import SHARE_PREFIX
@@ -93,9 +93,9 @@ def read_mixes(path: str | Path, sources: list[str]) -> pd.DataFrame:
     bad = ~(np.isfinite(shares).all(1) & (shares >= 0).all(1) & (shares <= 1).all(1)
             & (np.abs(shares.sum(1) - 1.0) <= 1e-6))
     if bad.any():
-        raise InputError(f"{path}: the shares of mixes {list(mixes['mix'][bad])} (rows "
-                         f"{list(np.flatnonzero(bad) + 1)}) are not in [0, 1] or do not sum "
-                         f"to 1 (within 1e-6); fix those rows.")
+        raise InputError(f"{path}: the shares of mixes {listing(mixes['mix'][bad])} "
+                         f"({rows(np.flatnonzero(bad))}) are not in [0, 1] or do not sum to 1 "
+                         f"(within 1e-6); fix those rows.")
     return mixes
 
 

@@ -33,7 +33,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from climb_bayes.errors import InputError
+from climb_bayes.errors import InputError, plain
 from climb_bayes.io import write_text
 from climb_bayes.mix import check_shares
 from climb_bayes.pilots import SHARE_PREFIX, write_pilots
@@ -147,7 +147,7 @@ def resolve_run(cfg: DictConfig, corpus_languages: list[str]) -> RunSpec:
         tokens_value = math.nan
     if not (math.isfinite(tokens_value) and tokens_value >= 1
             and tokens_value == round(tokens_value)):
-        raise InputError(f"{origin}: the budget tokens={tokens!r} must be a whole number of "
+        raise InputError(f"{origin}: the budget tokens={plain(tokens)} must be a whole number of "
                          f"tokens >= 1 (e.g. experiment.tokens=2e5).")
     values = check_shares(shares, origin, corpus_languages, "the corpus",
                           "Fix the language names, or build a corpus that has them "
