@@ -12,6 +12,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from climb_bayes.cli import check_command_line
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.pilots import (
     design_warnings,
@@ -59,4 +60,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line("convert")
     main()

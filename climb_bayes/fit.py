@@ -27,6 +27,7 @@ import pandas as pd
 from numpyro.infer import Predictive
 from omegaconf import DictConfig, OmegaConf
 
+from climb_bayes.cli import check_command_line
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.inference import chain_starts, find_map, run_nuts
 from climb_bayes.io import atomic_path, write_text
@@ -274,4 +275,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line("fit")
     main()

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from climb_bayes.cli import check_command_line
 from climb_bayes.errors import InputError, exits_on_input_error, listing, rows
 from climb_bayes.io import atomic_path
 from climb_bayes.law import LawParams, expected_loss
@@ -156,4 +157,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line("predict")
     main()

@@ -44,6 +44,7 @@ from matplotlib.figure import Figure
 from omegaconf import DictConfig
 
 from climb_bayes import plots
+from climb_bayes.cli import check_command_line
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.io import atomic_path, write_text
 from climb_bayes.mix import check_shares
@@ -653,4 +654,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line("report")
     main()

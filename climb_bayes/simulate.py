@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from climb_bayes.cli import check_command_line
 from climb_bayes.design import climb_design
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.io import write_text
@@ -227,4 +228,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line("simulate")
     main()

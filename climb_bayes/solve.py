@@ -42,6 +42,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from climb_bayes import __version__
 from climb_bayes.baselines import natural_mix, temperature_mix, uniform_mix, unimax_mix
+from climb_bayes.cli import check_command_line
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.io import write_text
 from climb_bayes.law import INTERACTION_FORMS
@@ -500,4 +501,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line("solve")
     main()

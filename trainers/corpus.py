@@ -42,6 +42,7 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from climb_bayes.cli import check_command_line
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.io import write_text
 from trainers import tokeniser
@@ -521,4 +522,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line("corpus")
     main()

@@ -23,6 +23,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from climb_bayes.cli import check_command_line
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError, exits_on_input_error
 from climb_bayes.pilots import read_table, validate_pilots, write_pilots
 
@@ -113,4 +114,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line("sweep")
     main()

@@ -1,0 +1,129 @@
+"""Every command checks its input before it works: an unknown override key, a bad option value,
+an output path of the wrong kind or a table in another CSV dialect exits with status 2, names
+the key or file and the fix, and writes nothing (climb_bayes/cli.py)."""
+
+import runpy
+import warnings
+from pathlib import Path
+
+import pytest
+
+from climb_bayes.cli import check_command_line, check_overrides
+from climb_bayes.errors import INPUT_ERROR_STATUS, InputError
+
+REPO = Path(__file__).resolve().parents[1]
+
+# ----------------------------------------------------------------------------- override keys
+
+
+@pytest.fixture
+def groups(tmp_path: Path) -> Path:
+    """A config directory whose group ``part`` has options with different keys."""
+    (tmp_path / "part").mkdir()
+    (tmp_path / "main.yaml").write_text("defaults:\n  - part: a\n  - _self_\nsize: 1\n")
+    (tmp_path / "part" / "a.yaml").write_text("alpha: 1\n")
+    (tmp_path / "part" / "b.yaml").write_text("beta: 2\n")
+    return tmp_path
+
+
+def refused(config_name: str, overrides: list[str], config_dir: Path | None = None) -> str:
+    """The message of the InputError that ``check_overrides`` raises."""
+    with pytest.raises(InputError) as error:
+        check_overrides(config_name, overrides, *([config_dir] if config_dir else []))
+    return str(error.value)
+
+
+def test_a_typo_names_the_key_and_the_closest_valid_one() -> None:
+    message = refused("fit", ["sampler.chains=2", "sampler.chain=2"])
+    assert message.startswith("sampler.chain=2: there is no key 'sampler.chain'")
+    assert "did you mean sampler.chains?" in message
+    assert "+sampler" not in message  # not Hydra's advice to add the key
+    assert "did you mean budgets?" in refused("design", ["budget=[1e7,3e7]"])
+    assert "did you mean vocab_size?" in refused("corpus", ["vocab=512"])
+    # several typos at once, one line each, and a nested key without its parent
+    message = refused("config", ["trainer.devics=2", "experiment.seed=1", "model.lr=1e-3"])
+    lines = message.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("trainer.devics=2")
+    assert "did you mean trainer.devices?" in lines[0]
+    assert "did you mean model.optimizer.lr" in lines[1]
+    assert "did you mean sampler.chains?" in refused("fit", ["chains=2"])
+
+
+def test_a_key_below_a_null_mapping_gets_the_mapping_syntax() -> None:
+    assert "set the whole mapping, e.g. weights={en: 1}" in refused("solve", ["weights.en=1"])
+
+
+def test_group_selections_and_sweeps_are_composed(groups: Path) -> None:
+    check_overrides("main", ["part=b", "part.beta=3", "size=2"], groups)
+    check_overrides("main", ["part=a,b", "part.beta=3"], groups)  # one of the options has it
+    check_overrides("main", ["size=1,2,3"], groups)  # a sweep over a plain key
+    message = refused("main", ["part.beta=3"], groups)  # the default option a has no beta
+    assert "no key 'part.beta'" in message and "did you mean part.alpha?" in message
+    assert "no key 'sise'" in refused("main", ["sise=1,2"], groups)
+    check_overrides("fit", ["model=self_saturating", "model.form=self_saturating"])
+    check_overrides("config", ["experiment=pilots", "experiment.design=d.csv"])
+
+
+def test_added_deleted_and_hydra_keys_are_left_to_hydra(tmp_path: Path) -> None:
+    check_overrides("fit", ["+new=1", "++other=2", "~strict", "hydra.run.dir=x",
+                            "hydra/job_logging=stdout"])
+    check_overrides("design", ["budgets.0=5"])  # an item of a list
+    check_overrides("fit", ["model=nonexistent", "sampler.chain=2"])  # Hydra refuses first
+    check_overrides("fit", ["sampler.chain=="])  # a syntax error: Hydra explains it
+    # a config group of the user's own, added with + from hydra.searchpath
+    (tmp_path / "mix").mkdir()
+    (tmp_path / "mix" / "posterior_mean.yaml").write_text("shares: {en: 1.0}\n")
+    searchpath = f"hydra.searchpath=[file://{tmp_path}]"
+    check_overrides("config", [searchpath, "+mix=posterior_mean", "mix.shares.en=1.0"])
+    assert "did you mean mix.shares.en?" in refused(
+        "config", [searchpath, "+mix=posterior_mean", "mix.share.en=1.0"])
+
+
+def test_the_command_line_exits_2_but_leaves_help_to_hydra(capsys) -> None:
+    check_command_line("fit", ["--help", "sampler.chain=2"])
+    check_command_line("fit", ["-m", "sampler.chains=1,2"])
+    with pytest.raises(SystemExit) as exit_:
+        check_command_line("fit", ["-m", "--cfg", "job", "sampler.chain=1,2"])
+    assert exit_.value.code == INPUT_ERROR_STATUS
+    assert "error: sampler.chain=1,2: there is no key" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        check_command_line("fit", ["--config-name", "design", "budget=1"])
+    assert "did you mean budgets?" in capsys.readouterr().err
+
+
+ENTRY_POINTS = [("climb_bayes.design", "seed"), ("climb_bayes.fit", "strict"),
+                ("climb_bayes.report", "tokens"), ("climb_bayes.predict", "tokens"),
+                ("climb_bayes.solve", "max_epochs"), ("climb_bayes.convert", "tokens"),
+                ("climb_bayes.simulate", "noise"), ("trainers.corpus", "seed"),
+                ("trainers.sweep", "design"), ("train.py", "experiment.seed")]
+
+
+@pytest.mark.parametrize(("entry", "key"), ENTRY_POINTS)
+def test_every_entry_point_checks_its_overrides(entry: str, key: str, monkeypatch,
+                                                capsys) -> None:
+    """Each ``__main__`` block checks before Hydra starts (in this process: no Hydra run)."""
+    monkeypatch.setattr("sys.argv", [entry, f"{key}x=1"])
+    with warnings.catch_warnings(), pytest.raises(SystemExit) as exit_:
+        warnings.simplefilter("ignore", RuntimeWarning)  # runpy: the module is imported
+        if entry.endswith(".py"):
+            runpy.run_path(str(REPO / entry), run_name="__main__")
+        else:
+            runpy.run_module(entry, run_name="__main__")
+    assert exit_.value.code == INPUT_ERROR_STATUS
+    assert f"did you mean {key}?" in capsys.readouterr().err
+
+
+def test_fit_refuses_a_typo_before_it_starts(cli, tmp_path) -> None:
+    output = tmp_path / "out"
+    result = cli("climb_bayes.fit", "sampler.chain=2", f"output={output}")
+    assert result.returncode == INPUT_ERROR_STATUS, result.stderr[-3000:]
+    assert "sampler.chain=2" in result.stderr and "did you mean sampler.chains?" in result.stderr
+    assert "Traceback" not in result.stderr and not output.exists()
+
+
+def test_a_sweep_still_runs(cli, tmp_path) -> None:
+    output = tmp_path / "design.csv"
+    result = cli("climb_bayes.design", "-m", "seed=1,2", "languages=[en,de]",
+                 f"output={output}", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("wrote 16 runs") == 2 and output.is_file()
