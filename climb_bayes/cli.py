@@ -28,7 +28,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from climb_bayes.errors import InputError, exits_on_input_error, plain
+from climb_bayes.errors import InputError, exits_on_input_error, listing, plain
 
 #: The configuration directory of every entry point (``conf/`` beside the packages).
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -113,8 +113,8 @@ def names(value: Any, key: str, what: str, example: str, minimum: int = 1) -> li
     items = [str(item) for item in _items(value, key, what, example)]
     repeated = sorted({item for item in items if items.count(item) > 1})
     if repeated:
-        raise InputError(f"{key}={plain(items)}: {plain(repeated)} appear more than once; give "
-                         f"each {what} once, e.g. {example}.")
+        raise InputError(f"{key}={plain(items)}: repeats {listing(repeated)}; give each {what} "
+                         f"once, e.g. {example}.")
     if len(items) < minimum:
         raise InputError(f"{key}={plain(items)}: give at least {minimum} distinct {what}s, e.g. "
                          f"{example}.")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from climb_bayes.cli import check_command_line, check_overrides
+from climb_bayes.design import climb_design
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,3 +128,40 @@ def test_a_sweep_still_runs(cli, tmp_path) -> None:
                  f"output={output}", f"hydra.sweep.dir={tmp_path / 'sweep'}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("wrote 16 runs") == 2 and output.is_file()
+
+
+# ----------------------------------------------------------------------------- option values
+
+
+@pytest.mark.parametrize(("override", "named"), [
+    ("budgets=[-6e3,1.2e4]", "budgets[0]=-6000.0: the pilot budget in tokens must be a finite "
+                             "number > 0"),
+    ("focal_shares=[0.5,1.5]", "focal_shares[1]=1.5"),
+    ("budgets=6e3", "budgets=6000.0: must be a list"),
+])
+def test_design_refuses_impossible_designs(cli, tmp_path, override: str, named: str) -> None:
+    output = tmp_path / "design.csv"
+    result = cli("climb_bayes.design", override, f"output={output}")
+    assert result.returncode == INPUT_ERROR_STATUS, result.stderr[-3000:]
+    assert named in result.stderr and "give e.g." in result.stderr
+    assert "Traceback" not in result.stderr and not output.exists()
+
+
+@pytest.mark.parametrize(("arguments", "named"), [
+    ({"languages": ["en", "en", "de"]}, "languages=[en, en, de]: repeats en"),
+    ({"languages": ["en"]}, "give at least 2 distinct training languages"),
+    ({"budgets": []}, "budgets=[]: give at least one"),
+    ({"budgets": [1e7, float("inf")]}, "budgets[1]=inf"),
+    ({"focal_shares": [0.0]}, "focal_shares[0]=0.0: the share of a mix's focal language must "
+                              "be a number in (0, 1)"),
+    ({"concentration": 0}, "concentration=0: the Dirichlet concentration must be a finite "
+                           "number > 0"),
+    ({"floor": 1.5}, "floor=1.5: the floor (fraction of an even split) must be a number in "
+                     "[0, 1]"),
+    ({"seed": -1}, "seed=-1: the seed must be a whole number >= 0"),
+])
+def test_design_checks_every_argument(arguments: dict, named: str) -> None:
+    given = {"languages": ["en", "de"], "budgets": [1e7, 3e7], **arguments}
+    with pytest.raises(InputError) as error:
+        climb_design(**given)
+    assert named in str(error.value)
