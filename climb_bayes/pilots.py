@@ -2,7 +2,7 @@
 
 Format
 ------
-One file, CSV (``.csv``) or Parquet (``.parquet`` or ``.pq``), with one row per
+One file, CSV (``.csv``, comma-separated) or Parquet (``.parquet`` or ``.pq``), with one row per
 (run, checkpoint, evaluated language). Columns:
 
 ``run_id``
@@ -72,6 +72,8 @@ MEMORY = "<memory>"
 
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
+#: Separators of other CSV dialects that a one-column header gives away.
+OTHER_SEPARATORS = {"semicolon": ";", "tab": "\t"}
 
 #: Prefixes stripped from the language columns of a wide mixture table (ours and RegMix's).
 MIXTURE_PREFIXES = (SHARE_PREFIX, "train_")
@@ -189,30 +191,39 @@ def _kind(path: Path) -> str:
 
 
 def _csv_header(path: Path) -> list[str]:
-    """The first line of a CSV file, split into column names."""
+    """The first line of a CSV file, split into column names; an InputError when it is one
+    column holding semicolons or tabs, the separators of other CSV dialects."""
     with path.open(newline="", encoding="utf-8") as handle:
-        return next(csv.reader(handle), [])
+        header = next(csv.reader(handle), [])
+    if len(header) == 1:
+        name, separator = max(OTHER_SEPARATORS.items(),
+                              key=lambda item: header[0].count(item[1]))
+        if separator in header[0]:
+            written = separator.encode("unicode_escape").decode()
+            raise InputError(
+                f"{path}: the header is one column, {header[0]!r}, so the file looks "
+                f"{name}-separated; climb_bayes reads comma-separated CSV: convert it, e.g. "
+                f"python -c \"import pandas as pd; pd.read_csv('{path}', sep='{written}')"
+                f".to_csv('{path}', index=False)\" (add decimal=',' to read_csv if its numbers "
+                f"have decimal commas).")
+    return header
 
 
-def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a CSV or Parquet file as it is; CSV cells are kept as text.
-
-    Numbers are parsed by the validators, so a cell that is not a number is reported with its
-    row. A missing file, an unknown suffix, an unreadable file or repeated column names raise
-    :class:`InputError`.
-    """
-    file = Path(path)
-    kind = _kind(file)
+def _read(file: Path, kind: str, **options: Any) -> pd.DataFrame:
+    """Read a ``kind`` ("csv" or "parquet") file with pandas; InputError for a missing or
+    unreadable file, a CSV file in another dialect or repeated column names."""
     if not file.is_file():
         raise InputError(f"{file}: no such file. Check the path (relative paths start at "
                          f"{Path.cwd()}).")
     try:
         if kind == "parquet":
-            frame = pd.read_parquet(file)
+            frame = pd.read_parquet(file, **options)
             header = [str(column) for column in frame.columns]
         else:
             header = _csv_header(file)
-            frame = pd.read_csv(file, dtype=str, keep_default_na=False)
+            frame = pd.read_csv(file, **options)
+    except InputError:
+        raise
     except (OSError, ValueError) as error:
         raise InputError(f"{file}: cannot be read as a {kind} table ({error}). Check that it is "
                          f"a complete {kind} file with one header row.") from error
@@ -221,6 +232,26 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise InputError(f"{file}: column(s) {listing(repeated)} appear more than once in the "
                          f"header. Keep one column of each name.")
     return frame
+
+
+def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a comma-separated file with pandas' types (any suffix): the reader of every CSV
+    table besides the pilot table (mixes, designs, available tokens, solver tables), with the
+    checks of :func:`read_table`."""
+    return _read(Path(path), "csv")
+
+
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a CSV or Parquet file as it is; CSV cells are kept as text.
+
+    Numbers are parsed by the validators, so a cell that is not a number is reported with its
+    row. A missing file, an unknown suffix, an unreadable file, a semicolon- or tab-separated
+    CSV file or repeated column names raise :class:`InputError`.
+    """
+    file = Path(path)
+    kind = _kind(file)
+    return _read(file, kind, **({"dtype": str, "keep_default_na": False} if kind == "csv"
+                                else {}))
 
 
 def read_pilots(path: str | os.PathLike[str]) -> PilotTable:

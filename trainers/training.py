@@ -36,7 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 from climb_bayes.errors import InputError, plain
 from climb_bayes.io import write_text
 from climb_bayes.mix import check_shares
-from climb_bayes.pilots import SHARE_PREFIX, write_pilots
+from climb_bayes.pilots import SHARE_PREFIX, read_csv, write_pilots
 from trainers import corpus as corpus_io
 from trainers import tokeniser
 from trainers.data import MixtureDataModule, token_stream
@@ -80,10 +80,7 @@ def read_design(path: str | Path) -> pd.DataFrame:
         raise InputError(f"{file}: no such design table. Write one with `python -m "
                          f"climb_bayes.design languages=[en,de,fr,es] budgets=[...] "
                          f"output={file}`.")
-    try:
-        design = pd.read_csv(file)
-    except (OSError, ValueError) as error:
-        raise InputError(f"{file}: cannot be read as CSV ({error}).") from error
+    design = read_csv(file)
     shares = [c for c in design.columns if c.startswith(SHARE_PREFIX)]
     missing = [c for c in ("run_id", "tokens") if c not in design.columns]
     if missing or not shares:
