@@ -79,6 +79,11 @@ def positive(value: Any, key: str, what: str, example: str) -> float:
     return number(value, key, what, example, above=0.0)
 
 
+def optional_positive(value: Any, key: str, what: str, example: str) -> float | None:
+    """None (the option is not set), or ``value`` as a finite float > 0 (:func:`number`)."""
+    return None if value is None else positive(value, key, what, example)
+
+
 def count(value: Any, key: str, what: str, example: str, minimum: int = 1) -> int:
     """``value`` as a whole number >= ``minimum``; otherwise an InputError like :func:`number`'s."""
     whole = (not isinstance(value, bool) and isinstance(value, int | float)
