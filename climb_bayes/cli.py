@@ -94,15 +94,17 @@ def count(value: Any, key: str, what: str, example: str, minimum: int = 1) -> in
     return int(value)
 
 
-def _items(value: Any, key: str, what: str, example: str) -> list[Any]:
-    """``value`` as a non-empty Python list; an InputError for a scalar or an empty list."""
+def _items(value: Any, key: str, what: str, example: str, minimum: int) -> list[Any]:
+    """``value`` as a Python list of at least ``minimum`` items; an InputError for a scalar or
+    a shorter list."""
     if isinstance(value, ListConfig):
         value = OmegaConf.to_container(value, resolve=True)
     if not isinstance(value, list | tuple):
         raise InputError(f"{key}={plain(value)}: must be a list, one {what} per entry, in "
                          f"brackets even for one entry; give e.g. {example}.")
-    if not value:
-        raise InputError(f"{key}=[]: give at least one {what}, e.g. {example}.")
+    if len(value) < minimum:
+        raise InputError(f"{key}={plain(value)}: give at least {minimum} "
+                         f"{what}{'s' if minimum > 1 else ''}, e.g. {example}.")
     return list(value)
 
 
@@ -110,20 +112,33 @@ def numbers(value: Any, key: str, what: str, example: str, **bounds: float) -> l
     """``value`` as a non-empty list of floats, each checked by :func:`number` with ``bounds``
     and named ``key[i]`` in a message."""
     return [number(item, f"{key}[{i}]", what, example, **bounds)
-            for i, item in enumerate(_items(value, key, what, example))]
+            for i, item in enumerate(_items(value, key, what, example, minimum=1))]
 
 
 def names(value: Any, key: str, what: str, example: str, minimum: int = 1) -> list[str]:
-    """``value`` as a list of at least ``minimum`` distinct names."""
-    items = [str(item) for item in _items(value, key, what, example)]
+    """``value`` as a list of at least ``minimum`` names, none repeated."""
+    items = [str(item) for item in _items(value, key, what, example, minimum)]
     repeated = sorted({item for item in items if items.count(item) > 1})
     if repeated:
         raise InputError(f"{key}={plain(items)}: repeats {listing(repeated)}; give each {what} "
                          f"once, e.g. {example}.")
-    if len(items) < minimum:
-        raise InputError(f"{key}={plain(items)}: give at least {minimum} distinct {what}s, e.g. "
-                         f"{example}.")
     return items
+
+
+def choice(value: Any, key: str, options: Iterable[str]) -> str:
+    """``value``, one of ``options``; otherwise an InputError listing them."""
+    options = list(options)
+    if value not in options:
+        raise InputError(f"{key}={plain(value)}: choose one of {', '.join(options)}, e.g. "
+                         f"{key}={options[0]}.")
+    return str(value)
+
+
+def flag(value: Any, key: str) -> bool:
+    """``value``, true or false; otherwise an InputError."""
+    if not isinstance(value, bool):
+        raise InputError(f"{key}={plain(value)}: must be true or false, e.g. {key}=true.")
+    return value
 
 
 def required(cfg: DictConfig, key: str, what: str, example: str) -> Any:

@@ -25,6 +25,7 @@ from omegaconf import DictConfig
 from climb_bayes.cli import (
     check_command_line,
     count,
+    flag,
     names,
     number,
     numbers,
@@ -61,6 +62,7 @@ def climb_design(languages: Sequence[str], budgets: Sequence[float],
     floor = number(floor, "floor", "floor (fraction of an even split)", "floor=0.3",
                    at_least=0.0, at_most=1.0)
     seed = count(seed, "seed", "seed", "seed=0", minimum=0)
+    monolingual = flag(monolingual, "monolingual")
     rng = np.random.default_rng(seed)
     m = len(languages)
     mixes, run_names = [], []

@@ -177,7 +177,7 @@ def _raise(problems: list[str]) -> None:
 # ----------------------------------------------------------------------------- reading
 
 
-def _kind(path: Path) -> str:
+def table_kind(path: Path) -> str:
     """``"csv"`` or ``"parquet"`` from the file's suffix; an unknown suffix is an error."""
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
@@ -249,7 +249,7 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     CSV file or repeated column names raise :class:`InputError`.
     """
     file = Path(path)
-    kind = _kind(file)
+    kind = table_kind(file)
     return _read(file, kind, **({"dtype": str, "keep_default_na": False} if kind == "csv"
                                 else {}))
 
@@ -262,7 +262,7 @@ def read_pilots(path: str | os.PathLike[str]) -> PilotTable:
 def write_pilots(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write a pilot-table frame atomically, as CSV or Parquet by the suffix of ``path``."""
     file = Path(path)
-    kind = _kind(file)
+    kind = table_kind(file)
     with atomic_path(file) as tmp:
         if kind == "parquet":
             frame.to_parquet(tmp, index=False)

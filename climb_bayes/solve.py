@@ -44,6 +44,7 @@ from climb_bayes import __version__
 from climb_bayes.baselines import natural_mix, temperature_mix, uniform_mix, unimax_mix
 from climb_bayes.cli import (
     check_command_line,
+    choice,
     count,
     number,
     output_directory,
@@ -266,16 +267,13 @@ def solve_options(cfg: DictConfig) -> Options:
     """The settings of ``cfg`` that do not depend on the posterior, each checked (an InputError
     naming its key); ``available`` is read later, against the posterior's languages."""
     target_tokens = required(cfg, "target_tokens", TARGET, "target_tokens=2e9")
-    if cfg.robust.kind not in ("mean_sd", "quantile"):
-        raise InputError(f"robust.kind={plain(cfg.robust.kind)}: choose mean_sd or quantile, "
-                         f"e.g. robust.kind=mean_sd.")
     return Options(
         target_tokens=target_budget(target_tokens), available=None,
         max_epochs=positive(cfg.max_epochs, "max_epochs", "repetition cap in epochs",
                             "max_epochs=4"),
         temperature=number(cfg.temperature, "temperature", "temperature-sampling exponent",
                            "temperature=0.3", at_least=0.0),
-        robust_kind=str(cfg.robust.kind),
+        robust_kind=choice(cfg.robust.kind, "robust.kind", ("mean_sd", "quantile")),
         robust_k=number(cfg.robust.k, "robust.k", "number of standard deviations",
                         "robust.k=1.0", at_least=0.0),
         robust_level=number(cfg.robust.level, "robust.level", "quantile level",

@@ -33,6 +33,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from climb_bayes.cli import count, output_directory, positive
 from climb_bayes.errors import InputError, plain
 from climb_bayes.io import write_text
 from climb_bayes.mix import check_shares
@@ -294,8 +295,23 @@ def _write_run_file(directory: Path, spec: RunSpec, cfg: DictConfig) -> None:
     write_text(file, json.dumps(record, indent=2) + "\n")
 
 
+def check_options(cfg: DictConfig) -> None:
+    """The run's sizes and its output directory, checked before anything is read (the budget
+    and the mix are checked by :func:`resolve_run`)."""
+    output_directory(cfg.experiment.output, "experiment.output", "runs/train",
+                     "one directory per run")
+    count(cfg.model.context, "model.context", "sequence length in tokens", "model.context=64")
+    count(cfg.data.batch_size, "data.batch_size", "number of sequences per batch",
+          "data.batch_size=16")
+    count(cfg.experiment.evaluations, "experiment.evaluations", "number of validation passes",
+          "experiment.evaluations=4")
+    positive(cfg.data.max_epochs, "data.max_epochs", "repetition cap in epochs",
+             "data.max_epochs=10")
+
+
 def train(cfg: DictConfig) -> Path:
     """Run (or resume, or skip if finished) the configured training; return its pilots.csv."""
+    check_options(cfg)
     corpus_languages = check_corpus(cfg.data.corpus)
     spec = resolve_run(cfg, corpus_languages)
     directory = Path(cfg.experiment.output) / spec.run_id
@@ -304,8 +320,6 @@ def train(cfg: DictConfig) -> Path:
         print(f"run {spec.run_id}: finished ({result}); skipped")
         return result
     datamodule = make_datamodule(cfg, spec)
-    if cfg.model.context <= 0 or cfg.data.batch_size <= 0:
-        raise InputError("model.context and data.batch_size must be positive.")
     _write_run_file(directory, spec, cfg)
     write_text(directory / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
