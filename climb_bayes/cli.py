@@ -5,8 +5,9 @@ Every entry point (``python -m climb_bayes.<command>``, ``python -m trainers.cor
 ``__main__`` block before Hydra starts: an override ``key=value`` of a key that its composed
 configuration does not have exits with status 2, naming the key and the closest valid keys
 (Hydra's own message would advise ``+key=value``, which adds a key nothing reads). The main
-functions then check their options with :func:`number`, :func:`count`, :func:`numbers`,
-:func:`names` and :func:`required`, and their outputs with :func:`output_file` and
+functions then check their options with :func:`number` (and :func:`positive`,
+:func:`optional_positive`), :func:`count`, :func:`numbers`, :func:`names`, :func:`choice`,
+:func:`flag` and :func:`required`, and their outputs with :func:`output_file` and
 :func:`output_directory`, before they read or write anything. Every failed check is an
 :class:`~climb_bayes.errors.InputError` that names the key, the value and the fix.
 """
