@@ -17,6 +17,7 @@ import itertools
 import math
 import sys
 from collections.abc import Iterable, Sequence
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ def optional_positive(value: Any, key: str, what: str, example: str) -> float | 
 
 def count(value: Any, key: str, what: str, example: str, minimum: int = 1) -> int:
     """``value`` as a whole number >= ``minimum``; otherwise an InputError like :func:`number`'s."""
-    whole = (not isinstance(value, bool) and isinstance(value, int | float)
+    whole = (not isinstance(value, bool) and isinstance(value, Real)
              and math.isfinite(value) and value == int(value) and value >= minimum)
     if not whole:
         raise InputError(f"{key}={plain(value)}: the {what} must be a whole number >= {minimum}; "
