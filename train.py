@@ -8,6 +8,7 @@ the work is done by :func:`trainers.training.train`.
 import hydra
 from omegaconf import DictConfig
 
+from climb_bayes.cli import check_command_line
 from climb_bayes.errors import exits_on_input_error
 from trainers import sweep  # noqa: F401  (registers the ${pilot_rows:...} resolver)
 from trainers.training import train
@@ -21,4 +22,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line("config")
     main()

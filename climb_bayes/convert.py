@@ -12,43 +12,42 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from climb_bayes.errors import InputError, exits_on_input_error
+from climb_bayes.cli import (
+    check_command_line,
+    flag,
+    optional_positive,
+    output_file,
+    required,
+)
+from climb_bayes.errors import exits_on_input_error
 from climb_bayes.pilots import (
     design_warnings,
     from_wide,
     read_table,
+    table_kind,
     validate_pilots,
     write_pilots,
 )
 
-
-def _required(cfg: DictConfig, key: str) -> str:
-    """A path option that must be given."""
-    value = cfg.get(key)
-    if value is None:
-        raise InputError(f"no {key}=PATH given. Usage: python -m climb_bayes.convert "
-                         f"mixtures=A.csv losses=B.csv tokens=1e9 output=pilots.csv")
-    return str(value)
-
-
-def _budget(value: object) -> float | None:
-    """The ``tokens`` option as a number, or None."""
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError) as error:
-        raise InputError(f"tokens={value!r} is not a number; give the training budget of the "
-                         f"runs, e.g. tokens=1e9.") from error
+#: The command line, for messages.
+USAGE = ("python -m climb_bayes.convert mixtures=A.csv losses=B.csv tokens=1e9 "
+         "output=pilots.csv")
 
 
 @hydra.main(config_path="../conf", config_name="convert", version_base="1.3")
 @exits_on_input_error
 def main(cfg: DictConfig) -> None:
     """Read the two wide tables, convert, validate, write the pilot table, print design warnings."""
-    mixtures, losses, output = (_required(cfg, key) for key in ("mixtures", "losses", "output"))
-    frame = from_wide(read_table(mixtures), read_table(losses), tokens=_budget(cfg.tokens),
-                      run_id_column=cfg.run_id_column, normalise=bool(cfg.normalise),
+    mixtures, losses = (str(required(cfg, key, f"{key} table (CSV or Parquet)", USAGE))
+                        for key in ("mixtures", "losses"))
+    output = output_file(required(cfg, "output", "pilot table to write", USAGE), "output",
+                         "pilots.csv")
+    table_kind(output)
+    tokens = optional_positive(cfg.tokens, "tokens", "training budget of every run",
+                               "tokens=1e9")
+    normalise = flag(cfg.normalise, "normalise")
+    frame = from_wide(read_table(mixtures), read_table(losses), tokens=tokens,
+                      run_id_column=cfg.run_id_column, normalise=normalise,
                       paths=(mixtures, losses))
     table = validate_pilots(frame, path=f"the table converted from {mixtures} and {losses}")
     write_pilots(table.frame, output)
@@ -59,4 +58,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line("convert")
     main()

@@ -22,7 +22,17 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from climb_bayes.errors import InputError, exits_on_input_error
+from climb_bayes.cli import (
+    check_command_line,
+    count,
+    flag,
+    names,
+    number,
+    numbers,
+    output_file,
+    positive,
+)
+from climb_bayes.errors import exits_on_input_error
 from climb_bayes.io import atomic_path
 from climb_bayes.pilots import SHARE_PREFIX
 
@@ -38,29 +48,37 @@ def climb_design(languages: Sequence[str], budgets: Sequence[float],
     ``(1 - s) * (floor / (m - 1) + (1 - floor) * Dirichlet(concentration))``, so each gets at
     least ``floor`` times an even split.
     The same mixes are used at every budget, so the budget effect is not confounded with the
-    mix. With ``monolingual``, one run per language and budget with ``r = e_i``.
+    mix. With ``monolingual``, one run per language and budget with ``r = e_i``. Bad
+    arguments (named as the keys of ``conf/design.yaml``) raise an InputError.
     """
-    languages = list(languages)
-    if len(set(languages)) != len(languages) or len(languages) < 2:
-        raise ValueError(f"need at least two distinct languages, got {languages}")
-    if not 0.0 <= floor <= 1.0:
-        raise ValueError(f"floor must be in [0, 1], got {floor}")
+    languages = names(languages, "languages", "training language", "languages=[en,de,fr,es]",
+                      minimum=2)
+    budgets = numbers(budgets, "budgets", "pilot budget in tokens", "budgets=[1e7,3e7]",
+                      above=0.0)
+    focal_shares = numbers(focal_shares, "focal_shares", "share of a mix's focal language",
+                           "focal_shares=[0.15,0.4,0.7]", above=0.0, below=1.0)
+    concentration = positive(concentration, "concentration", "Dirichlet concentration",
+                             "concentration=1.0")
+    floor = number(floor, "floor", "floor (fraction of an even split)", "floor=0.3",
+                   at_least=0.0, at_most=1.0)
+    seed = count(seed, "seed", "seed", "seed=0", minimum=0)
+    monolingual = flag(monolingual, "monolingual")
     rng = np.random.default_rng(seed)
     m = len(languages)
-    mixes, names = [], []
+    mixes, run_names = [], []
     for i, language in enumerate(languages):
         for share in focal_shares:
             spread = floor / (m - 1) + (1.0 - floor) * rng.dirichlet(np.full(m - 1, concentration))
             rest = spread * (1.0 - share)
             mixes.append(np.insert(rest, i, share))
-            names.append(f"{language}{round(100 * share):02d}")
+            run_names.append(f"{language}{round(100 * share):02d}")
     if monolingual:
         mixes.extend(np.eye(m))
-        names.extend(f"{language}-only" for language in languages)
+        run_names.extend(f"{language}-only" for language in languages)
     rows = [
         {"run_id": f"{name}-{budget:.3g}", "tokens": float(budget),
          **{f"{SHARE_PREFIX}{lang}": float(r) for lang, r in zip(languages, mix, strict=True)}}
-        for budget in budgets for name, mix in zip(names, mixes, strict=True)
+        for budget in budgets for name, mix in zip(run_names, mixes, strict=True)
     ]
     return pd.DataFrame(rows)
 
@@ -69,16 +87,14 @@ def climb_design(languages: Sequence[str], budgets: Sequence[float],
 @exits_on_input_error
 def main(cfg: DictConfig) -> None:
     """Write the design table to ``cfg.output``."""
-    try:
-        design = climb_design(cfg.languages, cfg.budgets, cfg.focal_shares, cfg.monolingual,
-                              cfg.concentration, cfg.floor, cfg.seed)
-    except ValueError as error:
-        raise InputError(f"design: {error}; set languages=[en,de,...] with two or more "
-                         f"distinct names and 0 <= floor <= 1.") from error
-    with atomic_path(cfg.output) as tmp:
+    output = output_file(cfg.output, "output", "design.csv")
+    design = climb_design(cfg.languages, cfg.budgets, cfg.focal_shares, cfg.monolingual,
+                          cfg.concentration, cfg.floor, cfg.seed)
+    with atomic_path(output) as tmp:
         design.to_csv(tmp, index=False)
-    print(f"wrote {len(design)} runs to {cfg.output}")
+    print(f"wrote {len(design)} runs to {output}")
 
 
 if __name__ == "__main__":
+    check_command_line("design")
     main()

@@ -15,6 +15,7 @@ import logging
 import sys
 import time
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -29,6 +30,16 @@ import pandas as pd
 from numpyro.infer import Predictive
 from omegaconf import DictConfig, OmegaConf
 
+from climb_bayes.cli import (
+    check_command_line,
+    choice,
+    count,
+    flag,
+    names,
+    number,
+    output_directory,
+    positive,
+)
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.health import (
     BROKEN,
@@ -108,6 +119,48 @@ class Sampler:
     progress_bar: bool = True
     refit: bool = True
 
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> "Sampler":
+        """The ``sampler`` settings of ``conf/fit.yaml``, each checked (an InputError naming
+        its key)."""
+        def whole(name: str, what: str, minimum: int = 1) -> int:
+            return count(cfg[name], f"sampler.{name}", what,
+                         f"sampler.{name}={getattr(cls, name)}", minimum)
+
+        return cls(
+            chains=whole("chains", "number of chains"),
+            warmup=whole("warmup", "number of warmup draws per chain"),
+            samples=whole("samples", "number of draws per chain"),
+            seed=whole("seed", "seed", minimum=0),
+            target_accept=number(cfg.target_accept, "sampler.target_accept",
+                                 "target acceptance rate", "sampler.target_accept=0.95",
+                                 above=0.0, below=1.0),
+            dense_mass=flag(cfg.dense_mass, "sampler.dense_mass"),
+            max_tree_depth=whole("max_tree_depth", "largest tree depth"),
+            map_starts=whole("map_starts", "number of MAP starts"),
+            map_max_iter=whole("map_max_iter", "number of L-BFGS iterations"),
+            map_tolerance=positive(cfg.map_tolerance, "sampler.map_tolerance",
+                                   "tolerance in nats", "sampler.map_tolerance=5.0"),
+            progress_bar=flag(cfg.progress_bar, "sampler.progress_bar"),
+            refit=flag(cfg.refit, "sampler.refit"))
+
+
+def model_settings(form: str, centred: Iterable[str], extrapolation_sd: float
+                   ) -> tuple[str, tuple[str, ...], float]:
+    """The interaction form, the centred sites and the law's error beyond the pilots (``model``
+    in ``conf/fit.yaml``), checked: an InputError naming the key otherwise."""
+    form = choice(form, "model.form", INTERACTION_FORMS)
+    centred = tuple(names(centred, "model.centred", "pooled site", "model.centred=[log_beta]",
+                          minimum=0))
+    unknown = sorted(set(centred) - set(POOLED_SITES))
+    if unknown:
+        raise InputError(f"model.centred names unknown sites {unknown}; choose from "
+                         f"{list(POOLED_SITES)}.")
+    extrapolation_sd = number(extrapolation_sd, "model.extrapolation_sd",
+                              "law's error beyond the pilots (nats per e-fold)",
+                              "model.extrapolation_sd=0.05", at_least=0.0)
+    return form, centred, extrapolation_sd
+
 
 #: Pooled sites whose spread can go to zero (languages alike, ``k`` barely informed), where
 #: centred chains stick in the funnel; the refit samples them non-centred.
@@ -127,16 +180,7 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
     pilot budget, >= 0) is stored with the posterior for
     :func:`climb_bayes.predict.extrapolation_error`.
     """
-    if form not in INTERACTION_FORMS:
-        raise InputError(f"unknown interaction form model.form={form!r}; "
-                         f"choose one of {sorted(INTERACTION_FORMS)}.")
-    if not extrapolation_sd >= 0.0:
-        raise InputError(f"model.extrapolation_sd must be a number >= 0 (nats per e-fold of "
-                         f"extrapolation beyond the pilots); got {extrapolation_sd}.")
-    unknown = sorted(set(centred) - set(POOLED_SITES))
-    if unknown:
-        raise InputError(f"model.centred names unknown sites {unknown}; choose from "
-                         f"{list(POOLED_SITES)}.")
+    form, centred, extrapolation_sd = model_settings(form, centred, extrapolation_sd)
     data, loss, reference = model_data(table)
     uninformed = uninformed_sites(data)
     centred = tuple(site for site in centred if site not in uninformed)
@@ -252,21 +296,25 @@ def compare_forms(posteriors: dict[str, az.InferenceData]) -> pd.DataFrame:
 @exits_on_input_error
 def main(cfg: DictConfig) -> None:
     """Validate, fit, diagnose and write the posterior (see the module docstring)."""
-    sampler = Sampler(**cfg.sampler)
+    sampler = Sampler.from_config(cfg.sampler)
+    chosen, centred, extrapolation_sd = model_settings(cfg.model.form, cfg.model.centred,
+                                                       cfg.model.extrapolation_sd)
+    compare, strict = flag(cfg.compare_forms, "compare_forms"), flag(cfg.strict, "strict")
+    keep_broken = flag(cfg.keep_broken, "keep_broken")
+    output = output_directory(cfg.output, "output", "runs/fit",
+                              "posterior.nc, summary.csv and config.yaml")
+    priors = Priors.from_mapping(OmegaConf.to_container(cfg.model.priors))
     numpyro.set_host_device_count(max(sampler.chains, 1))
     table = read_pilots(cfg.pilots or bundled_example())
     for warning in design_warnings(table):
         log.warning(warning)
-    priors = Priors.from_mapping(OmegaConf.to_container(cfg.model.priors))
     config_yaml = OmegaConf.to_yaml(cfg)
-    forms = [cfg.model.form] + ([f for f in INTERACTION_FORMS if f != cfg.model.form]
-                                if cfg.compare_forms else [])
-    output = Path(cfg.output)
+    forms = [chosen] + ([f for f in INTERACTION_FORMS if f != chosen] if compare else [])
     posteriors, verdicts = {}, {}
     for form in forms:
         start = time.perf_counter()
-        idata = fit_posterior(table, priors, form, sampler, tuple(cfg.model.centred),
-                              config_yaml, float(cfg.model.extrapolation_sd))
+        idata = fit_posterior(table, priors, form, sampler, centred, config_yaml,
+                              extrapolation_sd)
         health = stored_health(idata)
         verdicts[form] = health
         log.info("%s form. %s", form, sampling_report(idata, health,
@@ -274,15 +322,15 @@ def main(cfg: DictConfig) -> None:
         if (left := prior_report(idata)) is not None:
             log.info("%s form: %s", form, left)
         print(f"fit health ({form}): {health.line}")
-        name = "posterior.nc" if form == cfg.model.form else f"posterior_{form}.nc"
-        if health.verdict == BROKEN and not cfg.keep_broken:
+        name = "posterior.nc" if form == chosen else f"posterior_{form}.nc"
+        if health.verdict == BROKEN and not keep_broken:
             log.error("the %s fit is broken, so %s is not written (an earlier one, if any, "
                       "is left as it was). Try more warmup (sampler.warmup), a higher "
                       "sampler.target_accept, or pilots that pin down the flagged parameters; "
                       "keep_broken=true writes it anyway for debugging.", form, output / name)
             continue
         save_posterior(idata, output / name)
-        if form == cfg.model.form:
+        if form == chosen:
             summary = parameter_summary(idata)
             with atomic_path(output / "summary.csv") as tmp:
                 summary.to_csv(tmp)
@@ -295,13 +343,13 @@ def main(cfg: DictConfig) -> None:
         print(comparison.to_string())
     if posteriors:
         write_text(output / "config.yaml", config_yaml)
-    if cfg.model.form in posteriors:
-        print(f"wrote {output / 'posterior.nc'} ({verdicts[cfg.model.form].verdict})")
-    failed = [form for form, health in verdicts.items()
-              if health.verdict == BROKEN or (cfg.strict and health.verdict != HEALTHY)]
-    if failed:
+    if chosen in posteriors:
+        print(f"wrote {output / 'posterior.nc'} ({verdicts[chosen].verdict})")
+    if any(health.verdict == BROKEN or (strict and health.verdict != HEALTHY)
+           for health in verdicts.values()):
         sys.exit(DIAGNOSTICS_STATUS)
 
 
 if __name__ == "__main__":
+    check_command_line("fit")
     main()

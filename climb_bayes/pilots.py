@@ -2,7 +2,7 @@
 
 Format
 ------
-One file, CSV (``.csv``) or Parquet (``.parquet`` or ``.pq``), with one row per
+One file, CSV (``.csv``, comma-separated) or Parquet (``.parquet`` or ``.pq``), with one row per
 (run, checkpoint, evaluated language). Columns:
 
 ``run_id``
@@ -56,7 +56,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from climb_bayes.errors import InputError
+from climb_bayes.errors import SHOWN, InputError, listing, rows
 from climb_bayes.io import atomic_path
 
 SHARE_PREFIX = "share_"
@@ -67,13 +67,13 @@ OPTIONAL_COLUMNS = ("seed", "model")
 SHARE_SUM_TOLERANCE = 1e-6
 #: How far the shares of one run may differ between its rows.
 SAME_MIX_TOLERANCE = 1e-9
-#: Offending rows, runs or values listed in a message before "and N more".
-SHOWN = 5
 #: The ``path`` of a table that was not read from a file.
 MEMORY = "<memory>"
 
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
+#: Separators of other CSV dialects that a one-column header gives away.
+OTHER_SEPARATORS = {"semicolon": ";", "tab": "\t"}
 
 #: Prefixes stripped from the language columns of a wide mixture table (ours and RegMix's).
 MIXTURE_PREFIXES = (SHARE_PREFIX, "train_")
@@ -149,20 +149,6 @@ class PilotTable:
 # ----------------------------------------------------------------------------- messages
 
 
-def _listing(items: Sequence[str], separator: str = ", ") -> str:
-    """``a, b, c`` with at most :data:`SHOWN` items, then ``and N more``."""
-    items = list(items)
-    shown = separator.join(items[:SHOWN])
-    more = len(items) - SHOWN
-    return f"{shown} and {more} more" if more > 0 else shown
-
-
-def _rows(positions: Sequence[int]) -> str:
-    """``row 3`` or ``rows 3, 7, 9``: 1-based data-row numbers of 0-based positions."""
-    numbers = [str(int(position) + 1) for position in positions]
-    return ("row " if len(numbers) == 1 else "rows ") + _listing(numbers)
-
-
 def _show(value: Any) -> str:
     """A cell as the user wrote it: ``empty``, a number as written, other text quoted."""
     if _is_blank(value):
@@ -191,7 +177,7 @@ def _raise(problems: list[str]) -> None:
 # ----------------------------------------------------------------------------- reading
 
 
-def _kind(path: Path) -> str:
+def table_kind(path: Path) -> str:
     """``"csv"`` or ``"parquet"`` from the file's suffix; an unknown suffix is an error."""
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
@@ -205,38 +191,67 @@ def _kind(path: Path) -> str:
 
 
 def _csv_header(path: Path) -> list[str]:
-    """The first line of a CSV file, split into column names."""
+    """The first line of a CSV file, split into column names; an InputError when it is one
+    column holding semicolons or tabs, the separators of other CSV dialects."""
     with path.open(newline="", encoding="utf-8") as handle:
-        return next(csv.reader(handle), [])
+        header = next(csv.reader(handle), [])
+    if len(header) == 1:
+        name, separator = max(OTHER_SEPARATORS.items(),
+                              key=lambda item: header[0].count(item[1]))
+        if separator in header[0]:
+            written = separator.encode("unicode_escape").decode()
+            raise InputError(
+                f"{path}: the header is one column, {header[0]!r}, so the file looks "
+                f"{name}-separated; climb_bayes reads comma-separated CSV: convert it, e.g. "
+                f"python -c \"import pandas as pd; pd.read_csv('{path}', sep='{written}')"
+                f".to_csv('{path}', index=False)\" (add decimal=',' to read_csv if its numbers "
+                f"have decimal commas).")
+    return header
+
+
+def _read(file: Path, kind: str, **options: Any) -> pd.DataFrame:
+    """Read a ``kind`` ("csv" or "parquet") file with pandas; InputError for a missing or
+    unreadable file, a CSV file in another dialect or repeated column names."""
+    if not file.is_file():
+        raise InputError(f"{file}: no such file. Check the path (relative paths start at "
+                         f"{Path.cwd()}).")
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(file, **options)
+            header = [str(column) for column in frame.columns]
+        else:
+            header = _csv_header(file)
+            frame = pd.read_csv(file, **options)
+    except InputError:
+        raise
+    except (OSError, ValueError) as error:
+        raise InputError(f"{file}: cannot be read as a {kind} table ({error}). Check that it is "
+                         f"a complete {kind} file with one header row.") from error
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise InputError(f"{file}: column(s) {listing(repeated)} appear more than once in the "
+                         f"header. Keep one column of each name.")
+    return frame
+
+
+def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a comma-separated file with pandas' types (any suffix): the reader of every CSV
+    table besides the pilot table (mixes, designs, available tokens, solver tables), with the
+    checks of :func:`read_table`."""
+    return _read(Path(path), "csv")
 
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a CSV or Parquet file as it is; CSV cells are kept as text.
 
     Numbers are parsed by the validators, so a cell that is not a number is reported with its
-    row. A missing file, an unknown suffix, an unreadable file or repeated column names raise
-    :class:`InputError`.
+    row. A missing file, an unknown suffix, an unreadable file, a semicolon- or tab-separated
+    CSV file or repeated column names raise :class:`InputError`.
     """
     file = Path(path)
-    kind = _kind(file)
-    if not file.is_file():
-        raise InputError(f"{file}: no such file. Check the path (relative paths start at "
-                         f"{Path.cwd()}).")
-    try:
-        if kind == "parquet":
-            frame = pd.read_parquet(file)
-            header = [str(column) for column in frame.columns]
-        else:
-            header = _csv_header(file)
-            frame = pd.read_csv(file, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as error:
-        raise InputError(f"{file}: cannot be read as a {kind} table ({error}). Check that it is "
-                         f"a complete {kind} file with one header row.") from error
-    repeated = sorted({name for name in header if header.count(name) > 1})
-    if repeated:
-        raise InputError(f"{file}: column(s) {_listing(repeated)} appear more than once in the "
-                         f"header. Keep one column of each name.")
-    return frame
+    kind = table_kind(file)
+    return _read(file, kind, **({"dtype": str, "keep_default_na": False} if kind == "csv"
+                                else {}))
 
 
 def read_pilots(path: str | os.PathLike[str]) -> PilotTable:
@@ -247,7 +262,7 @@ def read_pilots(path: str | os.PathLike[str]) -> PilotTable:
 def write_pilots(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write a pilot-table frame atomically, as CSV or Parquet by the suffix of ``path``."""
     file = Path(path)
-    kind = _kind(file)
+    kind = table_kind(file)
     with atomic_path(file) as tmp:
         if kind == "parquet":
             frame.to_parquet(tmp, index=False)
@@ -278,10 +293,10 @@ def _check_columns(frame: pd.DataFrame, path: str) -> list[str]:
     problems = []
     repeated = sorted({name for name in columns if columns.count(name) > 1})
     if repeated:
-        problems.append(f"column(s) {_listing(repeated)} appear more than once")
+        problems.append(f"column(s) {listing(repeated)} appear more than once")
     missing = [name for name in REQUIRED_COLUMNS if name not in columns]
     if missing:
-        problems.append(f"required column(s) {_listing(missing)} missing")
+        problems.append(f"required column(s) {listing(missing)} missing")
     unknown = [name for name in columns if name not in allowed]
     if unknown:
         named = [f"'{name}'{_suggestion(name, shares)}" for name in unknown]
@@ -321,7 +336,7 @@ def _missing_text(clean: pd.DataFrame, path: str) -> list[str]:
                       ("language", "give every row the language its loss was measured on")):
         empty = np.flatnonzero(clean[name].to_numpy() == "")
         if empty.size:
-            problems.append(f"{path}: column '{name}' is empty in {_rows(empty)}; {fix}, or "
+            problems.append(f"{path}: column '{name}' is empty in {rows(empty)}; {fix}, or "
                             f"delete these rows.")
     return problems
 
@@ -332,9 +347,9 @@ def _unmeasured_targets(clean: pd.DataFrame, path: str) -> tuple[list[str], list
     empty = [name for name, losses in measured if losses.isna().all()]
     problems = []
     for name in empty:
-        rows = np.flatnonzero(clean["language"].to_numpy() == name)
+        positions = np.flatnonzero(clean["language"].to_numpy() == name)
         problems.append(f"{path}: language '{name}' has no loss in any of its rows "
-                        f"({_rows(rows)}); fill in its losses or delete its rows.")
+                        f"({rows(positions)}); fill in its losses or delete its rows.")
     return problems, empty
 
 
@@ -348,7 +363,7 @@ def _bad_positive(raw: pd.DataFrame, clean: pd.DataFrame, name: str, skip: np.nd
     positions = np.flatnonzero(bad)
     shown = ", ".join(_show(raw[name].iloc[p]) for p in positions[:SHOWN])
     return [f"{path}: column '{name}' ({meaning}) must hold finite numbers > 0, but "
-            f"{_rows(positions)} hold {shown}. Correct these values or delete the rows."]
+            f"{rows(positions)} hold {shown}. Correct these values or delete the rows."]
 
 
 def _bad_shares(raw: pd.DataFrame, clean: pd.DataFrame, shares: list[str],
@@ -360,7 +375,7 @@ def _bad_shares(raw: pd.DataFrame, clean: pd.DataFrame, shares: list[str],
         positions = np.flatnonzero(~((values >= 0) & (values <= 1)))
         if positions.size:
             shown = ", ".join(_show(raw[name].iloc[p]) for p in positions[:SHOWN])
-            parts.append(f"'{name}' in {_rows(positions)}: {shown}")
+            parts.append(f"'{name}' in {rows(positions)}: {shown}")
     if not parts:
         return []
     return [f"{path}: every share must be a number in [0, 1], but these are not: "
@@ -379,9 +394,9 @@ def _bad_sums(clean: pd.DataFrame, shares: list[str], path: str) -> list[str]:
     described = []
     for run in pd.unique(offending):
         positions = np.flatnonzero(off & (clean["run_id"].to_numpy() == run))
-        described.append(f"'{run}' (sum {sums[positions[0]]:.6g}, {_rows(positions)})")
+        described.append(f"'{run}' (sum {sums[positions[0]]:.6g}, {rows(positions)})")
     return [f"{path}: the shares of a run must sum to 1 (within {SHARE_SUM_TOLERANCE:g}), but "
-            f"they do not for run(s) {_listing(described)}. Correct the mix of these runs; if "
+            f"they do not for run(s) {listing(described)}. Correct the mix of these runs; if "
             f"the shares were rounded when written (RegMix's published mixtures keep 3 "
             f"decimals), divide each by its row's sum, which `python -m climb_bayes.convert "
             f"... normalise=true` does for a wide table."]
@@ -408,21 +423,21 @@ def _duplicates(clean: pd.DataFrame, path: str) -> list[str]:
     problems = []
     repeated = clean[clean.duplicated(keep=False)]
     if len(repeated):
-        groups = [_rows(list(group.index)) for _, group in
+        groups = [rows(list(group.index)) for _, group in
                   repeated.groupby(list(clean.columns), sort=False, dropna=False)]
-        problems.append(f"{path}: identical rows: {_listing(groups, '; ')}. Delete the repeated "
+        problems.append(f"{path}: identical rows: {listing(groups, '; ')}. Delete the repeated "
                         f"rows.")
     distinct = clean.drop_duplicates()
     clashes = distinct[distinct.duplicated(_KEY, keep=False)]
     if len(clashes):
         described = [
-            f"run '{run}' at {tokens:g} tokens on '{language}' ({_rows(list(group.index))}: "
+            f"run '{run}' at {tokens:g} tokens on '{language}' ({rows(list(group.index))}: "
             f"losses {', '.join(f'{loss:g}' for loss in group['loss'])})"
             for (run, tokens, language), group in clashes.groupby(_KEY, sort=False)
         ]
         problems.append(
             f"{path}: more than one loss for the same run, budget and language: "
-            f"{_listing(described)}. Keep one row per (run_id, tokens, language); if these are "
+            f"{listing(described)}. Keep one row per (run_id, tokens, language); if these are "
             f"runs with different seeds, give them different run_id values."
         )
     return problems
@@ -437,11 +452,11 @@ def _mixed_mixes(clean: pd.DataFrame, shares: list[str], path: str) -> list[str]
         differing = [name for name in shares if row[name] > SAME_MIX_TOLERANCE]
         if differing:
             positions = np.flatnonzero(clean["run_id"].to_numpy() == run)
-            described.append(f"'{run}' ({_listing(differing)} differ; {_rows(positions)})")
+            described.append(f"'{run}' ({listing(differing)} differ; {rows(positions)})")
     if not described:
         return []
     return [f"{path}: a run has one mix, but these runs have different shares on different "
-            f"rows: {_listing(described)}. Correct the shares, or give runs with different "
+            f"rows: {listing(described)}. Correct the shares, or give runs with different "
             f"mixes different run_id values."]
 
 
@@ -450,7 +465,7 @@ def _too_few_runs(clean: pd.DataFrame, sources: list[str], path: str) -> list[st
     runs, languages = clean["run_id"].nunique(), len(sources)
     if runs >= languages:
         return []
-    return [f"{path}: {runs} run(s) for {languages} training languages ({_listing(sources)}): "
+    return [f"{path}: {runs} run(s) for {languages} training languages ({listing(sources)}): "
             f"the transfer between languages cannot be estimated from fewer runs with "
             f"different mixes than training languages. Train at least {languages} pilot runs "
             f"with different mixes; the paper's design is 3 mixes per language at 2 budgets, "
@@ -538,11 +553,11 @@ def _strip(name: str, prefixes: Sequence[str], suffixes: Sequence[str] = ()) -> 
     return name
 
 
-def _wide_ids(frame: pd.DataFrame, column: str | None, rows: int, path: str) -> pd.Series:
+def _wide_ids(frame: pd.DataFrame, column: str | None, count: int, path: str) -> pd.Series:
     """Run ids of a wide table: a column, or 1-based row numbers when ``column`` is None."""
     if column is None:
-        if len(frame) != rows:
-            raise InputError(f"{path}: {len(frame)} rows, but the other table has {rows}; "
+        if len(frame) != count:
+            raise InputError(f"{path}: {len(frame)} rows, but the other table has {count}; "
                              f"matching runs by row order needs the same number of rows. Give "
                              f"both tables a run id column and name it with run_id_column.")
         return pd.Series([str(i + 1) for i in range(len(frame))], index=frame.index)
@@ -550,17 +565,17 @@ def _wide_ids(frame: pd.DataFrame, column: str | None, rows: int, path: str) -> 
         hint = (" RegMix's tables name it 'index': pass run_id_column=index."
                 if "index" in frame.columns else "")
         raise InputError(f"{path}: no run id column '{column}' (columns: "
-                         f"{_listing([str(c) for c in frame.columns])}).{hint} Name the column "
+                         f"{listing([str(c) for c in frame.columns])}).{hint} Name the column "
                          f"that matches runs between the two tables with run_id_column, or "
                          f"pass run_id_column=null to match them by row order.")
     ids = _text(frame[column])
     blank = np.flatnonzero(ids.to_numpy() == "")
     if blank.size:
-        raise InputError(f"{path}: the run id column '{column}' is empty in {_rows(blank)}. "
+        raise InputError(f"{path}: the run id column '{column}' is empty in {rows(blank)}. "
                          f"Give every run an id.")
     repeated = [str(run) for run in pd.unique(ids[ids.duplicated()])]
     if repeated:
-        raise InputError(f"{path}: run id(s) {_listing(repeated)} appear on more than one row "
+        raise InputError(f"{path}: run id(s) {listing(repeated)} appear on more than one row "
                          f"of column '{column}'. Give every run one row with its own id.")
     return ids
 
@@ -570,12 +585,12 @@ def _language_columns(columns: Sequence[Any], excluded: set[str], prefixes: Sequ
     """Map each language column to its language name (prefixes and suffixes stripped)."""
     names = {str(c): _strip(str(c), prefixes, suffixes) for c in columns if str(c) not in excluded}
     if not names:
-        raise InputError(f"{path}: no language columns besides {_listing(sorted(excluded))}. "
+        raise InputError(f"{path}: no language columns besides {listing(sorted(excluded))}. "
                          f"Give one column per language.")
     languages = list(names.values())
     clashing = sorted({name for name in languages if languages.count(name) > 1})
     if clashing:
-        raise InputError(f"{path}: several columns name the language(s) {_listing(clashing)} "
+        raise InputError(f"{path}: several columns name the language(s) {listing(clashing)} "
                          f"once their prefixes are removed. Keep one column per language.")
     return names
 
@@ -637,7 +652,7 @@ def from_wide(mixtures: pd.DataFrame, losses: pd.DataFrame, tokens: float | None
                                    losses_path)
     unknown = sorted(set(loss_ids) - set(mix_ids))
     if unknown:
-        raise InputError(f"{losses_path}: run(s) {_listing(unknown)} have losses but no row in "
+        raise InputError(f"{losses_path}: run(s) {listing(unknown)} have losses but no row in "
                          f"{mixtures_path}, so their mix is unknown. Add their mixtures or "
                          f"delete their losses.")
     shares = mixtures[list(share_names)].rename(columns=share_names)

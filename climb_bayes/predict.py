@@ -22,11 +22,19 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from climb_bayes.errors import InputError, exits_on_input_error
+from climb_bayes.cli import (
+    check_command_line,
+    count,
+    flag,
+    optional_positive,
+    output_file,
+    required,
+)
+from climb_bayes.errors import InputError, exits_on_input_error, listing, rows
 from climb_bayes.health import notice
 from climb_bayes.io import atomic_path
 from climb_bayes.law import LawParams, expected_loss
-from climb_bayes.pilots import SHARE_PREFIX
+from climb_bayes.pilots import SHARE_PREFIX, read_csv
 from climb_bayes.posterior import Posterior, read_posterior
 
 QUANTILES = (0.05, 0.5, 0.95)
@@ -79,7 +87,7 @@ def read_mixes(path: str | Path, sources: list[str]) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"mixes file {path} does not exist; it needs one row per mix with "
                          f"share_<lang> columns for {sources}.")
-    mixes = pd.read_csv(path)
+    mixes = read_csv(path)
     share_columns = [c for c in mixes.columns if c.startswith(SHARE_PREFIX)]
     unknown = [c for c in share_columns if c.removeprefix(SHARE_PREFIX) not in sources]
     other = [c for c in mixes.columns if c not in (*share_columns, "mix", "tokens")]
@@ -96,26 +104,31 @@ def read_mixes(path: str | Path, sources: list[str]) -> pd.DataFrame:
     bad = ~(np.isfinite(shares).all(1) & (shares >= 0).all(1) & (shares <= 1).all(1)
             & (np.abs(shares.sum(1) - 1.0) <= 1e-6))
     if bad.any():
-        raise InputError(f"{path}: the shares of mixes {list(mixes['mix'][bad])} (rows "
-                         f"{list(np.flatnonzero(bad) + 1)}) are not in [0, 1] or do not sum "
-                         f"to 1 (within 1e-6); fix those rows.")
+        raise InputError(f"{path}: the shares of mixes {listing(mixes['mix'][bad])} "
+                         f"({rows(np.flatnonzero(bad))}) are not in [0, 1] or do not sum to 1 "
+                         f"(within 1e-6); fix those rows.")
     return mixes
 
 
 def mix_budgets(mixes: pd.DataFrame, tokens: float | None, path: str | Path) -> np.ndarray:
-    """Each mix's budget: its ``tokens`` column, else the ``tokens`` argument; must be > 0."""
-    if "tokens" in mixes:
-        budgets = mixes["tokens"].to_numpy(dtype=np.float64)
-        if tokens is not None:
-            budgets = np.where(np.isnan(budgets), float(tokens), budgets)
-    elif tokens is None:
+    """Each mix's budget: its ``tokens`` column, else the ``tokens`` argument (a budget > 0,
+    checked by the caller); the column's values must be finite numbers > 0."""
+    if "tokens" not in mixes and tokens is None:
         raise InputError(f"no budget for the mixes in {path}: pass tokens=N (total training "
                          f"tokens) or add a 'tokens' column.")
-    else:
-        budgets = np.full(len(mixes), float(tokens))
-    if not (np.isfinite(budgets) & (budgets > 0)).all():
-        raise InputError(f"budgets must be positive and finite; got {budgets.tolist()} for "
-                         f"{path} (the 'tokens' column or tokens=N).")
+    if "tokens" not in mixes:
+        return np.full(len(mixes), float(tokens))
+    column = mixes["tokens"]
+    budgets = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    empty = column.isna().to_numpy()
+    if tokens is not None:
+        budgets = np.where(empty, float(tokens), budgets)
+    bad = ~(np.isfinite(budgets) & (budgets > 0))
+    if bad.any():
+        shown = listing("empty" if e else v for e, v in zip(empty[bad], column[bad], strict=True))
+        raise InputError(f"{path}: the 'tokens' column must hold finite numbers > 0, but "
+                         f"{rows(np.flatnonzero(bad))} hold {shown}; fix these rows (empty ones "
+                         f"take tokens=N).")
     return budgets
 
 
@@ -149,16 +162,23 @@ def predict(posterior: Posterior, mixes: pd.DataFrame, budgets: np.ndarray,
 @exits_on_input_error
 def main(cfg: DictConfig) -> None:
     """Read the posterior and the mixes, write the prediction table."""
-    posterior = read_posterior(cfg.posterior, allow_broken=bool(cfg.allow_broken))
-    mixes = read_mixes(cfg.mixes, posterior.sources)
-    table = predict(posterior, mixes, mix_budgets(mixes, cfg.tokens, cfg.mixes), cfg.seed)
-    with atomic_path(cfg.output) as tmp:
+    tokens = optional_positive(cfg.tokens, "tokens", "budget in training tokens", "tokens=1e9")
+    seed = count(cfg.seed, "seed", "seed", "seed=0", minimum=0)
+    path = required(cfg, "mixes", "mixes CSV (share_<lang> columns, optional mix and tokens)",
+                    "mixes=mixes.csv")
+    output = output_file(cfg.output, "output", "predictions.csv")
+    allow_broken = flag(cfg.allow_broken, "allow_broken")
+    posterior = read_posterior(cfg.posterior, allow_broken=allow_broken)
+    mixes = read_mixes(path, posterior.sources)
+    table = predict(posterior, mixes, mix_budgets(mixes, tokens, path), seed)
+    with atomic_path(output) as tmp:
         table.to_csv(tmp, index=False)
     print(table.to_string(index=False, float_format="%.4f"))
     if (message := notice(posterior.health, str(cfg.posterior))) is not None:
         print(message)
-    print(f"wrote {cfg.output}")
+    print(f"wrote {output}")
 
 
 if __name__ == "__main__":
+    check_command_line("predict")
     main()

@@ -44,11 +44,18 @@ from matplotlib.figure import Figure
 from omegaconf import DictConfig
 
 from climb_bayes import plots
+from climb_bayes.cli import (
+    check_command_line,
+    count,
+    optional_positive,
+    output_directory,
+    positive,
+)
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.io import atomic_path, write_text
 from climb_bayes.mix import check_shares
 from climb_bayes.model import PARAMETER_SITES
-from climb_bayes.pilots import SHARE_PREFIX
+from climb_bayes.pilots import SHARE_PREFIX, read_csv
 from climb_bayes.posterior import Posterior, read_posterior
 from climb_bayes.predict import posterior_losses
 
@@ -59,6 +66,8 @@ WEIGHTED = "weighted total"
 #: Solver outputs read from a mix directory, when present.
 SOLVER_TABLES = ("comparison.csv", "optimal_shares.csv", "optimal_share_draws.csv")
 LEVELS = (0.05, 0.5, 0.95)
+#: What ``tokens`` is, for messages.
+BUDGET = "target budget in training tokens"
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,13 +105,7 @@ def mix_shares(path: Path, document: Mapping[str, Any], sources: list[str]) -> n
 
 
 def _read_csv(path: Path) -> pd.DataFrame | None:
-    if not path.is_file():
-        return None
-    try:
-        return pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise InputError(f"could not read {path} as CSV ({error}); write it again with "
-                         f"`python -m climb_bayes.solve` or remove it.") from error
+    return read_csv(path) if path.is_file() else None
 
 
 def _optimal_share_draws(frame: pd.DataFrame | None, path: Path, sources: list[str]
@@ -193,10 +196,9 @@ def decision_budget(mixes: MixDirectory, tokens: float | None) -> float:
         if len(values) > 1:
             raise InputError(f"the mixes in {mixes.path} were solved for different budgets "
                              f"{values}; pass tokens=N to choose one.")
-        tokens = values[0]
-    if not (np.isfinite(tokens) and tokens > 0):
-        raise InputError(f"tokens={tokens} must be a positive number of training tokens.")
-    return float(tokens)
+        return positive(values[0], f"{mixes.path}: metadata.target_tokens", BUDGET,
+                        "tokens=2e9 to override it")
+    return positive(tokens, "tokens", BUDGET, "tokens=2e9")
 
 
 def _is_number(value: Any) -> bool:
@@ -528,6 +530,20 @@ class ReportSettings:
     ppc_draws: int = 50
     seed: int = 0
 
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> "ReportSettings":
+        """The settings of ``cfg``, each checked (an InputError naming its key)."""
+        return cls(
+            tokens=optional_positive(cfg.tokens, "tokens", BUDGET, "tokens=2e9"),
+            forest_pairs=count(cfg.forest_pairs, "forest_pairs",
+                               "number of coefficients in the forest plot", "forest_pairs=20"),
+            health_pairs=count(cfg.health_pairs, "health_pairs",
+                               "number of coefficients in the trace plots", "health_pairs=4",
+                               minimum=0),
+            ppc_draws=count(cfg.ppc_draws, "ppc_draws", "number of replicated data sets",
+                            "ppc_draws=50"),
+            seed=count(cfg.seed, "seed", "seed", "seed=0", minimum=0))
+
 
 def build_sections(posterior: Posterior, others: Mapping[str, az.InferenceData],
                    mixes: MixDirectory | None, settings: ReportSettings = ReportSettings()
@@ -644,13 +660,13 @@ def make_report(posterior_path: str | Path, mixes_path: str | Path | None,
 @exits_on_input_error
 def main(cfg: DictConfig) -> None:
     """Write the report of ``cfg.posterior`` (and ``cfg.mixes``) into ``cfg.output``."""
+    settings = ReportSettings.from_config(cfg)
+    output = output_directory(cfg.output, "output", "runs/report", "PNG files and report.html")
     matplotlib.use("Agg")
-    settings = ReportSettings(tokens=None if cfg.tokens is None else float(cfg.tokens),
-                              forest_pairs=cfg.forest_pairs, health_pairs=cfg.health_pairs,
-                              ppc_draws=cfg.ppc_draws, seed=cfg.seed)
-    page = make_report(cfg.posterior, cfg.mixes, cfg.output, settings)
+    page = make_report(cfg.posterior, cfg.mixes, output, settings)
     print(f"wrote {page}")
 
 
 if __name__ == "__main__":
+    check_command_line("report")
     main()

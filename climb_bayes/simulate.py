@@ -27,7 +27,7 @@ pilot checkpoint, interference leaves it at least half of its own share (``rt_i 
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
+from typing import Any
 
 import hydra
 import jax.numpy as jnp
@@ -35,10 +35,25 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from climb_bayes.cli import (
+    check_command_line,
+    choice,
+    count,
+    number,
+    numbers,
+    optional_positive,
+    output_directory,
+)
 from climb_bayes.design import climb_design
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.io import write_text
-from climb_bayes.law import LawParams, effective_share, expected_loss, self_map
+from climb_bayes.law import (
+    INTERACTION_FORMS,
+    LawParams,
+    effective_share,
+    expected_loss,
+    self_map,
+)
 from climb_bayes.model import reference_tokens
 from climb_bayes.pilots import SHARE_PREFIX, write_pilots
 
@@ -210,16 +225,37 @@ def heldout_runs(world: World, count: int, budgets: Sequence[float], rng: np.ran
     return shares, tokens, truth, truth + world.sigma * rng.standard_normal(truth.shape)
 
 
+def settings(cfg: DictConfig) -> dict[str, Any]:
+    """The arguments of :func:`simulate_pilots` from ``conf/simulate.yaml``, each checked (the
+    budgets by :func:`climb_bayes.design.climb_design`)."""
+    return {
+        "languages": count(cfg.languages, "languages", "number of trained languages",
+                           "languages=4", minimum=2),
+        "evaluation_only": count(cfg.evaluation_only, "evaluation_only",
+                                 "number of evaluation-only languages", "evaluation_only=0",
+                                 minimum=0),
+        "budgets": cfg.budgets,
+        "checkpoints": numbers(cfg.checkpoints, "checkpoints",
+                               "checkpoint (a fraction of the run's budget)",
+                               "checkpoints=[0.25,0.5,1.0]", above=0.0, at_most=1.0),
+        "transfer_mean": number(cfg.transfer_mean, "transfer_mean", "mean transfer coefficient",
+                                "transfer_mean=0.1"),
+        "transfer_sd": number(cfg.transfer_sd, "transfer_sd", "spread of the transfer",
+                              "transfer_sd=0.15", at_least=0.0),
+        "noise": number(cfg.noise, "noise", "noise sd in nats", "noise=0.02", at_least=0.0),
+        "noise_df": optional_positive(cfg.noise_df, "noise_df", "Student-t degrees of freedom",
+                                      "noise_df=4"),
+        "form": choice(cfg.form, "form", INTERACTION_FORMS),
+        "seed": count(cfg.seed, "seed", "seed", "seed=0", minimum=0),
+    }
+
+
 @hydra.main(config_path="../conf", config_name="simulate", version_base="1.3")
 @exits_on_input_error
 def main(cfg: DictConfig) -> None:
     """Write ``output/pilots.csv`` and ``output/truth.json``."""
-    table, world = simulate_pilots(
-        languages=cfg.languages, evaluation_only=cfg.evaluation_only, budgets=cfg.budgets,
-        checkpoints=cfg.checkpoints, transfer_mean=cfg.transfer_mean,
-        transfer_sd=cfg.transfer_sd, noise=cfg.noise, noise_df=cfg.noise_df, form=cfg.form,
-        seed=cfg.seed)
-    output = Path(cfg.output)
+    output = output_directory(cfg.output, "output", "simulated", "pilots.csv and truth.json")
+    table, world = simulate_pilots(**settings(cfg))
     write_pilots(table, output / "pilots.csv")
     write_text(output / "truth.json", world.to_json())
     print(f"wrote {len(table)} rows ({table['run_id'].nunique()} runs) to {output / 'pilots.csv'}"
@@ -227,4 +263,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line("simulate")
     main()

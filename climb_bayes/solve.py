@@ -32,7 +32,7 @@ broken one is named so beside the printed table.
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from climb_bayes import __version__
 from climb_bayes.baselines import natural_mix, temperature_mix, uniform_mix, unimax_mix
-from climb_bayes.errors import InputError, exits_on_input_error
+from climb_bayes.cli import (
+    check_command_line,
+    choice,
+    count,
+    flag,
+    number,
+    output_directory,
+    positive,
+    required,
+)
+from climb_bayes.errors import InputError, exits_on_input_error, listing, plain
 from climb_bayes.health import notice
 from climb_bayes.io import write_text
 from climb_bayes.law import INTERACTION_FORMS
@@ -58,13 +68,15 @@ from climb_bayes.optimal_mix import (
     two_step_mix,
     without_transfer,
 )
-from climb_bayes.pilots import SHARE_PREFIX
+from climb_bayes.pilots import SHARE_PREFIX, read_csv
 from climb_bayes.posterior import Posterior, file_sha256, read_posterior
 from climb_bayes.predict import posterior_losses
 
 log = logging.getLogger(__name__)
 
 QUANTILES = (0.05, 0.5, 0.95)
+#: What ``target_tokens`` is, for messages.
+TARGET = "total training tokens of the run the mix is for"
 COMPARISON_COLUMNS = ("mix", "weighted_loss_mean", "weighted_loss_q05", "weighted_loss_q95",
                       "p_beats_uniform", "p_beats_posterior_mean")
 
@@ -81,25 +93,9 @@ def _names(mapping: Any, key: str) -> dict[str, Any]:
     return {str(name): value for name, value in mapping.items()}
 
 
-def _number(value: Any, what: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be a number; got {value!r}.") from None
-    if not np.isfinite(number):
-        raise InputError(f"{what} must be finite; got {value!r}.")
-    return number
-
-
 def target_budget(value: Any) -> float:
     """``target_tokens`` as a positive float."""
-    if value is None or value == "???":
-        raise InputError("target_tokens is required: the total training tokens of the run the "
-                         "mix is for, e.g. target_tokens=2e9.")
-    tokens = _number(value, "target_tokens")
-    if tokens <= 0:
-        raise InputError(f"target_tokens must be positive; got {value!r}.")
-    return tokens
+    return positive(value, "target_tokens", TARGET, "target_tokens=2e9")
 
 
 def language_weights(mapping: Any, targets: list[str]) -> np.ndarray:
@@ -112,9 +108,11 @@ def language_weights(mapping: Any, targets: list[str]) -> np.ndarray:
     if unknown:
         raise InputError(f"weights name languages {unknown} that the posterior does not "
                          f"evaluate; its evaluated languages are {targets}.")
-    weights = np.array([_number(given.get(t, 0.0), f"weights.{t}") for t in targets])
-    if (weights < 0).any() or weights.sum() <= 0:
-        raise InputError(f"weights must be >= 0 with a positive sum; got {given}.")
+    weights = np.array([number(given.get(t, 0.0), f"weights.{t}", "language weight",
+                               "weights={en: 2, de: 1}", at_least=0.0) for t in targets])
+    if weights.sum() <= 0:
+        raise InputError(f"weights={plain(given)}: the weights sum to 0; give at least one "
+                         f"evaluated language a positive weight, e.g. weights={{{targets[0]}: 1}}.")
     return weights / weights.sum()
 
 
@@ -128,23 +126,21 @@ def available_tokens(value: Any, sources: list[str]) -> np.ndarray | None:
         if not path.is_file():
             raise InputError(f"available={value}: no such file; give a CSV with columns "
                              f"language,train_tokens or a mapping {{language: tokens}}.")
-        table = pd.read_csv(path)
+        table = read_csv(path)
         if not {"language", "train_tokens"} <= set(table.columns):
             raise InputError(f"{path} needs columns language,train_tokens; it has "
-                             f"{list(table.columns)}.")
+                             f"{listing(table.columns)}.")
         given = dict(zip(table["language"].astype(str), table["train_tokens"], strict=True))
-        where = str(path)
+        where, key = str(path), f"{path}: train_tokens of "
     else:
-        given, where = _names(value, "available"), "available"
+        given, where, key = _names(value, "available"), "available", "available."
     missing = [s for s in sources if s not in given]
     if missing:
         raise InputError(f"{where} has no available tokens for training languages {missing}; "
                          f"every one of {sources} needs a value.")
-    tokens = np.array([_number(given[s], f"{where}: tokens of {s}") for s in sources])
-    if (tokens < 0).any():
-        raise InputError(f"{where}: available tokens must be >= 0; got "
-                         f"{dict(zip(sources, tokens.tolist(), strict=True))}.")
-    return tokens
+    return np.array([number(given[s], f"{key}{s}", "number of available tokens",
+                            "available={en: 1e9, de: 5e8} or a CSV file", at_least=0.0)
+                     for s in sources])
 
 
 def share_bounds(min_share: Any, max_share: Any, sources: list[str]) -> tuple[np.ndarray,
@@ -158,10 +154,9 @@ def share_bounds(min_share: Any, max_share: Any, sources: list[str]) -> tuple[np
             raise InputError(f"{key} names languages {unknown} that the posterior does not "
                              f"train on; its training languages are {sources}.")
         for name, value in given.items():
-            number = _number(value, f"{key}.{name}")
-            if not 0.0 <= number <= 1.0:
-                raise InputError(f"{key}.{name} = {value} must lie in [0, 1].")
-            bound[sources.index(name)] = number
+            bound[sources.index(name)] = number(value, f"{key}.{name}", "share bound",
+                                                f"{key}={{{name}: 0.1}}", at_least=0.0,
+                                                at_most=1.0)
     return lower, upper
 
 
@@ -184,8 +179,6 @@ def feasible_bounds(lower: np.ndarray, upper_share: np.ndarray, available: np.nd
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Bounds with the availability cap folded in, ``upper_i = min(max_i, K A_i / D)``; an
     InputError naming the binding constraint and the smallest fix when they are infeasible."""
-    if max_epochs <= 0:
-        raise InputError(f"max_epochs must be positive; got {max_epochs}.")
     cap = np.ones_like(upper_share) if available is None else np.minimum(
         1.0, max_epochs * available / budget)
     upper = np.minimum(upper_share, cap)
@@ -271,6 +264,30 @@ class Options:
     robust_k: float = 1.0
     robust_level: float = 0.9
     settings: Settings = Settings()
+    budget_factor: float = 10.0
+
+
+def solve_options(cfg: DictConfig) -> Options:
+    """The settings of ``cfg`` that do not depend on the posterior, each checked (an InputError
+    naming its key); ``available`` is read later, against the posterior's languages."""
+    target_tokens = required(cfg, "target_tokens", TARGET, "target_tokens=2e9")
+    return Options(
+        target_tokens=target_budget(target_tokens), available=None,
+        max_epochs=positive(cfg.max_epochs, "max_epochs", "repetition cap in epochs",
+                            "max_epochs=4"),
+        temperature=number(cfg.temperature, "temperature", "temperature-sampling exponent",
+                           "temperature=0.3", at_least=0.0),
+        robust_kind=choice(cfg.robust.kind, "robust.kind", ("mean_sd", "quantile")),
+        robust_k=number(cfg.robust.k, "robust.k", "number of standard deviations",
+                        "robust.k=1.0", at_least=0.0),
+        robust_level=number(cfg.robust.level, "robust.level", "quantile level",
+                            "robust.level=0.9", above=0.0, below=1.0),
+        settings=Settings(positive(cfg.solver.tol, "solver.tol", "KKT tolerance",
+                                   "solver.tol=1e-10"),
+                          count(cfg.solver.max_iter, "solver.max_iter",
+                                "number of Newton iterations", "solver.max_iter=200")),
+        budget_factor=positive(cfg.guard.budget_factor, "guard.budget_factor",
+                               "extrapolation guard factor", "guard.budget_factor=10"))
 
 
 def _clean(shares: np.ndarray) -> np.ndarray:
@@ -412,32 +429,28 @@ def mix_document(shares: np.ndarray, losses: np.ndarray, row: pd.Series, sources
 
 # --- the command -------------------------------------------------------------------------------
 
-def _options(cfg: DictConfig, posterior: Posterior) -> tuple[Problem, Options, np.ndarray]:
-    budget = target_budget(cfg.target_tokens)
+def _problem(cfg: DictConfig, posterior: Posterior, options: Options
+             ) -> tuple[Problem, Options, np.ndarray]:
+    """The problem, the options with the available tokens and the language weights: the
+    settings of ``cfg`` that name the posterior's languages, checked against them."""
     weights = language_weights(cfg.weights, posterior.targets)
     available = available_tokens(cfg.available, posterior.sources)
     lower, upper = share_bounds(cfg.min_share, cfg.max_share, posterior.sources)
-    max_epochs = _number(cfg.max_epochs, "max_epochs")
-    lower, upper = feasible_bounds(lower, upper, available, max_epochs, budget, posterior.sources)
-    if cfg.robust.kind not in ("mean_sd", "quantile"):
-        raise InputError(f"robust.kind must be mean_sd or quantile; got {cfg.robust.kind!r}.")
-    if not 0.0 < float(cfg.robust.level) < 1.0:
-        raise InputError(f"robust.level must lie in (0, 1); got {cfg.robust.level}.")
-    problem = Problem(posterior.params, budget / posterior.reference,
+    lower, upper = feasible_bounds(lower, upper, available, options.max_epochs,
+                                   options.target_tokens, posterior.sources)
+    problem = Problem(posterior.params, options.target_tokens / posterior.reference,
                       np.asarray(posterior.self_map, np.float64), weights, lower, upper,
                       posterior.form)
-    options = Options(budget, available, max_epochs, _number(cfg.temperature, "temperature"),
-                      str(cfg.robust.kind), _number(cfg.robust.k, "robust.k"),
-                      float(cfg.robust.level),
-                      Settings(float(cfg.solver.tol), int(cfg.solver.max_iter)))
-    return problem, options, weights
+    return problem, replace(options, available=available), weights
 
 
-def decide(cfg: DictConfig) -> dict[str, str]:
-    """Everything the command writes, as ``{file name: text}`` (nothing written yet)."""
-    posterior = read_posterior(cfg.posterior, allow_broken=bool(cfg.allow_broken))
+def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
+    """Everything the command writes, as ``{file name: text}`` (nothing written yet), with
+    the settings ``options`` from :func:`solve_options`."""
+    posterior = read_posterior(cfg.posterior, allow_broken=flag(cfg.allow_broken,
+                                                                 "allow_broken"))
     check_posterior(posterior, str(cfg.posterior))
-    problem, options, weights = _options(cfg, posterior)
+    problem, options, weights = _problem(cfg, posterior, options)
     sources, targets = posterior.sources, posterior.targets
     mixes, info = optimised_mixes(problem, options)
     mixes.update(baseline_mixes(len(sources), options))
@@ -448,7 +461,7 @@ def decide(cfg: DictConfig) -> dict[str, str]:
     optima = per_draw_optima(problem, options.settings)
     summary, draws = optimal_share_tables(np.stack([_clean(x) for x in optima.x]), sources)
     warnings = extrapolation_warnings(posterior, options.target_tokens, mixes["posterior_mean"],
-                                      float(cfg.guard.budget_factor))
+                                      options.budget_factor)
     provenance = {
         "posterior": str(cfg.posterior), "posterior_sha256": file_sha256(cfg.posterior),
         "posterior_climb_bayes_version": str(posterior.idata.posterior.attrs.get(
@@ -499,12 +512,15 @@ def decide(cfg: DictConfig) -> dict[str, str]:
 @exits_on_input_error
 def main(cfg: DictConfig) -> None:
     """Solve for the mixes and write them (all checks before the first file is written)."""
-    files = decide(cfg)
-    output = Path(cfg.output)
+    options = solve_options(cfg)
+    output = output_directory(cfg.output, "output", "conf/mix",
+                              "<mix>.yaml files and the solver's CSV tables")
+    files = decide(cfg, options)
     for name, text in files.items():
         write_text(output / name, text)
     print(f"wrote {len(files)} files to {output}: {json.dumps(sorted(files))}")
 
 
 if __name__ == "__main__":
+    check_command_line("solve")
     main()

@@ -68,4 +68,5 @@ def test_cli_writes_the_table_and_refuses_one_language(cli, tmp_path) -> None:
     bad = tmp_path / "bad.csv"
     refused = cli("climb_bayes.design", "languages=[en]", f"output={bad}")
     assert refused.returncode == INPUT_ERROR_STATUS
-    assert "two or more" in refused.stderr and not bad.exists()
+    assert "languages=[en]" in refused.stderr and "at least 2" in refused.stderr
+    assert not bad.exists()

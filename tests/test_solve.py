@@ -382,7 +382,7 @@ def test_cli_writes_loadable_mixes_and_tables(cli, known_posterior, tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["target_tokens=-5"], "target_tokens must be positive"),
+    (["target_tokens=-5"], "target_tokens=-5: the total training tokens"),
     (["target_tokens=1e9", "available={en: 1e7, de: 1e7, fr: 1e7}"], "cannot cover"),
     (["target_tokens=1e9", "weights={xx: 1}"], "xx"),
     (["target_tokens=1e9", "min_share={en: 0.7, de: 0.7}"], "min_share values sum"),

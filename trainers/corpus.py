@@ -40,8 +40,18 @@ from pathlib import Path
 
 import hydra
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from climb_bayes.cli import (
+    check_command_line,
+    choice,
+    count,
+    flag,
+    names,
+    number,
+    output_directory,
+    required,
+)
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.io import write_text
 from trainers import tokeniser
@@ -383,10 +393,10 @@ def split_documents(documents: Mapping[str, str], valid_fraction: float, seed: i
 def write_shards(folder: Path, texts: list[str], per_shard: int) -> None:
     """``folder/00000.jsonl, ...``: ``per_shard`` documents each."""
     folder.mkdir(parents=True, exist_ok=True)
-    for number, start in enumerate(range(0, len(texts), per_shard)):
+    for index, start in enumerate(range(0, len(texts), per_shard)):
         lines = "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n"
                         for t in texts[start:start + per_shard])
-        (folder / f"{number:05d}.jsonl").write_text(lines, encoding="utf-8")
+        (folder / f"{index:05d}.jsonl").write_text(lines, encoding="utf-8")
 
 
 def language_table(root: str | os.PathLike[str], languages: list[str],
@@ -489,31 +499,39 @@ def _source_version(name: str) -> str | None:
 @exits_on_input_error
 def main(cfg: DictConfig) -> None:
     """Build (or tokenise) a corpus as configured in ``conf/corpus.yaml``."""
-    if cfg.source not in SOURCES:
-        raise InputError(f"source={cfg.source}: unknown; choose one of {', '.join(SOURCES)}.")
-    languages = None if cfg.languages is None else list(OmegaConf.to_container(cfg.languages))
-    if cfg.source == "directory":
-        if cfg.input is None:
-            raise InputError("source=directory needs input=DIR, a corpus in the layout of "
-                             "trainers/corpus.py.")
-        root = Path(cfg.input)
+    source = choice(cfg.source, "source", SOURCES)
+    languages = None if cfg.languages is None else names(
+        cfg.languages, "languages", "language code", "languages=[en,de,fr,es]")
+    vocab_size = count(cfg.vocab_size, "vocab_size", "vocabulary size (the 256 bytes, the "
+                       "end-of-text token and the merges)", "vocab_size=1024", minimum=257)
+    sample_bytes = count(cfg.tokeniser_sample_bytes, "tokeniser_sample_bytes",
+                         "number of bytes per language", "tokeniser_sample_bytes=2000000")
+    seed = count(cfg.seed, "seed", "seed", "seed=0", minimum=0)
+    if source == "directory":
+        root = Path(required(cfg, "input", "corpus to tokenise, a directory in the layout of "
+                             "trainers/corpus.py", "input=corpora/mine"))
         found = corpus_languages(root)
         if not found:
             raise InputError(f"{root}: no <lang>/{TRAIN}/ folders; see the layout in "
                              f"trainers/corpus.py.")
-        table = tokenise_corpus(root, languages or found, cfg.vocab_size,
-                                cfg.tokeniser_sample_bytes, cfg.seed)
+        table = tokenise_corpus(root, languages or found, vocab_size, sample_bytes, seed)
         output = root
     else:
-        if cfg.source == "django":
+        output = output_directory(cfg.output, "output", f"corpora/{source}",
+                                  "one folder per language, the tokeniser and languages.csv")
+        valid_fraction = number(cfg.valid_fraction, "valid_fraction",
+                                "share of documents held out", "valid_fraction=0.1",
+                                above=0.0, below=1.0)
+        shard_documents = count(cfg.shard_documents, "shard_documents",
+                                "number of documents per shard", "shard_documents=50000")
+        overwrite = flag(cfg.overwrite, "overwrite")
+        if source == "django":
             documents = django_documents(languages)
         else:
             documents = libreoffice_documents(languages or ["en", "de", "fr", "es"],
                                               Path(os.path.expanduser(cfg.cache)))
-        output = Path(cfg.output)
-        table = build_corpus(documents, output, SOURCES[cfg.source], cfg.valid_fraction,
-                             cfg.vocab_size, cfg.tokeniser_sample_bytes, cfg.seed,
-                             cfg.shard_documents, cfg.overwrite)
+        table = build_corpus(documents, output, SOURCES[source], valid_fraction, vocab_size,
+                             sample_bytes, seed, shard_documents, overwrite)
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     print(f"corpus: {output} ({len(table)} languages; tokens per byte above, the byte premium "
@@ -521,4 +539,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line("corpus")
     main()

@@ -23,6 +23,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from climb_bayes.cli import check_command_line, output_directory
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError, exits_on_input_error
 from climb_bayes.pilots import read_table, validate_pilots, write_pilots
 
@@ -73,8 +74,15 @@ def collect(design: str | Path, output: str | Path) -> tuple[pd.DataFrame, list[
 
 def check_sweep(config: DictConfig) -> None:
     """Resolve and check every run of the sweep against the corpus (InputError if any fails)."""
-    from trainers.training import check_corpus, make_datamodule, read_design, resolve_run
+    from trainers.training import (
+        check_corpus,
+        check_options,
+        make_datamodule,
+        read_design,
+        resolve_run,
+    )
 
+    check_options(config)
     languages = check_corpus(config.data.corpus)
     design = read_design(config.experiment.design)
     for row in range(len(design)):
@@ -105,12 +113,15 @@ class CollectPilots(Callback):
 @exits_on_input_error
 def main(cfg: DictConfig) -> None:
     """Collect a sweep's finished runs into ``cfg.output/pilots.csv``."""
-    table, missing = collect(cfg.design, cfg.output)
+    output = output_directory(cfg.output, "output", "runs/pilots",
+                              "pilots.csv, beside the runs' directories")
+    table, missing = collect(cfg.design, output)
     print(f"collected {table['run_id'].nunique()} runs ({len(table)} rows) into "
-          f"{Path(cfg.output) / PILOTS_FILE}")
+          f"{output / PILOTS_FILE}")
     if missing:
         print(f"not finished: {', '.join(missing)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
+    check_command_line("sweep")
     main()

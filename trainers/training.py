@@ -33,10 +33,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from climb_bayes.errors import InputError
+from climb_bayes.cli import count, output_directory, positive
+from climb_bayes.errors import InputError, plain
 from climb_bayes.io import write_text
 from climb_bayes.mix import check_shares
-from climb_bayes.pilots import SHARE_PREFIX, write_pilots
+from climb_bayes.pilots import SHARE_PREFIX, read_csv, write_pilots
 from trainers import corpus as corpus_io
 from trainers import tokeniser
 from trainers.data import MixtureDataModule, token_stream
@@ -80,10 +81,7 @@ def read_design(path: str | Path) -> pd.DataFrame:
         raise InputError(f"{file}: no such design table. Write one with `python -m "
                          f"climb_bayes.design languages=[en,de,fr,es] budgets=[...] "
                          f"output={file}`.")
-    try:
-        design = pd.read_csv(file)
-    except (OSError, ValueError) as error:
-        raise InputError(f"{file}: cannot be read as CSV ({error}).") from error
+    design = read_csv(file)
     shares = [c for c in design.columns if c.startswith(SHARE_PREFIX)]
     missing = [c for c in ("run_id", "tokens") if c not in design.columns]
     if missing or not shares:
@@ -147,7 +145,7 @@ def resolve_run(cfg: DictConfig, corpus_languages: list[str]) -> RunSpec:
         tokens_value = math.nan
     if not (math.isfinite(tokens_value) and tokens_value >= 1
             and tokens_value == round(tokens_value)):
-        raise InputError(f"{origin}: the budget tokens={tokens!r} must be a whole number of "
+        raise InputError(f"{origin}: the budget tokens={plain(tokens)} must be a whole number of "
                          f"tokens >= 1 (e.g. experiment.tokens=2e5).")
     values = check_shares(shares, origin, corpus_languages, "the corpus",
                           "Fix the language names, or build a corpus that has them "
@@ -297,8 +295,23 @@ def _write_run_file(directory: Path, spec: RunSpec, cfg: DictConfig) -> None:
     write_text(file, json.dumps(record, indent=2) + "\n")
 
 
+def check_options(cfg: DictConfig) -> None:
+    """The run's sizes and its output directory, checked before anything is read (the budget
+    and the mix are checked by :func:`resolve_run`)."""
+    output_directory(cfg.experiment.output, "experiment.output", "runs/train",
+                     "one directory per run")
+    count(cfg.model.context, "model.context", "sequence length in tokens", "model.context=64")
+    count(cfg.data.batch_size, "data.batch_size", "number of sequences per batch",
+          "data.batch_size=16")
+    count(cfg.experiment.evaluations, "experiment.evaluations", "number of validation passes",
+          "experiment.evaluations=4")
+    positive(cfg.data.max_epochs, "data.max_epochs", "repetition cap in epochs",
+             "data.max_epochs=10")
+
+
 def train(cfg: DictConfig) -> Path:
     """Run (or resume, or skip if finished) the configured training; return its pilots.csv."""
+    check_options(cfg)
     corpus_languages = check_corpus(cfg.data.corpus)
     spec = resolve_run(cfg, corpus_languages)
     directory = Path(cfg.experiment.output) / spec.run_id
@@ -307,8 +320,6 @@ def train(cfg: DictConfig) -> Path:
         print(f"run {spec.run_id}: finished ({result}); skipped")
         return result
     datamodule = make_datamodule(cfg, spec)
-    if cfg.model.context <= 0 or cfg.data.batch_size <= 0:
-        raise InputError("model.context and data.batch_size must be positive.")
     _write_run_file(directory, spec, cfg)
     write_text(directory / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
