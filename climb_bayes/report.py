@@ -28,7 +28,7 @@ import base64
 import html
 import io
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,19 +287,20 @@ def loss_differences(losses: np.ndarray, mixes: list[str], targets: list[str],
 def decision_table(losses: np.ndarray, mixes: list[str], weights: np.ndarray,
                    comparison: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per mix: posterior of the weighted loss, of its difference from the uniform mix's (draw
-    by draw) and ``P(beats uniform)``, computed here.
+    by draw) and ``P(beats uniform)``, computed here (NaN when a difference is not a number).
 
     Columns of the solver's ``comparison.csv`` are appended with a ``solver_`` prefix.
     """
     weighted = losses @ weights  # (sample, mix)
     ref = mixes.index(UNIFORM)
     versus = weighted - weighted[:, [ref]]  # paired, draw by draw
+    beats = np.where(np.isfinite(versus).all(0), (versus < 0).mean(0), np.nan)
     table = pd.DataFrame({"mix": mixes,
                           **{f"weighted_loss_{k}": v
                              for k, v in _quantile_columns(weighted).items()},
                           **{f"minus_uniform_{k}": v
                              for k, v in _quantile_columns(versus).items() if k != "q50"},
-                          "p_beats_uniform": (versus < 0).mean(0)})
+                          "p_beats_uniform": beats})
     table.loc[table["mix"] == UNIFORM, "p_beats_uniform"] = np.nan
     if comparison is not None and "mix" in comparison.columns:
         solver = comparison.drop_duplicates("mix").set_index("mix").add_prefix("solver_")
@@ -342,6 +343,15 @@ class Section:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    def add_figure(self, stem: str, draw: Callable[..., Figure], *args: Any, **kwargs: Any
+                   ) -> None:
+        """Draw ``draw(*args, **kwargs)`` as figure ``stem``; when its input leaves nothing
+        to draw (:class:`climb_bayes.plots.NoFigure`), its sentence becomes a note instead."""
+        try:
+            self.figures[stem] = draw(*args, **kwargs)
+        except plots.NoFigure as absent:
+            self.notes.append(str(absent))
+
 
 def summary_table(idata: az.InferenceData) -> pd.DataFrame:
     """``az.summary`` of the law's parameters (entries fixed at zero by construction left out)."""
@@ -355,17 +365,19 @@ def summary_table(idata: az.InferenceData) -> pd.DataFrame:
 def health_section(idata: az.InferenceData, pairs: int = 4) -> Section:
     """Sampling health: R-hat, ESS, divergences, rank, trace and energy plots."""
     variables = plots.health_variables(idata, pairs)
-    return Section(
+    section = Section(
         "Sampling health",
         "Trust the rest only if R-hat is below 1.01 and the bulk and tail ESS are above about "
         "400 for every parameter, no transition diverged, the rank histograms are flat and "
-        "the two energy distributions overlap (BFMI above 0.3). The trace and rank plots show "
-        "the scaling exponents beta and the transfer coefficients a that mix worst.",
-        figures={"rank": plots.rank_plot(variables),
-                 "trace": plots.trace_plot(idata, variables),
-                 "energy": plots.energy_plot(idata)},
+        "the two energy distributions overlap (BFMI above 0.3). The rank and trace plots show "
+        "every scaling exponent beta and the transfer coefficients a that mix worst (lowest "
+        "bulk ESS; the table below has them all), one panel per parameter.",
         tables={"sampler statistics per chain": plots.sampler_table(idata),
                 "az.summary of the law's parameters": summary_table(idata)})
+    section.add_figure("rank", plots.rank_plot, variables)
+    section.add_figure("trace", plots.trace_plot, idata, variables)
+    section.add_figure("energy", plots.energy_plot, idata)
+    return section
 
 
 def scaling_section(posterior: Posterior, target_tokens: float | None) -> Section:
@@ -373,16 +385,17 @@ def scaling_section(posterior: Posterior, target_tokens: float | None) -> Sectio
     observed = plots.observations(posterior.idata)
     curves = plots.scaling_curves(plots.thin(posterior),
                                   plots.token_grid(observed, target_tokens))
-    return Section(
+    section = Section(
         "Scaling laws",
         "Each panel is one evaluated language: its pilot losses over the training budget, with "
         "the fitted law for a monolingual run and for the uniform mix (posterior mean, 50% and "
         "90% bands). Monolingual pilots should sit on the green band; mixed pilots lie between "
         "the curves according to their share of the language. Beyond the dotted line the law "
         "extrapolates, and the bands show how much that is worth. "
-        + extrapolation_note(posterior),
-        figures={"scaling_laws": plots.scaling_plot(curves, observed, posterior.targets,
-                                                    target_tokens)})
+        + extrapolation_note(posterior))
+    section.add_figure("scaling_laws", plots.scaling_plot, curves, observed, posterior.targets,
+                       target_tokens)
+    return section
 
 
 def extrapolation_note(posterior: Posterior) -> str:
@@ -409,9 +422,9 @@ def transfer_section(idata: az.InferenceData, tokens: float, forest_pairs: int =
     section = Section("Cross-lingual transfer", text,
                       tables={"posterior mean of alpha (rows: source, columns: target)": mean,
                               "P(alpha > 0)": positive})
-    if mean.notna().to_numpy().any():
-        section.figures = {"transfer_heatmap": plots.transfer_heatmap(mean, positive, tokens),
-                           "transfer_forest": plots.transfer_forest(alpha, forest_pairs)}
+    if plots.pairs(alpha).sizes["pair"]:
+        section.add_figure("transfer_heatmap", plots.transfer_heatmap, mean, positive, tokens)
+        section.add_figure("transfer_forest", plots.transfer_forest, alpha, forest_pairs)
     else:
         section.notes.append("no transfer coefficients: a single language.")
     return section
@@ -441,6 +454,18 @@ def loo_table(loo: az.ELPDData) -> pd.DataFrame:
                          "k > 1 (very bad)": [(k > 1).sum()]})
 
 
+def khat_notes(k: np.ndarray) -> list[str]:
+    """A sentence on the Pareto k drawn at :data:`climb_bayes.plots.KHAT_CEILING`, if any."""
+    beyond = int(plots.off_scale(k).sum())
+    if not beyond:
+        return []
+    infinite = (" An infinite k means that the observation's largest importance ratios are "
+                "all equal, as when the chains did not move." if np.isinf(k).any() else "")
+    return [f"{beyond} of {k.size} observations have a Pareto k above {plots.KHAT_CEILING} or "
+            f"one that is not a number; the Pareto k plot draws them at {plots.KHAT_CEILING} "
+            f"as red triangles.{infinite}"]
+
+
 def checks_section(idata: az.InferenceData, others: Mapping[str, az.InferenceData],
                    form: str, ppc_draws: int = 50, seed: int = 0) -> Section:
     """Posterior predictive checks, PSIS-LOO and the comparison of interaction forms."""
@@ -452,12 +477,13 @@ def checks_section(idata: az.InferenceData, others: Mapping[str, az.InferenceDat
         "loss that PSIS-LOO cannot approximate "
         "(an influential or badly fitted run). When another interaction form was fitted "
         "(compare_forms=true), az.compare ranks the forms by expected log predictive density.",
-        figures={"ppc": plots.ppc_plot(idata, ppc_draws, seed),
-                 "khat": plots.khat_plot(loo, good_k(loo))},
         tables={"PSIS-LOO": loo_table(loo)}, notes=[f"az.loo: {n}" for n in notes])
+    section.add_figure("ppc", plots.ppc_plot, idata, ppc_draws, seed)
+    section.add_figure("khat", plots.khat_plot, loo, good_k(loo))
+    section.notes += khat_notes(np.asarray(loo.pareto_k, dtype=float))
     if others:
         comparison, notes = _recorded(az.compare, {form: idata, **others}, ic="loo")
-        section.figures["compare"] = plots.compare_plot(comparison)
+        section.add_figure("compare", plots.compare_plot, comparison)
         section.tables["az.compare of the interaction forms"] = comparison
         section.notes += [f"az.compare: {n}" for n in notes]
     else:
@@ -482,26 +508,24 @@ def decision_section(posterior: Posterior, mixes: MixDirectory, tokens: float) -
         f"better); the last row is the weighted total. P(beats uniform) is the share of "
         f"posterior draws in which the mix's weighted loss ({weight_note}) is below the "
         f"uniform mix's. {extrapolation_note(posterior)}",
-        figures={"mix_losses": plots.mix_loss_plot(
-            loss_differences(with_weighted(losses, weights), names,
-                             [*posterior.targets, WEIGHTED]), UNIFORM)},
         tables={"mixes: weighted loss and P(beats uniform)": decision,
                 "predicted loss per mix and language (nats)":
                     loss_table(losses, names, posterior.targets, mixes.metadata),
                 "shares of the mixes": shares.reset_index()},
         notes=[*mixes.notes, *solver_warnings(mixes)])
+    section.add_figure("mix_losses", plots.mix_loss_plot, loss_differences(
+        with_weighted(losses, weights), names, [*posterior.targets, WEIGHTED]), UNIFORM)
     if mixes.optimal_share_draws is not None or mixes.optimal_shares is not None:
-        section.figures["optimal_shares"] = plots.optimal_share_plot(
-            mixes.optimal_share_draws, mixes.optimal_shares, mix_markers(shares))
+        section.add_figure("optimal_shares", plots.optimal_share_plot,
+                           mixes.optimal_share_draws, mixes.optimal_shares, mix_markers(shares))
         if mixes.optimal_shares is not None:
             section.tables["the solver's optimal share per language"] = (
                 mixes.optimal_shares.rename_axis("language").reset_index())
     else:
         section.notes.append(f"{mixes.path} has neither optimal_share_draws.csv nor "
                              f"optimal_shares.csv: no posterior of the optimal shares.")
-    beats = decision.set_index("mix")["p_beats_uniform"].dropna()
-    if not beats.empty:
-        section.figures["p_beats_uniform"] = plots.beats_uniform_plot(beats)
+    section.add_figure("p_beats_uniform", plots.beats_uniform_plot,
+                       decision.set_index("mix")["p_beats_uniform"].drop(UNIFORM))
     return section
 
 

@@ -22,6 +22,8 @@ from nbclient import NotebookClient
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.collections import LineCollection, PathCollection, PolyCollection  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
 from climb_bayes import plots, report  # noqa: E402
@@ -323,9 +325,11 @@ def test_mixes_without_a_budget_need_tokens(posterior, tmp_path) -> None:
 # ----------------------------------------------------------------------------- 16 languages
 
 
-def synthetic_idata(languages: int = 16, chains: int = 2, draws: int = 100, seed: int = 0
-                    ) -> az.InferenceData:
-    """Posterior draws of the transfer coefficients for ``languages`` languages (no fit)."""
+def synthetic_idata(languages: int = 16, chains: int = 2, draws: int = 100, seed: int = 0,
+                    divergent: float = 0.0) -> az.InferenceData:
+    """Posterior draws of the transfer coefficients and exponents for ``languages`` languages,
+    with sampler statistics (a share ``divergent`` of the transitions divergent), three
+    observed losses per language, their replicates and log-likelihood (no fit)."""
     rng = np.random.default_rng(seed)
     names = [f"l{i:02d}" for i in range(languages)]
     own = np.eye(languages)
@@ -333,13 +337,39 @@ def synthetic_idata(languages: int = 16, chains: int = 2, draws: int = 100, seed
          languages, languages))) * (1 - own)
     k = rng.normal(0, 0.02, (chains, draws, languages, languages)) * (1 - own)
     beta = rng.lognormal(np.log(0.3), 0.05, (chains, draws, languages))
+    loss = rng.normal(3.0, 0.1, 3 * languages)
+    replicated = loss + rng.normal(0, 0.1, (chains, draws, loss.size))
     idata = az.from_dict(posterior={"a": a, "k": k, "beta": beta},
-                         constant_data={"self_map": own},
+                         sample_stats={"diverging": rng.uniform(size=(chains, draws)) < divergent,
+                                       "energy": rng.normal(size=(chains, draws))},
+                         log_likelihood={"loss": -0.5 * ((replicated - loss) / 0.1) ** 2},
+                         posterior_predictive={"loss": replicated},
+                         observed_data={"loss": loss},
+                         constant_data={"self_map": own, "obs_language": np.repeat(names, 3)},
                          coords={"source": names, "target": names},
                          dims={"a": ["source", "target"], "k": ["source", "target"],
-                               "beta": ["target"], "self_map": ["source", "target"]})
+                               "beta": ["target"], "self_map": ["source", "target"],
+                               "loss": ["obs"], "obs_language": ["obs"]})
     idata.posterior.attrs["reference_tokens"] = 1e8
     return idata
+
+
+def degenerate(idata: az.InferenceData, kind: str) -> az.InferenceData:
+    """``idata`` as a sampler that failed leaves it: ``frozen`` (every chain stuck at its first
+    draw, its energy constant), ``not a number`` (every draw NaN) or ``one chain``."""
+    if kind == "one chain":
+        return idata.isel(chain=[0])
+    broken = idata.copy()
+    for group in ("posterior", "posterior_predictive", "log_likelihood"):
+        data = getattr(broken, group)
+        for name, values in data.data_vars.items():
+            stuck = (np.broadcast_to(values.isel(draw=[0]).values, values.shape)
+                     if kind == "frozen" else np.full(values.shape, np.nan))
+            data[name] = values.copy(data=stuck.copy())
+    energy = broken.sample_stats["energy"]
+    broken.sample_stats["energy"] = energy.copy(data=np.full(energy.shape, 1.0 if kind ==
+                                                             "frozen" else np.nan))
+    return broken
 
 
 def text_boxes(fig: plt.Figure, texts: list[Text]) -> list:
@@ -356,6 +386,35 @@ def overlapping(boxes: list) -> list[tuple[int, int]]:
             if min(a.x1, b.x1) - max(a.x0, b.x0) > 1 and min(a.y1, b.y1) - max(a.y0, b.y0) > 1:
                 pairs.append((i, j))
     return pairs
+
+
+def shows_data(ax: plt.Axes) -> bool:
+    """Whether ``ax`` shows a finite data point inside its limits: a line's vertex, a marker,
+    a filled area's vertex, a bar or an image (reference lines drawn by ``hlines`` and
+    ``vlines`` do not count)."""
+    (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+    points = [line.get_xydata() for line in ax.lines if line.get_visible()]
+    points += [c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)]
+    points += [path.vertices for c in ax.collections if isinstance(c, PolyCollection)
+               for path in c.get_paths()]
+    points += [np.array([[b.get_x() + b.get_width() / 2, b.get_y() + b.get_height() / 2]])
+               for b in ax.patches if isinstance(b, Rectangle) and b.get_height() * b.get_width()]
+    if any(np.ma.count(image.get_array()) for image in ax.images):
+        return True
+    return any(((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+                & np.isfinite(xy).all(1)).any()
+               for xy in (np.ma.filled(np.asarray(p, dtype=float), np.nan).reshape(-1, 2)
+                          for p in points))
+
+
+def assert_no_empty_panel(fig: plt.Figure) -> None:
+    """Every visible panel (colour bars aside) shows data, or a text saying why it has none."""
+    fig.canvas.draw()
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+    assert panels
+    for ax in panels:
+        explained = any(t.get_visible() and t.get_text().strip() for t in ax.texts)
+        assert shows_data(ax) or explained, f"empty panel {ax.get_title()!r}"
 
 
 def assert_readable(fig: plt.Figure) -> None:
@@ -390,11 +449,55 @@ def test_transfer_figures_are_readable_at_16_languages() -> None:
     plt.close("all")
 
 
-def test_health_and_decision_figures_are_readable_at_16_languages() -> None:
-    idata = synthetic_idata(16)
+def test_trace_and_rank_plots_are_readable_and_labelled_at_16_languages() -> None:
+    """One panel per parameter, labelled with its coordinate: every beta and the 4 pairs with
+    the lowest bulk ESS; divergences are thin short ticks that leave the traces visible."""
+    idata = synthetic_idata(16, divergent=0.05)
     variables = plots.health_variables(idata, 4)
-    assert variables["beta"].sizes["target"] == 16 and variables["a"].sizes["pair"] == 4
-    assert_readable(plots.rank_plot(variables))
+    a = plots.pairs(idata.posterior["a"])
+    ess = az.ess(a.to_dataset(name="a"))["a"]
+    worst = [str(p) for p in ess.sortby(ess)["pair"].values[:4]]
+    expected = [f"beta[l{i:02d}]" for i in range(16)] + [f"a[{pair}]" for pair in worst]
+    assert all("\u2192" in pair for pair in worst)  # labelled "l03→l07"
+    divergent = int(idata.sample_stats["diverging"].any("chain").sum())
+    assert divergent > 0
+
+    rank = plots.rank_plot(variables)
+    trace = plots.trace_plot(idata, variables)
+    for fig, panels_per_entry in ((rank, 1), (trace, 2)):
+        visible = [ax for ax in fig.axes if ax.get_visible()]
+        titles = [ax.get_title() for ax in visible]
+        assert titles == [t for t in expected for _ in range(panels_per_entry)]
+        assert "4 of 240 transfer coefficients" in fig.get_suptitle()
+        assert_readable(fig)
+        assert_no_empty_panel(fig)
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        assert not overlapping([ax.title.get_window_extent(renderer) for ax in visible])
+    traces = [ax for ax in trace.axes if ax.get_visible()][1::2]
+    for ax in traces:
+        ticks = [c for c in ax.collections if isinstance(c, LineCollection)]
+        assert len(ticks) == 1 and len(ticks[0].get_segments()) == divergent
+        assert max(ticks[0].get_linewidths()) <= 1.0 and ticks[0].get_alpha() <= 0.6
+        heights = [seg[:, 1].max() for seg in ticks[0].get_segments()]
+        assert max(heights) <= 0.1  # axes coordinates: the bottom tenth of the panel
+        assert len(ax.lines) == 2  # one trace per chain
+    plt.close("all")
+
+
+@pytest.mark.parametrize("stuck_chains", [[0, 1], [1]])
+def test_a_pair_that_never_moved_counts_as_mixing_worst(stuck_chains: list[int]) -> None:
+    """ArviZ gives a coefficient stuck on one value in every chain the full ESS, and one with
+    a single stuck chain a fair one; either must be shown among the worst."""
+    idata = synthetic_idata(6, chains=2)
+    a = idata.posterior["a"]
+    a.loc[{"source": "l03", "target": "l01", "chain": stuck_chains}] = 0.25
+    variables = plots.health_variables(idata, 2)
+    assert list(variables["a"]["pair"].values)[0] == f"l03{plots.ARROW}l01"
+
+
+def test_decision_figures_are_readable_at_16_languages() -> None:
+    idata = synthetic_idata(16)
     languages = list(idata.posterior["target"].values)
     rng = np.random.default_rng(1)
     mixes = ["posterior_mean", "plugin", "robust", "natural", "unimax"]
@@ -409,6 +512,103 @@ def test_health_and_decision_figures_are_readable_at_16_languages() -> None:
         languages, 1 / 16)}))
     assert_readable(plots.beats_uniform_plot(pd.Series(rng.uniform(size=8), index=[
         f"mix_{i}" for i in range(8)])))
+    plt.close("all")
+
+
+# ----------------------------------------------------------------------------- degenerate input
+
+#: Per kind of failed sampler: the figures that must be left out, each with the start of the
+#: sentence that takes its place.
+ABSENT = {
+    "frozen": {"energy": "No energy plot: the chains' energy never changed (E-BFMI undefined), "
+                         "so the sampler did not move; the fit is broken."},
+    "not a number": {"rank": "No rank plot: no draw of beta or a is a finite number",
+                     "trace": "No trace plot: no draw of beta or a is a finite number",
+                     "energy": "No energy plot: the energy of chains 0 and 1 is not a finite",
+                     "transfer_heatmap": "No transfer heatmap: no transfer coefficient has",
+                     "transfer_forest": "No forest plot of the transfer coefficients",
+                     "ppc": "No posterior predictive check: 9600 of 9600 replicated losses"},
+    "one chain": {},
+}
+
+
+@pytest.mark.parametrize("kind", list(ABSENT))
+def test_a_failed_sampler_gives_no_empty_figure_but_a_sentence(kind: str) -> None:
+    """Every figure a section draws shows something; each one that cannot is left out and a
+    note says why (the energy plot of frozen chains and the Pareto k plot of k = inf used to
+    come out empty)."""
+    idata = degenerate(synthetic_idata(16, chains=2, draws=100), kind)
+    sections = [report.health_section(idata), report.transfer_section(idata, 1e9),
+                report.checks_section(idata, {}, "source_saturating")]
+    figures = {stem: fig for section in sections for stem, fig in section.figures.items()}
+    notes = [note for section in sections for note in section.notes]
+    drawn = {"rank", "trace", "energy", "transfer_heatmap", "transfer_forest", "ppc", "khat"}
+    assert set(figures) == drawn - set(ABSENT[kind])
+    for stem, sentence in ABSENT[kind].items():
+        assert any(note.startswith(sentence) for note in notes), (stem, notes)
+    for fig in figures.values():
+        assert_no_empty_panel(fig)
+    plt.close("all")
+
+
+def test_pareto_k_beyond_the_scale_are_drawn_at_the_ceiling_with_a_note() -> None:
+    """Frozen chains give k = inf for every observation: matplotlib cannot place an infinite
+    k, so the plot used to be empty while the table counted every k > 1."""
+    loo = az.loo(degenerate(synthetic_idata(4), "frozen"), pointwise=True)
+    k = np.asarray(loo.pareto_k)
+    assert np.isinf(k).all()
+    ax = plots.khat_plot(loo, report.good_k(loo)).axes[0]
+    y_low, y_high = ax.get_ylim()
+    marked = [c for c in ax.collections if isinstance(c, PathCollection)
+              and np.allclose(c.get_offsets()[:, 1], plots.KHAT_CEILING)]
+    assert marked and sum(len(c.get_offsets()) for c in marked) >= k.size
+    assert y_low < plots.KHAT_CEILING < y_high and y_high < 2.0
+    assert_no_empty_panel(ax.figure)
+    table = report.loo_table(loo)
+    assert table["k > 1 (very bad)"].iloc[0] == k.size
+    [note] = report.khat_notes(k)
+    assert note.startswith(f"{k.size} of {k.size} observations have a Pareto k above 1.5")
+    assert "infinite k" in note and "chains did not move" in note
+    finite = np.array([0.1, 0.8, 3.0, np.nan])  # one beyond the ceiling, one not a number
+    assert report.khat_notes(finite)[0].startswith("2 of 4 observations")
+    assert "infinite" not in report.khat_notes(finite)[0]
+    assert report.khat_notes(np.array([0.1, 0.5])) == []
+    plt.close("all")
+
+
+def test_energy_plot_names_the_chain_whose_energy_never_changed() -> None:
+    idata = synthetic_idata(3, chains=3)
+    idata.sample_stats["energy"][1] = 2.0
+    with pytest.raises(plots.NoFigure, match=r"^No energy plot: the energy of chain 1 never "
+                                             r"changed \(E-BFMI undefined\)"):
+        plots.energy_plot(idata)
+    del idata.sample_stats["energy"]
+    with pytest.raises(plots.NoFigure, match="recorded no energy"):
+        plots.energy_plot(idata)
+
+
+def test_decision_figures_with_degenerate_input() -> None:
+    """A skewed posterior's mean outside its interval still draws; losses that are not numbers
+    give NaN probabilities, not 0%, and no figure but a sentence; so does a lone uniform mix."""
+    skewed = pd.DataFrame({"mix": ["robust"] * 2, "language": ["en", "de"],
+                           "mean": [0.5, -0.1], "q05": [-0.1, -0.2], "q95": [0.2, 0.3]})
+    assert_no_empty_panel(plots.mix_loss_plot(skewed, "uniform"))
+    with pytest.raises(plots.NoFigure, match="no mix besides uniform"):
+        plots.mix_loss_plot(skewed.iloc[:0], "uniform")
+    with pytest.raises(plots.NoFigure, match="not finite numbers"):
+        plots.mix_loss_plot(skewed.assign(mean=np.nan), "uniform")
+    losses = np.full((50, 2, 2), np.nan)
+    table = report.decision_table(losses, ["robust", "uniform"], np.array([0.5, 0.5]))
+    assert table["p_beats_uniform"].isna().all()
+    beats = table.set_index("mix")["p_beats_uniform"].drop("uniform")
+    with pytest.raises(plots.NoFigure, match="not finite numbers"):
+        plots.beats_uniform_plot(beats)
+    with pytest.raises(plots.NoFigure, match="no mix besides uniform"):
+        plots.beats_uniform_plot(beats.iloc[:0])
+    partial = plots.beats_uniform_plot(pd.Series([0.7, np.nan], index=["robust", "natural"]))
+    assert "not a number" in [t.get_text() for t in partial.axes[0].texts]
+    with pytest.raises(plots.NoFigure, match="optimal shares are not finite"):
+        plots.optimal_share_plot(pd.DataFrame({"en": [np.nan] * 3}), None, {})
     plt.close("all")
 
 
