@@ -3,7 +3,11 @@
 ``python -m climb_bayes.report posterior=DIR/posterior.nc mixes=MIXDIR output=OUT`` writes the
 figures of :mod:`climb_bayes.plots` as PNG files in ``OUT`` and one HTML page,
 ``OUT/report.html``, with every figure embedded (and linked to its PNG) and the tables, so the
-page can be shared alone. Sections, each with a sentence on how to read it:
+page can be shared alone. The page opens with the fit's health verdict
+(:mod:`climb_bayes.health`): a green line when healthy, an amber box when marginal, a red one
+when broken; a broken fit's posterior is refused (exit 2) unless ``allow_broken=true``. A
+figure that its input leaves empty (chains that never moved, draws that are not numbers) is
+left out, with a note saying why. Sections, each with a sentence on how to read it:
 
 1. sampling health: ``az.summary``, per-chain sampler statistics, rank, trace and energy plots;
 2. the scaling laws: pilot losses against the fitted curves with 50/90% bands;
@@ -45,6 +49,7 @@ from omegaconf import DictConfig
 
 from climb_bayes import plots
 from climb_bayes.errors import InputError, exits_on_input_error
+from climb_bayes.health import BROKEN, HEALTHY, Health
 from climb_bayes.io import atomic_path, write_text
 from climb_bayes.mix import check_shares
 from climb_bayes.model import PARAMETER_SITES
@@ -529,14 +534,16 @@ def decision_section(posterior: Posterior, mixes: MixDirectory, tokens: float) -
     return section
 
 
-def other_forms(path: str | Path, form: str) -> dict[str, az.InferenceData]:
-    """Posteriors of the other interaction forms beside ``path`` (``posterior_<form>.nc``)."""
+def other_forms(path: str | Path, form: str, allow_broken: bool = False
+                ) -> dict[str, az.InferenceData]:
+    """Posteriors of the other interaction forms beside ``path`` (``posterior_<form>.nc``);
+    one from a broken fit is refused unless ``allow_broken``."""
     path = Path(path)
     found = {}
     for file in sorted(path.parent.glob("posterior_*.nc")):
         if file.resolve() == path.resolve():
             continue
-        other = read_posterior(file)
+        other = read_posterior(file, allow_broken=allow_broken)
         if other.form != form:
             found[other.form] = other.idata
     return found
@@ -609,15 +616,52 @@ STYLE = """body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em;
 img{max-width:100%;border:1px solid #ddd}table.table{border-collapse:collapse;font-size:12px;
 margin:0.5em 0 1.5em}table.table td,table.table th{padding:2px 6px;border-bottom:1px solid #eee;
 text-align:right}.note{color:#8a5300}.read{background:#f4f7fb;padding:0.6em;border-radius:4px}
-.scroll{overflow-x:auto}"""
+.scroll{overflow-x:auto}.health{padding:0.6em 1em;border-radius:4px;margin:0.5em 0 1em}
+.healthy{color:#1a7f37;font-size:13px;padding:0}.marginal{background:#fff4d6;
+border:2px solid #d49a00}.broken{background:#ffe3e3;border:2px solid #c62828;color:#6d0000}"""
+
+
+def _number(value: float, spec: str) -> str:
+    return format(value, spec) if np.isfinite(value) else "not a number"
+
+
+def health_numbers(health: Health) -> str:
+    """The numbers a verdict was judged on, in one line."""
+    return (f"max R-hat {_number(health.max_r_hat, '.3f')}, min bulk ESS "
+            f"{_number(health.min_ess_bulk, '.0f')}, min tail ESS "
+            f"{_number(health.min_ess_tail, '.0f')}, {health.divergences} of "
+            f"{health.transitions} transitions divergent, min E-BFMI "
+            f"{_number(health.min_bfmi, '.2f')}")
+
+
+def health_banner(health: Health) -> str:
+    """The fit's verdict (:mod:`climb_bayes.health`) as HTML for the top of the page: a small
+    green line when healthy, an amber box with the reasons when marginal, a red one with the
+    reasons and the fix when broken."""
+    numbers = html.escape(health_numbers(health))
+    if health.verdict == HEALTHY:
+        return f"<p class='health healthy'>Healthy fit: {numbers}.</p>"
+    reasons = "<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in health.reasons) + "</ul>"
+    if health.verdict == BROKEN:
+        return ("<div class='health broken'><strong>Broken fit: these numbers are not "
+                f"results.</strong> The sampler's diagnostics fail:{reasons}<p>{numbers}.</p>"
+                "<p>Fix: fit again with more warmup (sampler.warmup), a higher "
+                "sampler.target_accept, or pilots that pin down the flagged parameters. This "
+                "report was drawn only because allow_broken=true was given.</p></div>")
+    return ("<div class='health marginal'><strong>Marginal fit:</strong> some diagnostics "
+            f"fall short:{reasons}<p>{numbers}.</p><p>Read the numbers with care: the chains "
+            "may not have explored the whole posterior, so intervals and probabilities can be "
+            "off. More draws (sampler.samples) or warmup (sampler.warmup) usually help.</p>"
+            "</div>")
 
 
 def render_html(sections: list[Section], figures: Mapping[str, bytes], title: str,
-                header: str) -> str:
-    """One self-contained HTML page: figures embedded as data URIs, each linking to its PNG."""
+                header: str, banner: str) -> str:
+    """One self-contained HTML page: figures embedded as data URIs, each linking to its PNG.
+    ``banner`` (HTML, :func:`health_banner`) comes first after the title."""
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
              f"</title><style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-             f"<p>{html.escape(header)}</p><ul>"]
+             f"{banner}<p>{html.escape(header)}</p><ul>"]
     parts += [f"<li><a href='#s{i}'>{html.escape(s.title)}</a></li>"
               for i, s in enumerate(sections)]
     parts.append("</ul>")
@@ -649,18 +693,22 @@ def write_report(output: str | Path, figures: Mapping[str, bytes], page: str) ->
 
 
 def make_report(posterior_path: str | Path, mixes_path: str | Path | None,
-                output: str | Path, settings: ReportSettings = ReportSettings()) -> Path:
-    """Read the inputs (all checks first), draw every section, write the files."""
-    posterior = read_posterior(posterior_path)
+                output: str | Path, settings: ReportSettings = ReportSettings(),
+                allow_broken: bool = False) -> Path:
+    """Read the inputs (all checks first), draw every section, write the files. A posterior
+    (or another form's beside it) from a broken fit is refused unless ``allow_broken``; the
+    page opens with the fit's verdict (:func:`health_banner`)."""
+    posterior = read_posterior(posterior_path, allow_broken=allow_broken)
     mixes = read_mix_directory(mixes_path, posterior.sources) if mixes_path else None
-    others = other_forms(posterior_path, posterior.form)
+    others = other_forms(posterior_path, posterior.form, allow_broken)
     sections = build_sections(posterior, others, mixes, settings)
     figures = render_figures(sections)
     header = (f"Posterior {posterior_path} ({posterior.form} form; {len(posterior.nu)} draws; "
               f"training languages {', '.join(posterior.sources)}; evaluated languages "
               f"{', '.join(posterior.targets)}; D_ref = {posterior.reference:.3g} tokens)"
               + (f"; mixes from {mixes_path}." if mixes_path else "."))
-    page = render_html(sections, figures, "climb_bayes posterior report", header)
+    page = render_html(sections, figures, "climb_bayes posterior report", header,
+                       health_banner(posterior.health))
     return write_report(output, figures, page)
 
 
@@ -672,7 +720,8 @@ def main(cfg: DictConfig) -> None:
     settings = ReportSettings(tokens=None if cfg.tokens is None else float(cfg.tokens),
                               forest_pairs=cfg.forest_pairs, health_pairs=cfg.health_pairs,
                               ppc_draws=cfg.ppc_draws, seed=cfg.seed)
-    page = make_report(cfg.posterior, cfg.mixes, cfg.output, settings)
+    page = make_report(cfg.posterior, cfg.mixes, cfg.output, settings,
+                       allow_broken=bool(cfg.allow_broken))
     print(f"wrote {page}")
 
 

@@ -2,16 +2,21 @@
 
 Figures are checked for what they show (the heatmap's colours are the posterior means of the
 transfer coefficients, computed here straight from the InferenceData), for being readable at
-16 languages (no two labels overlap), and the report for refusing bad input with exit status
-2 before anything is written.
+16 languages (no two labels overlap), for never being empty when a sampler failed (frozen
+chains, draws that are not numbers, one chain: a figure shows data or is left out with a
+sentence saying why), and the report for opening with the fit's verdict, for refusing a broken
+posterior unless allow_broken=true, and for refusing bad input with exit status 2 before
+anything is written. The degenerate posteriors are synthetic (no fit).
 """
 
 import base64
 import re
 import shutil
+from html import escape
 from pathlib import Path
 
 import arviz as az
+import jax
 import matplotlib
 import nbformat
 import numpy as np
@@ -19,6 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 from nbclient import NotebookClient
+from numpyro.infer import Predictive, log_likelihood
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -28,8 +34,19 @@ from matplotlib.text import Text  # noqa: E402
 
 from climb_bayes import plots, report  # noqa: E402
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError  # noqa: E402
-from climb_bayes.posterior import read_posterior  # noqa: E402
+from climb_bayes.fit import model_data  # noqa: E402
+from climb_bayes.health import BROKEN, HEALTHY, MARGINAL, Health, assess, store  # noqa: E402
+from climb_bayes.model import POOLED_SITES, Priors, climb_model  # noqa: E402
+from climb_bayes.pilots import validate_pilots  # noqa: E402
+from climb_bayes.posterior import (  # noqa: E402
+    constant_data,
+    dims_and_coords,
+    provenance,
+    read_posterior,
+    save_posterior,
+)
 from climb_bayes.predict import predict  # noqa: E402
+from climb_bayes.simulate import simulate_pilots  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "inspect_posterior.ipynb"
@@ -610,6 +627,104 @@ def test_decision_figures_with_degenerate_input() -> None:
     with pytest.raises(plots.NoFigure, match="optimal shares are not finite"):
         plots.optimal_share_plot(pd.DataFrame({"en": [np.nan] * 3}), None, {})
     plt.close("all")
+
+
+# ----------------------------------------------------------------------------- the verdict
+
+
+VERDICTS = {
+    HEALTHY: Health(HEALTHY, (), 1.004, 812.0, 640.0, 0, 4000, 0.91),
+    MARGINAL: Health(MARGINAL, ("max R-hat 1.03 > 1.01 (beta[de])", "3 of 4000 transitions "
+                                "divergent"), 1.03, 512.0, 450.0, 3, 4000, 0.8),
+    BROKEN: Health(BROKEN, ("R-hat of beta[en] is not a number (a chain did not move)",
+                            "E-BFMI is not a number (the chains' energy did not change)"),
+                   float("nan"), float("nan"), float("nan"), 0, 4000, float("nan")),
+}
+
+
+@pytest.mark.parametrize("verdict", list(VERDICTS))
+def test_the_verdict_comes_first_after_the_title(verdict: str) -> None:
+    health = VERDICTS[verdict]
+    page = report.render_html([report.Section("Scaling laws", "text")], {}, "title",
+                              "Posterior x.nc", report.health_banner(health))
+    after_title = page.split("<h1>title</h1>", 1)[1]
+    assert after_title.startswith(f"<p class='health {verdict}'>" if verdict == HEALTHY
+                                  else f"<div class='health {verdict}'>")
+    assert after_title.index("Posterior x.nc") > after_title.index(report.health_numbers(health))
+    for reason in health.reasons:
+        assert f"<li>{escape(reason)}</li>" in after_title  # "1.03 > 1.01" escaped
+    if verdict == HEALTHY:
+        assert ("Healthy fit: max R-hat 1.004, min bulk ESS 812, min tail ESS 640, 0 of 4000 "
+                "transitions divergent, min E-BFMI 0.91.") in page
+    elif verdict == MARGINAL:
+        assert "<strong>Marginal fit:</strong>" in page and "Read the numbers with care" in page
+    else:
+        assert "<strong>Broken fit: these numbers are not results.</strong>" in page
+        assert "Fix: fit again" in page and "allow_broken=true" in page
+        assert "max R-hat not a number" in page
+        assert not re.search(r"\bnan\b", report.health_banner(health), re.IGNORECASE)
+    assert f".{verdict}{{" in report.STYLE
+
+
+def prior_posterior(path: Path, frozen: bool, chains: int = 2, draws: int = 100) -> Path:
+    """A posterior file in the fit's format, its draws from the prior of a simulated
+    3-language design (no fit), its health verdict stored; ``frozen``: every chain stuck at
+    its first draw and its energy constant, as a sampler that never moved leaves it."""
+    table = validate_pilots(simulate_pilots(languages=3, seed=0)[0])
+    data, loss, reference = model_data(table)
+    kwargs = {"data": data, "priors": Priors(), "form": "source_saturating",
+              "centred": POOLED_SITES}
+    samples = Predictive(climb_model, num_samples=chains * draws)(jax.random.PRNGKey(0),
+                                                                  **kwargs)
+    values = {name: np.asarray(v) for name, v in samples.items() if name != "loss"}
+    groups = {"posterior": values, "posterior_predictive": {"loss": samples["loss"]},
+              "log_likelihood": log_likelihood(climb_model, values, loss=loss, **kwargs)}
+
+    def shaped(v: np.ndarray) -> np.ndarray:
+        v = np.asarray(v).reshape(chains, draws, *np.shape(v)[1:])
+        return np.broadcast_to(v[:, :1], v.shape).copy() if frozen else v
+
+    rng = np.random.default_rng(0)
+    dims, coords = dims_and_coords(table, np.nonzero(np.asarray(data.self_map) == 0))
+    idata = az.from_dict(
+        **{group: {name: shaped(v) for name, v in d.items()} for group, d in groups.items()},
+        sample_stats={"diverging": np.zeros((chains, draws), bool), "n_steps": np.full(
+            (chains, draws), 15), "energy": np.ones((chains, draws)) if frozen
+                      else rng.normal(size=(chains, draws))},
+        observed_data={"loss": np.asarray(loss)}, constant_data=constant_data(table, data),
+        dims=dims, coords=coords)
+    idata.posterior.attrs.update(provenance(table, reference, "source_saturating", 4.0, "",
+                                            0.0, POOLED_SITES))
+    store(idata, assess(idata))
+    save_posterior(idata, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def broken_posterior(tmp_path_factory) -> Path:
+    return prior_posterior(tmp_path_factory.mktemp("broken") / "posterior.nc", frozen=True)
+
+
+def test_a_broken_posterior_is_refused_unless_allowed(broken_posterior, cli, tmp_path) -> None:
+    """make_report refuses it before writing anything; the command with allow_broken=true
+    draws the report with the red box first, and the frozen chains' empty figures left out."""
+    assert read_posterior(broken_posterior, allow_broken=True).health.verdict == BROKEN
+    with pytest.raises(InputError, match="allow_broken=true"):
+        report.make_report(broken_posterior, None, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    output = tmp_path / "allowed"
+    result = cli("climb_bayes.report", f"posterior={broken_posterior}", f"output={output}",
+                 "allow_broken=true")
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = (output / "report.html").read_text()
+    assert page.split("</h1>", 1)[1].startswith("<div class='health broken'><strong>Broken "
+                                                 "fit: these numbers are not results.")
+    assert "No energy plot: the chains&#x27; energy never changed" in page
+    assert "observations have a Pareto k above 1.5" in page
+    written = {p.stem for p in output.glob("*.png")}
+    assert "energy" not in written and {"rank", "trace", "khat", "ppc"} <= written
+    for png in output.glob("*.png"):
+        assert plt.imread(png)[..., :3].std() > 0.01, f"{png.name} is blank"
 
 
 # ----------------------------------------------------------------------------- the notebook
