@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from climb_bayes.law import LawParams, transfer_coefficient
+from climb_bayes.pilots import _listing
 from climb_bayes.posterior import Posterior
 from climb_bayes.predict import posterior_losses
 
@@ -61,16 +62,9 @@ class EntryLabeller(az.labels.BaseLabeller):
         return self.make_label_flat(var_name, sel, isel)
 
 
-def listing(labels: list[str], most: int = 4) -> str:
-    """``"a, b and c"``, or ``"a, b, c, d and 3 more"``: at most ``most`` labels."""
-    if len(labels) > most:
-        return f"{', '.join(labels[:most])} and {len(labels) - most} more"
-    return " and ".join(filter(None, [", ".join(labels[:-1]), *labels[-1:]]))
-
-
 def _chains(chains: np.ndarray) -> str:
-    """``"chain 2"`` or ``"chains 0 and 3"``."""
-    return f"chain{'s' if chains.size > 1 else ''} {listing([str(c) for c in chains])}"
+    """``"chain 2"`` or ``"chains 0, 3"``."""
+    return f"chain{'s' if chains.size > 1 else ''} {_listing([str(c) for c in chains])}"
 
 
 def pair_label(source: str, target: str) -> str:
@@ -227,17 +221,17 @@ def health_variables(idata: az.InferenceData, count: int = 4) -> xr.Dataset:
                                      "not_finite": beta_out + a_out})
 
 
-def selection_title(variables: xr.Dataset) -> str:
+def _selection_title(variables: xr.Dataset) -> str:
     """What :func:`health_variables` chose, and what it left out, for a figure's title."""
     shown = variables["a"].sizes["pair"] if "a" in variables else 0
     parts = ["beta" if "beta" in variables else ""]
     if shown:
-        parts.append(f"the {shown} of {variables.attrs['pairs']} transfer coefficients a with "
-                     f"the lowest bulk ESS")
+        parts.append(f"the {shown} of {variables.attrs['pairs']} transfer coefficients a that "
+                     f"mix worst")
     title = " and ".join(p for p in parts if p)
     if variables.attrs["not_finite"]:
         title += (f"; left out, draws not finite numbers: "
-                  f"{listing(variables.attrs['not_finite'])}")
+                  f"{_listing(variables.attrs['not_finite'])}")
     return title
 
 
@@ -247,7 +241,7 @@ def _require_entries(variables: xr.Dataset, figure: str) -> int:
                 for v in variables.data_vars.values())
     if not count:
         raise NoFigure(f"No {figure}: no draw of beta or a is a finite number "
-                       f"({listing(variables.attrs['not_finite'])}), so there is nothing to "
+                       f"({_listing(variables.attrs['not_finite'])}), so there is nothing to "
                        f"plot.")
     return count
 
@@ -274,7 +268,7 @@ def rank_plot(variables: xr.Dataset) -> Figure:
     for ax in axes:
         ax.set_xlabel("rank (all chains)")
         ax.set_ylabel("chain")
-    return tidy(fig, f"rank plots of {selection_title(variables)}: each chain's ranks should "
+    return tidy(fig, f"rank plots of {_selection_title(variables)}: each chain's ranks should "
                      f"be uniform")
 
 
@@ -310,7 +304,7 @@ def trace_plot(idata: az.InferenceData, variables: xr.Dataset) -> Figure:
         trace.set_xlabel("draw")
     divergent = (f"red ticks at the bottom: the {draws.size} draws with a divergent transition"
                  if draws.size else "no divergent transition")
-    return tidy(fig, f"traces of {selection_title(variables)}\n(left: density per chain; "
+    return tidy(fig, f"traces of {_selection_title(variables)}\n(left: density per chain; "
                      f"right: value per draw, one colour per chain; {divergent})")
 
 
@@ -558,7 +552,7 @@ def compare_plot(comparison: pd.DataFrame) -> Figure:
     bad = comparison.index[~np.isfinite(comparison[["elpd_loo", "se"]].to_numpy(float)).all(1)]
     if len(bad):
         raise NoFigure(f"No comparison plot: PSIS-LOO gave no finite elpd for "
-                       f"{listing(list(map(str, bad)))}, so the forms cannot be compared; the "
+                       f"{_listing(list(map(str, bad)))}, so the forms cannot be compared; the "
                        f"table shows what it computed.")
     ax = az.plot_compare(comparison, figsize=(7, 1.0 + 0.7 * len(comparison)), textsize=9)
     ax.set_title("interaction forms by PSIS-LOO (higher elpd is better)")

@@ -375,8 +375,9 @@ def health_section(idata: az.InferenceData, pairs: int = 4) -> Section:
         "Trust the rest only if R-hat is below 1.01 and the bulk and tail ESS are above about "
         "400 for every parameter, no transition diverged, the rank histograms are flat and "
         "the two energy distributions overlap (BFMI above 0.3). The rank and trace plots show "
-        "every scaling exponent beta and the transfer coefficients a that mix worst (lowest "
-        "bulk ESS; the table below has them all), one panel per parameter.",
+        "every scaling exponent beta and the transfer coefficients a that mix worst (one with "
+        "a chain that never moved first, then the lowest bulk ESS; the table below has them "
+        "all), one panel per parameter.",
         tables={"sampler statistics per chain": plots.sampler_table(idata),
                 "az.summary of the law's parameters": summary_table(idata)})
     section.add_figure("rank", plots.rank_plot, variables)

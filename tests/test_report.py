@@ -541,7 +541,7 @@ ABSENT = {
                          "so the sampler did not move; the fit is broken."},
     "not a number": {"rank": "No rank plot: no draw of beta or a is a finite number",
                      "trace": "No trace plot: no draw of beta or a is a finite number",
-                     "energy": "No energy plot: the energy of chains 0 and 1 is not a finite",
+                     "energy": "No energy plot: the energy of chains 0, 1 is not a finite",
                      "transfer_heatmap": "No transfer heatmap: no transfer coefficient has",
                      "transfer_forest": "No forest plot of the transfer coefficients",
                      "ppc": "No posterior predictive check: 9600 of 9600 replicated losses"},
