@@ -448,7 +448,7 @@ def scaling_plot(curves: pd.DataFrame, observed: pd.DataFrame, targets: list[str
     for ax, language in zip(axes, targets, strict=False):
         fitted = curves[curves["language"] == language].drop(columns=["language", "mix"])
         if not np.isfinite(fitted.to_numpy(dtype=float)).all():
-            ax.text(0.5, 0.97, "fitted law not finite everywhere (draws not numbers)",
+            ax.text(0.5, 0.97, "fitted law not finite everywhere\n(draws not numbers)",
                     ha="center", va="top", transform=ax.transAxes, fontsize=8, color="C3")
         for mix, colour in colours.items():
             curve = curves[(curves["language"] == language) & (curves["mix"] == mix)]

@@ -801,8 +801,9 @@ def test_loo_table_counts_every_observation_once(posterior) -> None:
     assert 0.0 < report.good_k(loo) <= 0.7
 
 
-def test_scaling_figure_is_readable_at_16_languages() -> None:
-    languages = [f"l{i:02d}" for i in range(16)]
+def scaling_inputs(languages: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fitted curves and pilot losses in the tables of ``plots.scaling_curves`` and
+    ``plots.observations``, for ``languages``."""
     tokens = np.geomspace(1e6, 1e9, 30)
     curves = pd.concat([pd.DataFrame({"language": lang, "mix": mix, "tokens": tokens,
                                       "mean": 2.5 + scale * (tokens / 1e7) ** -0.3})
@@ -812,10 +813,16 @@ def test_scaling_figure_is_readable_at_16_languages() -> None:
         curves[column] = curves["mean"] + shift
     rng = np.random.default_rng(0)
     observed = pd.DataFrame({"language": np.repeat(languages, 12),
-                             "tokens": np.tile(np.geomspace(2e6, 3e7, 12), 16),
-                             "own_share": rng.uniform(size=16 * 12)})
+                             "tokens": np.tile(np.geomspace(2e6, 3e7, 12), len(languages)),
+                             "own_share": rng.uniform(size=len(languages) * 12)})
     observed["monolingual"] = observed["own_share"] > 0.9
     observed["loss"] = 2.5 + 1.2 * (observed["tokens"] / 1e7) ** -0.3
+    return curves, observed
+
+
+def test_scaling_figure_is_readable_at_16_languages() -> None:
+    languages = [f"l{i:02d}" for i in range(16)]
+    curves, observed = scaling_inputs(languages)
     fig = plots.scaling_plot(curves, observed, languages, target_tokens=1e9)
     visible = [ax for ax in fig.axes if ax.get_visible() and ax.get_title() in languages]
     assert [ax.get_title() for ax in visible] == languages
@@ -825,4 +832,17 @@ def test_scaling_figure_is_readable_at_16_languages() -> None:
     renderer = fig.canvas.get_renderer()
     titles = [ax.title.get_window_extent(renderer) for ax in visible]
     assert not overlapping(titles)
+    plt.close("all")
+
+
+def test_scaling_panel_whose_fit_is_not_a_number_says_so() -> None:
+    languages = ["en", "de", "fr"]
+    curves, observed = scaling_inputs(languages)
+    curves.loc[curves["language"] == "de", ["mean", "q05", "q25", "q75", "q95"]] = np.nan
+    fig = plots.scaling_plot(curves, observed, languages)
+    notes = {ax.get_title(): [t.get_text() for t in ax.texts] for ax in fig.axes
+             if ax.get_title() in languages}
+    assert notes == {"en": [], "de": ["fitted law not finite everywhere\n(draws not numbers)"],
+                     "fr": []}
+    assert_no_empty_panel(fig)
     plt.close("all")
