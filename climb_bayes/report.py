@@ -3,7 +3,11 @@
 ``python -m climb_bayes.report posterior=DIR/posterior.nc mixes=MIXDIR output=OUT`` writes the
 figures of :mod:`climb_bayes.plots` as PNG files in ``OUT`` and one HTML page,
 ``OUT/report.html``, with every figure embedded (and linked to its PNG) and the tables, so the
-page can be shared alone. Sections, each with a sentence on how to read it:
+page can be shared alone. The page opens with the fit's health verdict
+(:mod:`climb_bayes.health`): a green line when healthy, an amber box when marginal, a red one
+when broken; a broken fit's posterior is refused (exit 2) unless ``allow_broken=true``. A
+figure that its input leaves empty (chains that never moved, draws that are not numbers) is
+left out, with a note saying why. Sections, each with a sentence on how to read it:
 
 1. sampling health: ``az.summary``, per-chain sampler statistics, rank, trace and energy plots;
 2. the scaling laws: pilot losses against the fitted curves with 50/90% bands;
@@ -28,7 +32,7 @@ import base64
 import html
 import io
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,11 +51,13 @@ from climb_bayes import plots
 from climb_bayes.cli import (
     check_command_line,
     count,
+    flag,
     optional_positive,
     output_directory,
     positive,
 )
 from climb_bayes.errors import InputError, exits_on_input_error
+from climb_bayes.health import BROKEN, HEALTHY, Health
 from climb_bayes.io import atomic_path, write_text
 from climb_bayes.mix import check_shares
 from climb_bayes.model import PARAMETER_SITES
@@ -289,19 +295,20 @@ def loss_differences(losses: np.ndarray, mixes: list[str], targets: list[str],
 def decision_table(losses: np.ndarray, mixes: list[str], weights: np.ndarray,
                    comparison: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per mix: posterior of the weighted loss, of its difference from the uniform mix's (draw
-    by draw) and ``P(beats uniform)``, computed here.
+    by draw) and ``P(beats uniform)``, computed here (NaN when a difference is not a number).
 
     Columns of the solver's ``comparison.csv`` are appended with a ``solver_`` prefix.
     """
     weighted = losses @ weights  # (sample, mix)
     ref = mixes.index(UNIFORM)
     versus = weighted - weighted[:, [ref]]  # paired, draw by draw
+    beats = np.where(np.isfinite(versus).all(0), (versus < 0).mean(0), np.nan)
     table = pd.DataFrame({"mix": mixes,
                           **{f"weighted_loss_{k}": v
                              for k, v in _quantile_columns(weighted).items()},
                           **{f"minus_uniform_{k}": v
                              for k, v in _quantile_columns(versus).items() if k != "q50"},
-                          "p_beats_uniform": (versus < 0).mean(0)})
+                          "p_beats_uniform": beats})
     table.loc[table["mix"] == UNIFORM, "p_beats_uniform"] = np.nan
     if comparison is not None and "mix" in comparison.columns:
         solver = comparison.drop_duplicates("mix").set_index("mix").add_prefix("solver_")
@@ -344,6 +351,15 @@ class Section:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    def add_figure(self, stem: str, draw: Callable[..., Figure], *args: Any, **kwargs: Any
+                   ) -> None:
+        """Draw ``draw(*args, **kwargs)`` as figure ``stem``; when its input leaves nothing
+        to draw (:class:`climb_bayes.plots.NoFigure`), its sentence becomes a note instead."""
+        try:
+            self.figures[stem] = draw(*args, **kwargs)
+        except plots.NoFigure as absent:
+            self.notes.append(str(absent))
+
 
 def summary_table(idata: az.InferenceData) -> pd.DataFrame:
     """``az.summary`` of the law's parameters (entries fixed at zero by construction left out)."""
@@ -357,17 +373,20 @@ def summary_table(idata: az.InferenceData) -> pd.DataFrame:
 def health_section(idata: az.InferenceData, pairs: int = 4) -> Section:
     """Sampling health: R-hat, ESS, divergences, rank, trace and energy plots."""
     variables = plots.health_variables(idata, pairs)
-    return Section(
+    section = Section(
         "Sampling health",
         "Trust the rest only if R-hat is below 1.01 and the bulk and tail ESS are above about "
         "400 for every parameter, no transition diverged, the rank histograms are flat and "
-        "the two energy distributions overlap (BFMI above 0.3). The trace and rank plots show "
-        "the scaling exponents beta and the transfer coefficients a that mix worst.",
-        figures={"rank": plots.rank_plot(variables),
-                 "trace": plots.trace_plot(idata, variables),
-                 "energy": plots.energy_plot(idata)},
+        "the two energy distributions overlap (BFMI above 0.3). The rank and trace plots show "
+        "every scaling exponent beta and the transfer coefficients a that mix worst (one with "
+        "a chain that never moved first, then the lowest bulk ESS; the table below has them "
+        "all), one panel per parameter.",
         tables={"sampler statistics per chain": plots.sampler_table(idata),
                 "az.summary of the law's parameters": summary_table(idata)})
+    section.add_figure("rank", plots.rank_plot, variables)
+    section.add_figure("trace", plots.trace_plot, idata, variables)
+    section.add_figure("energy", plots.energy_plot, idata)
+    return section
 
 
 def scaling_section(posterior: Posterior, target_tokens: float | None) -> Section:
@@ -375,16 +394,17 @@ def scaling_section(posterior: Posterior, target_tokens: float | None) -> Sectio
     observed = plots.observations(posterior.idata)
     curves = plots.scaling_curves(plots.thin(posterior),
                                   plots.token_grid(observed, target_tokens))
-    return Section(
+    section = Section(
         "Scaling laws",
         "Each panel is one evaluated language: its pilot losses over the training budget, with "
         "the fitted law for a monolingual run and for the uniform mix (posterior mean, 50% and "
         "90% bands). Monolingual pilots should sit on the green band; mixed pilots lie between "
         "the curves according to their share of the language. Beyond the dotted line the law "
         "extrapolates, and the bands show how much that is worth. "
-        + extrapolation_note(posterior),
-        figures={"scaling_laws": plots.scaling_plot(curves, observed, posterior.targets,
-                                                    target_tokens)})
+        + extrapolation_note(posterior))
+    section.add_figure("scaling_laws", plots.scaling_plot, curves, observed, posterior.targets,
+                       target_tokens)
+    return section
 
 
 def extrapolation_note(posterior: Posterior) -> str:
@@ -411,9 +431,9 @@ def transfer_section(idata: az.InferenceData, tokens: float, forest_pairs: int =
     section = Section("Cross-lingual transfer", text,
                       tables={"posterior mean of alpha (rows: source, columns: target)": mean,
                               "P(alpha > 0)": positive})
-    if mean.notna().to_numpy().any():
-        section.figures = {"transfer_heatmap": plots.transfer_heatmap(mean, positive, tokens),
-                           "transfer_forest": plots.transfer_forest(alpha, forest_pairs)}
+    if plots.pairs(alpha).sizes["pair"]:
+        section.add_figure("transfer_heatmap", plots.transfer_heatmap, mean, positive, tokens)
+        section.add_figure("transfer_forest", plots.transfer_forest, alpha, forest_pairs)
     else:
         section.notes.append("no transfer coefficients: a single language.")
     return section
@@ -443,6 +463,18 @@ def loo_table(loo: az.ELPDData) -> pd.DataFrame:
                          "k > 1 (very bad)": [(k > 1).sum()]})
 
 
+def khat_notes(k: np.ndarray) -> list[str]:
+    """A sentence on the Pareto k drawn at :data:`climb_bayes.plots.KHAT_CEILING`, if any."""
+    beyond = int(plots.off_scale(k).sum())
+    if not beyond:
+        return []
+    infinite = (" An infinite k means that the observation's largest importance ratios are "
+                "all equal, as when the chains did not move." if np.isinf(k).any() else "")
+    return [f"{beyond} of {k.size} observations have a Pareto k above {plots.KHAT_CEILING} or "
+            f"one that is not a number; the Pareto k plot draws them at {plots.KHAT_CEILING} "
+            f"as red triangles.{infinite}"]
+
+
 def checks_section(idata: az.InferenceData, others: Mapping[str, az.InferenceData],
                    form: str, ppc_draws: int = 50, seed: int = 0) -> Section:
     """Posterior predictive checks, PSIS-LOO and the comparison of interaction forms."""
@@ -454,12 +486,13 @@ def checks_section(idata: az.InferenceData, others: Mapping[str, az.InferenceDat
         "loss that PSIS-LOO cannot approximate "
         "(an influential or badly fitted run). When another interaction form was fitted "
         "(compare_forms=true), az.compare ranks the forms by expected log predictive density.",
-        figures={"ppc": plots.ppc_plot(idata, ppc_draws, seed),
-                 "khat": plots.khat_plot(loo, good_k(loo))},
         tables={"PSIS-LOO": loo_table(loo)}, notes=[f"az.loo: {n}" for n in notes])
+    section.add_figure("ppc", plots.ppc_plot, idata, ppc_draws, seed)
+    section.add_figure("khat", plots.khat_plot, loo, good_k(loo))
+    section.notes += khat_notes(np.asarray(loo.pareto_k, dtype=float))
     if others:
         comparison, notes = _recorded(az.compare, {form: idata, **others}, ic="loo")
-        section.figures["compare"] = plots.compare_plot(comparison)
+        section.add_figure("compare", plots.compare_plot, comparison)
         section.tables["az.compare of the interaction forms"] = comparison
         section.notes += [f"az.compare: {n}" for n in notes]
     else:
@@ -484,37 +517,37 @@ def decision_section(posterior: Posterior, mixes: MixDirectory, tokens: float) -
         f"better); the last row is the weighted total. P(beats uniform) is the share of "
         f"posterior draws in which the mix's weighted loss ({weight_note}) is below the "
         f"uniform mix's. {extrapolation_note(posterior)}",
-        figures={"mix_losses": plots.mix_loss_plot(
-            loss_differences(with_weighted(losses, weights), names,
-                             [*posterior.targets, WEIGHTED]), UNIFORM)},
         tables={"mixes: weighted loss and P(beats uniform)": decision,
                 "predicted loss per mix and language (nats)":
                     loss_table(losses, names, posterior.targets, mixes.metadata),
                 "shares of the mixes": shares.reset_index()},
         notes=[*mixes.notes, *solver_warnings(mixes)])
+    section.add_figure("mix_losses", plots.mix_loss_plot, loss_differences(
+        with_weighted(losses, weights), names, [*posterior.targets, WEIGHTED]), UNIFORM)
     if mixes.optimal_share_draws is not None or mixes.optimal_shares is not None:
-        section.figures["optimal_shares"] = plots.optimal_share_plot(
-            mixes.optimal_share_draws, mixes.optimal_shares, mix_markers(shares))
+        section.add_figure("optimal_shares", plots.optimal_share_plot,
+                           mixes.optimal_share_draws, mixes.optimal_shares, mix_markers(shares))
         if mixes.optimal_shares is not None:
             section.tables["the solver's optimal share per language"] = (
                 mixes.optimal_shares.rename_axis("language").reset_index())
     else:
         section.notes.append(f"{mixes.path} has neither optimal_share_draws.csv nor "
                              f"optimal_shares.csv: no posterior of the optimal shares.")
-    beats = decision.set_index("mix")["p_beats_uniform"].dropna()
-    if not beats.empty:
-        section.figures["p_beats_uniform"] = plots.beats_uniform_plot(beats)
+    section.add_figure("p_beats_uniform", plots.beats_uniform_plot,
+                       decision.set_index("mix")["p_beats_uniform"].drop(UNIFORM))
     return section
 
 
-def other_forms(path: str | Path, form: str) -> dict[str, az.InferenceData]:
-    """Posteriors of the other interaction forms beside ``path`` (``posterior_<form>.nc``)."""
+def other_forms(path: str | Path, form: str, allow_broken: bool = False
+                ) -> dict[str, az.InferenceData]:
+    """Posteriors of the other interaction forms beside ``path`` (``posterior_<form>.nc``);
+    one from a broken fit is refused unless ``allow_broken``."""
     path = Path(path)
     found = {}
     for file in sorted(path.parent.glob("posterior_*.nc")):
         if file.resolve() == path.resolve():
             continue
-        other = read_posterior(file)
+        other = read_posterior(file, allow_broken=allow_broken)
         if other.form != form:
             found[other.form] = other.idata
     return found
@@ -601,15 +634,52 @@ STYLE = """body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em;
 img{max-width:100%;border:1px solid #ddd}table.table{border-collapse:collapse;font-size:12px;
 margin:0.5em 0 1.5em}table.table td,table.table th{padding:2px 6px;border-bottom:1px solid #eee;
 text-align:right}.note{color:#8a5300}.read{background:#f4f7fb;padding:0.6em;border-radius:4px}
-.scroll{overflow-x:auto}"""
+.scroll{overflow-x:auto}.health{padding:0.6em 1em;border-radius:4px;margin:0.5em 0 1em}
+.healthy{color:#1a7f37;font-size:13px;padding:0}.marginal{background:#fff4d6;
+border:2px solid #d49a00}.broken{background:#ffe3e3;border:2px solid #c62828;color:#6d0000}"""
+
+
+def _number(value: float, spec: str) -> str:
+    return format(value, spec) if np.isfinite(value) else "not a number"
+
+
+def health_numbers(health: Health) -> str:
+    """The numbers a verdict was judged on, in one line."""
+    return (f"max R-hat {_number(health.max_r_hat, '.3f')}, min bulk ESS "
+            f"{_number(health.min_ess_bulk, '.0f')}, min tail ESS "
+            f"{_number(health.min_ess_tail, '.0f')}, {health.divergences} of "
+            f"{health.transitions} transitions divergent, min E-BFMI "
+            f"{_number(health.min_bfmi, '.2f')}")
+
+
+def health_banner(health: Health) -> str:
+    """The fit's verdict (:mod:`climb_bayes.health`) as HTML for the top of the page: a small
+    green line when healthy, an amber box with the reasons when marginal, a red one with the
+    reasons and the fix when broken."""
+    numbers = html.escape(health_numbers(health))
+    if health.verdict == HEALTHY:
+        return f"<p class='health healthy'>Healthy fit: {numbers}.</p>"
+    reasons = "<ul>" + "".join(f"<li>{html.escape(r)}</li>" for r in health.reasons) + "</ul>"
+    if health.verdict == BROKEN:
+        return ("<div class='health broken'><strong>Broken fit: these numbers are not "
+                f"results.</strong> The sampler's diagnostics fail:{reasons}<p>{numbers}.</p>"
+                "<p>Fix: fit again with more warmup (sampler.warmup), a higher "
+                "sampler.target_accept, or pilots that pin down the flagged parameters. This "
+                "report was drawn only because allow_broken=true was given.</p></div>")
+    return ("<div class='health marginal'><strong>Marginal fit:</strong> some diagnostics "
+            f"fall short:{reasons}<p>{numbers}.</p><p>Read the numbers with care: the chains "
+            "may not have explored the whole posterior, so intervals and probabilities can be "
+            "off. More draws (sampler.samples) or warmup (sampler.warmup) usually help.</p>"
+            "</div>")
 
 
 def render_html(sections: list[Section], figures: Mapping[str, bytes], title: str,
-                header: str) -> str:
-    """One self-contained HTML page: figures embedded as data URIs, each linking to its PNG."""
+                header: str, banner: str) -> str:
+    """One self-contained HTML page: figures embedded as data URIs, each linking to its PNG.
+    ``banner`` (HTML, :func:`health_banner`) comes first after the title."""
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
              f"</title><style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-             f"<p>{html.escape(header)}</p><ul>"]
+             f"{banner}<p>{html.escape(header)}</p><ul>"]
     parts += [f"<li><a href='#s{i}'>{html.escape(s.title)}</a></li>"
               for i, s in enumerate(sections)]
     parts.append("</ul>")
@@ -641,18 +711,22 @@ def write_report(output: str | Path, figures: Mapping[str, bytes], page: str) ->
 
 
 def make_report(posterior_path: str | Path, mixes_path: str | Path | None,
-                output: str | Path, settings: ReportSettings = ReportSettings()) -> Path:
-    """Read the inputs (all checks first), draw every section, write the files."""
-    posterior = read_posterior(posterior_path)
+                output: str | Path, settings: ReportSettings = ReportSettings(),
+                allow_broken: bool = False) -> Path:
+    """Read the inputs (all checks first), draw every section, write the files. A posterior
+    (or another form's beside it) from a broken fit is refused unless ``allow_broken``; the
+    page opens with the fit's verdict (:func:`health_banner`)."""
+    posterior = read_posterior(posterior_path, allow_broken=allow_broken)
     mixes = read_mix_directory(mixes_path, posterior.sources) if mixes_path else None
-    others = other_forms(posterior_path, posterior.form)
+    others = other_forms(posterior_path, posterior.form, allow_broken)
     sections = build_sections(posterior, others, mixes, settings)
     figures = render_figures(sections)
     header = (f"Posterior {posterior_path} ({posterior.form} form; {len(posterior.nu)} draws; "
               f"training languages {', '.join(posterior.sources)}; evaluated languages "
               f"{', '.join(posterior.targets)}; D_ref = {posterior.reference:.3g} tokens)"
               + (f"; mixes from {mixes_path}." if mixes_path else "."))
-    page = render_html(sections, figures, "climb_bayes posterior report", header)
+    page = render_html(sections, figures, "climb_bayes posterior report", header,
+                       health_banner(posterior.health))
     return write_report(output, figures, page)
 
 
@@ -663,7 +737,8 @@ def main(cfg: DictConfig) -> None:
     settings = ReportSettings.from_config(cfg)
     output = output_directory(cfg.output, "output", "runs/report", "PNG files and report.html")
     matplotlib.use("Agg")
-    page = make_report(cfg.posterior, cfg.mixes, output, settings)
+    page = make_report(cfg.posterior, cfg.mixes, output, settings,
+                       allow_broken=flag(cfg.allow_broken, "allow_broken"))
     print(f"wrote {page}")
 
 

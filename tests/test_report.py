@@ -2,16 +2,21 @@
 
 Figures are checked for what they show (the heatmap's colours are the posterior means of the
 transfer coefficients, computed here straight from the InferenceData), for being readable at
-16 languages (no two labels overlap), and the report for refusing bad input with exit status
-2 before anything is written.
+16 languages (no two labels overlap), for never being empty when a sampler failed (frozen
+chains, draws that are not numbers, one chain: a figure shows data or is left out with a
+sentence saying why), and the report for opening with the fit's verdict, for refusing a broken
+posterior unless allow_broken=true, and for refusing bad input with exit status 2 before
+anything is written. The degenerate posteriors are synthetic (no fit).
 """
 
 import base64
 import re
 import shutil
+from html import escape
 from pathlib import Path
 
 import arviz as az
+import jax
 import matplotlib
 import nbformat
 import numpy as np
@@ -19,15 +24,29 @@ import pandas as pd
 import pytest
 import yaml
 from nbclient import NotebookClient
+from numpyro.infer import Predictive, log_likelihood
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.collections import LineCollection, PathCollection, PolyCollection  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
 from climb_bayes import plots, report  # noqa: E402
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError  # noqa: E402
-from climb_bayes.posterior import read_posterior  # noqa: E402
+from climb_bayes.fit import model_data  # noqa: E402
+from climb_bayes.health import BROKEN, HEALTHY, MARGINAL, Health, assess, store  # noqa: E402
+from climb_bayes.model import POOLED_SITES, Priors, climb_model  # noqa: E402
+from climb_bayes.pilots import validate_pilots  # noqa: E402
+from climb_bayes.posterior import (  # noqa: E402
+    constant_data,
+    dims_and_coords,
+    provenance,
+    read_posterior,
+    save_posterior,
+)
 from climb_bayes.predict import predict  # noqa: E402
+from climb_bayes.simulate import simulate_pilots  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "inspect_posterior.ipynb"
@@ -323,9 +342,11 @@ def test_mixes_without_a_budget_need_tokens(posterior, tmp_path) -> None:
 # ----------------------------------------------------------------------------- 16 languages
 
 
-def synthetic_idata(languages: int = 16, chains: int = 2, draws: int = 100, seed: int = 0
-                    ) -> az.InferenceData:
-    """Posterior draws of the transfer coefficients for ``languages`` languages (no fit)."""
+def synthetic_idata(languages: int = 16, chains: int = 2, draws: int = 100, seed: int = 0,
+                    divergent: float = 0.0) -> az.InferenceData:
+    """Posterior draws of the transfer coefficients and exponents for ``languages`` languages,
+    with sampler statistics (a share ``divergent`` of the transitions divergent), three
+    observed losses per language, their replicates and log-likelihood (no fit)."""
     rng = np.random.default_rng(seed)
     names = [f"l{i:02d}" for i in range(languages)]
     own = np.eye(languages)
@@ -333,13 +354,39 @@ def synthetic_idata(languages: int = 16, chains: int = 2, draws: int = 100, seed
          languages, languages))) * (1 - own)
     k = rng.normal(0, 0.02, (chains, draws, languages, languages)) * (1 - own)
     beta = rng.lognormal(np.log(0.3), 0.05, (chains, draws, languages))
+    loss = rng.normal(3.0, 0.1, 3 * languages)
+    replicated = loss + rng.normal(0, 0.1, (chains, draws, loss.size))
     idata = az.from_dict(posterior={"a": a, "k": k, "beta": beta},
-                         constant_data={"self_map": own},
+                         sample_stats={"diverging": rng.uniform(size=(chains, draws)) < divergent,
+                                       "energy": rng.normal(size=(chains, draws))},
+                         log_likelihood={"loss": -0.5 * ((replicated - loss) / 0.1) ** 2},
+                         posterior_predictive={"loss": replicated},
+                         observed_data={"loss": loss},
+                         constant_data={"self_map": own, "obs_language": np.repeat(names, 3)},
                          coords={"source": names, "target": names},
                          dims={"a": ["source", "target"], "k": ["source", "target"],
-                               "beta": ["target"], "self_map": ["source", "target"]})
+                               "beta": ["target"], "self_map": ["source", "target"],
+                               "loss": ["obs"], "obs_language": ["obs"]})
     idata.posterior.attrs["reference_tokens"] = 1e8
     return idata
+
+
+def degenerate(idata: az.InferenceData, kind: str) -> az.InferenceData:
+    """``idata`` as a sampler that failed leaves it: ``frozen`` (every chain stuck at its first
+    draw, its energy constant), ``not a number`` (every draw NaN) or ``one chain``."""
+    if kind == "one chain":
+        return idata.isel(chain=[0])
+    broken = idata.copy()
+    for group in ("posterior", "posterior_predictive", "log_likelihood"):
+        data = getattr(broken, group)
+        for name, values in data.data_vars.items():
+            stuck = (np.broadcast_to(values.isel(draw=[0]).values, values.shape)
+                     if kind == "frozen" else np.full(values.shape, np.nan))
+            data[name] = values.copy(data=stuck.copy())
+    energy = broken.sample_stats["energy"]
+    broken.sample_stats["energy"] = energy.copy(data=np.full(energy.shape, 1.0 if kind ==
+                                                             "frozen" else np.nan))
+    return broken
 
 
 def text_boxes(fig: plt.Figure, texts: list[Text]) -> list:
@@ -356,6 +403,35 @@ def overlapping(boxes: list) -> list[tuple[int, int]]:
             if min(a.x1, b.x1) - max(a.x0, b.x0) > 1 and min(a.y1, b.y1) - max(a.y0, b.y0) > 1:
                 pairs.append((i, j))
     return pairs
+
+
+def shows_data(ax: plt.Axes) -> bool:
+    """Whether ``ax`` shows a finite data point inside its limits: a line's vertex, a marker,
+    a filled area's vertex, a bar or an image (reference lines drawn by ``hlines`` and
+    ``vlines`` do not count)."""
+    (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+    points = [line.get_xydata() for line in ax.lines if line.get_visible()]
+    points += [c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)]
+    points += [path.vertices for c in ax.collections if isinstance(c, PolyCollection)
+               for path in c.get_paths()]
+    points += [np.array([[b.get_x() + b.get_width() / 2, b.get_y() + b.get_height() / 2]])
+               for b in ax.patches if isinstance(b, Rectangle) and b.get_height() * b.get_width()]
+    if any(np.ma.count(image.get_array()) for image in ax.images):
+        return True
+    return any(((xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+                & np.isfinite(xy).all(1)).any()
+               for xy in (np.ma.filled(np.asarray(p, dtype=float), np.nan).reshape(-1, 2)
+                          for p in points))
+
+
+def assert_no_empty_panel(fig: plt.Figure) -> None:
+    """Every visible panel (colour bars aside) shows data, or a text saying why it has none."""
+    fig.canvas.draw()
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+    assert panels
+    for ax in panels:
+        explained = any(t.get_visible() and t.get_text().strip() for t in ax.texts)
+        assert shows_data(ax) or explained, f"empty panel {ax.get_title()!r}"
 
 
 def assert_readable(fig: plt.Figure) -> None:
@@ -390,11 +466,55 @@ def test_transfer_figures_are_readable_at_16_languages() -> None:
     plt.close("all")
 
 
-def test_health_and_decision_figures_are_readable_at_16_languages() -> None:
-    idata = synthetic_idata(16)
+def test_trace_and_rank_plots_are_readable_and_labelled_at_16_languages() -> None:
+    """One panel per parameter, labelled with its coordinate: every beta and the 4 pairs with
+    the lowest bulk ESS; divergences are thin short ticks that leave the traces visible."""
+    idata = synthetic_idata(16, divergent=0.05)
     variables = plots.health_variables(idata, 4)
-    assert variables["beta"].sizes["target"] == 16 and variables["a"].sizes["pair"] == 4
-    assert_readable(plots.rank_plot(variables))
+    a = plots.pairs(idata.posterior["a"])
+    ess = az.ess(a.to_dataset(name="a"))["a"]
+    worst = [str(p) for p in ess.sortby(ess)["pair"].values[:4]]
+    expected = [f"beta[l{i:02d}]" for i in range(16)] + [f"a[{pair}]" for pair in worst]
+    assert all("\u2192" in pair for pair in worst)  # labelled "l03→l07"
+    divergent = int(idata.sample_stats["diverging"].any("chain").sum())
+    assert divergent > 0
+
+    rank = plots.rank_plot(variables)
+    trace = plots.trace_plot(idata, variables)
+    for fig, panels_per_entry in ((rank, 1), (trace, 2)):
+        visible = [ax for ax in fig.axes if ax.get_visible()]
+        titles = [ax.get_title() for ax in visible]
+        assert titles == [t for t in expected for _ in range(panels_per_entry)]
+        assert "4 of 240 transfer coefficients" in fig.get_suptitle()
+        assert_readable(fig)
+        assert_no_empty_panel(fig)
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        assert not overlapping([ax.title.get_window_extent(renderer) for ax in visible])
+    traces = [ax for ax in trace.axes if ax.get_visible()][1::2]
+    for ax in traces:
+        ticks = [c for c in ax.collections if isinstance(c, LineCollection)]
+        assert len(ticks) == 1 and len(ticks[0].get_segments()) == divergent
+        assert max(ticks[0].get_linewidths()) <= 1.0 and ticks[0].get_alpha() <= 0.6
+        heights = [seg[:, 1].max() for seg in ticks[0].get_segments()]
+        assert max(heights) <= 0.1  # axes coordinates: the bottom tenth of the panel
+        assert len(ax.lines) == 2  # one trace per chain
+    plt.close("all")
+
+
+@pytest.mark.parametrize("stuck_chains", [[0, 1], [1]])
+def test_a_pair_that_never_moved_counts_as_mixing_worst(stuck_chains: list[int]) -> None:
+    """ArviZ gives a coefficient stuck on one value in every chain the full ESS, and one with
+    a single stuck chain a fair one; either must be shown among the worst."""
+    idata = synthetic_idata(6, chains=2)
+    a = idata.posterior["a"]
+    a.loc[{"source": "l03", "target": "l01", "chain": stuck_chains}] = 0.25
+    variables = plots.health_variables(idata, 2)
+    assert list(variables["a"]["pair"].values)[0] == f"l03{plots.ARROW}l01"
+
+
+def test_decision_figures_are_readable_at_16_languages() -> None:
+    idata = synthetic_idata(16)
     languages = list(idata.posterior["target"].values)
     rng = np.random.default_rng(1)
     mixes = ["posterior_mean", "plugin", "robust", "natural", "unimax"]
@@ -410,6 +530,201 @@ def test_health_and_decision_figures_are_readable_at_16_languages() -> None:
     assert_readable(plots.beats_uniform_plot(pd.Series(rng.uniform(size=8), index=[
         f"mix_{i}" for i in range(8)])))
     plt.close("all")
+
+
+# ----------------------------------------------------------------------------- degenerate input
+
+#: Per kind of failed sampler: the figures that must be left out, each with the start of the
+#: sentence that takes its place.
+ABSENT = {
+    "frozen": {"energy": "No energy plot: the chains' energy never changed (E-BFMI undefined), "
+                         "so the sampler did not move; the fit is broken."},
+    "not a number": {"rank": "No rank plot: no draw of beta or a is a finite number",
+                     "trace": "No trace plot: no draw of beta or a is a finite number",
+                     "energy": "No energy plot: the energy of chains 0, 1 is not a finite",
+                     "transfer_heatmap": "No transfer heatmap: no transfer coefficient has",
+                     "transfer_forest": "No forest plot of the transfer coefficients",
+                     "ppc": "No posterior predictive check: 9600 of 9600 replicated losses"},
+    "one chain": {},
+}
+
+
+@pytest.mark.parametrize("kind", list(ABSENT))
+def test_a_failed_sampler_gives_no_empty_figure_but_a_sentence(kind: str) -> None:
+    """Every figure a section draws shows something; each one that cannot is left out and a
+    note says why (the energy plot of frozen chains and the Pareto k plot of k = inf used to
+    come out empty)."""
+    idata = degenerate(synthetic_idata(16, chains=2, draws=100), kind)
+    sections = [report.health_section(idata), report.transfer_section(idata, 1e9),
+                report.checks_section(idata, {}, "source_saturating")]
+    figures = {stem: fig for section in sections for stem, fig in section.figures.items()}
+    notes = [note for section in sections for note in section.notes]
+    drawn = {"rank", "trace", "energy", "transfer_heatmap", "transfer_forest", "ppc", "khat"}
+    assert set(figures) == drawn - set(ABSENT[kind])
+    for stem, sentence in ABSENT[kind].items():
+        assert any(note.startswith(sentence) for note in notes), (stem, notes)
+    for fig in figures.values():
+        assert_no_empty_panel(fig)
+    plt.close("all")
+
+
+def test_pareto_k_beyond_the_scale_are_drawn_at_the_ceiling_with_a_note() -> None:
+    """Frozen chains give k = inf for every observation: matplotlib cannot place an infinite
+    k, so the plot used to be empty while the table counted every k > 1."""
+    loo = az.loo(degenerate(synthetic_idata(4), "frozen"), pointwise=True)
+    k = np.asarray(loo.pareto_k)
+    assert np.isinf(k).all()
+    ax = plots.khat_plot(loo, report.good_k(loo)).axes[0]
+    y_low, y_high = ax.get_ylim()
+    marked = [c for c in ax.collections if isinstance(c, PathCollection)
+              and np.allclose(c.get_offsets()[:, 1], plots.KHAT_CEILING)]
+    assert marked and sum(len(c.get_offsets()) for c in marked) >= k.size
+    assert y_low < plots.KHAT_CEILING < y_high and y_high < 2.0
+    assert_no_empty_panel(ax.figure)
+    table = report.loo_table(loo)
+    assert table["k > 1 (very bad)"].iloc[0] == k.size
+    [note] = report.khat_notes(k)
+    assert note.startswith(f"{k.size} of {k.size} observations have a Pareto k above 1.5")
+    assert "infinite k" in note and "chains did not move" in note
+    finite = np.array([0.1, 0.8, 3.0, np.nan])  # one beyond the ceiling, one not a number
+    assert report.khat_notes(finite)[0].startswith("2 of 4 observations")
+    assert "infinite" not in report.khat_notes(finite)[0]
+    assert report.khat_notes(np.array([0.1, 0.5])) == []
+    plt.close("all")
+
+
+def test_energy_plot_names_the_chain_whose_energy_never_changed() -> None:
+    idata = synthetic_idata(3, chains=3)
+    idata.sample_stats["energy"][1] = 2.0
+    with pytest.raises(plots.NoFigure, match=r"^No energy plot: the energy of chain 1 never "
+                                             r"changed \(E-BFMI undefined\)"):
+        plots.energy_plot(idata)
+    del idata.sample_stats["energy"]
+    with pytest.raises(plots.NoFigure, match="recorded no energy"):
+        plots.energy_plot(idata)
+
+
+def test_decision_figures_with_degenerate_input() -> None:
+    """A skewed posterior's mean outside its interval still draws; losses that are not numbers
+    give NaN probabilities, not 0%, and no figure but a sentence; so does a lone uniform mix."""
+    skewed = pd.DataFrame({"mix": ["robust"] * 2, "language": ["en", "de"],
+                           "mean": [0.5, -0.1], "q05": [-0.1, -0.2], "q95": [0.2, 0.3]})
+    assert_no_empty_panel(plots.mix_loss_plot(skewed, "uniform"))
+    with pytest.raises(plots.NoFigure, match="no mix besides uniform"):
+        plots.mix_loss_plot(skewed.iloc[:0], "uniform")
+    with pytest.raises(plots.NoFigure, match="not finite numbers"):
+        plots.mix_loss_plot(skewed.assign(mean=np.nan), "uniform")
+    losses = np.full((50, 2, 2), np.nan)
+    table = report.decision_table(losses, ["robust", "uniform"], np.array([0.5, 0.5]))
+    assert table["p_beats_uniform"].isna().all()
+    beats = table.set_index("mix")["p_beats_uniform"].drop("uniform")
+    with pytest.raises(plots.NoFigure, match="not finite numbers"):
+        plots.beats_uniform_plot(beats)
+    with pytest.raises(plots.NoFigure, match="no mix besides uniform"):
+        plots.beats_uniform_plot(beats.iloc[:0])
+    partial = plots.beats_uniform_plot(pd.Series([0.7, np.nan], index=["robust", "natural"]))
+    assert "not a number" in [t.get_text() for t in partial.axes[0].texts]
+    with pytest.raises(plots.NoFigure, match="optimal shares are not finite"):
+        plots.optimal_share_plot(pd.DataFrame({"en": [np.nan] * 3}), None, {})
+    plt.close("all")
+
+
+# ----------------------------------------------------------------------------- the verdict
+
+
+VERDICTS = {
+    HEALTHY: Health(HEALTHY, (), 1.004, 812.0, 640.0, 0, 4000, 0.91),
+    MARGINAL: Health(MARGINAL, ("max R-hat 1.03 > 1.01 (beta[de])", "3 of 4000 transitions "
+                                "divergent"), 1.03, 512.0, 450.0, 3, 4000, 0.8),
+    BROKEN: Health(BROKEN, ("R-hat of beta[en] is not a number (a chain did not move)",
+                            "E-BFMI is not a number (the chains' energy did not change)"),
+                   float("nan"), float("nan"), float("nan"), 0, 4000, float("nan")),
+}
+
+
+@pytest.mark.parametrize("verdict", list(VERDICTS))
+def test_the_verdict_comes_first_after_the_title(verdict: str) -> None:
+    health = VERDICTS[verdict]
+    page = report.render_html([report.Section("Scaling laws", "text")], {}, "title",
+                              "Posterior x.nc", report.health_banner(health))
+    after_title = page.split("<h1>title</h1>", 1)[1]
+    assert after_title.startswith(f"<p class='health {verdict}'>" if verdict == HEALTHY
+                                  else f"<div class='health {verdict}'>")
+    assert after_title.index("Posterior x.nc") > after_title.index(report.health_numbers(health))
+    for reason in health.reasons:
+        assert f"<li>{escape(reason)}</li>" in after_title  # "1.03 > 1.01" escaped
+    if verdict == HEALTHY:
+        assert ("Healthy fit: max R-hat 1.004, min bulk ESS 812, min tail ESS 640, 0 of 4000 "
+                "transitions divergent, min E-BFMI 0.91.") in page
+    elif verdict == MARGINAL:
+        assert "<strong>Marginal fit:</strong>" in page and "Read the numbers with care" in page
+    else:
+        assert "<strong>Broken fit: these numbers are not results.</strong>" in page
+        assert "Fix: fit again" in page and "allow_broken=true" in page
+        assert "max R-hat not a number" in page
+        assert not re.search(r"\bnan\b", report.health_banner(health), re.IGNORECASE)
+    assert f".{verdict}{{" in report.STYLE
+
+
+def prior_posterior(path: Path, frozen: bool, chains: int = 2, draws: int = 100) -> Path:
+    """A posterior file in the fit's format, its draws from the prior of a simulated
+    3-language design (no fit), its health verdict stored; ``frozen``: every chain stuck at
+    its first draw and its energy constant, as a sampler that never moved leaves it."""
+    table = validate_pilots(simulate_pilots(languages=3, seed=0)[0])
+    data, loss, reference = model_data(table)
+    kwargs = {"data": data, "priors": Priors(), "form": "source_saturating",
+              "centred": POOLED_SITES}
+    samples = Predictive(climb_model, num_samples=chains * draws)(jax.random.PRNGKey(0),
+                                                                  **kwargs)
+    values = {name: np.asarray(v) for name, v in samples.items() if name != "loss"}
+    groups = {"posterior": values, "posterior_predictive": {"loss": samples["loss"]},
+              "log_likelihood": log_likelihood(climb_model, values, loss=loss, **kwargs)}
+
+    def shaped(v: np.ndarray) -> np.ndarray:
+        v = np.asarray(v).reshape(chains, draws, *np.shape(v)[1:])
+        return np.broadcast_to(v[:, :1], v.shape).copy() if frozen else v
+
+    rng = np.random.default_rng(0)
+    dims, coords = dims_and_coords(table, np.nonzero(np.asarray(data.self_map) == 0))
+    idata = az.from_dict(
+        **{group: {name: shaped(v) for name, v in d.items()} for group, d in groups.items()},
+        sample_stats={"diverging": np.zeros((chains, draws), bool), "n_steps": np.full(
+            (chains, draws), 15), "energy": np.ones((chains, draws)) if frozen
+                      else rng.normal(size=(chains, draws))},
+        observed_data={"loss": np.asarray(loss)}, constant_data=constant_data(table, data),
+        dims=dims, coords=coords)
+    idata.posterior.attrs.update(provenance(table, reference, "source_saturating", 4.0, "",
+                                            0.0, POOLED_SITES))
+    store(idata, assess(idata))
+    save_posterior(idata, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def broken_posterior(tmp_path_factory) -> Path:
+    return prior_posterior(tmp_path_factory.mktemp("broken") / "posterior.nc", frozen=True)
+
+
+def test_a_broken_posterior_is_refused_unless_allowed(broken_posterior, cli, tmp_path) -> None:
+    """make_report refuses it before writing anything; the command with allow_broken=true
+    draws the report with the red box first, and the frozen chains' empty figures left out."""
+    assert read_posterior(broken_posterior, allow_broken=True).health.verdict == BROKEN
+    with pytest.raises(InputError, match="allow_broken=true"):
+        report.make_report(broken_posterior, None, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    output = tmp_path / "allowed"
+    result = cli("climb_bayes.report", f"posterior={broken_posterior}", f"output={output}",
+                 "allow_broken=true")
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = (output / "report.html").read_text()
+    assert page.split("</h1>", 1)[1].startswith("<div class='health broken'><strong>Broken "
+                                                 "fit: these numbers are not results.")
+    assert "No energy plot: the chains&#x27; energy never changed" in page
+    assert "observations have a Pareto k above 1.5" in page
+    written = {p.stem for p in output.glob("*.png")}
+    assert "energy" not in written and {"rank", "trace", "khat", "ppc"} <= written
+    for png in output.glob("*.png"):
+        assert plt.imread(png)[..., :3].std() > 0.01, f"{png.name} is blank"
 
 
 # ----------------------------------------------------------------------------- the notebook
@@ -486,8 +801,9 @@ def test_loo_table_counts_every_observation_once(posterior) -> None:
     assert 0.0 < report.good_k(loo) <= 0.7
 
 
-def test_scaling_figure_is_readable_at_16_languages() -> None:
-    languages = [f"l{i:02d}" for i in range(16)]
+def scaling_inputs(languages: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fitted curves and pilot losses in the tables of ``plots.scaling_curves`` and
+    ``plots.observations``, for ``languages``."""
     tokens = np.geomspace(1e6, 1e9, 30)
     curves = pd.concat([pd.DataFrame({"language": lang, "mix": mix, "tokens": tokens,
                                       "mean": 2.5 + scale * (tokens / 1e7) ** -0.3})
@@ -497,10 +813,16 @@ def test_scaling_figure_is_readable_at_16_languages() -> None:
         curves[column] = curves["mean"] + shift
     rng = np.random.default_rng(0)
     observed = pd.DataFrame({"language": np.repeat(languages, 12),
-                             "tokens": np.tile(np.geomspace(2e6, 3e7, 12), 16),
-                             "own_share": rng.uniform(size=16 * 12)})
+                             "tokens": np.tile(np.geomspace(2e6, 3e7, 12), len(languages)),
+                             "own_share": rng.uniform(size=len(languages) * 12)})
     observed["monolingual"] = observed["own_share"] > 0.9
     observed["loss"] = 2.5 + 1.2 * (observed["tokens"] / 1e7) ** -0.3
+    return curves, observed
+
+
+def test_scaling_figure_is_readable_at_16_languages() -> None:
+    languages = [f"l{i:02d}" for i in range(16)]
+    curves, observed = scaling_inputs(languages)
     fig = plots.scaling_plot(curves, observed, languages, target_tokens=1e9)
     visible = [ax for ax in fig.axes if ax.get_visible() and ax.get_title() in languages]
     assert [ax.get_title() for ax in visible] == languages
@@ -510,4 +832,17 @@ def test_scaling_figure_is_readable_at_16_languages() -> None:
     renderer = fig.canvas.get_renderer()
     titles = [ax.title.get_window_extent(renderer) for ax in visible]
     assert not overlapping(titles)
+    plt.close("all")
+
+
+def test_scaling_panel_whose_fit_is_not_a_number_says_so() -> None:
+    languages = ["en", "de", "fr"]
+    curves, observed = scaling_inputs(languages)
+    curves.loc[curves["language"] == "de", ["mean", "q05", "q25", "q75", "q95"]] = np.nan
+    fig = plots.scaling_plot(curves, observed, languages)
+    notes = {ax.get_title(): [t.get_text() for t in ax.texts] for ax in fig.axes
+             if ax.get_title() in languages}
+    assert notes == {"en": [], "de": ["fitted law not finite everywhere\n(draws not numbers)"],
+                     "fr": []}
+    assert_no_empty_panel(fig)
     plt.close("all")
