@@ -5,6 +5,8 @@ Configuration: ``conf/config.yaml`` and the groups model, data, mix, trainer, ex
 the work is done by :func:`trainers.training.train`.
 """
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
@@ -22,5 +24,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    check_command_line("config")
+    check_command_line("config", config_dir=Path(__file__).resolve().parent / "conf")
     main()

@@ -303,13 +303,16 @@ def check_overrides(config_name: str, overrides: Iterable[str],
         raise InputError("\n".join(unknown))
 
 
-def check_command_line(config_name: str, argv: Sequence[str] | None = None) -> None:
-    """Check the overrides of this command line (:func:`check_overrides`); exit 2 with the
-    message when one names an unknown key. ``--help``, ``--info``, ``--shell-completion`` and
-    a config directory of the user's own (``--config-path``, ``--config-dir``) go to Hydra
-    unchecked; ``--config-name`` is honoured."""
+def check_command_line(config_name: str, argv: Sequence[str] | None = None,
+                       config_dir: Path = CONFIG_DIR) -> None:
+    """Check the overrides of this command line (:func:`check_overrides`) against the configs
+    in ``config_dir``; exit 2 with the message when one names an unknown key. ``--help``,
+    ``--info``, ``--shell-completion`` and a config directory of the user's own
+    (``--config-path``, ``--config-dir``) go to Hydra unchecked; ``--config-name`` is
+    honoured."""
     args = get_args_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     if (args.help or args.hydra_help or args.info or args.shell_completion or args.config_path
             or args.config_dir):
         return
-    exits_on_input_error(check_overrides)(args.config_name or config_name, args.overrides)
+    exits_on_input_error(check_overrides)(args.config_name or config_name, args.overrides,
+                                          config_dir)

@@ -1,5 +1,8 @@
-"""Shared fixtures: one tiny posterior fitted once per session through the real CLI."""
+"""Shared fixtures: one tiny posterior fitted once per session through the real CLI, and the
+README's tiny quick start run once."""
 
+import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -81,3 +84,45 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     corpus_io.build_corpus(corpus_io.django_documents(CORPUS_LANGUAGES), output,
                            corpus_io.SOURCES["django"], vocab_size=512)
     return output
+
+
+#: The marker of the README's tiny quick start block.
+QUICK_START_MARKER = "<!-- tiny-quick-start -->"
+
+
+def quick_start_commands() -> list[str]:
+    """The command lines of the README's tiny quick start, in order (the block after
+    ``QUICK_START_MARKER``)."""
+    text = (REPO / "README.md").read_text()
+    block = text.split(QUICK_START_MARKER, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class QuickStart:
+    """The tiny quick start, run once: where it ran and what each command printed."""
+
+    root: Path
+    outputs: list[subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="session")
+def quick_start(tmp_path_factory: pytest.TempPathFactory) -> QuickStart:
+    """Run the README's tiny quick start as written, in a fresh directory holding a copy of
+    ``train.py`` and ``conf/`` (so ``conf/mix`` and ``runs/`` are written there, not in the
+    repository). The first line creates the environment, which the test session already is:
+    it is skipped, and ``python`` is this interpreter."""
+    root = tmp_path_factory.mktemp("quick_start")
+    shutil.copy(REPO / "train.py", root / "train.py")
+    shutil.copytree(REPO / "conf", root / "conf", ignore=shutil.ignore_patterns("mix"))
+    commands = quick_start_commands()
+    assert commands[0].startswith("python -m venv .venv"), commands[0]
+    outputs = []
+    for command in commands[1:]:
+        assert command.startswith("python "), command
+        result = subprocess.run(
+            [sys.executable, *shlex.split(command)[1:]], cwd=root, capture_output=True,
+            text=True, timeout=1200, check=False)
+        assert result.returncode == 0, (command, result.stdout[-3000:], result.stderr[-3000:])
+        outputs.append(result)
+    return QuickStart(root=root, outputs=outputs)

@@ -1,8 +1,8 @@
-"""The whole loop on the Django corpus: corpus -> pilots -> fit -> solve -> train every mix.
+"""The real study on the Django corpus: fit -> solve -> train every mix -> score.
 
-It runs ``benchmarks/real_study.py --quick``, which calls the user's commands in order
-(``trainers.corpus``, ``climb_bayes.design``, ``train.py -m experiment=pilots``,
-``climb_bayes.fit``, ``climb_bayes.solve``, ``train.py -m +mix=...``), then checks what each
+It runs ``benchmarks/real_study.py --quick`` on the corpus and pilots of the README's tiny
+quick start (``tests/test_quick_start.py``), which calls the user's commands in order
+(``climb_bayes.fit``, ``climb_bayes.solve``, ``train.py -m +mix=...``), then checks what each
 stage left behind and that the study's tables report exactly what the runs measured.
 """
 
@@ -23,12 +23,16 @@ MIXES = {"posterior_mean", "plugin", "climb_two_step", "robust", "isolated", "un
 
 
 @pytest.mark.slow
-def test_pilots_fit_solve_train(tmp_path: Path) -> None:
-    work, corpus = tmp_path / "study", tmp_path / "django"
+def test_pilots_fit_solve_train(tmp_path: Path, quick_start) -> None:
+    """The study on the pilots and corpus of the README's tiny quick start (its sweep is the
+    study's own: same corpus, design and trainer)."""
+    work = tmp_path / "study"
+    tiny = quick_start.root
     result = subprocess.run(
         [sys.executable, "benchmarks/real_study.py", "--quick", f"--workdir={work}",
-         f"--corpus={corpus}"], cwd=REPO, capture_output=True, text=True, timeout=2400,
-        check=False)
+         f"--corpus={tiny / 'corpora' / 'django'}",
+         f"--pilots={tiny / 'runs' / 'tiny' / 'pilots' / 'pilots.csv'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=2400, check=False)
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-4000:])
 
     table = read_pilots(work / "pilots" / "pilots.csv")

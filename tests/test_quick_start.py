@@ -1,0 +1,27 @@
+"""The README's tiny quick start, run as written (see the ``quick_start`` fixture): corpus ->
+pilots -> fit -> solve -> training with ``+mix=posterior_mean``, on the Django corpus."""
+
+import arviz as az
+import pandas as pd
+import pytest
+import yaml
+
+from climb_bayes.health import HEALTHY
+
+
+@pytest.mark.slow
+def test_the_tiny_quick_start_fits_healthy_and_trains_the_chosen_mix(quick_start) -> None:
+    root = quick_start.root
+    pilots = pd.read_csv(root / "runs" / "tiny" / "pilots" / "pilots.csv")
+    assert pilots["run_id"].nunique() == 24 and set(pilots["language"]) == {"de", "en", "fr"}
+    fit_output = quick_start.outputs[3].stdout
+    assert "fit health (source_saturating): healthy" in fit_output, fit_output[-3000:]
+    posterior = az.from_netcdf(str(root / "runs" / "tiny" / "fit" / "posterior.nc"))
+    assert posterior.posterior.attrs["health"] == HEALTHY
+    assert posterior.posterior.attrs["divergences"] == 0
+    mix = yaml.safe_load((root / "conf" / "mix" / "posterior_mean.yaml").read_text())
+    assert mix["metadata"]["provenance"]["fit_health"] == HEALTHY
+    trained = pd.read_csv(root / "runs" / "tiny" / "train" / "posterior_mean-4e+04" / "pilots.csv")
+    for language, share in mix["shares"].items():
+        assert trained[f"share_{language}"].iloc[0] == pytest.approx(share, abs=1e-6)
+    assert trained["tokens"].max() == 40_000
