@@ -106,12 +106,18 @@ def assess(idata: az.InferenceData) -> Health:
         r_hat, r_hat_at = _worst(az.rhat(posterior), "max")
         bulk, bulk_at = _worst(az.ess(posterior, method="bulk"), "min")
         tail, tail_at = _worst(az.ess(posterior, method="tail"), "min")
-        bfmi = np.atleast_1d(az.bfmi(idata)) if "energy" in idata.sample_stats else [np.nan]
+        stats = getattr(idata, "sample_stats", None)
+        bfmi = (np.atleast_1d(az.bfmi(idata)) if stats is not None and "energy" in stats
+                else [np.nan])
     min_bfmi = float(np.min(bfmi)) if np.all(np.isfinite(bfmi)) else float("nan")
-    diverging = np.asarray(idata.sample_stats["diverging"].values)
+    has_stats = stats is not None and "diverging" in stats and "energy" in stats
+    diverging = np.asarray(stats["diverging"].values) if has_stats else np.zeros(0, bool)
     divergences, transitions = int(diverging.sum()), int(diverging.size)
 
     broken, marginal = [], []
+    if not has_stats:
+        broken.append("there are no sampler statistics (sample_stats: diverging, energy), so "
+                      "the sampling cannot be checked: fit it with python -m climb_bayes.fit")
     single = posterior.sizes["chain"] < 2
     if single:
         broken.append("R-hat is undefined with a single chain: run sampler.chains=2 or more")
@@ -119,7 +125,7 @@ def assess(idata: az.InferenceData) -> Health:
                              ("tail ESS", tail, tail_at)):
         if not np.isfinite(value) and not (single and label == "R-hat"):
             broken.append(f"{label} of {at} is not a number (a chain did not move)")
-    if not np.isfinite(min_bfmi):
+    if has_stats and not np.isfinite(min_bfmi):
         broken.append("E-BFMI is not a number (the chains' energy did not change)")
     if np.isfinite(r_hat) and r_hat > BROKEN_R_HAT:
         broken.append(f"max R-hat {r_hat:.3g} > {BROKEN_R_HAT} ({r_hat_at})")

@@ -130,3 +130,12 @@ def test_a_single_chain_cannot_be_judged_healthy() -> None:
     assert health.reasons[0] == ("R-hat is undefined with a single chain: run "
                                  "sampler.chains=2 or more")
     assert not any("not a number" in reason for reason in health.reasons)
+
+
+def test_a_posterior_without_sampler_statistics_is_not_trusted() -> None:
+    idata = az.from_dict(posterior={"E": iid()}, dims={"E": ["target"]})
+    health = assess(idata)
+    assert health.verdict == BROKEN
+    assert health.reasons == ("there are no sampler statistics (sample_stats: diverging, "
+                              "energy), so the sampling cannot be checked: fit it with "
+                              "python -m climb_bayes.fit",)

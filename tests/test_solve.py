@@ -327,8 +327,11 @@ def write_posterior(path: Path, params: LawParams, chains: int = 2, version: str
             "a": ["source", "target"], "k": ["source", "target"],
             "self_map": ["source", "target"], "run_shares": ["run", "source"],
             "obs_tokens": ["obs"]}
+    rng = np.random.default_rng(0)
+    stats = {"diverging": np.zeros((chains, draws), bool),
+             "energy": rng.normal(size=(chains, draws))}
     idata = az.from_dict(posterior=posterior, constant_data=constant, dims=dims,
-                         coords={"source": LANGS, "target": LANGS})
+                         sample_stats=stats, coords={"source": LANGS, "target": LANGS})
     idata.posterior.attrs.update({
         "reference_tokens": 2e7, "form": "source_saturating", "nu": 5.0,
         "sources": json.dumps(LANGS), "targets": json.dumps(LANGS),
