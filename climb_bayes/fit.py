@@ -150,7 +150,7 @@ def model_settings(form: str, centred: Iterable[str], extrapolation_sd: float
     """The interaction form, the centred sites and the law's error beyond the pilots (``model``
     in ``conf/fit.yaml``), checked: an InputError naming the key otherwise."""
     form = choice(form, "model.form", INTERACTION_FORMS)
-    centred = tuple(names(centred, "model.centred", "pooled site", "model.centred=[log_beta]",
+    centred = tuple(names(centred, "model.centred", "pooled site", "model.centred=[log_slope]",
                           minimum=0))
     unknown = sorted(set(centred) - set(POOLED_SITES))
     if unknown:

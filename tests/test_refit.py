@@ -33,7 +33,7 @@ def test_a_world_of_alike_languages_is_refitted_non_centred(caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="climb_bayes.fit"):
         idata = fit_posterior(validate_pilots(frame), Priors(), "source_saturating", sampler)
     assert "keeping the non-centred fit" in caplog.text  # the user is told which fit stays
-    assert json.loads(idata.posterior.attrs["centred"]) == ["log_beta"]
+    assert json.loads(idata.posterior.attrs["centred"]) == ["log_slope"]
     assert "a_pair_decentered" in idata.posterior
     health = stored_health(idata)
     assert health.verdict != BROKEN and health.max_r_hat < 1.05, health.line
