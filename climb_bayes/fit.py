@@ -108,7 +108,7 @@ class Sampler:
 
     chains: int = 4
     warmup: int = 1000
-    samples: int = 1000
+    samples: int = 1500
     seed: int = 0
     target_accept: float = 0.95
     dense_mass: bool = True
@@ -164,11 +164,11 @@ def model_settings(form: str, centred: Iterable[str], extrapolation_sd: float
 
 #: Pooled sites whose spread can go to zero (languages alike, ``k`` barely informed), where
 #: centred chains stick in the funnel; the refit samples them non-centred.
-REFIT_NONCENTRED = ("a_pair", "k_pair")
+REFIT_NONCENTRED = POOLED_SITES
 
 
 def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler,
-                  centred: tuple[str, ...] = POOLED_SITES, config_yaml: str = "",
+                  centred: tuple[str, ...] = (), config_yaml: str = "",
                   extrapolation_sd: float = 0.0) -> az.InferenceData:
     """MAP from several starts, then NUTS from the Laplace approximation; full InferenceData
     with its health verdict (:mod:`climb_bayes.health`) in ``posterior.attrs``.
