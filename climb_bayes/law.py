@@ -46,6 +46,10 @@ Array = jax.Array
 
 #: Scale of the smooth floor on the effective share (in units of the mix, which sums to 1).
 SHARE_FLOOR = 1e-3
+#: Cap on the log of the reducible loss ``B (rt D / D_ref)^(-beta)``: a loss of e^60 nats is
+#: absurd but finite in float32, so a sampler that strays into a steep corner (a large
+#: ``beta`` at a share on the floor) gets a finite, hopeless likelihood rather than NaN.
+MAX_LOG_REDUCIBLE = 60.0
 
 
 class LawParams(NamedTuple):
@@ -159,4 +163,5 @@ def expected_loss(params: LawParams, shares: Array, tokens_scaled: Array, self_m
     """
     rt = effective_share(params, shares, tokens_scaled, self_map, form)
     log_tokens = jnp.log(rt) + jnp.log(tokens_scaled)[:, None]
-    return params.E + params.B * jnp.exp(-params.beta * log_tokens)
+    log_reducible = jnp.log(params.B) - params.beta * log_tokens
+    return params.E + jnp.exp(jnp.minimum(log_reducible, MAX_LOG_REDUCIBLE))

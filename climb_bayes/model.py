@@ -133,6 +133,10 @@ def spread(name: str, scale: float) -> jax.Array:
     return numpyro.sample(name, dist.Gamma(2.0, 2.5 / scale))
 
 
+#: Cap on ``beta_i = s_i / f_i``: a reducible fraction near 0 would make it huge and ``B_i``
+#: overflow; no language model's data exponent is near 10 (Chinchilla: 0.28).
+MAX_BETA = 10.0
+
 #: Hierarchical sites that can be sampled centred or non-centred (``model.centred``).
 POOLED_SITES = ("log_slope", "a_pair", "k_pair")
 
@@ -171,7 +175,7 @@ def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating"
                                                             * data.loss_scale))
         E = numpyro.deterministic("E", (1.0 - f) * L)
         B_anchor = numpyro.deterministic("B_anchor", f * L)
-        beta = numpyro.deterministic("beta", jnp.exp(log_slope) / f)
+        beta = numpyro.deterministic("beta", jnp.minimum(jnp.exp(log_slope) / f, MAX_BETA))
         B = numpyro.deterministic("B", B_anchor * data.anchor ** beta)
 
         a_mu = numpyro.sample("a_mu", dist.Normal(priors.a_mean, priors.a_mean_sd))

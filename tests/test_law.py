@@ -10,6 +10,7 @@ import pytest
 
 from climb_bayes.law import (
     INTERACTION_FORMS,
+    MAX_LOG_REDUCIBLE,
     SHARE_FLOOR,
     LawParams,
     effective_share,
@@ -296,3 +297,18 @@ def test_loss_decreases_with_budget_under_positive_transfer(form: str) -> None:
         shares = jnp.asarray(np.repeat(mix, len(tokens), axis=0))
         loss = np.asarray(expected_loss(params, shares, tokens, smap, form))
         assert np.all(np.diff(loss, axis=0) < 0), (mix, loss)
+
+
+def test_a_steep_corner_gives_a_finite_loss_not_nan() -> None:
+    """A large ``beta`` at an effective share on the floor overflows ``x ** -beta`` in
+    float32; the law caps the reducible loss's log at ``MAX_LOG_REDUCIBLE`` instead."""
+    smap = self_map(LANGS, LANGS)
+    params = random_params(np.random.default_rng(9), 3, 3)._replace(
+        beta=jnp.full(3, 9.0), a=jnp.full((3, 3), -5.0))
+    shares = jnp.asarray([[1.0, 0.0, 0.0]], dtype=jnp.float32)  # de, fr on the floor
+    tokens = jnp.asarray([1e-3], dtype=jnp.float32)
+    loss, grad = jax.value_and_grad(
+        lambda p: jnp.sum(expected_loss(p, shares, tokens, smap)))(params)
+    assert np.isfinite(float(loss)) and float(loss) <= 3 * np.exp(MAX_LOG_REDUCIBLE) + 20
+    for name, g in grad._asdict().items():
+        assert np.all(np.isfinite(np.asarray(g))), name
