@@ -35,7 +35,7 @@ def test_pilots_fit_solve_train(tmp_path: Path, quick_start) -> None:
         cwd=REPO, capture_output=True, text=True, timeout=2400, check=False)
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-4000:])
 
-    table = read_pilots(work / "pilots" / "pilots.csv")
+    table = read_pilots(tiny / "runs" / "tiny" / "pilots" / "pilots.csv")
     assert table.sources == ["de", "en", "fr"] and table.frame["run_id"].nunique() == 24
     assert (work / "fit" / "posterior.nc").is_file()
 

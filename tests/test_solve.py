@@ -317,7 +317,9 @@ def write_posterior(path: Path, params: LawParams, chains: int = 2, version: str
         return np.asarray(a, np.float32).reshape(chains, draws, *a.shape[1:])
 
     posterior = {name: shaped(getattr(params, name)) for name in LawParams._fields}
-    posterior["sigma"] = np.full((chains, draws, m), 0.02, np.float32)
+    rng = np.random.default_rng(0)
+    posterior["sigma"] = (0.02 * np.exp(rng.normal(0, 0.05, (chains, draws, m)))).astype(
+        np.float32)  # drawn, as a fit's are: constant draws would make the fit look broken
     runs = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5]])
     constant = {"self_map": self_map(LANGS, LANGS), "run_shares": runs,
                 "obs_tokens": np.array([1e7, 3e7, 1e7, 3e7])}
@@ -327,7 +329,6 @@ def write_posterior(path: Path, params: LawParams, chains: int = 2, version: str
             "a": ["source", "target"], "k": ["source", "target"],
             "self_map": ["source", "target"], "run_shares": ["run", "source"],
             "obs_tokens": ["obs"]}
-    rng = np.random.default_rng(0)
     stats = {"diverging": np.zeros((chains, draws), bool),
              "energy": rng.normal(size=(chains, draws))}
     idata = az.from_dict(posterior=posterior, constant_data=constant, dims=dims,
