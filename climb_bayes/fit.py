@@ -150,7 +150,7 @@ def model_settings(form: str, centred: Iterable[str], extrapolation_sd: float
     """The interaction form, the centred sites and the law's error beyond the pilots (``model``
     in ``conf/fit.yaml``), checked: an InputError naming the key otherwise."""
     form = choice(form, "model.form", INTERACTION_FORMS)
-    centred = tuple(names(centred, "model.centred", "pooled site", "model.centred=[log_slope]",
+    centred = tuple(names(centred, "model.centred", "pooled site", "model.centred=[log_beta]",
                           minimum=0))
     unknown = sorted(set(centred) - set(POOLED_SITES))
     if unknown:
@@ -164,11 +164,11 @@ def model_settings(form: str, centred: Iterable[str], extrapolation_sd: float
 
 #: Pooled sites whose spread can go to zero (languages alike, ``k`` barely informed), where
 #: centred chains stick in the funnel; the refit samples them non-centred.
-REFIT_NONCENTRED = POOLED_SITES
+REFIT_NONCENTRED = ("a_pair", "k_pair")
 
 
 def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler,
-                  centred: tuple[str, ...] = (), config_yaml: str = "",
+                  centred: tuple[str, ...] = POOLED_SITES, config_yaml: str = "",
                   extrapolation_sd: float = 0.0) -> az.InferenceData:
     """MAP from several starts, then NUTS from the Laplace approximation; full InferenceData
     with its health verdict (:mod:`climb_bayes.health`) in ``posterior.attrs``.

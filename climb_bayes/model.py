@@ -7,12 +7,12 @@ priors in ``conf/model/*.yaml`` suit any corpus and tokenizer.
 
 Priors (each hyper-parameter is a field of :class:`Priors`)::
 
-    L_i     ~ LogNormal(log(loss_fraction * loss_scale_i), loss_log_sd)  loss at the anchor
-    f_i     ~ Beta(reducible_mean * c, (1 - reducible_mean) * c)     its reducible fraction,
-        c = reducible_concentration
-    log s_i ~ Normal(mu_s, tau_s),  mu_s ~ Normal(log(slope_median), slope_log_sd),
-        tau_s ~ Gamma(2, 2.5 / slope_spread)                         relative slope, pooled
-    E_i = (1 - f_i) L_i,  A_i = f_i L_i,  beta_i = s_i / f_i,  B_i = A_i * x0_i ** beta_i
+    E_i     ~ LogNormal(log(E_fraction * loss_scale_i), E_log_sd)        irreducible loss
+    B_i     ~ LogNormal(log(B_fraction * loss_scale_i), B_log_sd)        reducible-loss scale,
+        sampled as A_i = B_i * x0_i ** (-beta_i), the reducible loss at the anchor x0_i
+    log beta_i ~ Normal(mu_beta, tau_beta)                               scaling exponents,
+        mu_beta ~ Normal(log(beta_median), beta_log_sd),                 partially pooled
+        tau_beta ~ Gamma(2, 2.5 / beta_spread)
     a~_ji   ~ Normal(mu_a, tau_a),  mu_a ~ Normal(a_mean, a_mean_sd),    transfer at D_ref and
         tau_a ~ Gamma(2, 2.5 / a_spread)                                 a typical share, pooled
     k~_ji   ~ Normal(0, tau_k),  tau_k ~ Gamma(2, 2.5 / k_spread)        its change with budget
@@ -21,14 +21,8 @@ Priors (each hyper-parameter is a field of :class:`Priors`)::
     sigma_i ~ HalfNormal(sigma_fraction * loss_scale_i)                  observation noise
     y_{s,i} ~ StudentT(nu, L_i(r_s, D_s), sigma_i)                       nu fixed, or Gamma(2, 0.1)
 
-The Chinchilla law of target ``i`` is parameterised by what its pilots measure, at the anchor
-``x0_i`` (the typical own tokens of its observations, :func:`anchor_tokens`): the loss there,
-``L_i = E_i + A_i`` (``A_i``, site ``B_anchor``, is the reducible part), and its relative
-slope there, ``s_i = -d L / d log x / L_i = f_i beta_i``. Pilots pin ``L_i`` and ``s_i`` down;
-how the loss splits into ``E_i`` and ``A_i`` (``f_i``) shows only in the curvature, which a
-narrow range of budgets barely sees. Sampled as ``E``, ``A`` and ``beta``, the posterior lay on
-a curved ridge ``E = L - s L / beta`` (correlations of 0.95 and tree depth 8-9 on the tiny
-Django pilots); in ``(L, f, s)`` that ridge is the axis of ``f``.
+``A_i`` (site ``B_anchor``) is what the pilots pin down (:func:`anchor_tokens`); given
+``beta_i``, ``log B_i`` is ``log A_i`` shifted, so the prior on ``B_i`` is exactly as written.
 
 Transfer is sampled where the pilots measure it, for the same reason: ``a~_ji`` (site
 ``a_pair``) is what a token of ``j`` is worth to ``i`` at the reference budget *and* at the
@@ -68,13 +62,13 @@ PARAMETER_SITES = (*LAW_SITES, "sigma")
 class Priors:
     """Prior hyper-parameters; the reasons for the defaults are in ``conf/model/*.yaml``."""
 
-    loss_fraction: float = 1.0
-    loss_log_sd: float = 0.3
-    reducible_mean: float = 0.5
-    reducible_concentration: float = 6.0
-    slope_median: float = 0.15
-    slope_log_sd: float = 0.7
-    slope_spread: float = 0.3
+    E_fraction: float = 0.5
+    E_log_sd: float = 0.5
+    B_fraction: float = 0.5
+    B_log_sd: float = 1.0
+    beta_median: float = 0.3
+    beta_log_sd: float = 0.5
+    beta_spread: float = 0.3
     a_mean: float = 0.1
     a_mean_sd: float = 0.2
     a_spread: float = 0.3
@@ -128,17 +122,13 @@ def spread(name: str, scale: float) -> jax.Array:
     ``HalfNormal(scale)``, but its density vanishes at zero (a boundary-avoiding prior, Chung
     et al. 2013), so the posterior has no funnel neck where every pooled value is squeezed
     together. With half-normal spreads NUTS diverged there (measured at m = 4: 6 divergences,
-    all at a small spread of the exponents; with this prior none).
+    all at small ``beta_tau``; with this prior none).
     """
     return numpyro.sample(name, dist.Gamma(2.0, 2.5 / scale))
 
 
-#: Cap on ``beta_i = s_i / f_i``: a reducible fraction near 0 would make it huge and ``B_i``
-#: overflow; no language model's data exponent is near 10 (Chinchilla: 0.28).
-MAX_BETA = 10.0
-
 #: Hierarchical sites that can be sampled centred or non-centred (``model.centred``).
-POOLED_SITES = ("log_slope", "a_pair", "k_pair")
+POOLED_SITES = ("log_beta", "a_pair", "k_pair")
 
 
 def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating",
@@ -149,7 +139,7 @@ def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating"
     The pooled sites in ``POOLED_SITES`` but not in ``centred`` are sampled non-centred
     (``numpyro.infer.reparam.LocScaleReparam``). Centred is right when the pilots pin the
     pooled values down, which the ``3 x m x 2`` design does (measured: non-centred ``beta``
-    and transfer pairs left NUTS at its maximum tree depth with R-hat 1.3); non-centred is right for
+    and ``b`` left NUTS at its maximum tree depth with R-hat 1.3); non-centred is right for
     values the data barely inform, e.g. ``k_pair`` when all pilots share one budget.
     """
     n_source, n_target = data.self_map.shape
@@ -158,24 +148,21 @@ def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating"
                if site not in centred}
 
     with numpyro.handlers.reparam(config=reparam):
-        slope_mu = numpyro.sample("slope_mu", dist.Normal(jnp.log(priors.slope_median),
-                                                          priors.slope_log_sd))
-        slope_tau = spread("slope_tau", priors.slope_spread)
+        beta_mu = numpyro.sample("beta_mu", dist.Normal(jnp.log(priors.beta_median),
+                                                        priors.beta_log_sd))
+        beta_tau = spread("beta_tau", priors.beta_spread)
         with numpyro.plate("target", n_target):
-            L = numpyro.sample("loss_anchor", dist.LogNormal(
-                jnp.log(priors.loss_fraction * data.loss_scale), priors.loss_log_sd))
-            concentration = priors.reducible_concentration
-            f = numpyro.sample("reducible", dist.Beta(
-                priors.reducible_mean * concentration,
-                (1.0 - priors.reducible_mean) * concentration))
-            log_slope = numpyro.sample("log_slope", dist.Normal(slope_mu, slope_tau))
+            E = numpyro.sample("E", dist.LogNormal(
+                jnp.log(priors.E_fraction * data.loss_scale), priors.E_log_sd))
             eta = numpyro.sample("eta", dist.LogNormal(jnp.log(priors.eta_median),
                                                        priors.eta_log_sd))
             sigma = numpyro.sample("sigma", dist.HalfNormal(priors.sigma_fraction
                                                             * data.loss_scale))
-        E = numpyro.deterministic("E", (1.0 - f) * L)
-        B_anchor = numpyro.deterministic("B_anchor", f * L)
-        beta = numpyro.deterministic("beta", jnp.minimum(jnp.exp(log_slope) / f, MAX_BETA))
+            log_beta = numpyro.sample("log_beta", dist.Normal(beta_mu, beta_tau))
+            beta = numpyro.deterministic("beta", jnp.exp(log_beta))
+            B_anchor = numpyro.sample("B_anchor", dist.LogNormal(
+                jnp.log(priors.B_fraction * data.loss_scale) - beta * jnp.log(data.anchor),
+                priors.B_log_sd))
         B = numpyro.deterministic("B", B_anchor * data.anchor ** beta)
 
         a_mu = numpyro.sample("a_mu", dist.Normal(priors.a_mean, priors.a_mean_sd))

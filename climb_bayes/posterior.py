@@ -29,8 +29,7 @@ from climb_bayes.law import LawParams
 from climb_bayes.model import LAW_SITES, PARAMETER_SITES, ModelData
 from climb_bayes.pilots import PilotTable
 
-TARGET_SITES = ("E", "B", "B_anchor", "beta", "eta", "sigma", "loss_anchor", "reducible",
-                "log_slope", "log_slope_decentered")
+TARGET_SITES = ("E", "B", "B_anchor", "beta", "eta", "sigma", "log_beta", "log_beta_decentered")
 MATRIX_SITES = ("a", "k", "self_map")
 PAIR_SITES = ("a_pair", "k_pair", "a_pair_decentered", "k_pair_decentered")
 
