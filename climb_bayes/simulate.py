@@ -13,8 +13,7 @@ A world (:func:`draw_world`)::
     k_ji ~ Normal(0, 0.03)             sigma_i ~ Uniform(0.5, 1.5) * noise
 
 and an observed loss is ``L_i(r, D) + sigma_i * StudentT(noise_df)`` (Gaussian when
-``noise_df`` is None), with ``D_ref`` the harmonic mean of the checkpoint budgets, as in the
-fit.
+``noise_df`` is None), with ``D_ref`` the median checkpoint budget as in the fit.
 
 A trained language is evaluated on the runs that train on it (``r_i > 0``); an
 evaluation-only language on every run, and its incoming transfer is positive (``|a|``,
