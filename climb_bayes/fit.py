@@ -55,6 +55,7 @@ from climb_bayes.inference import chain_starts, find_map, run_nuts
 from climb_bayes.io import atomic_path, write_text
 from climb_bayes.law import INTERACTION_FORMS, self_map
 from climb_bayes.model import (
+    CENTRED,
     PARAMETER_SITES,
     POOLED_SITES,
     ModelData,
@@ -162,23 +163,24 @@ def model_settings(form: str, centred: Iterable[str], extrapolation_sd: float
     return form, centred, extrapolation_sd
 
 
-#: Pooled sites whose spread can go to zero (languages alike, ``k`` barely informed), where
-#: centred chains stick in the funnel; the refit samples them non-centred.
-REFIT_NONCENTRED = ("a_pair", "k_pair")
+#: Pooled sites whose best parameterisation depends on the pilots: non-centred suits pairs
+#: the pilots barely inform (spreads near zero, languages alike), centred suits pairs they pin
+#: down. The refit of a broken fit samples them the other way.
+REFIT_SITES = ("a_pair", "k_pair")
 
 
 def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler,
-                  centred: tuple[str, ...] = POOLED_SITES, config_yaml: str = "",
+                  centred: tuple[str, ...] = CENTRED, config_yaml: str = "",
                   extrapolation_sd: float = 0.0) -> az.InferenceData:
     """MAP from several starts, then NUTS from the Laplace approximation; full InferenceData
     with its health verdict (:mod:`climb_bayes.health`) in ``posterior.attrs``.
 
-    With ``sampler.refit``, a broken fit with a centred transfer-pair site is sampled again
-    with those sites non-centred, and the fit with the better verdict is kept (on a tie,
-    the lower worst R-hat, a non-finite one counting as worst); ``posterior.attrs["centred"]``
-    records the sites it centred. ``extrapolation_sd`` (nats per e-fold beyond the largest
-    pilot budget, >= 0) is stored with the posterior for
-    :func:`climb_bayes.predict.extrapolation_error`.
+    With ``sampler.refit``, a broken fit is sampled again with the transfer pairs
+    (``REFIT_SITES``) in the other parameterisation (centred if they were non-centred, and
+    the reverse), and the fit with the better verdict is kept (on a tie, the lower worst
+    R-hat, a non-finite one counting as worst); ``posterior.attrs["centred"]`` records the
+    sites it centred. ``extrapolation_sd`` (nats per e-fold beyond the largest pilot budget,
+    >= 0) is stored with the posterior for :func:`climb_bayes.predict.extrapolation_error`.
     """
     form, centred, extrapolation_sd = model_settings(form, centred, extrapolation_sd)
     data, loss, reference = model_data(table)
@@ -186,17 +188,18 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
     centred = tuple(site for site in centred if site not in uninformed)
     idata = sample_posterior(table, data, loss, priors, form, sampler, centred)
     health = assess(idata)
-    fewer = tuple(site for site in centred if site not in REFIT_NONCENTRED)
-    if sampler.refit and fewer != centred and health.verdict == BROKEN:
-        log.warning("the fit is %s with %s centred; sampling again with them non-centred",
-                    health.line, [site for site in centred if site in REFIT_NONCENTRED])
-        again = sample_posterior(table, data, loss, priors, form, sampler, fewer)
+    switched = tuple(sorted(set(centred).symmetric_difference(REFIT_SITES)
+                            - set(uninformed), key=POOLED_SITES.index))
+    if sampler.refit and health.verdict == BROKEN:
+        log.warning("the fit is %s with %s centred; sampling again with %s centred",
+                    health.line, list(centred), list(switched))
+        again = sample_posterior(table, data, loss, priors, form, sampler, switched)
         health_again = assess(again)
         keep = better(health_again, health)
-        log.warning("non-centred: %s; keeping the %s fit", health_again.line,
-                    "non-centred" if keep else "first")
+        log.warning("refit: %s; keeping the %s fit", health_again.line,
+                    "second" if keep else "first")
         if keep:
-            idata, centred, health = again, fewer, health_again
+            idata, centred, health = again, switched, health_again
     idata.posterior.attrs.update(provenance(table, reference, form, priors.nu, config_yaml,
                                             extrapolation_sd, centred))
     store(idata, health)

@@ -29,7 +29,7 @@ from climb_bayes.law import LawParams
 from climb_bayes.model import LAW_SITES, PARAMETER_SITES, ModelData
 from climb_bayes.pilots import PilotTable
 
-TARGET_SITES = ("E", "B", "B_anchor", "beta", "eta", "sigma", "log_beta", "log_beta_decentered")
+TARGET_SITES = ("E", "B", "beta", "eta", "sigma", "log_beta", "log_beta_decentered")
 MATRIX_SITES = ("a", "k", "self_map")
 PAIR_SITES = ("a_pair", "k_pair", "a_pair_decentered", "k_pair_decentered")
 
@@ -49,11 +49,13 @@ def dims_and_coords(table: PilotTable, pairs: tuple[np.ndarray, np.ndarray]
         "source": sources, "target": targets, "language": languages,
         "run": list(arrays.run_ids), "obs": np.arange(len(arrays.loss)),
         "pair": [f"{sources[s]}->{targets[t]}" for s, t in zip(*pairs, strict=True)],
+        "loss_part": ["irreducible", "reducible_at_anchor"],
     }
     dims = {
         **{site: ["target"] for site in TARGET_SITES},
         **{site: ["source", "target"] for site in MATRIX_SITES},
         **{site: ["pair"] for site in PAIR_SITES}, "loss": ["obs"],
+        "loss_split": ["target", "loss_part"],
         "run_shares": ["run", "source"], "obs_run": ["obs"], "obs_tokens": ["obs"],
         "obs_language": ["obs"], "loss_scale": ["target"], "anchor_tokens": ["target"],
         "trained": ["language"], "evaluated": ["language"],

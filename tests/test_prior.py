@@ -92,7 +92,7 @@ def test_anchored_sampling_keeps_the_lognormal_prior_on_B(simulated) -> None:
     np.testing.assert_allclose(log_B.mean(axis=0), expected, atol=0.06)
     np.testing.assert_allclose(log_B.std(axis=0), priors.B_log_sd, rtol=0.05)
     # and it is anchored: A = B * x0 ** -beta, draw by draw
-    np.testing.assert_allclose(np.asarray(draws["B_anchor"]),
+    np.testing.assert_allclose(np.asarray(draws["loss_split"])[..., 1],
                                np.asarray(draws["B"]) * anchor ** -np.asarray(draws["beta"]),
                                rtol=1e-4)
 

@@ -1,5 +1,5 @@
-"""The refit with the transfer pairs non-centred that ``sampler.refit`` makes when the
-centred chains stick in the funnel (the verdicts themselves: tests/test_health.py)."""
+"""The refit with the transfer pairs in the other parameterisation that ``sampler.refit``
+makes when a fit is broken (the verdicts themselves: tests/test_health.py)."""
 
 import importlib.util
 import json
@@ -37,8 +37,8 @@ def test_a_world_of_alike_languages_is_refitted_non_centred(caplog) -> None:
     # this world is no longer broken (measured), so the refit need not run; when it does, the
     # log and the attributes say which fit was kept (the choice itself: test_health.py).
     centred = json.loads(idata.posterior.attrs["centred"])
-    if "sampling again" in caplog.text:
-        kept = "keeping the non-centred fit" in caplog.text
+    if "sampling again with ['log_beta'] centred" in caplog.text:
+        kept = "keeping the second fit" in caplog.text
         assert kept or "keeping the first fit" in caplog.text
         assert centred == (["log_beta"] if kept else ["log_beta", "a_pair", "k_pair"])
         assert ("a_pair_decentered" in idata.posterior) == kept
