@@ -204,8 +204,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-tree-depth", type=int, default=Sampler.max_tree_depth)
     parser.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
-                        help="sample again non-centred when the chains look stuck (as the "
-                             "fit command does)")
+                        help="sample a broken fit again with the transfer pairs in the "
+                             "other parameterisation (as the fit command does)")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results"
                         / "regmix_fit.csv", help="CSV to append the results row to")
     args = parser.parse_args()
