@@ -51,13 +51,13 @@ from climb_bayes.health import (
     store,
     stored_health,
 )
-from climb_bayes.inference import MapResult, best_entries, chain_starts, find_map, run_nuts
+from climb_bayes.inference import chain_starts, find_map, run_nuts
 from climb_bayes.io import atomic_path, write_text
 from climb_bayes.law import INTERACTION_FORMS, self_map
 from climb_bayes.model import (
+    CENTRED,
     PARAMETER_SITES,
     POOLED_SITES,
-    SPREAD_OF,
     ModelData,
     Priors,
     anchor_tokens,
@@ -146,54 +146,21 @@ class Sampler:
             refit=flag(cfg.refit, "sampler.refit"))
 
 
-def model_settings(form: str, centred: str | Iterable[str], extrapolation_sd: float
-                   ) -> tuple[str, tuple[str, ...] | None, float]:
-    """The interaction form, the centred sites (``None`` for ``auto``) and the law's error
-    beyond the pilots (``model`` in ``conf/fit.yaml``), checked: an InputError naming the key
-    otherwise."""
+def model_settings(form: str, centred: Iterable[str], extrapolation_sd: float
+                   ) -> tuple[str, tuple[str, ...], float]:
+    """The interaction form, the centred sites and the law's error beyond the pilots (``model``
+    in ``conf/fit.yaml``), checked: an InputError naming the key otherwise."""
     form = choice(form, "model.form", INTERACTION_FORMS)
-    if centred != AUTO:
-        centred = tuple(names(centred, "model.centred", "pooled site",
-                              "model.centred=auto", minimum=0))
-        unknown = sorted(set(centred) - set(POOLED_SITES))
-        if unknown:
-            raise InputError(f"model.centred names unknown sites {unknown}; choose from "
-                             f"{list(POOLED_SITES)}, or write model.centred={AUTO}.")
+    centred = tuple(names(centred, "model.centred", "pooled site", "model.centred=[log_beta]",
+                          minimum=0))
+    unknown = sorted(set(centred) - set(POOLED_SITES))
+    if unknown:
+        raise InputError(f"model.centred names unknown sites {unknown}; choose from "
+                         f"{list(POOLED_SITES)}.")
     extrapolation_sd = number(extrapolation_sd, "model.extrapolation_sd",
                               "law's error beyond the pilots (nats per e-fold)",
                               "model.extrapolation_sd=0.05", at_least=0.0)
-    return form, None if centred == AUTO else centred, extrapolation_sd
-
-
-#: ``model.centred`` value that lets :func:`choose_centring` decide from the pilots.
-AUTO = "auto"
-
-
-def choose_centring(optima: MapResult, candidates: tuple[str, ...]) -> tuple[str, ...]:
-    """The pooled sites to sample centred: those the pilots pin down more tightly than their
-    spread does.
-
-    At the MAP of the fully centred model, the potential's curvature along a pooled value
-    ``theta_j ~ Normal(mu, tau)`` is the prior's ``1 / tau^2`` plus the data's precision
-    ``h_j``. A site is centred when the median over its entries of ``h_j tau^2``, the data's
-    precision in units of the prior's, exceeds 1; otherwise the data barely move the values
-    away from the pooled prior, whose funnel a centred sampler cannot enter, and the site is
-    sampled non-centred (the rule of Betancourt & Girolami 2015). Measured: the pairs of a
-    simulated 3-language 3 x m x 2 design (ratio > 1) mixed far better centred (non-centred:
-    R-hat 1.16, ESS 11), those of the bundled example (ratio < 1) non-centred (centred: 3 of
-    6000 transitions divergent).
-    """
-    chosen = []
-    for site in candidates:
-        _, curvature = best_entries(optima, site)
-        log_tau, _ = best_entries(optima, SPREAD_OF[site])
-        prior_precision = np.exp(-2.0 * float(log_tau[0]))
-        ratio = float(np.median(curvature - prior_precision) / prior_precision)
-        log.info("%s: data precision %.2g x the prior's (median): %s", site, ratio,
-                 "centred" if ratio > 1.0 else "non-centred")
-        if ratio > 1.0:
-            chosen.append(site)
-    return tuple(chosen)
+    return form, centred, extrapolation_sd
 
 
 #: Pooled sites whose best parameterisation depends on the pilots: non-centred suits pairs
@@ -203,40 +170,30 @@ REFIT_SITES = ("a_pair", "k_pair")
 
 
 def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler,
-                  centred: tuple[str, ...] | None = None, config_yaml: str = "",
+                  centred: tuple[str, ...] = CENTRED, config_yaml: str = "",
                   extrapolation_sd: float = 0.0) -> az.InferenceData:
     """MAP from several starts, then NUTS from the Laplace approximation; full InferenceData
     with its health verdict (:mod:`climb_bayes.health`) in ``posterior.attrs``.
 
-    ``centred`` lists the pooled sites sampled centred; ``None`` lets the pilots decide
-    (:func:`choose_centring`). With ``sampler.refit``, a broken fit is sampled again with the
-    transfer pairs (``REFIT_SITES``) in the other parameterisation, and the fit with the
-    better verdict is kept (on a tie, the lower worst R-hat, a non-finite one counting as
-    worst); ``posterior.attrs["centred"]`` records the sites it centred. ``extrapolation_sd``
-    (nats per e-fold beyond the largest pilot budget, >= 0) is stored with the posterior for
-    :func:`climb_bayes.predict.extrapolation_error`.
+    With ``sampler.refit``, a broken fit is sampled again with the transfer pairs
+    (``REFIT_SITES``) in the other parameterisation (centred if they were non-centred, and
+    the reverse), and the fit with the better verdict is kept (on a tie, the lower worst
+    R-hat, a non-finite one counting as worst); ``posterior.attrs["centred"]`` records the
+    sites it centred. ``extrapolation_sd`` (nats per e-fold beyond the largest pilot budget,
+    >= 0) is stored with the posterior for :func:`climb_bayes.predict.extrapolation_error`.
     """
-    form, centred, extrapolation_sd = model_settings(form, AUTO if centred is None else centred,
-                                                     extrapolation_sd)
+    form, centred, extrapolation_sd = model_settings(form, centred, extrapolation_sd)
     data, loss, reference = model_data(table)
     uninformed = uninformed_sites(data)
-    candidates = tuple(site for site in (centred or POOLED_SITES) if site not in uninformed)
-    optima = map_estimate(data, loss, priors, form, sampler, candidates)
-    if centred is None:
-        centred = choose_centring(optima, candidates)
-        if centred != candidates:
-            optima = map_estimate(data, loss, priors, form, sampler, centred)
-    else:
-        centred = candidates
-    idata = sample_posterior(table, data, loss, priors, form, sampler, centred, optima)
+    centred = tuple(site for site in centred if site not in uninformed)
+    idata = sample_posterior(table, data, loss, priors, form, sampler, centred)
     health = assess(idata)
     switched = tuple(sorted(set(centred).symmetric_difference(REFIT_SITES)
                             - set(uninformed), key=POOLED_SITES.index))
     if sampler.refit and health.verdict == BROKEN:
         log.warning("the fit is %s with %s centred; sampling again with %s centred",
                     health.line, list(centred), list(switched))
-        again = sample_posterior(table, data, loss, priors, form, sampler, switched,
-                                 map_estimate(data, loss, priors, form, sampler, switched))
+        again = sample_posterior(table, data, loss, priors, form, sampler, switched)
         health_again = assess(again)
         keep = better(health_again, health)
         log.warning("refit: %s; keeping the %s fit", health_again.line,
@@ -271,26 +228,16 @@ def better(candidate: Health, incumbent: Health) -> bool:
     return key(candidate) < key(incumbent)
 
 
-def map_estimate(data: ModelData, loss: jax.Array, priors: Priors, form: str, sampler: Sampler,
-                 centred: tuple[str, ...]) -> MapResult:
-    """The MAP optima (:func:`climb_bayes.inference.find_map`) of the model with the pooled
-    sites in ``centred`` centred."""
-    model_kwargs = {"data": data, "priors": priors, "form": form, "centred": centred,
-                    "loss": loss}
-    optima = find_map(climb_model, model_kwargs, jax.random.PRNGKey(sampler.seed),
+def sample_posterior(table: PilotTable, data: ModelData, loss: jax.Array, priors: Priors,
+                     form: str, sampler: Sampler, centred: tuple[str, ...]) -> az.InferenceData:
+    """One MAP + NUTS run (``data`` and ``loss`` from :func:`model_data`) with the pooled
+    sites in ``centred`` centred: the InferenceData without provenance attributes."""
+    model_kwargs = {"data": data, "priors": priors, "form": form, "centred": centred}
+    keys = jax.random.split(jax.random.PRNGKey(sampler.seed), 4)
+    optima = find_map(climb_model, {**model_kwargs, "loss": loss}, keys[0],
                       sampler.map_starts, sampler.map_max_iter)
     log.info("MAP potential energy of the %d starts: %s", sampler.map_starts,
              np.array2string(optima.potential, precision=1))
-    return optima
-
-
-def sample_posterior(table: PilotTable, data: ModelData, loss: jax.Array, priors: Priors,
-                     form: str, sampler: Sampler, centred: tuple[str, ...],
-                     optima: MapResult) -> az.InferenceData:
-    """NUTS from the MAP ``optima`` (``data`` and ``loss`` from :func:`model_data`) with the
-    pooled sites in ``centred`` centred: the InferenceData without provenance attributes."""
-    model_kwargs = {"data": data, "priors": priors, "form": form, "centred": centred}
-    keys = jax.random.split(jax.random.PRNGKey(sampler.seed), 4)
     starts = chain_starts(optima, sampler.chains, sampler.map_tolerance,
                           np.random.default_rng(sampler.seed))
     mcmc = run_nuts(climb_model, {**model_kwargs, "loss": loss}, starts, keys[1],

@@ -31,7 +31,6 @@ class MapResult(NamedTuple):
     z: dict[str, jax.Array]  # unconstrained values, leading axis = start
     potential: np.ndarray  # (start,) potential energy at each optimum
     covariance: np.ndarray  # Laplace covariance (inverse Hessian) at the best optimum
-    curvature: np.ndarray  # diagonal of the Hessian at the best optimum (flat, as ``z``)
 
 
 def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: jax.Array,
@@ -69,19 +68,8 @@ def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: 
     best = jnp.asarray(optima[order[0]], dtype=jnp.float32)
     hessian = jax.jit(jax.hessian(lambda flat: info.potential_fn(unravel(flat))))(best)
     z = jax.vmap(unravel)(jnp.asarray(np.stack(optima)[order], dtype=jnp.float32))
-    hessian = np.asarray(hessian, dtype=np.float64)
     return MapResult(z=z, potential=np.asarray(potentials)[order],
-                     covariance=laplace_covariance(hessian), curvature=np.diag(hessian).copy())
-
-
-def best_entries(optima: MapResult, site: str) -> tuple[np.ndarray, np.ndarray]:
-    """The unconstrained values of ``site`` at the best optimum and the potential's curvature
-    (second derivative) along each of them; both flat."""
-    best = jax.tree.map(lambda x: x[0], optima.z)
-    mask, _ = ravel_pytree({name: jnp.full(jnp.shape(value), name == site, dtype=jnp.float32)
-                            for name, value in best.items()})
-    index = np.nonzero(np.asarray(mask))[0]
-    return np.ravel(np.asarray(best[site])), optima.curvature[index]
+                     covariance=laplace_covariance(np.asarray(hessian, dtype=np.float64)))
 
 
 def laplace_covariance(hessian: np.ndarray, min_eigenvalue: float = 1.0) -> np.ndarray:

@@ -5,10 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-import pytest
 
-from climb_bayes.fit import choose_centring
-from climb_bayes.inference import MapResult, best_entries, pooled_covariance, run_nuts
+from climb_bayes.inference import pooled_covariance, run_nuts
 
 COVARIANCE = np.array([[1.0, 0.95 * 20.0], [0.95 * 20.0, 400.0]])  # sds 1 and 20, rho 0.95
 
@@ -59,21 +57,3 @@ def test_a_warmup_too_short_for_the_windows_keeps_the_initial_matrix() -> None:
     mass = np.asarray(mcmc.last_state.adapt_state.inverse_mass_matrix[("x",)])
     np.testing.assert_allclose(mass[0], COVARIANCE, rtol=1e-6)
     assert mcmc.get_samples()["x"].shape == (20, 2)
-
-
-def map_result(pair_values: list[float], pair_curvature: list[float], tau: float) -> MapResult:
-    """A MAP with transfer pairs and their spread (flat order: ``a_pair``, then ``a_tau``)."""
-    z = {"a_pair": jnp.asarray([pair_values]), "a_tau": jnp.asarray([[np.log(tau)]])}
-    return MapResult(z=z, potential=np.zeros(1), covariance=np.eye(len(pair_values) + 1),
-                     curvature=np.asarray(pair_curvature + [1.0]))
-
-
-@pytest.mark.parametrize(("data_over_prior", "centred"), [(5.0, ("a_pair",)), (0.2, ())])
-def test_a_pooled_site_is_centred_when_the_data_pin_it_more_than_its_spread(
-        data_over_prior: float, centred: tuple[str, ...]) -> None:
-    tau = 0.1
-    prior_precision = 1.0 / tau**2
-    curvature = [prior_precision * (1.0 + data_over_prior * f) for f in (0.5, 1.0, 2.0)]
-    optima = map_result([0.1, 0.2, 0.3], curvature, tau)
-    np.testing.assert_allclose(best_entries(optima, "a_pair")[1], curvature)
-    assert choose_centring(optima, ("a_pair",)) == centred

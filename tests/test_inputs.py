@@ -14,7 +14,6 @@ from omegaconf import DictConfig, OmegaConf
 from climb_bayes.cli import check_command_line, check_overrides, output_directory, output_file
 from climb_bayes.design import climb_design
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError
-from climb_bayes.fit import model_settings
 from climb_bayes.pilots import read_csv, read_pilots
 from climb_bayes.predict import mix_budgets, read_mixes
 from climb_bayes.report import ReportSettings
@@ -318,10 +317,3 @@ def test_convert_refuses_a_semicolon_separated_table(cli, tmp_path) -> None:
     assert result.returncode == INPUT_ERROR_STATUS, result.stderr[-3000:]
     assert f"{mixtures}: the header is one column" in result.stderr
     assert "semicolon-separated" in result.stderr and not output.exists()
-
-
-def test_model_centred_is_auto_or_a_list_of_pooled_sites() -> None:
-    assert model_settings("source_saturating", "auto", 0.0)[1] is None
-    assert model_settings("source_saturating", ["a_pair"], 0.0)[1] == ("a_pair",)
-    with pytest.raises(InputError, match=r"unknown sites \['b_pair'\].*model.centred=auto"):
-        model_settings("source_saturating", ["b_pair"], 0.0)
