@@ -75,7 +75,7 @@ def test_provenance_attrs(idata, fitted) -> None:
                                                              rel=1e-12)
     assert attrs["form"] == "source_saturating"
     assert attrs["extrapolation_sd"] == 0.0
-    assert json.loads(attrs["centred"]) == ["log_beta"]  # the default; no refit here
+    assert json.loads(attrs["centred"]) == ["log_beta", "a_pair", "k_pair"]  # as FIT_OVERRIDES
     assert json.loads(attrs["sources"]) == sources
     assert json.loads(attrs["targets"]) == targets
     assert attrs["climb_bayes_version"]
