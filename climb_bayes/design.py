@@ -9,7 +9,14 @@ language gets a vanishing share (a run with 0.01% of a language measures nothing
 the law's behaviour at an effective share near zero, where its loss is steep and fitting it
 is needlessly hard).
 
-``python -m climb_bayes.design languages=[en,de,fr,es] budgets=[1e8,3e8] output=design.csv``
+Budgets: the law's curvature in budget (how each language's loss splits into the irreducible
+``E`` and the reducible part, and the exponent ``beta``) shows only across a wide range of
+budgets. Over a narrow one the pilots see a nearly straight line in log-log, and the forecast
+at the target extrapolates it with intervals that are only as honest as the law. So the default
+plans three budgets spanning more than two e-folds (a factor ``e^2 = 7.4``), and
+:func:`budget_span_note` says when a design spans less.
+
+``python -m climb_bayes.design languages=[en,de,fr,es] budgets=[1e8,3e8,1e9] output=design.csv``
 writes one. A design is a table with one row per run: ``run_id``, ``tokens`` (the run's
 budget) and one ``share_<lang>`` column per training language. The trainers run it; the
 simulator fills it in.
@@ -35,6 +42,28 @@ from climb_bayes.cli import (
 from climb_bayes.errors import exits_on_input_error
 from climb_bayes.io import atomic_path
 from climb_bayes.pilots import SHARE_PREFIX
+
+#: The least span of the pilot budgets, ``ln(max / min)``, and the least number of budgets,
+#: below which :func:`budget_span_note` warns.
+MIN_SPAN_EFOLDS = 2.0
+MIN_BUDGETS = 3
+
+
+def budget_span_note(budgets: Sequence[float]) -> tuple[str, bool]:
+    """A line on the span ``ln(max / min)`` of the pilot budgets, and whether it is a warning
+    (fewer than ``MIN_BUDGETS`` budgets, or a span under ``MIN_SPAN_EFOLDS`` e-folds)."""
+    values = sorted(float(b) for b in budgets)
+    span = float(np.log(values[-1] / values[0]))
+    line = (f"the pilot budgets {[f'{b:.3g}' for b in values]} span {span:.2f} e-folds "
+            f"(a factor {values[-1] / values[0]:.3g})")
+    if len(values) >= MIN_BUDGETS and span >= MIN_SPAN_EFOLDS:
+        return line + ".", False
+    return (line + f": fewer than {MIN_BUDGETS} budgets over {MIN_SPAN_EFOLDS:g} e-folds, so "
+            "the pilots barely see the loss bend with budget. How each language's loss splits "
+            "between E and the reducible part, and beta, are then left largely to the priors, "
+            "and the forecast at the target extrapolates a nearly straight line. Plan at least "
+            f"{MIN_BUDGETS} budgets spanning {MIN_SPAN_EFOLDS:g} e-folds (a factor 7.4), e.g. "
+            f"budgets=[{values[0]:.3g},{values[0] * 3:.3g},{values[0] * 10:.3g}].", True)
 
 
 def climb_design(languages: Sequence[str], budgets: Sequence[float],
@@ -92,6 +121,8 @@ def main(cfg: DictConfig) -> None:
                           cfg.concentration, cfg.floor, cfg.seed)
     with atomic_path(output) as tmp:
         design.to_csv(tmp, index=False)
+    note, warning = budget_span_note(design["tokens"].unique())
+    print(f"{'warning: ' if warning else ''}{note}")
     print(f"wrote {len(design)} runs to {output}")
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from climb_bayes.design import climb_design
+from climb_bayes.design import budget_span_note, climb_design
 from climb_bayes.errors import INPUT_ERROR_STATUS
 from climb_bayes.pilots import SHARE_PREFIX
 
@@ -70,3 +70,27 @@ def test_cli_writes_the_table_and_refuses_one_language(cli, tmp_path) -> None:
     assert refused.returncode == INPUT_ERROR_STATUS
     assert "languages=[en]" in refused.stderr and "at least 2" in refused.stderr
     assert not bad.exists()
+
+
+@pytest.mark.parametrize(("budgets", "warns"), [([1e7, 3e7, 1e8], False),
+                                                ([1e7, 3e7], True),       # two budgets
+                                                ([1e7, 2e7, 5e7], True),  # 1.6 e-folds
+                                                ([5e7, 1e7, 1e8, 3e7], False)])
+def test_budget_span_note_warns_below_three_budgets_over_two_e_folds(budgets, warns) -> None:
+    note, warning = budget_span_note(budgets)
+    assert warning == warns
+    span = np.log(max(budgets) / min(budgets))
+    assert f"span {span:.2f} e-folds" in note
+    if warns:
+        assert "budgets=[1e+07,3e+07,1e+08]" in note
+
+
+def test_cli_default_plans_three_budgets_and_says_the_span(cli, tmp_path) -> None:
+    output = tmp_path / "design.csv"
+    default = cli("climb_bayes.design", f"output={output}")
+    assert default.returncode == 0, default.stderr
+    assert sorted(pd.read_csv(output)["tokens"].unique()) == [1e7, 3e7, 1e8]
+    assert "span 2.30 e-folds" in default.stdout and "warning" not in default.stdout
+    narrow = cli("climb_bayes.design", "budgets=[1e6,3e6]", f"output={output}")
+    assert narrow.returncode == 0, narrow.stderr
+    assert "warning: " in narrow.stdout and "span 1.10 e-folds" in narrow.stdout

@@ -135,7 +135,7 @@ def test_a_sweep_still_runs(cli, tmp_path) -> None:
     result = cli("climb_bayes.design", "-m", "seed=1,2", "languages=[en,de]",
                  f"output={output}", f"hydra.sweep.dir={tmp_path / 'sweep'}")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count("wrote 16 runs") == 2 and output.is_file()
+    assert result.stdout.count("wrote 24 runs") == 2 and output.is_file()  # 8 mixes x 3 budgets
 
 
 # ----------------------------------------------------------------------------- option values
