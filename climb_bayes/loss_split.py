@@ -91,10 +91,8 @@ class LossSplit(Distribution):
 
     def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
         keys = jax.random.split(key)
-        shape = sample_shape + self.batch_shape
         return jnp.stack([part.expand(self.batch_shape).sample(k, sample_shape)
-                          for part, k in zip(self._parts(), keys, strict=True)],
-                         axis=-1).reshape(shape + (2,))
+                          for part, k in zip(self._parts(), keys, strict=True)], axis=-1)
 
     def log_prob(self, value: jax.Array) -> jax.Array:
         irreducible, reducible = self._parts()
