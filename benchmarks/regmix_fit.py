@@ -43,7 +43,6 @@ One row per invocation is appended to ``--output``.
 import argparse
 import logging
 import os
-import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,12 +55,13 @@ from scipy.stats import spearmanr
 
 from climb_bayes.fit import Sampler, fit_posterior, prior_report, sampling_report
 from climb_bayes.health import HEALTHY, stored_health
-from climb_bayes.io import atomic_path
 from climb_bayes.law import INTERACTION_FORMS
 from climb_bayes.model import Priors
 from climb_bayes.pilots import PilotTable, from_wide, read_table, validate_pilots
 from climb_bayes.posterior import posterior_from_idata
 from climb_bayes.predict import posterior_losses
+
+from records import append_row, commit
 
 REPO = Path(__file__).resolve().parents[1]
 #: Training tokens of every 1M-parameter proxy run: the losses are read at step 1000
@@ -132,13 +132,6 @@ def tree_depths(idata: az.InferenceData) -> np.ndarray:
     return np.log2(np.asarray(idata.sample_stats["n_steps"]) + 1)
 
 
-def commit() -> str:
-    """The checked-out commit (``-dirty`` with uncommitted changes), or ``unknown``."""
-    result = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO,
-                            capture_output=True, text=True, check=False)
-    return result.stdout.strip() or "unknown"
-
-
 def bench(data: Path, train_runs: int, heldout_runs: int, form: str, sampler: Sampler) -> dict:
     """Fit, diagnose and score once; the results row."""
     table = validate_pilots(regmix_runs(data, "train", train_runs),
@@ -177,16 +170,6 @@ def bench(data: Path, train_runs: int, heldout_runs: int, form: str, sampler: Sa
         row.update({f"rho_{method}_{domain}": float(value)
                     for domain, value in zip(domains, rho, strict=True)})
     return row
-
-
-def append_row(row: dict, path: Path) -> pd.DataFrame:
-    """Append ``row`` to the CSV at ``path`` (created if absent), atomically; the whole table."""
-    table = pd.DataFrame([row])
-    if path.is_file():
-        table = pd.concat([pd.read_csv(path), table], ignore_index=True)
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False)
-    return table
 
 
 def main() -> None:

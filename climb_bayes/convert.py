@@ -1,8 +1,10 @@
-"""Convert pilot results from the wide layout into a pilot table.
+"""Convert published pilot results into a pilot table.
 
 ``python -m climb_bayes.convert mixtures=A.csv losses=B.csv tokens=1e9 output=pilots.csv``
-
-The options are in ``conf/convert.yaml``; the conversion is :func:`climb_bayes.pilots.from_wide`.
+converts the wide layout (RegMix; :func:`climb_bayes.pilots.from_wide`), and
+``python -m climb_bayes.convert log=data/RedPajama/70M.txt output=pilots.csv`` a checkpoint
+log of Data Mixing Laws (:mod:`climb_bayes.checkpoint_log`). The options are in
+``conf/convert.yaml``.
 The table is validated before it is written, and written atomically. On bad input the command
 prints why and exits with status 2, writing nothing.
 """
@@ -12,14 +14,17 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from climb_bayes.checkpoint_log import read_checkpoint_log
 from climb_bayes.cli import (
     check_command_line,
     flag,
+    names,
     optional_positive,
     output_file,
+    positive,
     required,
 )
-from climb_bayes.errors import exits_on_input_error
+from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.pilots import (
     design_warnings,
     from_wide,
@@ -31,25 +36,38 @@ from climb_bayes.pilots import (
 
 #: The command line, for messages.
 USAGE = ("python -m climb_bayes.convert mixtures=A.csv losses=B.csv tokens=1e9 "
-         "output=pilots.csv")
+         "output=pilots.csv (or log=70M.txt output=pilots.csv)")
 
 
 @hydra.main(config_path="../conf", config_name="convert", version_base="1.3")
 @exits_on_input_error
 def main(cfg: DictConfig) -> None:
-    """Read the two wide tables, convert, validate, write the pilot table, print design warnings."""
-    mixtures, losses = (str(required(cfg, key, f"{key} table (CSV or Parquet)", USAGE))
-                        for key in ("mixtures", "losses"))
+    """Read the published results, convert, validate, write the pilot table, print design
+    warnings."""
     output = output_file(required(cfg, "output", "pilot table to write", USAGE), "output",
                          "pilots.csv")
     table_kind(output)
-    tokens = optional_positive(cfg.tokens, "tokens", "training budget of every run",
-                               "tokens=1e9")
     normalise = flag(cfg.normalise, "normalise")
-    frame = from_wide(read_table(mixtures), read_table(losses), tokens=tokens,
-                      run_id_column=cfg.run_id_column, normalise=normalise,
-                      paths=(mixtures, losses))
-    table = validate_pilots(frame, path=f"the table converted from {mixtures} and {losses}")
+    if cfg.log is not None:
+        if cfg.mixtures is not None or cfg.losses is not None:
+            raise InputError("give either log=... (a checkpoint log) or mixtures=... and "
+                             "losses=... (the wide layout), not both.")
+        sources = (None if cfg.sources is None else
+                   names(cfg.sources, "sources", "training domain", "sources=[arxiv,book]"))
+        tokens_per_step = positive(cfg.tokens_per_step, "tokens_per_step",
+                                   "tokens per optimiser step", "tokens_per_step=1048576")
+        frame = read_checkpoint_log(cfg.log, sources, tokens_per_step, normalise)
+        where = f"the table converted from {cfg.log}"
+    else:
+        mixtures, losses = (str(required(cfg, key, f"{key} table (CSV or Parquet)", USAGE))
+                            for key in ("mixtures", "losses"))
+        tokens = optional_positive(cfg.tokens, "tokens", "training budget of every run",
+                                   "tokens=1e9")
+        frame = from_wide(read_table(mixtures), read_table(losses), tokens=tokens,
+                          run_id_column=cfg.run_id_column, normalise=normalise,
+                          paths=(mixtures, losses))
+        where = f"the table converted from {mixtures} and {losses}"
+    table = validate_pilots(frame, path=where)
     write_pilots(table.frame, output)
     for warning in design_warnings(table):
         print(f"warning: {warning}", file=sys.stderr)

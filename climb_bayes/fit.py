@@ -206,6 +206,27 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
     return idata
 
 
+#: What ``checkpoints`` in ``conf/fit.yaml`` may say: which rows of each run the fit uses.
+CHECKPOINTS = {"final": "each run's last checkpoint only",
+               "all": "every checkpoint, as the loss a run of that budget would reach"}
+
+
+def pilot_rows(table: PilotTable, checkpoints: str) -> PilotTable:
+    """The rows the fit conditions on: with ``checkpoints="final"`` each run's last checkpoint
+    (:meth:`PilotTable.final_of_run`), with ``"all"`` every row. A mid-run checkpoint under a
+    decaying learning rate is not the loss a run of that budget reaches (measured in
+    ``docs/checkpoints.md``), so ``final`` is the default; ``all`` suits tables whose runs
+    share one long schedule and have no shorter siblings (published checkpoint series)."""
+    if checkpoints == "all":
+        return table
+    final = table.final_of_run()
+    dropped = len(table.frame) - len(final.frame)
+    if dropped:
+        log.info("using each run's final checkpoint: %d of %d rows are mid-run checkpoints "
+                 "and are left out (checkpoints=all uses them)", dropped, len(table.frame))
+    return final
+
+
 def uninformed_sites(data: ModelData) -> tuple[str, ...]:
     """Pooled sites the pilots cannot inform, sampled non-centred whatever ``model.centred``
     says: ``k_pair`` when every pilot has the same budget, since ``k`` multiplies
@@ -308,7 +329,8 @@ def main(cfg: DictConfig) -> None:
                               "posterior.nc, summary.csv and config.yaml")
     priors = Priors.from_mapping(OmegaConf.to_container(cfg.model.priors))
     numpyro.set_host_device_count(max(sampler.chains, 1))
-    table = read_pilots(cfg.pilots or bundled_example())
+    table = pilot_rows(read_pilots(cfg.pilots or bundled_example()),
+                       choice(cfg.checkpoints, "checkpoints", CHECKPOINTS))
     for warning in design_warnings(table):
         log.warning(warning)
     config_yaml = OmegaConf.to_yaml(cfg)

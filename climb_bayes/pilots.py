@@ -49,7 +49,7 @@ import csv
 import difflib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -137,6 +137,13 @@ class PilotTable:
             obs_target=pd.Index(self.targets).get_indexer(frame["language"]).astype(np.int64),
             loss=frame["loss"].to_numpy(dtype=np.float64),
         )
+
+    def final_of_run(self) -> "PilotTable":
+        """The table with only each run's last checkpoint (its largest ``tokens``): the losses
+        a run of that budget reaches, its learning-rate schedule completed. A mid-run
+        checkpoint is taken before the schedule has decayed (``docs/checkpoints.md``)."""
+        last = self.frame["tokens"] == self.frame.groupby("run_id")["tokens"].transform("max")
+        return replace(self, frame=self.frame[last].reset_index(drop=True))
 
     def runs(self) -> pd.DataFrame:
         """One row per run: ``run_id``, its largest budget ``max_tokens``, and its shares."""

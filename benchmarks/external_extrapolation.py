@@ -1,0 +1,179 @@
+"""Extrapolation in budget on runs made elsewhere: Data Mixing Laws' RedPajama runs (issue 15).
+
+    python benchmarks/external_extrapolation.py --log mixinglaws/data/RedPajama/70M.txt
+    python benchmarks/external_extrapolation.py --log .../70M.txt --fit-until 14000
+    python benchmarks/external_extrapolation.py --log .../70M.txt --chains 1 --warmup 50 \\
+        --samples 50 --targets Github ArXiv --output /tmp/external.csv     # smoke test
+
+``--log`` is a loss file of github.com/yegcjs/mixinglaws (``data/RedPajama/<size>.txt``; read
+from where it is, never copied into this repository). Only the RedPajama runs are for
+development: the repository's Pile runs (``data/5Mix``) are held out for a final check.
+
+Data (:mod:`climb_bayes.checkpoint_log`): 70M-parameter models trained on 42 mixtures of the 7
+RedPajama domains, each one run evaluated on 22 Pile validation domains at checkpoints of
+10k to 30k steps of 1048576 tokens. The benchmark keeps ``--targets`` (default: five domains
+of different kinds, web, code, science, books and law) and:
+
+1. fits the posterior (:func:`climb_bayes.fit.fit_posterior`, default priors, every checkpoint
+   up to ``--fit-until`` steps, as ``checkpoints=all`` does) to all 42 runs;
+2. predicts each run's loss on each target at every later checkpoint, the held-out budgets
+   ``D > D_fit``, and scores, per held-out budget ratio ``D / D_fit``:
+
+   - ``coverage_90``: the share of held-out losses inside the 90% predictive interval of a new
+     observed loss (:func:`climb_bayes.predict.predictive_losses`);
+   - ``mae`` and ``bias``: mean absolute and mean signed error (predicted minus observed) of
+     the posterior mean of the noise-free loss;
+   - ``rank_correlation``: Spearman's rho across the 42 mixes between the predicted and the
+     observed mean loss over the targets.
+
+3. scores the same way a **per-run point fit**, the baseline that ignores the mixes: each
+   run's own curve on each target, ``log L = c - b log D``, by least squares over its fit
+   checkpoints (two parameters: the fit range holds as few as two checkpoints), extrapolated.
+
+The fit's health verdict is recorded beside its scores: numbers from a broken fit are shown
+but marked. One row per (method, budget ratio) is appended to ``--output``.
+"""
+
+import argparse
+import logging
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jax
+import numpy as np
+import numpyro
+import pandas as pd
+from scipy.stats import spearmanr
+
+from climb_bayes.checkpoint_log import TOKENS_PER_STEP, read_checkpoint_log
+from climb_bayes.fit import Sampler, fit_posterior, sampling_report
+from climb_bayes.health import stored_health
+from climb_bayes.model import Priors
+from climb_bayes.pilots import SHARE_PREFIX, validate_pilots
+from climb_bayes.posterior import posterior_from_idata
+from climb_bayes.predict import posterior_losses, predictive_losses
+
+from records import append_row, commit
+
+REPO = Path(__file__).resolve().parents[1]
+#: Default evaluated domains: web, code, science, books, law.
+TARGETS = ("Pile-CC", "Github", "ArXiv", "Books3", "FreeLaw")
+
+
+def split(frame: pd.DataFrame, fit_until: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The checkpoints the fit sees (``tokens <= fit_until``) and the later ones it predicts."""
+    early = frame["tokens"] <= fit_until
+    return frame[early].reset_index(drop=True), frame[~early].reset_index(drop=True)
+
+
+def posterior_predictions(idata, held_out: pd.DataFrame, sources: list[str],
+                          targets: list[str], seed: int = 0) -> pd.DataFrame:
+    """``held_out`` with the posterior mean (``predicted``) and the 90% predictive interval
+    (``q05``, ``q95``) of every row's loss."""
+    posterior = posterior_from_idata(idata, allow_broken=True)  # scored whatever its health
+    points = held_out.drop_duplicates(["run_id", "tokens"]).reset_index(drop=True)
+    shares = points[[SHARE_PREFIX + s for s in sources]].to_numpy()
+    mean = posterior_losses(posterior, shares, points["tokens"].to_numpy())
+    draws = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(seed)))
+    point = points[["run_id", "tokens"]].reset_index(drop=True)
+    table = pd.concat([point.assign(language=t, predicted=np.asarray(mean)[:, :, k].mean(0),
+                                    q05=np.quantile(draws[:, :, k], 0.05, axis=0),
+                                    q95=np.quantile(draws[:, :, k], 0.95, axis=0))
+                       for k, t in enumerate(targets)], ignore_index=True)
+    return held_out.merge(table, on=["run_id", "tokens", "language"], validate="one_to_one")
+
+
+def point_fit_predictions(early: pd.DataFrame, held_out: pd.DataFrame) -> pd.DataFrame:
+    """``held_out`` with each (run, target) curve's own extrapolation, ``log L = c - b log D``
+    fitted by least squares to its early checkpoints."""
+    def coefficients(group: pd.DataFrame) -> pd.Series:
+        slope, intercept = np.polyfit(np.log(group["tokens"] / first), np.log(group["loss"]), 1)
+        return pd.Series({"slope": slope, "intercept": intercept})
+
+    first = early["tokens"].min()  # log D measured from the first checkpoint: a well-posed fit
+    fits = early.groupby(["run_id", "language"])[["tokens", "loss"]].apply(coefficients)
+    table = held_out.merge(fits.reset_index(), on=["run_id", "language"], validate="many_to_one")
+    table["predicted"] = np.exp(table["intercept"]
+                                + table["slope"] * np.log(table["tokens"] / first))
+    return table
+
+
+def scores(table: pd.DataFrame, fit_until: float) -> list[dict]:
+    """Coverage (when the table has intervals), MAE, bias and rank correlation per budget."""
+    rows = []
+    for tokens, at in table.groupby("tokens"):
+        error = at["predicted"] - at["loss"]
+        per_mix = at.groupby("run_id")[["predicted", "loss"]].mean()
+        row = {"budget_ratio": tokens / fit_until, "tokens": tokens, "held_out_losses": len(at),
+               "coverage_90": (at["loss"].between(at["q05"], at["q95"]).mean()
+                               if "q05" in at else np.nan),
+               "mae": float(error.abs().mean()), "bias": float(error.mean()),
+               "rank_correlation": (float(spearmanr(per_mix["predicted"],
+                                                    per_mix["loss"]).statistic)
+                                    if len(per_mix) >= 3 else np.nan)}
+        rows.append(row)
+    return rows
+
+
+def bench(log: Path, fit_until_steps: int, targets: list[str], sampler: Sampler) -> list[dict]:
+    """Fit, predict and score; one row per (method, held-out budget)."""
+    frame = read_checkpoint_log(log, normalise=True)
+    unknown = sorted(set(targets) - set(frame["language"]))
+    if unknown:
+        raise SystemExit(f"--targets {unknown} are not in {log}; it has "
+                         f"{sorted(frame['language'].unique())}")
+    frame = frame[frame["language"].isin(targets)].reset_index(drop=True)
+    fit_until = fit_until_steps * TOKENS_PER_STEP
+    early, held_out = split(frame, fit_until)
+    table = validate_pilots(early, path=f"{log} up to step {fit_until_steps}")
+    start = time.perf_counter()
+    idata = fit_posterior(table, Priors(), "source_saturating", sampler)
+    seconds = time.perf_counter() - start
+    health = stored_health(idata)
+    print(sampling_report(idata, health, seconds))
+    print(f"fit health: {health.line}")
+    common = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit(),
+              "cores": len(os.sched_getaffinity(0)), "data": log.name,
+              "fit_until_steps": fit_until_steps, "targets": " ".join(table.targets),
+              "runs": table.frame["run_id"].nunique(), "fit_rows": len(table.frame)}
+    posterior = posterior_predictions(idata, held_out, table.sources, table.targets)
+    rows = [{**common, "method": "posterior", "health": health.verdict, "seconds": seconds,
+             "chains": sampler.chains, "samples": sampler.samples, **score}
+            for score in scores(posterior, fit_until)]
+    rows += [{**common, "method": "per_run_point_fit", **score}
+             for score in scores(point_fit_predictions(early, held_out), fit_until)]
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--log", type=Path, required=True,
+                        help="data/RedPajama/<size>.txt of github.com/yegcjs/mixinglaws")
+    parser.add_argument("--fit-until", type=int, default=12000,
+                        help="fit the checkpoints up to this step; predict the later ones")
+    parser.add_argument("--targets", nargs="+", default=list(TARGETS))
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=1000)
+    parser.add_argument("--samples", type=int, default=1500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results"
+                        / "external_extrapolation.csv", help="CSV to append the rows to")
+    args = parser.parse_args()
+    if "5Mix" in args.log.parts:
+        parser.error("data/5Mix is held out for the final check; develop on data/RedPajama")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    sampler = Sampler(chains=args.chains, warmup=args.warmup, samples=args.samples,
+                      seed=args.seed, progress_bar=False)
+    numpyro.set_host_device_count(sampler.chains)
+    for row in bench(args.log, args.fit_until, args.targets, sampler):
+        table = append_row(row, args.output)
+    shown = table.tail(len(table) if len(table) < 40 else 40)
+    print(shown[["method", "fit_until_steps", "budget_ratio", "coverage_90", "mae", "bias",
+                 "rank_correlation"]].to_string(index=False, float_format="{:.3f}".format))
+    print(f"appended to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
