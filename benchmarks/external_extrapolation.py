@@ -15,7 +15,9 @@ RedPajama domains, each one run evaluated on 22 Pile validation domains at check
 of different kinds, web, code, science, books and law) and:
 
 1. fits the posterior (:func:`climb_bayes.fit.fit_posterior`, default priors, every checkpoint
-   up to ``--fit-until`` steps, as ``checkpoints=all`` does) to all 42 runs;
+   up to ``--fit-until`` steps, as ``checkpoints=all`` does) to all 42 runs; with
+   ``--discrepancy-scale 0`` the law alone, without its learned error in budget
+   (:mod:`climb_bayes.discrepancy`), as the model was before it (method ``posterior``);
 2. predicts each run's loss on each target at every later checkpoint, the held-out budgets
    ``D > D_fit``, and scores, per held-out budget ratio ``D / D_fit``:
 
@@ -52,7 +54,7 @@ from climb_bayes.fit import Sampler, fit_posterior, sampling_report
 from climb_bayes.health import stored_health
 from climb_bayes.model import Priors
 from climb_bayes.pilots import SHARE_PREFIX, validate_pilots
-from climb_bayes.posterior import posterior_from_idata
+from climb_bayes.posterior import posterior_from_idata, save_posterior
 from climb_bayes.predict import posterior_losses, predictive_losses
 
 from records import append_row, commit
@@ -87,13 +89,15 @@ def posterior_predictions(idata, held_out: pd.DataFrame, sources: list[str],
 
 def point_fit_predictions(early: pd.DataFrame, held_out: pd.DataFrame) -> pd.DataFrame:
     """``held_out`` with each (run, target) curve's own extrapolation, ``log L = c - b log D``
-    fitted by least squares to its early checkpoints."""
+    fitted by least squares to its early checkpoints (curves with fewer than two are left
+    out)."""
     def coefficients(group: pd.DataFrame) -> pd.Series:
         slope, intercept = np.polyfit(np.log(group["tokens"] / first), np.log(group["loss"]), 1)
         return pd.Series({"slope": slope, "intercept": intercept})
 
     first = early["tokens"].min()  # log D measured from the first checkpoint: a well-posed fit
-    fits = early.groupby(["run_id", "language"])[["tokens", "loss"]].apply(coefficients)
+    seen = early.groupby(["run_id", "language"])["tokens"].transform("nunique") >= 2
+    fits = early[seen].groupby(["run_id", "language"])[["tokens", "loss"]].apply(coefficients)
     table = held_out.merge(fits.reset_index(), on=["run_id", "language"], validate="many_to_one")
     table["predicted"] = np.exp(table["intercept"]
                                 + table["slope"] * np.log(table["tokens"] / first))
@@ -117,8 +121,10 @@ def scores(table: pd.DataFrame, fit_until: float) -> list[dict]:
     return rows
 
 
-def bench(log: Path, fit_until_steps: int, targets: list[str], sampler: Sampler) -> list[dict]:
-    """Fit, predict and score; one row per (method, held-out budget)."""
+def bench(log: Path, fit_until_steps: int, targets: list[str], sampler: Sampler,
+          priors: Priors, posterior_path: Path | None) -> list[dict]:
+    """Fit, predict and score; one row per (method, held-out budget). The fit's InferenceData
+    is written to ``posterior_path`` when given."""
     frame = read_checkpoint_log(log, normalise=True)
     unknown = sorted(set(targets) - set(frame["language"]))
     if unknown:
@@ -129,8 +135,10 @@ def bench(log: Path, fit_until_steps: int, targets: list[str], sampler: Sampler)
     early, held_out = split(frame, fit_until)
     table = validate_pilots(early, path=f"{log} up to step {fit_until_steps}")
     start = time.perf_counter()
-    idata = fit_posterior(table, Priors(), "source_saturating", sampler)
+    idata = fit_posterior(table, priors, "source_saturating", sampler)
     seconds = time.perf_counter() - start
+    if posterior_path is not None:
+        save_posterior(idata, posterior_path)
     health = stored_health(idata)
     print(sampling_report(idata, health, seconds))
     print(f"fit health: {health.line}")
@@ -139,7 +147,9 @@ def bench(log: Path, fit_until_steps: int, targets: list[str], sampler: Sampler)
               "fit_until_steps": fit_until_steps, "targets": " ".join(table.targets),
               "runs": table.frame["run_id"].nunique(), "fit_rows": len(table.frame)}
     posterior = posterior_predictions(idata, held_out, table.sources, table.targets)
-    rows = [{**common, "method": "posterior", "health": health.verdict, "seconds": seconds,
+    method = ("posterior" if priors.discrepancy_scale == 0
+              else f"posterior_discrepancy_{priors.discrepancy_scale:g}")
+    rows = [{**common, "method": method, "health": health.verdict, "seconds": seconds,
              "chains": sampler.chains, "samples": sampler.samples, **score}
             for score in scores(posterior, fit_until)]
     rows += [{**common, "method": "per_run_point_fit", **score}
@@ -158,6 +168,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--discrepancy-scale", type=float, default=Priors.discrepancy_scale,
+                        help="prior median of the law's error in budget (0: the law alone)")
+    parser.add_argument("--save-posterior", type=Path, default=None,
+                        help="also write the fit's posterior.nc here")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results"
                         / "external_extrapolation.csv", help="CSV to append the rows to")
     args = parser.parse_args()
@@ -167,7 +181,9 @@ def main() -> None:
     sampler = Sampler(chains=args.chains, warmup=args.warmup, samples=args.samples,
                       seed=args.seed, progress_bar=False)
     numpyro.set_host_device_count(sampler.chains)
-    for row in bench(args.log, args.fit_until, args.targets, sampler):
+    priors = Priors(discrepancy_scale=args.discrepancy_scale)
+    for row in bench(args.log, args.fit_until, args.targets, sampler, priors,
+                     args.save_posterior):
         table = append_row(row, args.output)
     shown = table.tail(len(table) if len(table) < 40 else 40)
     print(shown[["method", "fit_until_steps", "budget_ratio", "coverage_90", "mae", "bias",

@@ -61,6 +61,7 @@ from climb_bayes.model import (
     ModelData,
     Priors,
     anchor_tokens,
+    budget_knots,
     climb_model,
     reference_tokens,
     typical_share,
@@ -89,6 +90,7 @@ def model_data(table: PilotTable) -> tuple[ModelData, jax.Array, float]:
                            for t in range(len(table.targets))])
     point_shares = arrays.run_shares[arrays.point_run]
     sources_targets = self_map(table.sources, table.targets)
+    knots, point_knot = budget_knots(arrays.point_tokens / reference)
     anchor = anchor_tokens(point_shares, arrays.point_tokens / reference, arrays.obs_point,
                            arrays.obs_target, sources_targets)
     data = ModelData(
@@ -99,6 +101,7 @@ def model_data(table: PilotTable) -> tuple[ModelData, jax.Array, float]:
         loss_scale=jnp.asarray(loss_scale, dtype=jnp.float32),
         anchor=jnp.asarray(anchor, dtype=jnp.float32),
         typical_share=jnp.asarray(typical_share(arrays.run_shares), dtype=jnp.float32),
+        knots=jnp.asarray(knots, dtype=jnp.float32), point_knot=jnp.asarray(point_knot),
     )
     return data, jnp.asarray(arrays.loss, dtype=jnp.float32), reference
 

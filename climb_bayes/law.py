@@ -32,7 +32,10 @@ transfer alone). ``D`` is the total number of training tokens, scaled by a refer
 
 3. Loss (a Chinchilla law in the effective tokens ``rt_i * D``)::
 
-       L_i(r, D) = E_i + B_i * (rt_i * D / D_ref) ** (-beta_i)
+       L_i(r, D) = E_i + B_i * (rt_i * D / D_ref) ** (-beta_i) * exp(delta_i(D))
+
+   ``delta_i``, the law's own error in budget, is 0 unless given
+   (:mod:`climb_bayes.discrepancy`).
 """
 
 from collections.abc import Callable
@@ -155,13 +158,18 @@ def effective_share(params: LawParams, shares: Array, tokens_scaled: Array, self
 
 
 def expected_loss(params: LawParams, shares: Array, tokens_scaled: Array, self_map: Array,
-                  form: str = "source_saturating") -> Array:
-    """Noise-free loss ``L_i(r, D) = E_i + B_i * (rt_i * D / D_ref) ** (-beta_i)``; ``(n, target)``.
+                  form: str = "source_saturating", discrepancy: Array | None = None) -> Array:
+    """Noise-free loss ``L_i(r, D) = E_i + B_i * (rt_i * D / D_ref) ** (-beta_i) *
+    exp(delta_i)``; ``(n, target)``.
 
-    With a monolingual mix ``r = e_i`` and no transfer this is the Chinchilla law of ``i``.
-    For many posterior draws, ``jax.vmap`` over ``params``.
+    ``discrepancy`` ``(n, target)`` is ``delta_i`` at each row's budget, the law's own error in
+    budget on the log of the reducible loss (:mod:`climb_bayes.discrepancy`); None is 0. With a
+    monolingual mix ``r = e_i`` and no transfer this is the Chinchilla law of ``i``. For many
+    posterior draws, ``jax.vmap`` over ``params``.
     """
     rt = effective_share(params, shares, tokens_scaled, self_map, form)
     log_tokens = jnp.log(rt) + jnp.log(tokens_scaled)[:, None]
     log_reducible = jnp.log(params.B) - params.beta * log_tokens
+    if discrepancy is not None:
+        log_reducible = log_reducible + discrepancy
     return params.E + jnp.exp(jnp.minimum(log_reducible, MAX_LOG_REDUCIBLE))

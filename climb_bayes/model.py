@@ -17,8 +17,14 @@ Priors (each hyper-parameter is a field of :class:`Priors`)::
     k~_ji   ~ Normal(0, tau_k),  tau_k ~ Gamma(4, 5 / k_spread)          its change with budget
         a_ji = a~_ji / g_i,  k_ji = k~_ji / g_i,  g_i = saturation(eta_i, s0)
     eta_i   ~ LogNormal(log(eta_median), eta_log_sd)                     saturation
+    tau_i = tau exp(discrepancy_spread w_i),  w_i ~ Normal(0, 1),         the law's error in
+        tau ~ LogNormal(log discrepancy_scale, discrepancy_log_sd)       budget, delta_i(u), an
+        delta_i ~ integrated Wiener process of intensity tau_i^2        integrated random walk
     sigma_i ~ HalfNormal(sigma_fraction * loss_scale_i)                  observation noise
     y_{s,i} ~ StudentT(nu, L_i(r_s, D_s), sigma_i)                       nu fixed, or Gamma(2, 0.1)
+
+``L_i`` includes ``exp(delta_i(u_s))`` on its reducible part (:mod:`climb_bayes.discrepancy`;
+``discrepancy_scale = 0`` leaves it out).
 
 ``E_i`` and ``A_i = B_i * x0_i ** (-beta_i)``, the reducible loss at the anchor ``x0_i`` (the
 typical own tokens of ``i``'s observations, :func:`anchor_tokens`), are one site,
@@ -53,6 +59,7 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.infer.reparam import LocScaleReparam
 
+from climb_bayes.discrepancy import at_knots, knot_states, without_trend
 from climb_bayes.errors import InputError
 from climb_bayes.law import INTERACTION_FORMS, LawParams, expected_loss
 from climb_bayes.loss_split import LossSplit
@@ -81,6 +88,9 @@ class Priors:
     eta_log_sd: float = 1.0
     sigma_fraction: float = 0.02
     nu: float | None = 4.0
+    discrepancy_scale: float = 0.05
+    discrepancy_log_sd: float = 0.75
+    discrepancy_spread: float = 0.5
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> "Priors":
@@ -106,6 +116,8 @@ class ModelData(NamedTuple):
     loss_scale: jax.Array  # (target,) typical observed loss of each target
     anchor: jax.Array  # (target,) typical own tokens of each target's observations, / D_ref
     typical_share: jax.Array  # () typical share of a source in the pilots' mixes
+    knots: jax.Array  # (knot,) the pilots' distinct budgets, ln(D / D_ref), sorted
+    point_knot: jax.Array  # (point,) index into knots of each checkpoint's budget
 
 
 def transfer_pairs(self_map: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -188,13 +200,49 @@ def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating"
     k = numpyro.deterministic("k", _pair_matrix(k_pair / saturation, pairs, shape))
     nu = priors.nu if priors.nu is not None else numpyro.sample("nu", dist.Gamma(2.0, 0.1))
     params = LawParams(E=E, B=B, beta=beta, a=a, k=k, eta=eta)
-    mean = expected_loss(params, data.shares, data.tokens_scaled, data.self_map, form)
+    bend = None if priors.discrepancy_scale == 0 else discrepancy(data, priors)
+    mean = expected_loss(params, data.shares, data.tokens_scaled, data.self_map, form, bend)
     with numpyro.plate("obs", data.obs_point.shape[0]):
         numpyro.sample(
             "loss",
             dist.StudentT(nu, mean[data.obs_point, data.obs_target], sigma[data.obs_target]),
             obs=loss,
         )
+
+
+def discrepancy(data: ModelData, priors: Priors) -> jax.Array:
+    """The law's error in budget at every checkpoint, ``delta_i(u)``: ``(point, target)``.
+
+    ``tau_i = tau * exp(discrepancy_spread * w_i)``, ``w_i ~ Normal(0, 1)``, around the shared
+    ``tau ~ LogNormal(log discrepancy_scale, discrepancy_log_sd)`` (site
+    ``discrepancy_scale``), and the process at the pilots' budgets from its non-centred
+    innovations (:mod:`climb_bayes.discrepancy`); ``discrepancy`` and ``discrepancy_slope``
+    ``(target, budget_knot)`` are recorded for predictions beyond the pilots.
+    """
+    n_target, n_knot = data.self_map.shape[1], data.knots.shape[0]
+    scale = numpyro.sample("discrepancy_scale", dist.LogNormal(
+        jnp.log(priors.discrepancy_scale), priors.discrepancy_log_sd))
+    with numpyro.plate("target", n_target):
+        offset = numpyro.sample("discrepancy_sd_offset", dist.Normal(0.0, 1.0))
+    sd = numpyro.deterministic("discrepancy_sd",
+                               scale * jnp.exp(priors.discrepancy_spread * offset))
+    if n_knot > 1:
+        innovations = numpyro.sample("discrepancy_innovation", dist.Normal(0.0, 1.0).expand(
+            [n_target, n_knot - 1, 2]).to_event(3))
+        level, slope = without_trend(*knot_states(sd, innovations, data.knots), data.knots)
+    else:
+        level = slope = jnp.zeros((n_target, 1))
+    numpyro.deterministic("discrepancy", level)
+    numpyro.deterministic("discrepancy_slope", slope)
+    return at_knots(level, data.point_knot)
+
+
+def budget_knots(tokens_scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The discrepancy's knots, the distinct ``ln(D / D_ref)`` of the checkpoints (budgets
+    within 0.1% of each other are one knot), and each checkpoint's knot index."""
+    u = np.log(np.asarray(tokens_scaled, dtype=np.float64))
+    knots = np.unique(np.round(u, 3))
+    return knots, np.abs(u[:, None] - knots[None, :]).argmin(axis=1)
 
 
 def reference_tokens(point_tokens: np.ndarray) -> float:

@@ -16,7 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import arviz as az
 import numpy as np
@@ -26,10 +26,18 @@ from climb_bayes.errors import InputError
 from climb_bayes.health import BROKEN, Health, stored_health
 from climb_bayes.io import atomic_path
 from climb_bayes.law import LawParams
-from climb_bayes.model import LAW_SITES, PARAMETER_SITES, ModelData
+from climb_bayes.model import (
+    LAW_SITES,
+    PARAMETER_SITES,
+    ModelData,
+    budget_knots,
+    reference_tokens,
+)
 from climb_bayes.pilots import PilotTable
 
-TARGET_SITES = ("E", "B", "beta", "eta", "sigma", "log_beta", "log_beta_decentered")
+TARGET_SITES = ("E", "B", "beta", "eta", "sigma", "log_beta", "log_beta_decentered",
+                "discrepancy_sd", "discrepancy_sd_offset")
+KNOT_SITES = ("discrepancy", "discrepancy_slope")
 MATRIX_SITES = ("a", "k", "self_map")
 PAIR_SITES = ("a_pair", "k_pair", "a_pair_decentered", "k_pair_decentered")
 
@@ -50,17 +58,31 @@ def dims_and_coords(table: PilotTable, pairs: tuple[np.ndarray, np.ndarray]
         "run": list(arrays.run_ids), "obs": np.arange(len(arrays.loss)),
         "pair": [f"{sources[s]}->{targets[t]}" for s, t in zip(*pairs, strict=True)],
         "loss_part": ["irreducible", "reducible_at_anchor"],
+        "budget_knot": knot_tokens(table), "budget_step": np.arange(len(knot_tokens(table)) - 1),
+        "innovation": ["level", "slope"],
     }
     dims = {
         **{site: ["target"] for site in TARGET_SITES},
         **{site: ["source", "target"] for site in MATRIX_SITES},
         **{site: ["pair"] for site in PAIR_SITES}, "loss": ["obs"],
         "loss_split": ["target", "loss_part"],
+        **{site: ["target", "budget_knot"] for site in KNOT_SITES},
+        "discrepancy_innovation": ["target", "budget_step", "innovation"],
+        "knot_log_budget": ["budget_knot"],
         "run_shares": ["run", "source"], "obs_run": ["obs"], "obs_tokens": ["obs"],
         "obs_language": ["obs"], "loss_scale": ["target"], "anchor_tokens": ["target"],
         "trained": ["language"], "evaluated": ["language"],
     }
     return dims, coords
+
+
+def knot_tokens(table: PilotTable) -> list[float]:
+    """The discrepancy's knots in tokens: the pilots' distinct budgets
+    (:func:`climb_bayes.model.budget_knots`), the ``budget_knot`` coordinate."""
+    tokens = table.arrays().point_tokens
+    reference = reference_tokens(tokens)
+    knots, _ = budget_knots(tokens / reference)
+    return [float(v) for v in reference * np.exp(knots)]
 
 
 def constant_data(table: PilotTable, data: ModelData) -> dict[str, np.ndarray]:
@@ -75,6 +97,7 @@ def constant_data(table: PilotTable, data: ModelData) -> dict[str, np.ndarray]:
         "loss_scale": np.asarray(data.loss_scale),
         "anchor_tokens": np.asarray(data.anchor),
         "self_map": np.asarray(data.self_map),
+        "knot_log_budget": np.asarray(data.knots),
         "trained": np.isin(languages, table.sources),
         "evaluated": np.isin(languages, table.targets),
     }
@@ -84,6 +107,15 @@ def save_posterior(idata: az.InferenceData, path: str | Path) -> None:
     """Write ``idata`` to netCDF atomically."""
     with atomic_path(path) as tmp:
         idata.to_netcdf(str(tmp))
+
+
+class Discrepancy(NamedTuple):
+    """Posterior draws of the law's error in budget (:mod:`climb_bayes.discrepancy`)."""
+
+    level: np.ndarray  # (sample, target, knot) delta_i at the pilots' budgets
+    slope: np.ndarray  # (sample, target, knot) its slope there
+    sd: np.ndarray  # (sample, target) tau_i
+    knots: np.ndarray  # (knot,) ln(D / D_ref) of the pilots' distinct budgets
 
 
 @dataclass(frozen=True)
@@ -102,6 +134,7 @@ class Posterior:
     pilot_tokens: float  # the largest budget (tokens) at which the pilots observed a loss
     health: Health  # the fit's verdict (climb_bayes.health)
     extrapolation_sd: float = 0.0  # nats per e-fold beyond pilot_tokens, see predict.py
+    bend: Discrepancy | None = None  # the law's error in budget, when the fit has it
 
 
 def _draws(idata: az.InferenceData, name: str) -> np.ndarray:
@@ -158,6 +191,10 @@ def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceDat
         idata=idata, pilot_tokens=float(idata.constant_data["obs_tokens"].max()),
         health=health,
         extrapolation_sd=float(attrs.get("extrapolation_sd", 0.0)),
+        bend=(Discrepancy(_draws(idata, "discrepancy"), _draws(idata, "discrepancy_slope"),
+                          _draws(idata, "discrepancy_sd"),
+                          np.asarray(idata.constant_data["knot_log_budget"].values))
+              if "discrepancy" in posterior else None),
     )
 
 

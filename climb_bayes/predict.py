@@ -30,12 +30,13 @@ from climb_bayes.cli import (
     output_file,
     required,
 )
+from climb_bayes.discrepancy import beyond_knots
 from climb_bayes.errors import InputError, exits_on_input_error, listing, rows
 from climb_bayes.health import notice
 from climb_bayes.io import atomic_path
 from climb_bayes.law import LawParams, expected_loss
 from climb_bayes.pilots import SHARE_PREFIX, read_csv
-from climb_bayes.posterior import Posterior, read_posterior
+from climb_bayes.posterior import Discrepancy, Posterior, read_posterior
 
 QUANTILES = (0.05, 0.5, 0.95)
 
@@ -43,18 +44,34 @@ QUANTILES = (0.05, 0.5, 0.95)
 def posterior_losses(posterior: Posterior, shares: np.ndarray, tokens: np.ndarray,
                      rng_key: jax.Array | None = None) -> jax.Array:
     """Noise-free loss of every draw: ``(sample, mix, target)`` for ``shares`` ``(mix, source)``
-    and budgets ``tokens`` ``(mix,)`` in tokens: the law, plus its error beyond the pilots
+    and budgets ``tokens`` ``(mix,)`` in tokens: the law with its learned error in budget
+    (:func:`law_error`) when the fit has one, plus the fixed error beyond the pilots
     (:func:`extrapolation_error`) when the posterior has ``extrapolation_sd > 0``."""
     tokens = np.asarray(tokens, dtype=np.float64)
-    per_draw = jax.vmap(expected_loss, in_axes=(0, None, None, None, None))
+    key = jax.random.PRNGKey(0) if rng_key is None else rng_key
+    bend_key, extrapolation_key = jax.random.split(key)
+    tokens_scaled = jnp.asarray(tokens / posterior.reference, dtype=jnp.float32)
+    bend = (None if posterior.bend is None
+            else law_error(posterior.bend, jnp.log(tokens_scaled), bend_key))
+    per_draw = jax.vmap(expected_loss, in_axes=(0, None, None, None, None, 0))
     losses = per_draw(LawParams(*map(jnp.asarray, posterior.params)),
-                      jnp.asarray(shares, dtype=jnp.float32),
-                      jnp.asarray(tokens / posterior.reference, dtype=jnp.float32),
-                      jnp.asarray(posterior.self_map), posterior.form)
+                      jnp.asarray(shares, dtype=jnp.float32), tokens_scaled,
+                      jnp.asarray(posterior.self_map), posterior.form, bend)
     if posterior.extrapolation_sd == 0.0:
         return losses
-    key = jax.random.PRNGKey(0) if rng_key is None else rng_key
-    return losses + extrapolation_error(posterior, tokens, posterior.extrapolation_sd, key)
+    return losses + extrapolation_error(posterior, tokens, posterior.extrapolation_sd,
+                                        extrapolation_key)
+
+
+def law_error(bend: Discrepancy, log_budget: jax.Array, rng_key: jax.Array) -> jax.Array:
+    """Draws of the law's error in budget ``delta_i`` at budgets ``ln(D / D_ref)``
+    ``(mix,)``: ``(sample, mix, target)``. Zero up to the pilots' smallest budget, interpolated
+    between their budgets, and beyond the largest one a fresh path of the integrated random
+    walk, one per draw and language, shared by every mix (:mod:`climb_bayes.discrepancy`)."""
+    noise = jax.random.normal(rng_key, bend.sd.shape)
+    return beyond_knots(jnp.asarray(bend.level), jnp.asarray(bend.slope),
+                        jnp.asarray(bend.sd), jnp.asarray(bend.knots, dtype=jnp.float32),
+                        log_budget, noise)
 
 
 def extrapolation_error(posterior: Posterior, tokens: np.ndarray, sd: float,

@@ -1,9 +1,10 @@
-"""The real study on the Django corpus: fit -> solve -> train every mix -> score.
+"""The real study on the Django corpus: pilots -> held-out mixes at 3x and 10x -> fit -> score.
 
 It runs ``benchmarks/real_study.py --quick`` on the corpus and pilots of the README's tiny
-quick start (``tests/test_quick_start.py``), which calls the user's commands in order
-(``climb_bayes.fit``, ``climb_bayes.solve``, ``train.py -m +mix=...``), then checks what each
-stage left behind and that the study's tables report exactly what the runs measured.
+quick start (``tests/test_quick_start.py``), which trains the study's fixed held-out mixes
+(``train.py -m +mix=...``) and fits the posterior (``climb_bayes.fit``), then checks what each
+stage left behind, that the study's tables report exactly what the runs measured, and that the
+evaluation alone (``--evaluate``) can be run again on the same runs.
 """
 
 import subprocess
@@ -15,48 +16,81 @@ import pandas as pd
 import pytest
 import yaml
 
+from climb_bayes.health import VERDICTS
 from climb_bayes.pilots import read_pilots
 
 REPO = Path(__file__).resolve().parents[1]
-MIXES = {"posterior_mean", "plugin", "climb_two_step", "robust", "isolated", "uniform",
-         "natural", "temperature", "unimax"}
+MIXES = {"skew_large", "natural", "temperature", "uniform", "skew_small"}
+BUDGETS = {"3x": 54_000, "10x": 180_000}  # 3 and 10 times the largest pilot budget, 1.8e4
+LANGUAGES = {"de", "en", "fr"}
+
+
+def study(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """``python benchmarks/real_study.py --quick ARGS``, checked to succeed."""
+    result = subprocess.run([sys.executable, "benchmarks/real_study.py", "--quick", *arguments],
+                            cwd=REPO, capture_output=True, text=True, timeout=2400, check=False)
+    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-4000:])
+    return result
 
 
 @pytest.mark.slow
-def test_pilots_fit_solve_train(tmp_path: Path, quick_start) -> None:
+def test_pilots_heldout_fit_score(tmp_path: Path, quick_start) -> None:
     """The study on the pilots and corpus of the README's tiny quick start (its sweep is the
     study's own: same corpus, design and trainer)."""
     work = tmp_path / "study"
     tiny = quick_start.root
-    result = subprocess.run(
-        [sys.executable, "benchmarks/real_study.py", "--quick", f"--workdir={work}",
-         f"--corpus={tiny / 'corpora' / 'django'}",
-         f"--pilots={tiny / 'runs' / 'tiny' / 'pilots' / 'pilots.csv'}"],
-        cwd=REPO, capture_output=True, text=True, timeout=2400, check=False)
-    assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-4000:])
+    corpus = tiny / "corpora" / "django"
+    study(f"--workdir={work}", f"--corpus={corpus}",
+          f"--pilots={tiny / 'runs' / 'tiny' / 'pilots' / 'pilots.csv'}")
 
-    table = read_pilots(tiny / "runs" / "tiny" / "pilots" / "pilots.csv")
-    assert table.sources == ["de", "en", "fr"] and table.frame["run_id"].nunique() == 24
-    assert (work / "fit" / "posterior.nc").is_file()
+    table = read_pilots(work / "pilots" / "pilots.csv")
+    assert table.sources == sorted(LANGUAGES) and table.frame["run_id"].nunique() == 24
+    fits = list((work / "fit").glob("*/posterior.nc"))
+    assert len(fits) == 1  # one fit of the current model version, reused by both evaluations
+
+    # the held-out mixes: fixed rules, shares summing to 1, within the repetition cap
+    mixes = pd.read_csv(work / "heldout" / "mixes.csv").set_index("mix")
+    assert set(mixes.index) == MIXES
+    shares = mixes[[f"share_{language}" for language in sorted(LANGUAGES)]]
+    assert np.allclose(shares.sum(axis=1), 1.0)
+    available = pd.read_csv(corpus / "languages.csv").set_index("language")["train_tokens"]
+    epochs = shares.to_numpy() * max(BUDGETS.values()) / available[sorted(LANGUAGES)].to_numpy()
+    assert (epochs <= 10 + 1e-9).all()  # data.max_epochs of the Django corpus
+    assert np.allclose(shares.loc["uniform"], 1 / 3)
 
     languages = pd.read_csv(work / "real_study_languages.csv")
-    mixes = pd.read_csv(work / "real_study_mixes.csv")
-    assert set(mixes["mix"]) == MIXES and set(languages["language"]) == {"de", "en", "fr"}
-    for mix in MIXES:  # every mix trained (or shares a run with an identical mix) ...
-        trained = languages.loc[languages["mix"] == mix, "trained_as"].iloc[0]
-        run = pd.read_csv(work / "full" / "40000" / "seed0" / trained / "pilots.csv")
-        shares = yaml.safe_load((work / "conf" / "mix" / f"{mix}.yaml").read_text())["shares"]
-        for language, share in shares.items():  # ... on the solve's shares ...
-            assert run[f"share_{language}"].iloc[0] == pytest.approx(share, abs=1e-3)
-        final = run[run["tokens"] == 40_000].set_index("language")["loss"]
-        reported = languages[languages["mix"] == mix].set_index("language")["measured"]
-        assert reported.to_dict() == pytest.approx(final.to_dict())  # ... and is reported
-        w = mixes.set_index("mix").loc[mix]
-        assert w["measured_W"] == pytest.approx(final.mean())
-        assert w["pred_W_q05"] < w["predicted_W"] < w["pred_W_q95"]
-    assert (languages["pred_q05"] < languages["predicted"]).all()
-    assert (languages["predicted"] < languages["pred_q95"]).all()
-    inside = languages["measured"].between(languages["pred_q05"], languages["pred_q95"])
-    summary = pd.read_csv(work / "real_study_summary.csv").iloc[0]
-    assert summary["coverage_90_language"] == pytest.approx(inside.mean())
-    assert np.isfinite(summary["rank_correlation"]) or mixes["measured_W"].nunique() == 1
+    per_mix = pd.read_csv(work / "real_study_mixes.csv")
+    summary = pd.read_csv(work / "real_study_summary.csv").set_index("budget")
+    assert set(languages["language"]) == LANGUAGES and set(per_mix["mix"]) == MIXES
+    for label, tokens in BUDGETS.items():
+        for mix in MIXES:  # every mix trained at every budget ...
+            run = pd.read_csv(work / "heldout" / str(tokens) / "seed0" / mix / "pilots.csv")
+            config = yaml.safe_load((work / "heldout" / "conf" / "mix" / f"{mix}.yaml")
+                                    .read_text())
+            for language, share in config["shares"].items():  # ... on the mix's shares ...
+                assert run[f"share_{language}"].iloc[0] == pytest.approx(share)
+                assert mixes.loc[mix, f"share_{language}"] == pytest.approx(share)
+            final = run[run["tokens"] == tokens].set_index("language")["loss"]
+            rows = languages[(languages["budget"] == label) & (languages["mix"] == mix)]
+            assert rows.set_index("language")["measured"].to_dict() == pytest.approx(
+                final.to_dict())  # ... and is reported
+            w = per_mix[(per_mix["budget"] == label) & (per_mix["mix"] == mix)].iloc[0]
+            assert w["measured_W"] == pytest.approx(final.mean())
+            assert w["pred_W_q05"] < w["predicted_W"] < w["pred_W_q95"]
+        at = languages[languages["budget"] == label]
+        assert (at["pred_q05"] < at["predicted"]).all() and (at["predicted"] < at["pred_q95"]).all()
+        inside = at["measured"].between(at["pred_q05"], at["pred_q95"])
+        row = summary.loc[label]
+        assert row["runs"] == row["runs_planned"] == len(MIXES)
+        assert row["coverage_90"] == pytest.approx(inside.mean())
+        assert row["mae"] == pytest.approx((at["predicted"] - at["measured"]).abs().mean())
+        assert row["bias"] == pytest.approx((at["predicted"] - at["measured"]).mean())
+        measured_w = per_mix.loc[per_mix["budget"] == label, "measured_W"]
+        assert np.isfinite(row["rank_correlation"]) or measured_w.nunique() == 1
+        assert row["health"] in VERDICTS
+
+    # the evaluation alone, again: same runs, same fit (same model version), same scores
+    study(f"--workdir={work}", f"--corpus={corpus}", "--evaluate")
+    assert list((work / "fit").glob("*/posterior.nc")) == fits
+    again = pd.read_csv(work / "real_study_summary.csv").set_index("budget")
+    pd.testing.assert_frame_equal(again, summary)

@@ -1,0 +1,104 @@
+"""How wrong the law may be in budget: a smooth random departure, growing beyond the pilots.
+
+The law says each language's reducible loss falls as a power of its effective tokens. Real
+curves bend away from any one power law (the exponent drifts, a phase ends). The model
+multiplies each target's reducible loss by ``exp(delta_i(u))``, ``u = ln(D / D_ref)``::
+
+    ln(L_i - E_i) = ln B_i - beta_i ln(rt_i D / D_ref) + delta_i(u)
+
+``delta_i`` is an integrated Wiener process (a cubic-spline prior) started at the pilots'
+smallest budget ``u_1``, zero and flat there, less its least-squares line over the pilots'
+budgets (:func:`without_trend`: a line is what ``ln B_i`` and ``beta_i`` already describe, so
+``delta_i`` holds only the bending they cannot). The process's slope performs a random walk with
+intensity ``tau_i^2`` per e-fold of budget, so beyond the last knot ``u_K``, ``h`` e-folds out,
+
+    delta_i(u_K + h) = delta_i(u_K) + h delta_i'(u_K) + tau_i * sqrt(h^3 / 3) * e,  e ~ N(0, 1)
+
+and the uncertainty grows like ``h^(3/2)``. Between knots ``u_k < u_{k+1}`` (``h`` apart) the
+state ``(delta, delta')`` moves by the exact transition of the process::
+
+    delta_{k+1}  = delta_k + h delta'_k + tau_i h^(3/2) / sqrt(3) * z1
+    delta'_{k+1} = delta'_k + tau_i (sqrt(3) / 2 * h^(1/2) z1 + h^(1/2) / 2 * z2)
+
+(the Cholesky factor of the covariance ``tau^2 [[h^3/3, h^2/2], [h^2/2, h]]``), with
+``z ~ N(0, 1)`` sampled non-centred. The knots are the pilots' distinct budgets, so pilots at
+three or more budgets show how far the curves bend and ``tau`` is learned from that; ``tau_i``
+is pooled across languages around a shared scale (:func:`climb_bayes.model.climb_model`).
+
+``delta_i`` depends on the budget only, but it scales the reducible loss, which is large for a
+language that gets few tokens: different mixes get different uncertainty, and the decision
+sees it. Pure functions of JAX arrays.
+"""
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+def knot_states(sd: Array, innovations: Array, knots: Array) -> tuple[Array, Array]:
+    """The process at the knots: ``(level, slope)``, each ``(..., target, knot)``.
+
+    ``sd`` is ``tau_i`` ``(..., target)``, ``innovations`` the standard normal ``z``
+    ``(..., target, knot - 1, 2)``, ``knots`` the sorted ``u_k`` ``(knot,)``; both start at 0.
+    """
+    steps = jnp.diff(knots)  # (knot - 1,)
+    root = jnp.sqrt(steps)
+    level_noise = sd[..., None] * steps * root / jnp.sqrt(3.0) * innovations[..., 0]
+    slope_noise = sd[..., None] * root * (jnp.sqrt(3.0) / 2.0 * innovations[..., 0]
+                                          + innovations[..., 1] / 2.0)
+    slope = jnp.cumsum(slope_noise, axis=-1)  # slope after each step
+    slope_before = slope - slope_noise  # slope at the start of each step
+    level = jnp.cumsum(steps * slope_before + level_noise, axis=-1)
+    zero = jnp.zeros_like(sd)[..., None]
+    return (jnp.concatenate([zero, level], axis=-1), jnp.concatenate([zero, slope], axis=-1))
+
+
+def without_trend(level: Array, slope: Array, knots: Array) -> tuple[Array, Array]:
+    """The process less its least-squares line over the knots, ``a + b u``: ``(level - a - b u,
+    slope - b)``.
+
+    A straight line in ``u`` is exactly what the law's own ``ln B_i`` and ``beta_i`` already
+    describe, so the discrepancy keeps only what they cannot: the bending. Without this, a
+    trend in ``delta_i`` and a change of ``beta_i`` would fit the pilots equally well, a ridge
+    NUTS crawls along. With two knots or fewer nothing is left at the knots; the process still
+    extrapolates beyond them.
+    """
+    centred = knots - knots.mean()
+    denominator = jnp.sum(centred ** 2)
+    b = (jnp.sum(level * centred, axis=-1) / jnp.where(denominator > 0, denominator, 1.0)
+         if knots.shape[0] > 1 else jnp.zeros(level.shape[:-1]))
+    a = level.mean(axis=-1) - b * knots.mean()
+    return level - a[..., None] - b[..., None] * knots, slope - b[..., None]
+
+
+def at_knots(level: Array, point_knot: Array) -> Array:
+    """``delta_i`` at each point's knot: ``(..., point, target)`` from ``level``
+    ``(..., target, knot)`` and the knot index of each point ``(point,)``."""
+    return jnp.swapaxes(level[..., point_knot], -1, -2)
+
+
+def beyond_knots(level: Array, slope: Array, sd: Array, knots: Array, u: Array,
+                 noise: Array) -> Array:
+    """``delta_i(u)`` for budgets ``u`` ``(budget,)`` given the knots' states; ``(..., budget,
+    target)``.
+
+    Below the first knot the first knot's level; between knots the level interpolated linearly
+    (the pilots' own budgets are knots, so this is where predictions inside the pilots' range
+    fall); beyond the last knot the extrapolation above, with ``noise`` ``(..., target)``
+    standard normal draws shared by every budget (one path per draw: the same ``e`` at every
+    ``h``).
+    """
+    h = jnp.maximum(u - knots[-1], 0.0)[:, None]  # (budget, 1)
+    last_level, last_slope = level[..., None, :, -1], slope[..., None, :, -1]
+    outside = (last_level + h * last_slope
+               + sd[..., None, :] * jnp.sqrt(h ** 3 / 3.0) * noise[..., None, :])
+    if knots.shape[0] > 1:
+        right = jnp.clip(jnp.searchsorted(knots, u), 1, knots.shape[0] - 1)
+        weight = (u - knots[right - 1]) / (knots[right] - knots[right - 1])
+        inside = jnp.swapaxes(level[..., right - 1] * (1.0 - weight)
+                              + level[..., right] * weight, -1, -2)
+    else:
+        inside = jnp.zeros_like(outside)
+    delta = jnp.where(u[:, None] > knots[-1], outside, inside)
+    return jnp.where(u[:, None] <= knots[0], level[..., None, :, 0], delta)

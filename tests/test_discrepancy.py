@@ -1,0 +1,114 @@
+"""The law's error in budget (climb_bayes.discrepancy): the integrated random walk's moments,
+its place in the law, and how it reaches predictions of different mixes."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from climb_bayes.discrepancy import at_knots, beyond_knots, knot_states, without_trend
+from climb_bayes.law import LawParams, expected_loss, self_map
+from climb_bayes.model import budget_knots
+from climb_bayes.posterior import Discrepancy
+from climb_bayes.predict import law_error
+
+KNOTS = jnp.array([0.0, 0.5, 1.2, 2.0])
+TAU = 0.3
+DRAWS = 100_000
+
+
+@pytest.fixture(scope="module")
+def paths() -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Many draws of the process at the knots, one target: level, slope and tau."""
+    z = jax.random.normal(jax.random.PRNGKey(1), (DRAWS, 1, len(KNOTS) - 1, 2))
+    sd = jnp.full((DRAWS, 1), TAU)
+    level, slope = knot_states(sd, z, KNOTS)
+    return level, slope, sd
+
+
+def test_the_knot_states_have_the_moments_of_an_integrated_wiener_process(paths) -> None:
+    level, slope, _ = paths
+    u = np.asarray(KNOTS)  # distance from the first knot, where the process starts at 0
+    assert np.var(level[:, 0], axis=0) == pytest.approx(TAU**2 * u**3 / 3, rel=0.03, abs=1e-9)
+    assert np.var(slope[:, 0], axis=0) == pytest.approx(TAU**2 * u, rel=0.03, abs=1e-9)
+    covariance = np.cov(level[:, 0, -1], slope[:, 0, -1])[0, 1]
+    assert covariance == pytest.approx(TAU**2 * u[-1] ** 2 / 2, rel=0.03)
+    # increments over disjoint steps are independent: Cov(slope_1, slope_3 - slope_2) = 0
+    assert abs(np.cov(slope[:, 0, 1], slope[:, 0, 3] - slope[:, 0, 2])[0, 1]) < 3e-3
+
+
+def test_beyond_the_knots_the_variance_grows_like_the_cube_of_the_distance(paths) -> None:
+    level, slope, sd = paths
+    u = jnp.array([-1.0, 0.0, 1.2, 3.0, 4.0])
+    noise = jax.random.normal(jax.random.PRNGKey(2), sd.shape)
+    delta = np.asarray(beyond_knots(level, slope, sd, KNOTS, u, noise))[..., 0]
+    assert (delta[:, :2] == 0).all()  # zero and flat up to the pilots' smallest budget
+    np.testing.assert_allclose(delta[:, 2], level[:, 0, 2], atol=1e-6)  # a knot is its level
+    for column, at in ((3, 3.0), (4, 4.0)):  # the process's variance at u from the start
+        assert np.var(delta[:, column]) == pytest.approx(TAU**2 * at**3 / 3, rel=0.04)
+    # conditional on the last knot: mean level + h * slope
+    h = 1.0
+    residual = delta[:, 3] - (level[:, 0, -1] + h * slope[:, 0, -1])
+    assert np.var(residual) == pytest.approx(TAU**2 * h**3 / 3, rel=0.04)
+    assert abs(np.mean(residual)) < 0.01
+
+
+def test_budget_knots_are_the_distinct_budgets_and_points_find_theirs() -> None:
+    tokens = np.array([0.5, 1.0, 2.0, 1.0004, 0.5, 2.0])
+    knots, point_knot = budget_knots(tokens)
+    np.testing.assert_allclose(np.exp(knots), [0.5, 1.0, 2.0], rtol=1e-3)
+    assert point_knot.tolist() == [0, 1, 2, 1, 0, 2]
+    level = jnp.array([[0.0, 0.1, 0.3]])  # one target
+    np.testing.assert_allclose(at_knots(level, jnp.asarray(point_knot))[:, 0],
+                               [0.0, 0.1, 0.3, 0.1, 0.0, 0.3])
+
+
+def law_params() -> LawParams:
+    """Two languages, no transfer."""
+    return LawParams(E=jnp.array([2.0, 2.5]), B=jnp.array([1.0, 1.5]), beta=jnp.array([0.3, 0.4]),
+                     a=jnp.zeros((2, 2)), k=jnp.zeros((2, 2)), eta=jnp.ones(2))
+
+
+def test_the_discrepancy_scales_the_reducible_loss_only() -> None:
+    shares = jnp.array([[0.5, 0.5], [0.9, 0.1]])
+    tokens = jnp.array([1.0, 4.0])
+    sm = jnp.asarray(self_map(["a", "b"], ["a", "b"]))
+    base = expected_loss(law_params(), shares, tokens, sm)
+    delta = jnp.array([[0.2, -0.1], [0.0, 0.3]])
+    bent = expected_loss(law_params(), shares, tokens, sm, discrepancy=delta)
+    E = law_params().E
+    np.testing.assert_allclose(bent - E, (base - E) * np.exp(delta), rtol=1e-5)
+
+
+def test_a_language_given_fewer_tokens_gets_a_wider_interval_beyond_the_pilots() -> None:
+    """The same discrepancy draws (shared by every mix) move a starved language's loss more:
+    the decision sees uncertainty that depends on the mix."""
+    draws = 4000
+    bend = Discrepancy(level=np.zeros((draws, 2, 2), np.float32),
+                       slope=np.zeros((draws, 2, 2), np.float32),
+                       sd=np.full((draws, 2), 0.1, np.float32),
+                       knots=np.array([0.0, 1.0], np.float32))
+    budgets = jnp.log(jnp.array([10.0, 10.0]))  # both mixes 10x the reference budget
+    delta = law_error(bend, budgets, jax.random.PRNGKey(0))
+    assert delta.shape == (draws, 2, 2)
+    np.testing.assert_allclose(delta[:, 0], delta[:, 1])  # shared by the two mixes
+    shares = jnp.array([[0.5, 0.5], [0.95, 0.05]])
+    sm = jnp.asarray(self_map(["a", "b"], ["a", "b"]))
+    per_draw = jax.vmap(expected_loss, in_axes=(None, None, None, None, None, 0))
+    losses = np.asarray(per_draw(law_params(), shares, jnp.full(2, 10.0), sm,
+                                 "source_saturating", delta))
+    width = np.quantile(losses, 0.95, axis=0) - np.quantile(losses, 0.05, axis=0)
+    assert width[1, 1] > 2.0 * width[0, 1]  # language b starved in mix 2
+    assert width[1, 0] < width[0, 0]  # language a well fed in mix 2
+
+
+def test_the_trend_is_removed_and_the_bend_kept() -> None:
+    """A straight line in ln D is what the law's B and beta describe: it leaves nothing."""
+    knots = jnp.array([0.0, 1.0, 2.0, 3.0])
+    line = 0.4 - 0.2 * knots
+    level, slope = without_trend(line[None], jnp.full((1, 4), -0.2), knots)
+    np.testing.assert_allclose(level, 0.0, atol=1e-6)
+    np.testing.assert_allclose(slope, 0.0, atol=1e-6)
+    bend = 0.1 * (knots - 1.5) ** 2
+    level, _ = without_trend((line + bend)[None], jnp.zeros((1, 4)), knots)
+    np.testing.assert_allclose(level[0], bend - bend.mean(), atol=1e-6)  # a parabola stays
