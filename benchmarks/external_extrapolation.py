@@ -147,8 +147,8 @@ def bench(log: Path, fit_until_steps: int, targets: list[str], sampler: Sampler,
               "fit_until_steps": fit_until_steps, "targets": " ".join(table.targets),
               "runs": table.frame["run_id"].nunique(), "fit_rows": len(table.frame)}
     posterior = posterior_predictions(idata, held_out, table.sources, table.targets)
-    method = ("posterior" if priors.discrepancy_scale == 0
-              else f"posterior_discrepancy_{priors.discrepancy_scale:g}")
+    method = (f"posterior(discrepancy={priors.discrepancy_scale:g},"
+              f"run_sd={priors.run_sd_fraction:g})")
     rows = [{**common, "method": method, "health": health.verdict, "seconds": seconds,
              "chains": sampler.chains, "samples": sampler.samples, **score}
             for score in scores(posterior, fit_until)]
@@ -170,6 +170,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--discrepancy-scale", type=float, default=Priors.discrepancy_scale,
                         help="prior median of the law's error in budget (0: the law alone)")
+    parser.add_argument("--run-sd-fraction", type=float, default=Priors.run_sd_fraction,
+                        help="prior scale of each run's offset, / the loss scale (0: none)")
     parser.add_argument("--save-posterior", type=Path, default=None,
                         help="also write the fit's posterior.nc here")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results"
@@ -181,7 +183,8 @@ def main() -> None:
     sampler = Sampler(chains=args.chains, warmup=args.warmup, samples=args.samples,
                       seed=args.seed, progress_bar=False)
     numpyro.set_host_device_count(sampler.chains)
-    priors = Priors(discrepancy_scale=args.discrepancy_scale)
+    priors = Priors(discrepancy_scale=args.discrepancy_scale,
+                    run_sd_fraction=args.run_sd_fraction)
     for row in bench(args.log, args.fit_until, args.targets, sampler, priors,
                      args.save_posterior):
         table = append_row(row, args.output)

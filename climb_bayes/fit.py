@@ -82,8 +82,10 @@ def bundled_example() -> Path:
     return Path(str(resources.files("climb_bayes") / "data" / "example" / "pilots.csv"))
 
 
-def model_data(table: PilotTable) -> tuple[ModelData, jax.Array, float]:
-    """The model's inputs, the observed losses and ``D_ref`` from a validated pilot table."""
+def model_data(table: PilotTable, run_effect: bool = True
+               ) -> tuple[ModelData, jax.Array, float]:
+    """The model's inputs, the observed losses and ``D_ref`` from a validated pilot table; with
+    ``run_effect``, a run effect when some run has several checkpoints."""
     arrays = table.arrays()
     reference = reference_tokens(arrays.point_tokens)
     loss_scale = np.array([np.median(arrays.loss[arrays.obs_target == t])
@@ -102,6 +104,9 @@ def model_data(table: PilotTable) -> tuple[ModelData, jax.Array, float]:
         anchor=jnp.asarray(anchor, dtype=jnp.float32),
         typical_share=jnp.asarray(typical_share(arrays.run_shares), dtype=jnp.float32),
         knots=jnp.asarray(knots, dtype=jnp.float32), point_knot=jnp.asarray(point_knot),
+        point_run=jnp.asarray(arrays.point_run),
+        run_count=(len(arrays.run_ids)
+                   if run_effect and np.bincount(arrays.point_run).max() > 1 else 0),
     )
     return data, jnp.asarray(arrays.loss, dtype=jnp.float32), reference
 
@@ -186,7 +191,7 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
     >= 0) is stored with the posterior for :func:`climb_bayes.predict.extrapolation_error`.
     """
     form, centred, extrapolation_sd = model_settings(form, centred, extrapolation_sd)
-    data, loss, reference = model_data(table)
+    data, loss, reference = model_data(table, priors.run_sd_fraction > 0)
     uninformed = uninformed_sites(data)
     centred = tuple(site for site in centred if site not in uninformed)
     idata = sample_posterior(table, data, loss, priors, form, sampler, centred)

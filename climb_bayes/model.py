@@ -24,7 +24,8 @@ Priors (each hyper-parameter is a field of :class:`Priors`)::
     y_{s,i} ~ StudentT(nu, L_i(r_s, D_s), sigma_i)                       nu fixed, or Gamma(2, 0.1)
 
 ``L_i`` includes ``exp(delta_i(u_s))`` on its reducible part (:mod:`climb_bayes.discrepancy`;
-``discrepancy_scale = 0`` leaves it out).
+``discrepancy_scale = 0`` leaves it out). When some run has several checkpoints, each run ``s``
+adds its own offset ``u_si`` to the mean of all its checkpoints (:func:`run_effect`).
 
 ``E_i`` and ``A_i = B_i * x0_i ** (-beta_i)``, the reducible loss at the anchor ``x0_i`` (the
 typical own tokens of ``i``'s observations, :func:`anchor_tokens`), are one site,
@@ -91,6 +92,8 @@ class Priors:
     discrepancy_scale: float = 0.05
     discrepancy_log_sd: float = 0.75
     discrepancy_spread: float = 0.5
+    run_sd_fraction: float = 0.02
+    run_correlation: float = 2.0
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> "Priors":
@@ -118,6 +121,8 @@ class ModelData(NamedTuple):
     typical_share: jax.Array  # () typical share of a source in the pilots' mixes
     knots: jax.Array  # (knot,) the pilots' distinct budgets, ln(D / D_ref), sorted
     point_knot: jax.Array  # (point,) index into knots of each checkpoint's budget
+    point_run: jax.Array  # (point,) index of each checkpoint's run
+    run_count: int  # runs sharing a run effect; 0 when no run has two checkpoints (no effect)
 
 
 def transfer_pairs(self_map: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,6 +207,8 @@ def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating"
     params = LawParams(E=E, B=B, beta=beta, a=a, k=k, eta=eta)
     bend = None if priors.discrepancy_scale == 0 else discrepancy(data, priors)
     mean = expected_loss(params, data.shares, data.tokens_scaled, data.self_map, form, bend)
+    if data.run_count:
+        mean = mean + run_effect(data, priors)[data.point_run]
     with numpyro.plate("obs", data.obs_point.shape[0]):
         numpyro.sample(
             "loss",
@@ -235,6 +242,27 @@ def discrepancy(data: ModelData, priors: Priors) -> jax.Array:
     numpyro.deterministic("discrepancy", level)
     numpyro.deterministic("discrepancy_slope", slope)
     return at_knots(level, data.point_knot)
+
+
+def run_effect(data: ModelData, priors: Priors) -> jax.Array:
+    """Each run's offset on the loss of every target it is evaluated on: ``(run, target)``.
+
+    ``u_s ~ MultivariateNormal(0, diag(rho) Omega diag(rho))``: one vector per run, shared by
+    all its checkpoints, so ten checkpoints of one run weigh as one run's evidence about the
+    law rather than ten, and correlated across languages (a run that went well goes well on
+    every language). ``rho_i ~ HalfNormal(run_sd_fraction * loss_scale_i)`` (site
+    ``run_sd``), ``Omega ~ LKJ(run_correlation)`` (its Cholesky factor, ``run_correlation``),
+    sampled non-centred: ``u_s = rho * (L_Omega z_s)``, ``z_s ~ Normal(0, I)``.
+    """
+    n_target = data.self_map.shape[1]
+    with numpyro.plate("target", n_target):
+        rho = numpyro.sample("run_sd", dist.HalfNormal(priors.run_sd_fraction
+                                                       * data.loss_scale))
+    cholesky = numpyro.sample("run_correlation", dist.LKJCholesky(n_target,
+                                                                  priors.run_correlation))
+    z = numpyro.sample("run_offset", dist.Normal(0.0, 1.0).expand(
+        [data.run_count, n_target]).to_event(2))
+    return numpyro.deterministic("run_effect", rho * (z @ cholesky.T))
 
 
 def budget_knots(tokens_scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -36,7 +36,8 @@ from climb_bayes.model import (
 from climb_bayes.pilots import PilotTable
 
 TARGET_SITES = ("E", "B", "beta", "eta", "sigma", "log_beta", "log_beta_decentered",
-                "discrepancy_sd", "discrepancy_sd_offset")
+                "discrepancy_sd", "discrepancy_sd_offset", "run_sd")
+RUN_SITES = ("run_offset", "run_effect")
 KNOT_SITES = ("discrepancy", "discrepancy_slope")
 MATRIX_SITES = ("a", "k", "self_map")
 PAIR_SITES = ("a_pair", "k_pair", "a_pair_decentered", "k_pair_decentered")
@@ -59,7 +60,7 @@ def dims_and_coords(table: PilotTable, pairs: tuple[np.ndarray, np.ndarray]
         "pair": [f"{sources[s]}->{targets[t]}" for s, t in zip(*pairs, strict=True)],
         "loss_part": ["irreducible", "reducible_at_anchor"],
         "budget_knot": knot_tokens(table), "budget_step": np.arange(len(knot_tokens(table)) - 1),
-        "innovation": ["level", "slope"],
+        "innovation": ["level", "slope"], "other_target": targets,
     }
     dims = {
         **{site: ["target"] for site in TARGET_SITES},
@@ -69,6 +70,8 @@ def dims_and_coords(table: PilotTable, pairs: tuple[np.ndarray, np.ndarray]
         **{site: ["target", "budget_knot"] for site in KNOT_SITES},
         "discrepancy_innovation": ["target", "budget_step", "innovation"],
         "knot_log_budget": ["budget_knot"],
+        **{site: ["run", "target"] for site in RUN_SITES},
+        "run_correlation": ["target", "other_target"],
         "run_shares": ["run", "source"], "obs_run": ["obs"], "obs_tokens": ["obs"],
         "obs_language": ["obs"], "loss_scale": ["target"], "anchor_tokens": ["target"],
         "trained": ["language"], "evaluated": ["language"],
@@ -135,6 +138,8 @@ class Posterior:
     health: Health  # the fit's verdict (climb_bayes.health)
     extrapolation_sd: float = 0.0  # nats per e-fold beyond pilot_tokens, see predict.py
     bend: Discrepancy | None = None  # the law's error in budget, when the fit has it
+    run_sd: np.ndarray | None = None  # (sample, target) spread of a run's offset, when fitted
+    run_correlation: np.ndarray | None = None  # (sample, target, target) its Cholesky factor
 
 
 def _draws(idata: az.InferenceData, name: str) -> np.ndarray:
@@ -195,6 +200,9 @@ def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceDat
                           _draws(idata, "discrepancy_sd"),
                           np.asarray(idata.constant_data["knot_log_budget"].values))
               if "discrepancy" in posterior else None),
+        run_sd=_draws(idata, "run_sd") if "run_sd" in posterior else None,
+        run_correlation=(_draws(idata, "run_correlation") if "run_correlation" in posterior
+                         else None),
     )
 
 

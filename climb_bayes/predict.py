@@ -93,9 +93,17 @@ def extrapolation_error(posterior: Posterior, tokens: np.ndarray, sd: float,
 
 
 def predictive_losses(posterior: Posterior, mean: jax.Array, rng_key: jax.Array) -> jax.Array:
-    """Draws of a new observed loss: ``mean + sigma * StudentT(nu)``, same shape as ``mean``."""
-    noise = jax.random.t(rng_key, jnp.asarray(posterior.nu)[:, None, None], mean.shape)
-    return mean + jnp.asarray(posterior.sigma)[:, None, :] * noise
+    """Draws of a new run's observed loss, same shape as ``mean`` ``(sample, mix, target)``:
+    ``mean + u + sigma * StudentT(nu)``, with ``u`` a new run's offset
+    (:func:`climb_bayes.model.run_effect`, correlated across languages) when the fit has one."""
+    noise_key, run_key = jax.random.split(rng_key)
+    noise = jax.random.t(noise_key, jnp.asarray(posterior.nu)[:, None, None], mean.shape)
+    observed = mean + jnp.asarray(posterior.sigma)[:, None, :] * noise
+    if posterior.run_sd is None:
+        return observed
+    z = jax.random.normal(run_key, mean.shape)
+    offset = jnp.einsum("sij,smj->smi", jnp.asarray(posterior.run_correlation), z)
+    return observed + jnp.asarray(posterior.run_sd)[:, None, :] * offset
 
 
 def read_mixes(path: str | Path, sources: list[str]) -> pd.DataFrame:
