@@ -408,14 +408,23 @@ def scaling_section(posterior: Posterior, target_tokens: float | None) -> Sectio
 
 
 def extrapolation_note(posterior: Posterior) -> str:
-    """What the intervals beyond the largest pilot budget carry (``model.extrapolation_sd``)."""
+    """What the intervals beyond the largest pilot budget carry: the law's learned error in
+    budget (:mod:`climb_bayes.discrepancy`) and ``model.extrapolation_sd``, when set."""
     where = f"Beyond the largest pilot budget ({posterior.pilot_tokens:.3g} tokens)"
+    if posterior.bend is None:
+        carried = ("the intervals carry the uncertainty of the law's parameters only: they "
+                   "trust the law itself (model.priors.discrepancy_scale = 0)")
+    else:
+        tau = np.median(posterior.bend.sd, axis=0)
+        carried = ("the intervals carry the law's learned error in budget: each language's "
+                   "reducible loss bends away from the power law by a random walk whose "
+                   "slope wanders by tau per e-fold (posterior median tau: "
+                   + ", ".join(f"{t} {v:.3g}" for t, v in zip(posterior.targets, tau,
+                                                             strict=True)) + ")")
     if posterior.extrapolation_sd == 0.0:
-        return (f"{where} the intervals carry the uncertainty of the law's parameters only: "
-                f"they trust the law itself (model.extrapolation_sd = 0).")
-    return (f"{where} they also carry the law's own error, "
-            f"{posterior.extrapolation_sd:g} nats per e-fold of extrapolation "
-            f"(model.extrapolation_sd).")
+        return f"{where} {carried}."
+    return (f"{where} {carried}, and a fixed error of {posterior.extrapolation_sd:g} nats per "
+            f"e-fold of extrapolation (model.extrapolation_sd).")
 
 
 def transfer_section(idata: az.InferenceData, tokens: float, forest_pairs: int = 20

@@ -84,7 +84,8 @@ def test_predict_widens_only_beyond_the_pilots(posterior) -> None:
 
 
 def test_the_report_says_what_the_intervals_carry(posterior) -> None:
-    assert "trust the law itself" in extrapolation_note(posterior)
+    assert "learned error in budget" in extrapolation_note(posterior)
+    assert "trust the law itself" in extrapolation_note(replace(posterior, bend=None))
     note = extrapolation_note(replace(posterior, extrapolation_sd=SD))
     assert f"{posterior.pilot_tokens:.3g} tokens" in note and "0.05 nats per e-fold" in note
 
