@@ -1,217 +1,477 @@
-"""Real end-to-end study: pilots on real text, fit, solve, then train every mix at the target.
+"""Real study: pilots on real text, fixed held-out mixes trained far beyond them, and a cheap,
+re-runnable evaluation of the current posterior against those runs.
 
-    python benchmarks/real_study.py            # LibreOffice de/en/es/fr, gpt_tiny (about 1 h)
-    python benchmarks/real_study.py --quick    # Django de/en/fr, toy budgets (minutes; CI runs it)
-    python benchmarks/real_study.py --pilots climb_bayes/data/example/pilots.csv
-                                               # reuse a finished sweep (the bundled example
-                                               # is this study's own LibreOffice sweep)
+    python benchmarks/real_study.py --workdir DIR             # LibreOffice de/en/ja/ru/zh_cn
+    python benchmarks/real_study.py --workdir DIR --evaluate  # refit if the model changed; score
+    python benchmarks/real_study.py --workdir DIR --evaluate --refit   # refit in any case
+    python benchmarks/real_study.py --quick                   # Django de/en/fr, toy budgets (CI)
 
-Each stage is the command a user runs, in a subprocess, in this order:
+Design of the full study (``docs/real_study.md`` says more):
 
-1. ``python -m trainers.corpus``: the corpus (skipped when ``--corpus`` already holds one);
-2. ``python -m climb_bayes.design`` and ``python train.py -m experiment=pilots``: the paper's
-   ``3 x m x 2`` pilot sweep plus monolingual runs (skipped with ``--pilots``);
-3. ``python -m climb_bayes.fit``: the posterior;
-4. ``python -m climb_bayes.solve``: every mix (``posterior_mean``, ``plugin``, ``climb_two_step``,
-   ``robust``, ``isolated`` and the baselines ``uniform``, ``natural``, ``temperature``,
-   ``unimax``) for the target budget, with the corpus's availability;
-5. ``python train.py -m +mix=A,B,... experiment.seed=...``: the full-size training of every
-   distinct mix (mixes that coincide to within ``1e-3`` in every share are trained once).
+* **Languages**: de, en, ja, ru and zh_cn from the LibreOffice help corpus
+  (``python -m trainers.corpus source=libreoffice``), with a shared byte-level BPE tokeniser
+  of 1024 tokens. Four scripts (Latin for de and en, Cyrillic, Japanese kana with kanji, Chinese
+  Han, which shares characters with Japanese) and 2.3x between the largest and the smallest
+  training split (1.96M tokens of de to 0.86M of ja). Hindi, the only much smaller language
+  (0.68 MB of text against ja's 2.4 MB), is left out: its monolingual pilot at the largest
+  budget would need over 6 epochs of its data, above the repetition cap of 4, and the cap
+  would hold it under 7% in every held-out mix, which squeezes the mixes together.
+* **Network and tokeniser**: ``gpt_tiny`` with ``model.context=32`` (512 tokens per optimiser
+  step, twice the steps per token of its 64-token context) and a 1024-token vocabulary (the
+  output layer dominates the cost of so small a network: 1024 trains at 17-20k tokens/s per
+  core here, 2048 at 11-12k, 8192 at under 5k). So configured, a uniform run of 1.5e5 tokens
+  ends at or below each language's unigram cross-entropy, and one of 1e6 tokens 1.5-2.1 nats
+  below it. With 2048 tokens and context 64, a run of 3e5 tokens was still at that level.
+* **Pilots**: the paper's ``3 x m x 2`` design plus monolingual runs (``python -m
+  climb_bayes.design``) at three budgets 2e5, 5.5e5 and 1.5e6 tokens (2.01 e-folds), run by
+  ``python train.py -m experiment=pilots``: 60 runs.
+* **Held-out runs**: the five mixes of :data:`MIXES`, fixed before any fit, each trained with
+  seeds 0, 1 and 2 at 3x and 10x the largest pilot budget (4.5e6 and 1.5e7 tokens): 30 runs.
+  Since no mix depends on the fit, a new statistical model is scored on the same runs.
+* **Evaluation** (:func:`evaluate`): fit the current package's posterior on the pilot table
+  (``python -m climb_bayes.fit`` with its defaults), predict every held-out mix at its budget
+  with :mod:`climb_bayes.predict`'s functions and score it per budget (:func:`score`).
 
-Then, in this process, each trained run's per-language validation loss at the target budget is
-set beside the posterior's prediction for that mix and budget (:mod:`climb_bayes.predict`):
-the posterior mean, and the 90% interval of a new observed loss (with the fitted observation
-noise). Per mix, the equally weighted objective ``W = mean_i L_i`` measured (mean over seeds)
-and predicted. Every stage skips work already done (the trainers resume and skip finished
-runs; fit and solve are skipped when their outputs exist), so a killed study resumes.
+Stages, each skipping finished work, so killing the study and running the same command again
+continues where it stopped: the corpus (skipped when it exists), the design, the pilot sweep
+(finished runs are skipped, interrupted ones resume from their checkpoint), the held-out mixes
+(written once), then for each held-out budget its runs (a ``train.py`` multirun, 2 at a time)
+and an evaluation, which fits the posterior first when the current model version
+(:func:`model_version`) has no fit yet. No training depends on a fit: a failed fit leaves the
+runs going and is retried at the next evaluation. ``--evaluate`` runs only the fit and the
+evaluation. The plan (runs, tokens, estimated hours) is printed before the first run.
+
+``--quick`` runs the same stages on the Django corpus (de, en, fr) with the README's tiny
+quick-start pilots (6e3, 1.8e4 and 5.4e4 tokens), one seed, a small sampler and a repetition
+cap of 20 epochs (the corpus has about 14k training tokens per language, and the 10x runs train
+on 5.4e5); ``--pilots`` reuses a finished pilot table instead of running the sweep.
 
 Outputs in ``--workdir`` (and, without ``--quick``, copied to ``benchmarks/results/``):
-``real_study_languages.csv`` (one row per mix, seed and language), ``real_study_mixes.csv``
-(one row per mix) and ``real_study_summary.csv``.
+``real_study_languages.csv`` (one row per budget, mix, seed and language),
+``real_study_mixes.csv`` (one row per budget and mix), ``real_study_summary.csv`` (one row per
+budget: the scores and the fit's health) and ``real_study_corpus.csv`` (the corpus's
+``languages.csv``).
 """
 
 import argparse
+import hashlib
+import json
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import jax
 import numpy as np
 import pandas as pd
+import yaml
 
+from climb_bayes.baselines import temperature_mix
 from climb_bayes.pilots import SHARE_PREFIX
-from climb_bayes.posterior import read_posterior
+from climb_bayes.posterior import Posterior, read_posterior
 from climb_bayes.predict import posterior_losses, predictive_losses, summarise
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-#: Mixes whose shares differ by less than this everywhere are trained once.
-SAME_MIX = 1e-3
+#: ``conf/hydra/launcher/local.yaml``: runs trained at a time.
+PARALLEL_RUNS = 2
+#: Seconds a run spends outside training (start-up, reading the corpus, validation), for the plan.
+RUN_OVERHEAD_S = 25.0
+#: The held-out mixes: name -> exponent ``e`` of ``r_i ∝ A_i^e`` (see :func:`heldout_mixes`).
+MIXES = {"skew_large": 3.0, "natural": 1.0, "temperature": 0.3, "uniform": 0.0,
+         "skew_small": -1.0}
+#: Caps are lowered by this fraction, so that a capped share is not refused by the trainer's
+#: epoch check for a rounding error.
+CAP_MARGIN = 1e-9
+#: Fit status with ``keep_broken=true`` when the fit is broken: posterior.nc is still written.
+FIT_BROKEN_STATUS = 3
+#: What the fit's result depends on in this repository (hashed into the model version).
+MODEL_FILES = ("climb_bayes/**/*.py", "conf/fit.yaml", "conf/model/*saturating*.yaml")
 
 
 @dataclass(frozen=True)
 class Study:
-    """What to run: corpus, pilot budgets, the target budget and the sampler size."""
+    """What to run: corpus, network, pilot budgets, held-out budgets, seeds, sampler."""
 
     source: str
     languages: tuple[str, ...]
     vocab_size: int
-    model: str
-    pilot_budgets: tuple[float, float]
-    target_tokens: float
-    max_epochs: int
-    seeds: tuple[int, ...]
-    sampler: tuple[str, ...]
+    network: tuple[str, ...]  # train.py overrides of the network
+    pilot_budgets: tuple[float, ...]
+    multiples: tuple[float, ...]  # held-out budgets, in units of the largest pilot budget
+    max_epochs: int  # repetition cap of every run (data.max_epochs)
+    seeds: tuple[int, ...]  # of every held-out mix
+    sampler: tuple[str, ...]  # climb_bayes.fit overrides
+    tokens_per_second: float  # one run's measured training speed, for the plan
 
 
-FULL = Study(source="libreoffice", languages=("de", "en", "es", "fr"), vocab_size=8192,
-             model="gpt_tiny", pilot_budgets=(1e5, 3e5), target_tokens=1e6, max_epochs=4,
-             seeds=(0,), sampler=("sampler.progress_bar=false",))
-QUICK = Study(source="django", languages=("de", "en", "fr"), vocab_size=512, model="gpt_tiny",
-              pilot_budgets=(6e3, 1.8e4), target_tokens=4e4, max_epochs=10, seeds=(0,),
+FULL = Study(source="libreoffice", languages=("de", "en", "ja", "ru", "zh_cn"), vocab_size=1024,
+             network=("model=gpt_tiny", "model.context=32"),
+             pilot_budgets=(2e5, 5.5e5, 1.5e6), multiples=(3.0, 10.0), max_epochs=4,
+             seeds=(0, 1, 2), sampler=("sampler.progress_bar=false",), tokens_per_second=18e3)
+QUICK = Study(source="django", languages=("de", "en", "fr"), vocab_size=512,
+              network=("model=gpt_tiny",), pilot_budgets=(6e3, 1.8e4, 5.4e4),
+              multiples=(3.0, 10.0), max_epochs=20, seeds=(0,),
               sampler=("sampler.chains=2", "sampler.warmup=500", "sampler.samples=500",
-                       "sampler.map_starts=4", "sampler.progress_bar=false"))
+                       "sampler.map_starts=4", "sampler.progress_bar=false"),
+              tokens_per_second=20e3)
 #: Trainer overrides of every training stage: one core per run, two runs at a time.
 TRAINER = ("trainer.threads=1", "trainer.progress_bar=false", "trainer.loggers=[csv]")
 
 
-def run(*arguments: str) -> None:
-    """Run one stage (``python ARGS`` in the repository); stop the study if it fails."""
+# ----------------------------------------------------------------------------- running stages
+
+
+def run(*arguments: str) -> int:
+    """Run ``python ARGS`` in the repository and return its exit status."""
     start = time.perf_counter()
     print("$ python " + " ".join(arguments), flush=True)
-    result = subprocess.run([sys.executable, *arguments], cwd=REPO, check=False)
-    if result.returncode:
-        sys.exit(f"stage failed with exit status {result.returncode}: python "
-                 + " ".join(arguments))
-    print(f"  ({time.perf_counter() - start:.0f} s)", flush=True)
+    status = subprocess.run([sys.executable, *arguments], cwd=REPO, check=False).returncode
+    print(f"  ({time.perf_counter() - start:.0f} s, exit status {status})", flush=True)
+    return status
 
 
-def languages_list(study: Study) -> str:
-    """The study's languages as a Hydra list, ``[de,en,fr]``."""
-    return "[" + ",".join(study.languages) + "]"
+def run_or_stop(*arguments: str) -> None:
+    """Run one stage; stop the study if it fails."""
+    if status := run(*arguments):
+        sys.exit(f"stage failed with exit status {status}: python " + " ".join(arguments))
+
+
+def hydra_list(values: tuple[str, ...] | list[str]) -> str:
+    """``[de,en,fr]``."""
+    return "[" + ",".join(values) + "]"
 
 
 def make_corpus(study: Study, corpus: Path) -> None:
     """Build the corpus unless ``corpus`` already holds one."""
     if not (corpus / "corpus.json").is_file():
-        run("-m", "trainers.corpus", f"source={study.source}",
-            f"languages={languages_list(study)}", f"output={corpus}",
-            f"vocab_size={study.vocab_size}")
+        run_or_stop("-m", "trainers.corpus", f"source={study.source}",
+                    f"languages={hydra_list(study.languages)}", f"output={corpus}",
+                    f"vocab_size={study.vocab_size}")
 
 
-def run_pilots(study: Study, corpus: Path, workdir: Path) -> Path:
-    """The pilot design and sweep; returns the collected pilot table."""
+def pilot_plan(study: Study, workdir: Path, given: Path | None) -> pd.DataFrame:
+    """The pilot runs (``run_id``, ``tokens``): the design, written now if missing, or the
+    final checkpoints of a given pilot table, which is copied to ``pilots/pilots.csv``."""
     pilots = workdir / "pilots"
-    budgets = "[" + ",".join(f"{b:g}" for b in study.pilot_budgets) + "]"
+    pilots.mkdir(parents=True, exist_ok=True)
+    if given is not None:
+        if given.resolve() != (pilots / "pilots.csv").resolve():
+            shutil.copyfile(given, pilots / "pilots.csv")
+        return pd.read_csv(given).groupby("run_id", as_index=False)["tokens"].max()
     if not (pilots / "design.csv").is_file():
-        run("-m", "climb_bayes.design", f"languages={languages_list(study)}",
-            f"budgets={budgets}", f"output={pilots / 'design.csv'}")
-    run("train.py", "-m", "experiment=pilots", f"model={study.model}", *TRAINER,
-        f"data={study.source}", f"data.corpus={corpus}",
-        f"experiment.design={pilots / 'design.csv'}", f"experiment.output={pilots}",
-        f"hydra.sweep.dir={workdir / 'hydra' / 'pilots'}")
-    return pilots / "pilots.csv"
+        budgets = "[" + ",".join(f"{b:g}" for b in study.pilot_budgets) + "]"
+        run_or_stop("-m", "climb_bayes.design", f"languages={hydra_list(study.languages)}",
+                    f"budgets={budgets}", f"output={pilots / 'design.csv'}")
+    return pd.read_csv(pilots / "design.csv")[["run_id", "tokens"]]
 
 
-def fit_and_solve(study: Study, pilots: Path, corpus: Path, workdir: Path) -> Path:
-    """The posterior and the mixes; returns the solve's output directory (``.../conf/mix``)."""
-    fit, mixes = workdir / "fit", workdir / "conf" / "mix"
-    if not (fit / "posterior.nc").is_file():
-        run("-m", "climb_bayes.fit", f"pilots={pilots}", f"output={fit}", *study.sampler)
-    if not (mixes / "comparison.csv").is_file():
-        run("-m", "climb_bayes.solve", f"posterior={fit / 'posterior.nc'}",
-            f"target_tokens={study.target_tokens:g}", f"available={corpus / 'languages.csv'}",
-            f"max_epochs={study.max_epochs}", f"output={mixes}")
-    return mixes
+def run_pilots(study: Study, corpus: Path, workdir: Path) -> None:
+    """The pilot sweep over the design; collected into ``pilots/pilots.csv``."""
+    pilots = workdir / "pilots"
+    run_or_stop("train.py", "-m", "experiment=pilots", *study.network, *TRAINER,
+                f"data={study.source}", f"data.corpus={corpus}",
+                f"data.max_epochs={study.max_epochs}",
+                f"experiment.design={pilots / 'design.csv'}", f"experiment.output={pilots}",
+                f"hydra.sweep.dir={workdir / 'hydra' / 'pilots'}")
 
 
-def distinct_mixes(comparison: pd.DataFrame) -> dict[str, str]:
-    """Each mix's representative: the first mix (in the solve's order) with the same shares."""
-    shares = comparison.filter(like=SHARE_PREFIX).to_numpy()
-    names = comparison["mix"].tolist()
-    representative = {}
-    for i, name in enumerate(names):
-        same = [j for j in range(i + 1) if np.abs(shares[j] - shares[i]).max() < SAME_MIX]
-        representative[name] = names[same[0]]
-    return representative
+# ----------------------------------------------------------------------------- held-out mixes
 
 
-def train_mixes(study: Study, corpus: Path, workdir: Path, mixes: list[str]) -> Path:
-    """Full-size training of ``mixes`` for every seed (a Hydra multirun); returns its output."""
-    full = workdir / "full" / f"{study.target_tokens:g}"
-    run("train.py", "-m", f"model={study.model}", *TRAINER, "hydra/launcher=local",
-        f"data={study.source}", f"data.corpus={corpus}",
-        f"hydra.searchpath=[file://{workdir / 'conf'}]",
-        "+mix=" + ",".join(mixes), f"experiment.seed={','.join(map(str, study.seeds))}",
-        f"experiment.tokens={study.target_tokens:g}", f"data.max_epochs={study.max_epochs}",
-        f"experiment.output={full}/seed${{experiment.seed}}",
-        "experiment.run_id=${hydra:runtime.choices.mix}",
-        f"hydra.sweep.dir={workdir / 'hydra' / 'full'}")
-    return full
+def capped_shares(shares: np.ndarray, caps: np.ndarray) -> np.ndarray:
+    """The mix closest in proportion to ``shares`` that respects the caps (water-filling):
+    ``r_i = min(c_i, lambda * s_i)`` with ``lambda`` such that ``sum_i r_i = 1``.
+
+    Capped languages are held at their cap and the rest is spread over the others in
+    proportion to ``shares``, again and again until no share exceeds its cap. Needs
+    ``sum_i c_i >= 1``. Uniform ``shares`` give UniMax (Chung et al. 2023).
+    """
+    if caps.sum() < 1.0:
+        raise ValueError(f"the caps {caps} sum to less than 1: no mix fits them")
+    result = np.zeros_like(shares, dtype=np.float64)
+    free = np.ones(len(shares), dtype=bool)
+    while True:
+        result[free] = (1.0 - result[~free].sum()) * shares[free] / shares[free].sum()
+        over = free & (result > caps)
+        if not over.any():
+            return result
+        result[over] = caps[over]
+        free &= ~over
 
 
-def measured_losses(full: Path, study: Study, representative: dict[str, str]) -> pd.DataFrame:
-    """Validation loss at the target budget of every mix, seed and language."""
-    rows = []
-    for mix, trained in representative.items():
-        for seed in study.seeds:
-            table = pd.read_csv(full / f"seed{seed}" / trained / "pilots.csv")
-            final = table[table["tokens"] == table["tokens"].max()]
-            for language, loss in zip(final["language"], final["loss"], strict=True):
-                rows.append({"mix": mix, "trained_as": trained, "seed": seed,
-                             "language": language, "measured": loss})
+def heldout_mixes(available: pd.Series, budget: float, max_epochs: float) -> pd.DataFrame:
+    """The held-out mixes: for each ``(name, e)`` of :data:`MIXES` the temperature mix
+    ``r_i = A_i^e / sum_j A_j^e`` over the training tokens ``A_i`` of each language, capped at
+    ``c_i = max_epochs * A_i / budget`` (less :data:`CAP_MARGIN`) by :func:`capped_shares`.
+
+    ``e = 1`` is the natural mix (proportional to the data), ``e = 0.3`` mT5's temperature
+    sampling, ``e = 0`` uniform (UniMax where a cap binds), ``e = 3`` skewed towards the largest
+    corpora and ``e = -1`` towards the smallest. ``budget`` is the largest held-out budget, so
+    every mix respects the caps at every held-out budget; each mix is trained unchanged at all
+    of them.
+    """
+    values = available.to_numpy(dtype=np.float64)
+    caps = max_epochs * values / budget * (1 - CAP_MARGIN)
+    rows = [{"mix": name, "exponent": exponent,
+             **{f"{SHARE_PREFIX}{language}": share for language, share in
+                zip(available.index, capped_shares(temperature_mix(values, exponent), caps),
+                    strict=True)}}
+            for name, exponent in MIXES.items()]
     return pd.DataFrame(rows)
 
 
-def predictions(posterior_path: Path, comparison: pd.DataFrame, target_tokens: float,
-                seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per (mix, language), as ``python -m climb_bayes.predict`` reports it, and per mix: the
-    posterior mean and the 90% predictive interval of a new run's loss."""
-    posterior = read_posterior(posterior_path)
-    shares = comparison[[f"{SHARE_PREFIX}{s}" for s in posterior.sources]].to_numpy()
-    budgets = np.full(len(shares), target_tokens)
-    mean = posterior_losses(posterior, shares, budgets)
-    observed = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(seed)))
+def mix_table(corpus: Path, workdir: Path, budget: float, max_epochs: float) -> pd.DataFrame:
+    """``heldout/mixes.csv``, written once (with one ``conf/mix/<mix>.yaml`` per mix for
+    ``train.py +mix=<mix>``) and read back afterwards, so the mixes never change."""
+    path = workdir / "heldout" / "mixes.csv"
+    if not path.is_file():
+        languages = pd.read_csv(corpus / "languages.csv").set_index("language")
+        mixes = heldout_mixes(languages["train_tokens"], budget, max_epochs)
+        configs = workdir / "heldout" / "conf" / "mix"
+        configs.mkdir(parents=True, exist_ok=True)
+        for _, row in mixes.iterrows():
+            shares = {c.removeprefix(SHARE_PREFIX): float(row[c]) for c in mixes
+                      if c.startswith(SHARE_PREFIX)}
+            (configs / f"{row['mix']}.yaml").write_text(yaml.safe_dump(
+                {"shares": shares, "rule": f"share ~ train_tokens^{row['exponent']:g}, capped "
+                 f"at {max_epochs:g} epochs of {budget:g} tokens"}, sort_keys=False))
+        mixes.to_csv(path, index=False)
+    return pd.read_csv(path)
+
+
+def heldout_dir(workdir: Path, tokens: float) -> Path:
+    """Where the held-out runs of one budget go: ``heldout/<tokens>/seed<s>/<mix>/``."""
+    return workdir / "heldout" / f"{tokens:.0f}"
+
+
+def train_heldout(study: Study, corpus: Path, workdir: Path, mixes: list[str],
+                  tokens: float) -> None:
+    """Every mix with every seed at ``tokens`` (one Hydra multirun, two runs at a time)."""
+    shadowing = [m for m in mixes if (REPO / "conf" / "mix" / f"{m}.yaml").is_file()]
+    if shadowing:  # Hydra reads conf/ before hydra.searchpath: these would replace our mixes
+        sys.exit(f"conf/mix/ holds {', '.join(shadowing)} (written by climb_bayes.solve), which "
+                 f"would be trained instead of the study's mixes of the same names; move them "
+                 f"away first")
+    run_or_stop("train.py", "-m", *study.network, *TRAINER, "hydra/launcher=local",
+                f"data={study.source}", f"data.corpus={corpus}",
+                f"data.max_epochs={study.max_epochs}",
+                f"hydra.searchpath=[file://{workdir / 'heldout' / 'conf'}]",
+                "+mix=" + ",".join(mixes), f"experiment.seed={','.join(map(str, study.seeds))}",
+                f"experiment.tokens={tokens:.0f}",
+                f"experiment.output={heldout_dir(workdir, tokens)}/seed${{experiment.seed}}",
+                "experiment.run_id=${hydra:runtime.choices.mix}",
+                f"hydra.sweep.dir={workdir / 'hydra' / f'heldout_{tokens:.0f}'}")
+
+
+def print_plan(study: Study, pilots: pd.DataFrame, budgets: list[float], workdir: Path,
+               run_sweep: bool) -> None:
+    """Runs and tokens of each stage, how many are finished, and the estimated hours."""
+    stages = []
+    if run_sweep:
+        done = sum((workdir / "pilots" / r / "pilots.csv").is_file() for r in pilots["run_id"])
+        stages.append(("pilots", len(pilots), done, float(pilots["tokens"].sum())))
+    for tokens in budgets:
+        runs = [heldout_dir(workdir, tokens) / f"seed{s}" / m / "pilots.csv"
+                for s in study.seeds for m in MIXES]
+        stages.append((f"held-out {tokens:g}", len(runs), sum(p.is_file() for p in runs),
+                       tokens * len(runs)))
+    print(f"plan ({PARALLEL_RUNS} runs at a time, {study.tokens_per_second:,.0f} tokens/s per "
+          f"run, {RUN_OVERHEAD_S:.0f} s of start-up and validation per run):")
+    left = 0.0
+    for name, runs, done, tokens in stages:
+        hours = (tokens / study.tokens_per_second + runs * RUN_OVERHEAD_S) / PARALLEL_RUNS / 3600
+        left += hours * (runs - done) / runs
+        print(f"  {name:>18}: {runs:3d} runs ({done} finished), {tokens:.3g} tokens, "
+              f"about {hours:.2f} h")
+    total = sum(s[3] for s in stages)
+    print(f"  {'total':>18}: {sum(s[1] for s in stages)} runs, {total:.3g} tokens; about "
+          f"{left:.2f} h left, plus the fit", flush=True)
+
+
+# ----------------------------------------------------------------------------- the fit
+
+
+def model_version(study: Study, pilots: Path) -> str:
+    """12 hex digits of the SHA-256 of everything the fit's result depends on: the package's
+    sources and the fit's configs (:data:`MODEL_FILES`), the fit overrides and the pilot table.
+    A new model version gets a new fit; the same version reuses it."""
+    digest = hashlib.sha256()
+    files = sorted({p for pattern in MODEL_FILES for p in REPO.glob(pattern)})
+    for path in [*files, pilots]:
+        digest.update(str(path.relative_to(REPO) if path.is_relative_to(REPO) else "pilots")
+                      .encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(" ".join(study.sampler).encode())
+    return digest.hexdigest()[:12]
+
+
+def git_commit() -> str:
+    """The repository's commit, with ``+dirty`` when the package or configs differ from it."""
+    def git(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *arguments], cwd=REPO, capture_output=True, text=True,
+                              check=False)
+
+    commit = git("rev-parse", "--short", "HEAD").stdout.strip() or "unknown"
+    dirty = git("status", "--porcelain", "--", "climb_bayes", "conf").stdout.strip()
+    return commit + ("+dirty" if dirty else "")
+
+
+def ensure_fit(study: Study, pilots: Path, workdir: Path, refit: bool) -> Path | None:
+    """The posterior of the current model version (``fit/<version>/posterior.nc``), fitted now
+    if missing or if ``refit``; None if the fit wrote none. A broken fit is kept
+    (``keep_broken=true``): the evaluation reports its verdict beside its scores."""
+    version = model_version(study, pilots)
+    directory = workdir / "fit" / version
+    posterior = directory / "posterior.nc"
+    if posterior.is_file() and not refit:
+        return posterior
+    shutil.rmtree(directory, ignore_errors=True)
+    start = time.perf_counter()
+    status = run("-m", "climb_bayes.fit", f"pilots={pilots}", f"output={directory}",
+                 "keep_broken=true", *study.sampler)
+    if status not in (0, FIT_BROKEN_STATUS) or not posterior.is_file():
+        print(f"the fit failed (exit status {status}); no evaluation", flush=True)
+        return None
+    (directory / "version.json").write_text(json.dumps(
+        {"model_version": version, "commit": git_commit(), "pilots": str(pilots),
+         "fit_seconds": round(time.perf_counter() - start, 1)}, indent=2) + "\n")
+    return posterior
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def measured_losses(workdir: Path, budgets: dict[str, float], seeds: tuple[int, ...]
+                    ) -> pd.DataFrame:
+    """Validation loss at the end of every finished held-out run: one row per budget, mix,
+    seed and language (``budget`` is the label, e.g. ``3x``)."""
+    rows = []
+    for label, tokens in budgets.items():
+        for seed in seeds:
+            for mix in MIXES:
+                path = heldout_dir(workdir, tokens) / f"seed{seed}" / mix / "pilots.csv"
+                if not path.is_file():
+                    continue
+                table = pd.read_csv(path)
+                final = table[table["tokens"] == table["tokens"].max()]
+                rows += [{"budget": label, "tokens": tokens, "mix": mix, "seed": seed,
+                          "language": language, "measured": loss}
+                         for language, loss in zip(final["language"], final["loss"],
+                                                   strict=True)]
+    columns = ["budget", "tokens", "mix", "seed", "language", "measured"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def predictions(posterior: Posterior, mixes: pd.DataFrame, tokens: float, seed: int = 0
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The posterior's prediction of every mix at ``tokens``, as ``climb_bayes.predict`` makes
+    it: per (mix, language) the posterior mean of the loss and the 90% interval of a new run's
+    observed loss (with the fitted noise); per mix the same for ``W = mean_i L_i``."""
+    shares = mixes[[f"{SHARE_PREFIX}{s}" for s in posterior.sources]].to_numpy()
+    budgets = np.full(len(shares), tokens)
+    law_key, noise_key = jax.random.split(jax.random.PRNGKey(seed))
+    mean = posterior_losses(posterior, shares, budgets, law_key)
+    observed = np.asarray(predictive_losses(posterior, mean, noise_key))
     mean = np.asarray(mean)
-    per_language = summarise(mean, observed, comparison, budgets, posterior.targets)[
+    per_language = summarise(mean, observed, mixes, budgets, posterior.targets)[
         ["mix", "language", "mean", "pred_q05", "pred_q95"]].rename(columns={"mean": "predicted"})
     weighted = observed.mean(axis=2)  # a new run's equally weighted loss, per draw
     per_mix = pd.DataFrame({
-        "mix": comparison["mix"], "predicted_W": mean.mean(axis=2).mean(0),
+        "mix": mixes["mix"], "predicted_W": mean.mean(axis=2).mean(0),
         "pred_W_q05": np.quantile(weighted, 0.05, axis=0),
         "pred_W_q95": np.quantile(weighted, 0.95, axis=0)})
     return per_language, per_mix
 
 
-def tables(measured: pd.DataFrame, per_language: pd.DataFrame, per_mix: pd.DataFrame
-           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Measured beside predicted: per language, per mix, and a one-row summary."""
+def score(measured: pd.DataFrame, per_language: pd.DataFrame, per_mix: pd.DataFrame
+          ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float | str]]:
+    """One budget's runs beside their predictions: per (mix, seed, language), per mix, and the
+    scores.
+
+    Over the per-(mix, seed, language) losses ``y`` with posterior mean ``m`` and 90%
+    predictive interval ``[q05, q95]``: ``coverage_90 = mean(q05 <= y <= q95)``,
+    ``mae = mean|m - y|`` and ``bias = mean(m - y)`` (positive: the posterior predicts higher
+    losses than measured). Across mixes: ``rank_correlation``, Spearman's correlation of the
+    measured ``W`` (mean over seeds of the mean over languages) with its posterior mean.
+    """
     languages = measured.merge(per_language, on=["mix", "language"], validate="many_to_one")
+    languages["error"] = languages["predicted"] - languages["measured"]
     languages["inside_90"] = languages["measured"].between(languages["pred_q05"],
                                                            languages["pred_q95"])
     run_w = languages.groupby(["mix", "seed"])["measured"].mean().rename("measured_W")
-    mixes = (run_w.groupby("mix").agg(measured_W="mean", measured_W_sd="std").reset_index()
-             .merge(per_mix, on="mix"))
+    mixes = (run_w.groupby("mix").agg(seeds="size", measured_W="mean", measured_W_sd="std")
+             .reset_index().merge(per_mix, on="mix"))
     mixes["inside_90"] = mixes["measured_W"].between(mixes["pred_W_q05"], mixes["pred_W_q95"])
     mixes["measured_rank"] = mixes["measured_W"].rank(method="min").astype(int)
     mixes["predicted_rank"] = mixes["predicted_W"].rank(method="min").astype(int)
-    mixes["regret_vs_best_measured"] = mixes["measured_W"] - mixes["measured_W"].min()
     mixes = mixes.sort_values("measured_W").reset_index(drop=True)
-    best = mixes.set_index("mix")["measured_W"]
-    summary = pd.DataFrame([{
-        "mixes": len(mixes), "distinct_trained": languages["trained_as"].nunique(),
-        "seeds": languages["seed"].nunique(),
-        "coverage_90_language": languages["inside_90"].mean(),
-        "coverage_90_W": mixes["inside_90"].mean(),
+    scores = {
+        "coverage_90": languages["inside_90"].mean(),
+        "mae": languages["error"].abs().mean(), "bias": languages["error"].mean(),
         "rank_correlation": mixes["measured_W"].corr(mixes["predicted_W"], method="spearman"),
-        "mean_abs_error_W": (mixes["measured_W"] - mixes["predicted_W"]).abs().mean(),
-        "posterior_mean_minus_uniform": best["posterior_mean"] - best["uniform"],
-        "posterior_mean_minus_temperature": best["posterior_mean"] - best["temperature"],
-        "best_measured": mixes["mix"].iloc[0]}])
-    return languages, mixes, summary
+        "best_measured": mixes["mix"].iloc[0],
+        "best_predicted": mixes.loc[mixes["predicted_W"].idxmin(), "mix"]}
+    return languages, mixes, scores
+
+
+def evaluate(study: Study, workdir: Path, corpus: Path, posterior_path: Path,
+             copy_results: bool) -> pd.DataFrame:
+    """Score the posterior at ``posterior_path`` on every finished held-out run; write the
+    tables to ``workdir`` (and ``benchmarks/results/`` when ``copy_results``); return the
+    summary (one row per held-out budget)."""
+    posterior = read_posterior(posterior_path, allow_broken=True)
+    version = json.loads((posterior_path.parent / "version.json").read_text())
+    health = posterior.health
+    mixes = pd.read_csv(workdir / "heldout" / "mixes.csv")
+    largest = pd.read_csv(workdir / "pilots" / "pilots.csv")["tokens"].max()
+    budgets = {f"{m:g}x": m * largest for m in study.multiples}
+    measured = measured_losses(workdir, budgets, study.seeds)
+    language_tables, mix_tables, summary = [], [], []
+    for label, tokens in budgets.items():
+        runs = measured[measured["budget"] == label]
+        row: dict[str, object] = {"budget": label, "tokens": tokens,
+                                  "runs": len(runs.groupby(["mix", "seed"])),
+                                  "runs_planned": len(MIXES) * len(study.seeds)}
+        if len(runs):
+            per_language, per_mix = predictions(posterior, mixes, tokens)
+            languages, mix_scores, scores = score(runs, per_language, per_mix)
+            language_tables.append(languages)
+            mix_tables.append(mix_scores.assign(budget=label, tokens=tokens))
+            row |= scores
+        summary.append(row | {
+            "health": health.verdict, "health_reasons": "; ".join(health.reasons),
+            "max_r_hat": health.max_r_hat, "min_ess_bulk": health.min_ess_bulk,
+            "min_ess_tail": health.min_ess_tail, "divergences": health.divergences,
+            "transitions": health.transitions, "min_bfmi": health.min_bfmi,
+            "model_version": version["model_version"], "commit": version["commit"],
+            "fit_seconds": version["fit_seconds"]})
+    mix_columns = ["budget", "tokens", "mix", "seeds", "measured_W", "measured_W_sd",
+                   "predicted_W", "pred_W_q05", "pred_W_q95", "inside_90", "measured_rank",
+                   "predicted_rank"]
+    outputs = {
+        "real_study_languages.csv": pd.concat(language_tables) if language_tables else measured,
+        "real_study_mixes.csv": (pd.concat(mix_tables)[mix_columns].merge(mixes, on="mix")
+                                 if mix_tables else mixes),
+        "real_study_summary.csv": pd.DataFrame(summary),
+        "real_study_corpus.csv": pd.read_csv(corpus / "languages.csv")}
+    for name, table in outputs.items():
+        table.to_csv(workdir / name, index=False)
+        if copy_results:
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(workdir / name, RESULTS / name)
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        fmt = "{:.4g}".format
+        if mix_tables:
+            print(outputs["real_study_mixes.csv"][mix_columns].to_string(index=False,
+                                                                         float_format=fmt))
+        print(outputs["real_study_summary.csv"].T.to_string(header=False, float_format=fmt))
+    print(f"tables in {workdir}", flush=True)
+    return outputs["real_study_summary.csv"]
+
+
+# ----------------------------------------------------------------------------- main
 
 
 def main() -> None:
@@ -220,41 +480,50 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where the study's runs go (default runs/real_study[_quick])")
     parser.add_argument("--corpus", type=Path, default=None,
-                        help="corpus directory (built when missing; default corpora/<source>)")
+                        help="corpus directory (built when missing; default WORKDIR/corpus)")
     parser.add_argument("--pilots", type=Path, default=None,
                         help="a finished pilot table to use instead of running the sweep")
-    parser.add_argument("--target-tokens", type=float, default=None)
-    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--evaluate", action="store_true",
+                        help="only fit (when the model version has no fit yet) and evaluate")
+    parser.add_argument("--refit", action="store_true",
+                        help="fit again even if this model version has a fit")
     args = parser.parse_args()
     study = QUICK if args.quick else FULL
-    study = replace(study, target_tokens=args.target_tokens or study.target_tokens,
-                    seeds=tuple(args.seeds) if args.seeds else study.seeds)
     workdir = (args.workdir or REPO / "runs" / f"real_study{'_quick' if args.quick else ''}"
                ).resolve()
-    corpus = (args.corpus or REPO / "corpora" / study.source).resolve()
-    make_corpus(study, corpus)
-    pilots = args.pilots.resolve() if args.pilots else run_pilots(study, corpus, workdir)
-    mix_dir = fit_and_solve(study, pilots, corpus, workdir)
-    comparison = pd.read_csv(mix_dir / "comparison.csv")
-    representative = distinct_mixes(comparison)
-    full = train_mixes(study, corpus, workdir, sorted(set(representative.values())))
-    per_language, per_mix = predictions(workdir / "fit" / "posterior.nc", comparison,
-                                        study.target_tokens)
-    languages, mixes, summary = tables(measured_losses(full, study, representative),
-                                       per_language, per_mix)
-    outputs = {"real_study_languages.csv": languages, "real_study_mixes.csv": mixes,
-               "real_study_summary.csv": summary}
-    for name, table in outputs.items():
-        table.to_csv(workdir / name, index=False)
-        if not args.quick:
-            RESULTS.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(workdir / name, RESULTS / name)
-    fmt = "{:.4g}".format
-    print(mixes.to_string(index=False, float_format=fmt))
-    print(summary.T.to_string(header=False, float_format=fmt))
-    print(f"\npilots {pilots}; target {study.target_tokens:g} tokens, {len(study.seeds)} "
-          f"seed(s); tables in {workdir}")
+    corpus = (args.corpus or workdir / "corpus").resolve()
+    pilots = workdir / "pilots" / "pilots.csv"
+    copy_results = not args.quick
 
+    if args.evaluate:
+        missing = [p for p in (pilots, workdir / "heldout" / "mixes.csv") if not p.is_file()]
+        if missing:
+            sys.exit(f"nothing to evaluate yet: {', '.join(map(str, missing))} missing; run the "
+                     f"study first")
+        posterior = ensure_fit(study, pilots, workdir, args.refit)
+        if posterior is None:
+            sys.exit("the fit failed: see its output above")
+        evaluate(study, workdir, corpus, posterior, copy_results)
+        return
+
+    make_corpus(study, corpus)
+    plan = pilot_plan(study, workdir, args.pilots.resolve() if args.pilots else None)
+    budgets = [m * plan["tokens"].max() for m in study.multiples]
+    mixes = mix_table(corpus, workdir, max(budgets), study.max_epochs)
+    print(mixes.to_string(index=False, float_format="{:.3f}".format))
+    print_plan(study, plan, budgets, workdir, run_sweep=args.pilots is None)
+    if args.pilots is None:
+        run_pilots(study, corpus, workdir)
+    posterior, refit = None, args.refit
+    for tokens in budgets:
+        train_heldout(study, corpus, workdir, mixes["mix"].tolist(), tokens)
+        posterior = ensure_fit(study, pilots, workdir, refit)
+        refit = False  # one forced refit at most; later ones only for a new model version
+        if posterior is not None:
+            evaluate(study, workdir, corpus, posterior, copy_results)
+    if posterior is None:
+        sys.exit("the runs are finished but the fit failed; fix it and run this command with "
+                 "--evaluate")
 
 if __name__ == "__main__":
     main()
