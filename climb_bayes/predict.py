@@ -63,6 +63,21 @@ def posterior_losses(posterior: Posterior, shares: np.ndarray, tokens: np.ndarra
                                         extrapolation_key)
 
 
+def params_at_budget(posterior: Posterior, tokens: float,
+                     rng_key: jax.Array | None = None) -> LawParams:
+    """The law's parameters of every draw with the learned error in budget at ``tokens`` folded
+    in: ``B_i exp(delta_i(D))``. At one budget ``delta_i`` is a per-draw constant factor on the
+    reducible loss, so the solver, which optimises the law at the target budget, sees the same
+    draws as :func:`posterior_losses` with the same key."""
+    if posterior.bend is None:
+        return posterior.params
+    key = jax.random.PRNGKey(0) if rng_key is None else rng_key
+    bend_key, _ = jax.random.split(key)
+    log_budget = jnp.log(jnp.asarray([tokens / posterior.reference], dtype=jnp.float32))
+    delta = np.asarray(law_error(posterior.bend, log_budget, bend_key))[:, 0, :]
+    return posterior.params._replace(B=np.asarray(posterior.params.B) * np.exp(delta))
+
+
 def law_error(bend: Discrepancy, log_budget: jax.Array, rng_key: jax.Array) -> jax.Array:
     """Draws of the law's error in budget ``delta_i`` at budgets ``ln(D / D_ref)``
     ``(mix,)``: ``(sample, mix, target)``. Zero up to the pilots' smallest budget, interpolated
@@ -177,7 +192,8 @@ def predict(posterior: Posterior, mixes: pd.DataFrame, budgets: np.ndarray,
             seed: int = 0) -> pd.DataFrame:
     """Posterior and posterior-predictive loss quantiles for every mix and language."""
     shares = mixes[[f"{SHARE_PREFIX}{s}" for s in posterior.sources]].to_numpy()
-    law_key, noise_key = jax.random.split(jax.random.PRNGKey(seed))
+    law_key = jax.random.PRNGKey(seed)  # the draws solve and report use with seed 0
+    noise_key = jax.random.fold_in(law_key, 1)
     mean = posterior_losses(posterior, shares, budgets, law_key)
     predictive = predictive_losses(posterior, mean, noise_key)
     return summarise(np.asarray(mean), np.asarray(predictive), mixes, budgets, posterior.targets)

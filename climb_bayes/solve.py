@@ -70,7 +70,7 @@ from climb_bayes.optimal_mix import (
 )
 from climb_bayes.pilots import SHARE_PREFIX, read_csv
 from climb_bayes.posterior import Posterior, file_sha256, read_posterior
-from climb_bayes.predict import posterior_losses
+from climb_bayes.predict import params_at_budget, posterior_losses
 
 log = logging.getLogger(__name__)
 
@@ -438,7 +438,8 @@ def _problem(cfg: DictConfig, posterior: Posterior, options: Options
     lower, upper = share_bounds(cfg.min_share, cfg.max_share, posterior.sources)
     lower, upper = feasible_bounds(lower, upper, available, options.max_epochs,
                                    options.target_tokens, posterior.sources)
-    problem = Problem(posterior.params, options.target_tokens / posterior.reference,
+    problem = Problem(params_at_budget(posterior, options.target_tokens),
+                      options.target_tokens / posterior.reference,
                       np.asarray(posterior.self_map, np.float64), weights, lower, upper,
                       posterior.form)
     return problem, replace(options, available=available), weights

@@ -16,6 +16,8 @@ from climb_bayes.errors import INPUT_ERROR_STATUS
 from climb_bayes.fit import bundled_example
 from climb_bayes.law import LawParams, expected_loss
 from climb_bayes.pilots import PilotTable, read_pilots
+from climb_bayes.posterior import read_posterior
+from climb_bayes.predict import params_at_budget
 
 #: Mixes to predict; ``tokens`` is empty on two rows, so those take the ``tokens=`` argument.
 MIXES = pd.DataFrame({
@@ -104,10 +106,15 @@ def test_predict_matches_direct_evaluation_of_the_law(fitted, predicted) -> None
     params, self_map, reference, targets, _ = draws_from_netcdf(fitted.posterior)
     budgets = MIXES["tokens"].fillna(TOKENS).to_numpy()
     shares = MIXES[["share_en", "share_de", "share_fr"]].to_numpy(dtype=np.float32)
-    tokens_scaled = jnp.asarray(budgets / reference, dtype=jnp.float32)
-    per_draw = np.asarray(jax.vmap(
-        lambda p: expected_loss(p, jnp.asarray(shares), tokens_scaled, jnp.asarray(self_map),
-                                "source_saturating"))(params))  # (draw, mix, target)
+    posterior = read_posterior(fitted.posterior)
+    # the learned error in budget at each mix's budget, folded into B (the same draws predict
+    # uses with its default seed)
+    per_draw = np.stack([np.asarray(jax.vmap(
+        lambda p, i=i: expected_loss(p, jnp.asarray(shares[i:i + 1]),
+                                     jnp.asarray([budgets[i] / reference], dtype=jnp.float32),
+                                     jnp.asarray(self_map), "source_saturating"))(
+        LawParams(*map(jnp.asarray, params_at_budget(posterior, budgets[i])))))[:, 0]
+        for i in range(len(budgets))], axis=1)  # (draw, mix, target)
     assert per_draw.shape == (fitted.chains * fitted.draws, len(MIXES), len(targets))
 
     assert len(table) == len(MIXES) * len(targets)
@@ -140,8 +147,8 @@ def test_predictive_quantiles_are_wider_than_the_posterior_ones(fitted, predicte
     # clearly wider where the noise is not swamped by the posterior's own spread (a mix far
     # outside the pilots, such as fr_only for en, has a posterior interval of several nats)
     assert np.all(pred_width > 0.98 * width)
-    noisy = width < noise_width
-    assert noisy.sum() >= len(width) // 2
+    noisy = width < noise_width  # beyond the pilots the learned error in budget widens both
+    assert noisy.sum() >= len(width) // 3
     assert np.all(pred_width[noisy] > width[noisy] + 0.25 * noise_width[noisy])
 
 

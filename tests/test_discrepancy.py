@@ -9,8 +9,8 @@ import pytest
 from climb_bayes.discrepancy import at_knots, beyond_knots, knot_states, without_trend
 from climb_bayes.law import LawParams, expected_loss, self_map
 from climb_bayes.model import budget_knots
-from climb_bayes.posterior import Discrepancy
-from climb_bayes.predict import law_error
+from climb_bayes.posterior import Discrepancy, read_posterior
+from climb_bayes.predict import law_error, params_at_budget, posterior_losses
 
 KNOTS = jnp.array([0.0, 0.5, 1.2, 2.0])
 TAU = 0.3
@@ -112,3 +112,19 @@ def test_the_trend_is_removed_and_the_bend_kept() -> None:
     bend = 0.1 * (knots - 1.5) ** 2
     level, _ = without_trend((line + bend)[None], jnp.zeros((1, 4)), knots)
     np.testing.assert_allclose(level[0], bend - bend.mean(), atol=1e-6)  # a parabola stays
+
+
+def test_the_solver_sees_the_same_draws_as_the_predictions(fitted) -> None:
+    """``params_at_budget`` folds delta into B: the law at those parameters is the prediction."""
+    posterior = read_posterior(fitted.posterior)
+    assert posterior.bend is not None
+    tokens = 30 * posterior.pilot_tokens
+    shares = np.full((1, len(posterior.sources)), 1 / len(posterior.sources))
+    predicted = np.asarray(posterior_losses(posterior, shares, np.array([tokens])))
+    folded = params_at_budget(posterior, tokens)
+    per_draw = jax.vmap(expected_loss, in_axes=(0, None, None, None, None))
+    direct = np.asarray(per_draw(LawParams(*map(jnp.asarray, folded)), jnp.asarray(shares),
+                                 jnp.array([tokens / posterior.reference]),
+                                 jnp.asarray(posterior.self_map), posterior.form))
+    np.testing.assert_allclose(direct, predicted, rtol=1e-4)
+    assert not np.allclose(folded.B, posterior.params.B)  # 30x beyond: delta is not zero
