@@ -54,12 +54,13 @@ def dims_and_coords(table: PilotTable, pairs: tuple[np.ndarray, np.ndarray]
     sources, targets = table.sources, table.targets
     languages = list(dict.fromkeys(sources + targets))
     arrays = table.arrays()
+    knots = knot_tokens(table)
     coords = {
         "source": sources, "target": targets, "language": languages,
         "run": list(arrays.run_ids), "obs": np.arange(len(arrays.loss)),
         "pair": [f"{sources[s]}->{targets[t]}" for s, t in zip(*pairs, strict=True)],
         "loss_part": ["irreducible", "reducible_at_anchor"],
-        "budget_knot": knot_tokens(table), "budget_step": np.arange(len(knot_tokens(table)) - 1),
+        "budget_knot": knots, "budget_step": np.arange(len(knots) - 1),
         "innovation": ["level", "slope"], "other_target": targets,
     }
     dims = {
