@@ -31,10 +31,12 @@ class MapResult(NamedTuple):
     z: dict[str, jax.Array]  # unconstrained values, leading axis = start
     potential: np.ndarray  # (start,) potential energy at each optimum
     covariance: np.ndarray  # Laplace covariance (inverse Hessian) at the best optimum
+    energy: Callable[[np.ndarray], float]  # potential energy of a flat unconstrained vector
 
 
 def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: jax.Array,
-             num_starts: int = 8, max_iter: int = 2000, jitter: float = 0.5) -> MapResult:
+             num_starts: int = 8, max_iter: int = 2000, jitter: float = 0.5,
+             polish_iter: int = 100) -> MapResult:
     """Minimise the potential energy with L-BFGS from ``num_starts`` points near the prior.
 
     The first start is the prior median (numpyro's ``init_to_median``); the others add
@@ -47,40 +49,62 @@ def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: 
                             init_strategy=init_to_median)
     centre, unravel = ravel_pytree(info.param_info.z)
     noise = jitter * jax.random.normal(keys[1], (num_starts, centre.shape[0]))
-    starts = jax.vmap(unravel)(centre + noise.at[0].set(0.0))
-    value_and_grad = jax.jit(jax.value_and_grad(lambda flat: info.potential_fn(unravel(flat))))
-
-    def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
-        value, grad = value_and_grad(jnp.asarray(flat, dtype=jnp.float32))
-        if not np.isfinite(value):
-            return np.inf, np.zeros_like(flat)
-        return float(value), np.asarray(grad, dtype=np.float64)
-
+    starts = np.asarray(centre + noise.at[0].set(0.0), dtype=np.float64)
     optima, potentials = [], []
-    for start in range(num_starts):
-        flat0, _ = ravel_pytree(jax.tree.map(lambda x, s=start: x[s], starts))
-        result = scipy.optimize.minimize(objective, np.asarray(flat0, dtype=np.float64),
-                                         jac=True, method="L-BFGS-B",
-                                         options={"maxiter": max_iter})
-        optima.append(result.x)
-        potentials.append(result.fun)
-    order = np.argsort(potentials)
-    best = jnp.asarray(optima[order[0]], dtype=jnp.float32)
-    hessian = jax.jit(jax.hessian(lambda flat: info.potential_fn(unravel(flat))))(best)
+    with jax.enable_x64(True):  # in float32, L-BFGS stalls short of the optimum of precise data
+        _, unravel64 = ravel_pytree(jax.tree.map(lambda x: jnp.asarray(x, jnp.float64),
+                                                 info.param_info.z))
+
+        def potential(flat: jax.Array) -> jax.Array:
+            return info.potential_fn(unravel64(flat))
+
+        potential_of = jax.jit(potential)
+        value_and_grad = jax.jit(jax.value_and_grad(potential))
+
+        def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
+            value, grad = value_and_grad(flat)
+            if not np.isfinite(value):
+                return np.inf, np.zeros_like(flat)
+            return float(value), np.asarray(grad, dtype=np.float64)
+
+        hessian_of = jax.jit(jax.hessian(potential))
+
+        def hessian(flat: np.ndarray) -> np.ndarray:
+            return np.asarray(hessian_of(flat), dtype=np.float64)
+
+        for start in starts:
+            result = scipy.optimize.minimize(objective, start, jac=True, method="L-BFGS-B",
+                                             options={"maxiter": max_iter})
+            polished = scipy.optimize.minimize(objective, result.x, jac=True, hess=hessian,
+                                               method="trust-exact",
+                                               options={"maxiter": polish_iter})
+            if polished.fun < result.fun:
+                result = polished
+            optima.append(result.x)
+            potentials.append(result.fun)
+        order = np.argsort(potentials)
+        hessian_at_best = hessian(optima[order[0]])
     z = jax.vmap(unravel)(jnp.asarray(np.stack(optima)[order], dtype=jnp.float32))
+
+    def energy(flat: np.ndarray) -> float:
+        with jax.enable_x64(True):
+            return float(potential_of(np.asarray(flat, dtype=np.float64)))
+
     return MapResult(z=z, potential=np.asarray(potentials)[order],
-                     covariance=laplace_covariance(np.asarray(hessian, dtype=np.float64)))
+                     covariance=laplace_covariance(hessian_at_best), energy=energy)
 
 
 def laplace_covariance(hessian: np.ndarray, min_eigenvalue: float = 1.0) -> np.ndarray:
-    """Inverse of the Hessian with its eigenvalues floored, so it is a valid covariance.
+    """Inverse of the Hessian with the magnitudes of its eigenvalues floored: a valid covariance.
 
-    At a poorly determined optimum the Hessian can have tiny or negative eigenvalues; flooring
-    them at 1 keeps the covariance positive definite with no direction wider than the unit
-    scale of the priors in numpyro's unconstrained space.
+    At a poorly determined optimum the Hessian can have tiny or negative eigenvalues. A
+    negative one still measures how fast the potential bends in its direction, so its
+    magnitude sets the scale there (as in saddle-free Newton methods); flooring the
+    magnitudes at 1 keeps the covariance positive definite with no direction wider than the
+    unit scale of the priors in numpyro's unconstrained space.
     """
     eigenvalues, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
-    return (vectors / np.maximum(eigenvalues, min_eigenvalue)) @ vectors.T
+    return (vectors / np.maximum(np.abs(eigenvalues), min_eigenvalue)) @ vectors.T
 
 
 def chain_starts(optima: MapResult, num_chains: int, tolerance: float,
@@ -89,14 +113,31 @@ def chain_starts(optima: MapResult, num_chains: int, tolerance: float,
 
     Optima within ``tolerance`` nats of the best are used in turn (distinct good optima let
     R-hat reveal multimodality; a poor local optimum is dropped); each start is jittered by
-    ``N(0, covariance)`` so that the chains are over-dispersed around the posterior's bulk.
+    ``t * N(0, covariance)`` so that the chains are over-dispersed around the posterior's bulk.
+    ``t`` starts at 1 and is halved until the start's potential energy is at most ``dim``
+    nats above its optimum's (a Gaussian's jitter raises it by ``dim / 2`` on average): where
+    the posterior is far from Gaussian a full jitter can land thousands of nats up, where NUTS
+    adapts its step size to nothing.
     """
     good = int(np.sum(optima.potential <= optima.potential[0] + tolerance))
     index = np.arange(num_chains) % good
     flat, unravel = ravel_pytree(jax.tree.map(lambda x: x[0], optima.z))
-    centres = jax.vmap(lambda z: ravel_pytree(z)[0])(jax.tree.map(lambda x: x[index], optima.z))
-    jitter = rng.multivariate_normal(np.zeros(flat.shape[0]), optima.covariance, num_chains)
-    return jax.vmap(unravel)(centres + jnp.asarray(jitter, dtype=jnp.float32))
+    dim = flat.shape[0]
+    centres = np.asarray(jax.vmap(lambda z: ravel_pytree(z)[0])(
+        jax.tree.map(lambda x: x[index], optima.z)), dtype=np.float64)
+    jitter = rng.multivariate_normal(np.zeros(dim), optima.covariance, num_chains)
+    starts = []
+    for centre, step, best in zip(centres, jitter, optima.potential[index], strict=True):
+        for _ in range(MAX_HALVINGS):
+            if optima.energy(centre + step) <= best + dim:
+                break
+            step = step / 2.0
+        starts.append(centre + step)
+    return jax.vmap(unravel)(jnp.asarray(np.stack(starts), dtype=jnp.float32))
+
+
+#: How often :func:`chain_starts` halves a jitter that lands too far up.
+MAX_HALVINGS = 20
 
 
 def pooled_covariance(draws: np.ndarray, prior_covariance: np.ndarray) -> np.ndarray:

@@ -5,10 +5,11 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import jax
 import pandas as pd
 import pytest
 
@@ -133,3 +134,11 @@ def quick_start(tmp_path_factory: pytest.TempPathFactory) -> QuickStart:
         assert result.returncode == 0, (command, result.stdout[-3000:], result.stderr[-3000:])
         outputs.append(result)
     return QuickStart(root=root, outputs=outputs)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_jax_caches() -> Iterator[None]:
+    """Drop JAX's compiled functions after each test module: the suite compiles thousands of
+    them in one process, and keeping them all grows its memory for nothing."""
+    yield
+    jax.clear_caches()
