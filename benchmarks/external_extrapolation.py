@@ -55,7 +55,7 @@ from climb_bayes.health import stored_health
 from climb_bayes.model import Priors
 from climb_bayes.pilots import SHARE_PREFIX, validate_pilots
 from climb_bayes.posterior import posterior_from_idata, save_posterior
-from climb_bayes.predict import posterior_losses, predictive_losses
+from climb_bayes.predict import predictive_losses
 
 from records import append_row, commit
 
@@ -77,7 +77,7 @@ def posterior_predictions(idata, held_out: pd.DataFrame, sources: list[str],
     posterior = posterior_from_idata(idata, allow_broken=True)  # scored whatever its health
     points = held_out.drop_duplicates(["run_id", "tokens"]).reset_index(drop=True)
     shares = points[[SHARE_PREFIX + s for s in sources]].to_numpy()
-    mean = posterior_losses(posterior, shares, points["tokens"].to_numpy())
+    mean = posterior.law.predict_loss(shares, points["tokens"].to_numpy())
     draws = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(seed)))
     point = points[["run_id", "tokens"]].reset_index(drop=True)
     table = pd.concat([point.assign(language=t, predicted=np.asarray(mean)[:, :, k].mean(0),

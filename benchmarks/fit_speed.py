@@ -34,7 +34,7 @@ from climb_bayes.model import Priors
 from climb_bayes.pilots import validate_pilots
 from climb_bayes.point_fit import PointFit, fit_point
 from climb_bayes.posterior import Posterior, read_posterior, save_posterior
-from climb_bayes.predict import posterior_losses, predictive_losses
+from climb_bayes.predict import predictive_losses
 from climb_bayes.simulate import World, heldout_runs, simulate_pilots
 
 PILOT_BUDGETS = (1e7, 3e7)
@@ -53,7 +53,7 @@ def score_nuts(posterior: Posterior, world: World, rng: np.random.Generator) -> 
     scores = {}
     for name, budgets in (("rmse_inside", INSIDE), ("rmse_10x", EXTRAPOLATED)):
         shares, tokens, truth, observed = heldout_runs(world, HELDOUT, budgets, rng)
-        mean = posterior_losses(posterior, shares, tokens)
+        mean = posterior.law.predict_loss(shares, tokens)
         scores[name] = rmse(np.asarray(mean).mean(0), truth)
         draws = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(0)))
         low, high = np.quantile(draws, [0.05, 0.95], axis=0)
@@ -67,7 +67,7 @@ def score_point(fit: PointFit, world: World, rng: np.random.Generator) -> dict[s
     scores = {}
     for name, budgets in (("rmse_inside", INSIDE), ("rmse_10x", EXTRAPOLATED)):
         shares, tokens, truth, _ = heldout_runs(world, HELDOUT, budgets, rng)
-        scores[name] = rmse(fit.loss(shares, tokens), truth)
+        scores[name] = rmse(fit.law.predict_loss(shares, tokens)[0], truth)
     return scores
 
 

@@ -4,7 +4,7 @@
     python benchmarks/leave_future_out.py --worlds 3    # quicker
 
 ``model.extrapolation_sd`` (the law's own error beyond the pilots, nats per e-fold; see
-:func:`climb_bayes.predict.extrapolation_error`) is a prior belief. This benchmark measures
+:meth:`climb_bayes.loss_model.Law.extrapolation_error`) is a prior belief. This benchmark measures
 whether it could be learned from the pilots instead. For each pilot table it keeps the
 observations at up to a third of the largest pilot budget (the *past*), fits the law to them,
 and predicts the rest (the *future*, 1.5x and 3x beyond the past). The fit is the MAP of
@@ -37,16 +37,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from simulation_study import SETTINGS, heldout, make_world  # noqa: E402
 
 from climb_bayes.fit import bundled_example, model_data  # noqa: E402
+from climb_bayes.health import MARGINAL, Health  # noqa: E402
 from climb_bayes.inference import find_map  # noqa: E402
-from climb_bayes.law import LawParams, self_map  # noqa: E402
+from climb_bayes.law import LawParams  # noqa: E402
+from climb_bayes.loss_model import Law  # noqa: E402
 from climb_bayes.model import LAW_SITES, POOLED_SITES, Priors, climb_model  # noqa: E402
 from climb_bayes.pilots import SHARE_PREFIX, PilotTable, read_pilots, validate_pilots  # noqa: E402
 from climb_bayes.posterior import Posterior  # noqa: E402
-from climb_bayes.predict import posterior_losses, predictive_losses  # noqa: E402
+from climb_bayes.predict import predictive_losses  # noqa: E402
 
 FORM = "source_saturating"
 PAST_FRACTION = 1 / 3
 DRAWS = 1000
+#: The stand-in posterior is not a NUTS fit, so it has no sampler diagnostics to judge.
+LAPLACE = Health(MARGINAL, ("a Laplace approximation, not NUTS",), np.nan, np.nan, np.nan, 0,
+                 0, np.nan)
 SIM_SETTINGS = ("law_m4_pos_10x", "dml_m4_10x")
 
 
@@ -62,11 +67,10 @@ def laplace_posterior(table: PilotTable, seed: int) -> Posterior:
                                                         optima.covariance, DRAWS)
     sites = jax.vmap(lambda f: constrain_fn(climb_model, (), kwargs, unravel(f),
                                             return_deterministic=True))(jnp.asarray(z))
-    return Posterior(params=LawParams(*(np.asarray(sites[n]) for n in LAW_SITES)),
-                     sigma=np.asarray(sites["sigma"]), nu=np.full(DRAWS, Priors().nu),
-                     self_map=self_map(table.sources, table.targets), reference=reference,
-                     form=FORM, sources=table.sources, targets=table.targets,
-                     idata=az.InferenceData(), pilot_tokens=float(table.frame["tokens"].max()))
+    law = Law(LawParams(*(np.asarray(sites[n]) for n in LAW_SITES)), reference, table.sources,
+              table.targets, FORM, pilot_tokens=float(table.frame["tokens"].max()))
+    return Posterior(law=law, sigma=np.asarray(sites["sigma"]), nu=np.full(DRAWS, Priors().nu),
+                     idata=az.InferenceData(), health=LAPLACE)
 
 
 def residuals(posterior: Posterior, shares: np.ndarray, tokens: np.ndarray,
@@ -74,7 +78,7 @@ def residuals(posterior: Posterior, shares: np.ndarray, tokens: np.ndarray,
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Observed minus predicted mean, the predictive variance, and whether each observation
     lies in its 90% predictive interval; ``target`` picks one language per row (else all)."""
-    mean = posterior_losses(posterior, shares, tokens)
+    mean = posterior.law.predict_loss(shares, tokens)
     draws = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(seed)), np.float64)
     if target is not None:
         draws = draws[:, np.arange(len(target)), target]
@@ -119,7 +123,7 @@ def target_check(table: PilotTable, world: object, target: float, seed: int
     posterior = laplace_posterior(table, seed)
     shares, tokens, _, observed = heldout(world, 100, (target,), np.random.default_rng(seed))
     residual, variance, inside = residuals(posterior, shares, tokens, observed, seed=seed)
-    efolds = np.broadcast_to(np.log(tokens / posterior.pilot_tokens)[:, None], residual.shape)
+    efolds = np.broadcast_to(np.log(tokens / posterior.law.pilot_tokens)[:, None], residual.shape)
     return {"target_bias": residual.mean(), "target_cover90": inside.mean(),
             "tau_target": likeliest_sd(residual.ravel(), variance.ravel(), efolds.ravel())}
 

@@ -30,7 +30,7 @@ In this one process: :func:`climb_bayes.fit.fit_posterior` with the default prio
   ``within_15_min``: ``seconds <= 900``;
 - ``rho_climb_<domain>``: Spearman's rank correlation, over the held-out runs ``s``, between
   the posterior mean of the noise-free loss ``E[L_i(r_s, D) | pilots]``
-  (:func:`climb_bayes.predict.posterior_losses`) and the observed loss ``y_si``;
+  (:meth:`climb_bayes.loss_model.Law.predict_loss`) and the observed loss ``y_si``;
 - ``rho_linear_<domain>``: the same for a linear regression on the mix (RegMix's linear variant),
   ``y_si ~ r_s . w_i`` with ``w_i`` least squares over the training runs (no intercept: the
   shares sum to 1, so a constant is already in their span);
@@ -59,7 +59,6 @@ from climb_bayes.law import INTERACTION_FORMS
 from climb_bayes.model import Priors
 from climb_bayes.pilots import PilotTable, from_wide, read_table, validate_pilots
 from climb_bayes.posterior import posterior_from_idata
-from climb_bayes.predict import posterior_losses
 
 from records import append_row, commit
 
@@ -146,7 +145,7 @@ def bench(data: Path, train_runs: int, heldout_runs: int, form: str, sampler: Sa
     print(f"fit health: {health.line}")
     print(prior_report(idata) or "the pilots inform every parameter")
     posterior = posterior_from_idata(idata, allow_broken=True)  # scored whatever its health
-    climb = np.asarray(posterior_losses(posterior, shares, np.full(len(shares), TOKENS))).mean(0)
+    climb = posterior.law.predict_loss(shares, np.full(len(shares), TOKENS)).mean(0)
     linear = shares @ linear_fit(table)
     depth = tree_depths(idata)
     row = {

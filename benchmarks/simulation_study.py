@@ -70,11 +70,7 @@ from climb_bayes.optimal_mix import Problem, minimise, point_estimate  # noqa: E
 from climb_bayes.pilots import PilotTable, validate_pilots  # noqa: E402
 from climb_bayes.point_fit import PointFit, fit_point  # noqa: E402
 from climb_bayes.posterior import Posterior, posterior_from_idata  # noqa: E402
-from climb_bayes.predict import (  # noqa: E402
-    extrapolation_error,
-    posterior_losses,
-    predictive_losses,
-)
+from climb_bayes.predict import predictive_losses  # noqa: E402
 from climb_bayes.simulate import (  # noqa: E402
     World,
     checkpoint_table,
@@ -240,15 +236,12 @@ def decide(posterior: Posterior, point: PointFit, target: float, available: np.n
     m = len(posterior.sources)
     lower, upper = feasible_bounds(np.zeros(m), np.ones(m), available, MAX_EPOCHS, target,
                                    posterior.sources)
-    problem = Problem(posterior.params, target / posterior.reference,
-                      np.asarray(posterior.self_map, np.float64), weights, lower, upper,
-                      posterior.form)
+    problem = Problem.at_budget(posterior.law, target, weights, lower, upper)
     options = Options(target, available, MAX_EPOCHS)
     mixes, _ = optimised_mixes(problem, options)
     mixes.update(baseline_mixes(m, options))
-    point_problem = problem._replace(tokens_scaled=target / point.reference)
-    point_params = type(point.params)(*(p[None] for p in point.params))
-    mixes["point_fit"] = _clean(minimise(point_problem, point_params).x)
+    mixes["point_fit"] = _clean(minimise(Problem.at_budget(point.law, target, weights, lower,
+                                                           upper)).x)
     _, weighted = weighted_loss_draws(posterior, np.stack([mixes["posterior_mean"],
                                                            mixes["unimax"]]), target, weights)
     p_beats = float(np.mean(weighted[:, 0] < weighted[:, 1]))
@@ -263,12 +256,10 @@ def own_prediction(name: str, posterior_w: np.ndarray, problem: Problem, point: 
     the posterior mean of ``W`` for the rest (the heuristics predict nothing themselves; the
     posterior's prediction for them measures its calibration there)."""
     if name in POINT_MIXES:
-        means = point_estimate(problem.params)
-        fit = PointFit(type(means)(*(p[0] for p in means)), target / problem.tokens_scaled,
-                       problem.form, point.sources, point.targets, 0.0)
-        return float(fit.loss(shares[None], np.array([target]))[0] @ weights)
+        plugin = replace(point.law, params=point_estimate(problem.params), form=problem.form)
+        return float(plugin.predict_loss(shares[None], np.array([target]))[0, 0] @ weights)
     if name == "point_fit":
-        return float(point.loss(shares[None], np.array([target]))[0] @ weights)
+        return float(point.law.predict_loss(shares[None], np.array([target]))[0, 0] @ weights)
     return float(posterior_w.mean())
 
 
@@ -323,7 +314,7 @@ def heldout(world: object, count: int, budgets: Sequence[float], rng: np.random.
     m = len(world.sources)
     shares = 0.3 / m + 0.7 * rng.dirichlet(np.ones(m), count)
     tokens = rng.choice(np.asarray(budgets, dtype=float), count)
-    truth = world.loss(shares, tokens)
+    truth = world.predict_loss(shares, tokens)[0]
     return shares, tokens, truth, truth + world.sigma * rng.standard_normal(truth.shape)
 
 
@@ -332,17 +323,18 @@ def calibration(posterior: Posterior, point: PointFit, world: object, target: fl
     """Held-out runs inside the pilot budgets and at the target: coverage of 50% / 90%
     predictive intervals of new observations and RMSE of the posterior mean and point fit;
     at the target also the 90% coverage had the fit set ``model.extrapolation_sd`` to each
-    of ``EXTRAPOLATION_SDS`` (:func:`climb_bayes.predict.extrapolation_error`)."""
+    of ``EXTRAPOLATION_SDS`` (:meth:`climb_bayes.loss_model.Law.extrapolation_error`)."""
     rng = np.random.default_rng(20_000 + seed)
     inside = tuple(b * c for b in PILOT_BUDGETS for c in CHECKPOINTS)
     scores = {}
     for where, budgets in (("inside", inside), ("target", (target,))):
         shares, tokens, truth, observed = heldout(world, HELDOUT, budgets, rng)
-        mean = posterior_losses(posterior, shares, tokens)
+        mean = posterior.law.predict_loss(shares, tokens)
         predictive = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(seed)))
         if where == "target":
             for sd in EXTRAPOLATION_SDS:
-                error = extrapolation_error(posterior, tokens, sd, jax.random.PRNGKey(seed + 1))
+                error = replace(posterior.law, extrapolation_sd=sd).extrapolation_error(
+                    tokens, jax.random.PRNGKey(seed + 1))
                 scores[f"pred_cover90_target_sd{sd:g}"] = interval_coverage(
                     predictive + np.asarray(error), observed)[1]
         mean = np.asarray(mean, np.float64)
@@ -352,7 +344,7 @@ def calibration(posterior: Posterior, point: PointFit, world: object, target: fl
                    f"mean_cover50_{where}": m50, f"mean_cover90_{where}": m90,
                    f"rmse_bayes_{where}": float(np.sqrt(np.mean((mean.mean(0) - truth) ** 2))),
                    f"rmse_point_{where}": float(np.sqrt(np.mean(
-                       (point.loss(shares, tokens) - truth) ** 2)))}
+                       (point.law.predict_loss(shares, tokens)[0] - truth) ** 2)))}
     return scores
 
 

@@ -188,7 +188,7 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
     the reverse), and the fit with the better verdict is kept (on a tie, the lower worst
     R-hat, a non-finite one counting as worst); ``posterior.attrs["centred"]`` records the
     sites it centred. ``extrapolation_sd`` (nats per e-fold beyond the largest pilot budget,
-    >= 0) is stored with the posterior for :func:`climb_bayes.predict.extrapolation_error`.
+    >= 0) is stored with the posterior for :meth:`climb_bayes.loss_model.Law.extrapolation_error`.
     """
     form, centred, extrapolation_sd = model_settings(form, centred, extrapolation_sd)
     data, loss, reference = model_data(table, priors.run_sd_fraction > 0)

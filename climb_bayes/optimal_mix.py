@@ -30,6 +30,7 @@ import numpy as np
 
 from climb_bayes.interior import Solution, minimise_on_simplex
 from climb_bayes.law import LawParams, effective_share, expected_loss
+from climb_bayes.loss_model import Law
 
 Array = jax.Array
 OBJECTIVE_KINDS = ("mean", "mean_sd", "quantile")
@@ -45,6 +46,17 @@ class Problem(NamedTuple):
     lower: np.ndarray  # (source,)
     upper: np.ndarray  # (source,)
     form: str = "source_saturating"
+
+    @classmethod
+    def at_budget(cls, law: Law, tokens: float, weights: np.ndarray, lower: np.ndarray,
+                  upper: np.ndarray) -> "Problem":
+        """The problem of ``law``'s draws at the target budget ``tokens``, its learned error
+        in budget folded into ``B`` (:meth:`climb_bayes.loss_model.Law.at_budget`, the draws
+        :meth:`~climb_bayes.loss_model.Law.predict_loss` makes with the default key)."""
+        return cls(LawParams(*(np.asarray(p, np.float64) for p in law.at_budget(tokens))),
+                   tokens / law.reference, np.asarray(law.self_map, np.float64),
+                   np.asarray(weights, np.float64), np.asarray(lower, np.float64),
+                   np.asarray(upper, np.float64), law.form)
 
 
 class Settings(NamedTuple):
@@ -85,7 +97,9 @@ def objective(kind: str = "mean", form: str = "source_saturating", k: float = 1.
     return f
 
 
-def _data(problem: Problem, params: LawParams) -> tuple[Any, ...]:
+def objective_data(problem: Problem, params: LawParams) -> tuple[Any, ...]:
+    """The ``data`` argument of the objectives, ``(params, tokens_scaled, self_map, weights)``,
+    in float64 (call under ``jax.enable_x64``)."""
     return (LawParams(*(jnp.asarray(p, jnp.float64) for p in params)),
             jnp.asarray(problem.tokens_scaled, jnp.float64),
             jnp.asarray(problem.self_map, jnp.float64), jnp.asarray(problem.weights, jnp.float64))
@@ -99,7 +113,7 @@ def minimise(problem: Problem, params: LawParams | None = None, kind: str = "mea
     """Minimise the objective ``kind`` over the problem's draws (or ``params``); float64."""
     params = problem.params if params is None else params
     with jax.enable_x64(True):
-        solution = _solve(objective(kind, problem.form, k, level), _data(problem, params),
+        solution = _solve(objective(kind, problem.form, k, level), objective_data(problem, params),
                           jnp.asarray(problem.lower, jnp.float64),
                           jnp.asarray(problem.upper, jnp.float64),
                           tol=settings.tol, max_iter=settings.max_iter)
@@ -112,7 +126,7 @@ def objective_value(problem: Problem, shares: np.ndarray, params: LawParams | No
     params = problem.params if params is None else params
     with jax.enable_x64(True):
         f = jax.jit(objective(kind, problem.form, k, level))
-        return float(f(jnp.asarray(shares, jnp.float64), _data(problem, params)))
+        return float(f(jnp.asarray(shares, jnp.float64), objective_data(problem, params)))
 
 
 def point_estimate(params: LawParams) -> LawParams:
@@ -143,7 +157,7 @@ def per_draw_optima(problem: Problem, settings: Settings = DEFAULT_SETTINGS) -> 
     gets a leading draw axis. Their spread is the uncertainty of the decision."""
     with jax.enable_x64(True):
         solution = _solve_each_draw(objective("mean", problem.form),
-                                    _data(problem, problem.params),
+                                    objective_data(problem, problem.params),
                                     jnp.asarray(problem.lower, jnp.float64),
                                     jnp.asarray(problem.upper, jnp.float64),
                                     tol=settings.tol, max_iter=settings.max_iter)

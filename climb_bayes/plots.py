@@ -17,7 +17,6 @@ No figure is ever empty. A figure function whose input leaves nothing meaningful
 marked in the figure (Pareto k off the scale, a density of draws that never moved).
 """
 
-import dataclasses
 import math
 
 import arviz as az
@@ -29,9 +28,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from climb_bayes.errors import listing
-from climb_bayes.law import LawParams, transfer_coefficient
+from climb_bayes.law import transfer_coefficient
 from climb_bayes.posterior import Posterior
-from climb_bayes.predict import posterior_losses
 
 #: Inner and outer credible bands of the fitted curves and intervals.
 BANDS = (0.5, 0.9)
@@ -360,10 +358,7 @@ def sampler_table(idata: az.InferenceData) -> pd.DataFrame:
 def thin(posterior: Posterior, draws: int = CURVE_DRAWS) -> Posterior:
     """The posterior with at most ``draws`` draws, evenly spaced (for curves and bands)."""
     total = len(posterior.nu)
-    keep = np.linspace(0, total - 1, min(draws, total)).round().astype(int)
-    params = LawParams(*(np.asarray(p)[keep] for p in posterior.params))
-    return dataclasses.replace(posterior, params=params, sigma=posterior.sigma[keep],
-                               nu=posterior.nu[keep])
+    return posterior.thinned(np.linspace(0, total - 1, min(draws, total)).round().astype(int))
 
 
 def observations(idata: az.InferenceData) -> pd.DataFrame:
@@ -403,7 +398,7 @@ def scaling_curves(posterior: Posterior, tokens: np.ndarray) -> pd.DataFrame:
                   if s in targets})
     names = list(mixes)
     shares = np.repeat(np.stack([mixes[n] for n in names]), len(tokens), axis=0)
-    losses = np.asarray(posterior_losses(posterior, shares, np.tile(tokens, len(names))))
+    losses = posterior.law.predict_loss(shares, np.tile(tokens, len(names)))
     losses = losses.reshape(losses.shape[0], len(names), len(tokens), len(targets))
     levels = sorted({p for b in BANDS for p in ((1 - b) / 2, (1 + b) / 2)})
     rows = []

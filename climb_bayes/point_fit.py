@@ -29,33 +29,18 @@ import scipy.optimize
 
 from climb_bayes.errors import InputError
 from climb_bayes.fit import model_data
-from climb_bayes.law import INTERACTION_FORMS, LawParams, expected_loss, self_map
+from climb_bayes.law import INTERACTION_FORMS, LawParams, expected_loss
+from climb_bayes.loss_model import Law
 from climb_bayes.model import transfer_pairs
 from climb_bayes.pilots import PilotTable
 
 
 @dataclass(frozen=True)
 class PointFit:
-    """The law's parameters at the best optimum of the Huber objective."""
+    """The law at the best optimum of the Huber objective: a law of one draw (float64)."""
 
-    params: LawParams  # numpy float64: E, B, beta, eta (target,); b, k (source, target)
-    reference: float  # D_ref, as in the Bayesian fit
-    form: str
-    sources: list[str]
-    targets: list[str]
+    law: Law
     objective: float  # J(theta) at the optimum (sum of Huber losses, in nats)
-
-    def loss(self, shares: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-        """Noise-free loss ``(n, target)`` of mixes ``shares`` ``(n, source)`` at ``tokens``
-        ``(n,)``."""
-        with jax.enable_x64(True):
-            law = expected_loss(
-                LawParams(*(jnp.asarray(p, dtype=jnp.float64) for p in self.params)),
-                jnp.asarray(shares, dtype=jnp.float64),
-                jnp.asarray(np.asarray(tokens, dtype=np.float64) / self.reference),
-                jnp.asarray(self_map(self.sources, self.targets), dtype=jnp.float64),
-                self.form)
-            return np.asarray(law, dtype=np.float64)
 
 
 def _huber(x: jax.Array, delta: float) -> jax.Array:
@@ -141,6 +126,5 @@ def fit_point(table: PilotTable, form: str = "source_saturating", num_starts: in
                 best = result
         params = LawParams(*(np.asarray(p, dtype=np.float64)
                              for p in unpack(jnp.asarray(best.x))))
-    return PointFit(params=params, reference=reference, form=form,
-                    sources=list(table.sources), targets=list(table.targets),
+    return PointFit(law=Law.single(params, reference, table.sources, table.targets, form),
                     objective=float(best.fun) * huber_delta)

@@ -6,7 +6,7 @@ latents on ``pair``), ``sample_stats``, ``log_likelihood``, ``posterior_predicti
 ``constant_data`` (the mixes on ``run`` x ``source``, each observation's run, budget and
 language, the loss scales, and which languages are trained and evaluated on ``language``).
 ``posterior.attrs`` records ``reference_tokens`` (``D_ref``), the languages, the interaction
-form, ``extrapolation_sd`` (:func:`climb_bayes.predict.extrapolation_error`), the pooled
+form, ``extrapolation_sd`` (:meth:`climb_bayes.loss_model.Law.extrapolation_error`), the pooled
 sites sampled ``centred``, the fit's health verdict and the numbers behind it
 (:mod:`climb_bayes.health`), the config, the package version and the pilot table's checksum.
 Reading refuses a broken fit unless asked to allow it.
@@ -14,9 +14,9 @@ Reading refuses a broken fit unless asked to allow it.
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import arviz as az
 import numpy as np
@@ -26,6 +26,7 @@ from climb_bayes.errors import InputError
 from climb_bayes.health import BROKEN, Health, stored_health
 from climb_bayes.io import atomic_path
 from climb_bayes.law import LawParams
+from climb_bayes.loss_model import Discrepancy, Law
 from climb_bayes.model import (
     LAW_SITES,
     PARAMETER_SITES,
@@ -113,34 +114,38 @@ def save_posterior(idata: az.InferenceData, path: str | Path) -> None:
         idata.to_netcdf(str(tmp))
 
 
-class Discrepancy(NamedTuple):
-    """Posterior draws of the law's error in budget (:mod:`climb_bayes.discrepancy`)."""
-
-    level: np.ndarray  # (sample, target, knot) delta_i at the pilots' budgets
-    slope: np.ndarray  # (sample, target, knot) its slope there
-    sd: np.ndarray  # (sample, target) tau_i
-    knots: np.ndarray  # (knot,) ln(D / D_ref) of the pilots' distinct budgets
-
-
 @dataclass(frozen=True)
 class Posterior:
-    """Posterior draws flattened over chains (leading axis ``sample``), ready for the law."""
+    """Posterior draws flattened over chains (leading axis ``draw``): the law at every draw
+    (:class:`climb_bayes.loss_model.Law`, which predicts the losses) and the noise of an
+    observed loss around it."""
 
-    params: LawParams  # each (sample, ...)
-    sigma: np.ndarray  # (sample, target)
-    nu: np.ndarray  # (sample,)
-    self_map: np.ndarray  # (source, target)
-    reference: float  # D_ref
-    form: str
-    sources: list[str]
-    targets: list[str]
+    law: Law  # the parameters, D_ref, form, languages and the learned error in budget
+    sigma: np.ndarray  # (draw, target) observation noise
+    nu: np.ndarray  # (draw,) its Student-t degrees of freedom
     idata: az.InferenceData
-    pilot_tokens: float  # the largest budget (tokens) at which the pilots observed a loss
     health: Health  # the fit's verdict (climb_bayes.health)
-    extrapolation_sd: float = 0.0  # nats per e-fold beyond pilot_tokens, see predict.py
-    bend: Discrepancy | None = None  # the law's error in budget, when the fit has it
-    run_sd: np.ndarray | None = None  # (sample, target) spread of a run's offset, when fitted
-    run_correlation: np.ndarray | None = None  # (sample, target, target) its Cholesky factor
+    run_sd: np.ndarray | None = None  # (draw, target) spread of a run's offset, when fitted
+    run_correlation: np.ndarray | None = None  # (draw, target, target) its Cholesky factor
+
+    @property
+    def sources(self) -> list[str]:
+        """The training languages."""
+        return self.law.sources
+
+    @property
+    def targets(self) -> list[str]:
+        """The evaluated languages."""
+        return self.law.targets
+
+    def thinned(self, keep: np.ndarray) -> "Posterior":
+        """The posterior at the draws ``keep`` only."""
+        def part(values: np.ndarray | None) -> np.ndarray | None:
+            return None if values is None else values[keep]
+
+        return replace(self, law=self.law.thinned(keep), sigma=self.sigma[keep],
+                       nu=self.nu[keep], run_sd=part(self.run_sd),
+                       run_correlation=part(self.run_correlation))
 
 
 def _draws(idata: az.InferenceData, name: str) -> np.ndarray:
@@ -188,19 +193,17 @@ def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceDat
                          f"parameters), or pass allow_broken=true to use it anyway.")
     nu = (_draws(idata, "nu") if "nu" in posterior
           else np.full(posterior.sizes["chain"] * posterior.sizes["draw"], float(attrs["nu"])))
+    bend = (Discrepancy(_draws(idata, "discrepancy"), _draws(idata, "discrepancy_slope"),
+                        _draws(idata, "discrepancy_sd"),
+                        np.asarray(idata.constant_data["knot_log_budget"].values))
+            if "discrepancy" in posterior else None)
+    law = Law(params=LawParams(*(_draws(idata, name) for name in LAW_SITES)),
+              reference=float(attrs["reference_tokens"]), sources=json.loads(attrs["sources"]),
+              targets=json.loads(attrs["targets"]), form=str(attrs["form"]), bend=bend,
+              extrapolation_sd=float(attrs.get("extrapolation_sd", 0.0)),
+              pilot_tokens=float(idata.constant_data["obs_tokens"].max()))
     return Posterior(
-        params=LawParams(*(_draws(idata, name) for name in LAW_SITES)),
-        sigma=_draws(idata, "sigma"), nu=nu,
-        self_map=np.asarray(idata.constant_data["self_map"].values, dtype=np.float32),
-        reference=float(attrs["reference_tokens"]), form=str(attrs["form"]),
-        sources=json.loads(attrs["sources"]), targets=json.loads(attrs["targets"]),
-        idata=idata, pilot_tokens=float(idata.constant_data["obs_tokens"].max()),
-        health=health,
-        extrapolation_sd=float(attrs.get("extrapolation_sd", 0.0)),
-        bend=(Discrepancy(_draws(idata, "discrepancy"), _draws(idata, "discrepancy_slope"),
-                          _draws(idata, "discrepancy_sd"),
-                          np.asarray(idata.constant_data["knot_log_budget"].values))
-              if "discrepancy" in posterior else None),
+        law=law, sigma=_draws(idata, "sigma"), nu=nu, idata=idata, health=health,
         run_sd=_draws(idata, "run_sd") if "run_sd" in posterior else None,
         run_correlation=(_draws(idata, "run_correlation") if "run_correlation" in posterior
                          else None),

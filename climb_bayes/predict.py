@@ -6,11 +6,10 @@ optional ``tokens`` column (overrides the ``tokens`` argument row by row) and ``
 columns for the posterior's training languages (a training language without a column gets
 share 0). The output has one row per (mix, tokens, evaluated language) with the posterior of
 the noise-free loss (``mean``, ``q05``, ``q50``, ``q95``) and of a new observed loss with
-observation noise (``pred_q05``, ``pred_q50``, ``pred_q95``). Beyond the largest pilot
-budget both include the law's own error when the fit set ``model.extrapolation_sd``
-(:func:`extrapolation_error`). A posterior from a broken fit (:mod:`climb_bayes.health`) is
-refused unless ``allow_broken=true``; one from a marginal fit is used with a note beside the
-numbers.
+observation noise (``pred_q05``, ``pred_q50``, ``pred_q95``). Both come from the posterior's
+law (:class:`climb_bayes.loss_model.Law`), with its learned error in budget. A posterior from
+a broken fit (:mod:`climb_bayes.health`) is refused unless ``allow_broken=true``; one from a
+marginal fit is used with a note beside the numbers.
 """
 
 from pathlib import Path
@@ -30,81 +29,13 @@ from climb_bayes.cli import (
     output_file,
     required,
 )
-from climb_bayes.discrepancy import beyond_knots
 from climb_bayes.errors import InputError, exits_on_input_error, listing, rows
 from climb_bayes.health import notice
 from climb_bayes.io import atomic_path
-from climb_bayes.law import LawParams, expected_loss
 from climb_bayes.pilots import SHARE_PREFIX, read_csv
-from climb_bayes.posterior import Discrepancy, Posterior, read_posterior
+from climb_bayes.posterior import Posterior, read_posterior
 
 QUANTILES = (0.05, 0.5, 0.95)
-
-
-def posterior_losses(posterior: Posterior, shares: np.ndarray, tokens: np.ndarray,
-                     rng_key: jax.Array | None = None) -> jax.Array:
-    """Noise-free loss of every draw: ``(sample, mix, target)`` for ``shares`` ``(mix, source)``
-    and budgets ``tokens`` ``(mix,)`` in tokens: the law with its learned error in budget
-    (:func:`law_error`) when the fit has one, plus the fixed error beyond the pilots
-    (:func:`extrapolation_error`) when the posterior has ``extrapolation_sd > 0``."""
-    tokens = np.asarray(tokens, dtype=np.float64)
-    key = jax.random.PRNGKey(0) if rng_key is None else rng_key
-    bend_key, extrapolation_key = jax.random.split(key)
-    tokens_scaled = jnp.asarray(tokens / posterior.reference, dtype=jnp.float32)
-    bend = (None if posterior.bend is None
-            else law_error(posterior.bend, jnp.log(tokens_scaled), bend_key))
-    per_draw = jax.vmap(expected_loss, in_axes=(0, None, None, None, None, 0))
-    losses = per_draw(LawParams(*map(jnp.asarray, posterior.params)),
-                      jnp.asarray(shares, dtype=jnp.float32), tokens_scaled,
-                      jnp.asarray(posterior.self_map), posterior.form, bend)
-    if posterior.extrapolation_sd == 0.0:
-        return losses
-    return losses + extrapolation_error(posterior, tokens, posterior.extrapolation_sd,
-                                        extrapolation_key)
-
-
-def params_at_budget(posterior: Posterior, tokens: float,
-                     rng_key: jax.Array | None = None) -> LawParams:
-    """The law's parameters of every draw with the learned error in budget at ``tokens`` folded
-    in: ``B_i exp(delta_i(D))``. At one budget ``delta_i`` is a per-draw constant factor on the
-    reducible loss, so the solver, which optimises the law at the target budget, sees the same
-    draws as :func:`posterior_losses` with the same key."""
-    if posterior.bend is None:
-        return posterior.params
-    key = jax.random.PRNGKey(0) if rng_key is None else rng_key
-    bend_key, _ = jax.random.split(key)
-    log_budget = jnp.log(jnp.asarray([tokens / posterior.reference], dtype=jnp.float32))
-    delta = np.asarray(law_error(posterior.bend, log_budget, bend_key))[:, 0, :]
-    return posterior.params._replace(B=np.asarray(posterior.params.B) * np.exp(delta))
-
-
-def law_error(bend: Discrepancy, log_budget: jax.Array, rng_key: jax.Array) -> jax.Array:
-    """Draws of the law's error in budget ``delta_i`` at budgets ``ln(D / D_ref)``
-    ``(mix,)``: ``(sample, mix, target)``. Zero up to the pilots' smallest budget, interpolated
-    between their budgets, and beyond the largest one a fresh path of the integrated random
-    walk, one per draw and language, shared by every mix (:mod:`climb_bayes.discrepancy`)."""
-    noise = jax.random.normal(rng_key, bend.sd.shape)
-    return beyond_knots(jnp.asarray(bend.level), jnp.asarray(bend.slope),
-                        jnp.asarray(bend.sd), jnp.asarray(bend.knots, dtype=jnp.float32),
-                        log_budget, noise)
-
-
-def extrapolation_error(posterior: Posterior, tokens: np.ndarray, sd: float,
-                        rng_key: jax.Array) -> jax.Array:
-    """Draws ``(sample, mix, target)`` of how far the true loss departs from the law beyond
-    the pilots, for budgets ``tokens`` ``(mix,)``::
-
-        delta_i(D) = eps_i * max(0, ln(D / D_pilot)),    eps_i ~ Normal(0, sd^2)
-
-    ``D_pilot`` is the largest pilot budget (``posterior.pilot_tokens``) and ``sd`` is in nats
-    per e-fold of extrapolation. One ``eps_i`` per posterior draw and target language, shared
-    by every mix and budget: it moves every mix's loss together, so it widens the intervals
-    of the predicted losses but leaves the differences between mixes, and so the decision and
-    ``P(beats uniform)``, unchanged. Inside the pilot range it is zero.
-    """
-    beyond = jnp.log(jnp.maximum(jnp.asarray(tokens, jnp.float32) / posterior.pilot_tokens, 1.0))
-    slope = sd * jax.random.normal(rng_key, (len(posterior.sigma), 1, len(posterior.targets)))
-    return slope * beyond[None, :, None]
 
 
 def predictive_losses(posterior: Posterior, mean: jax.Array, rng_key: jax.Array) -> jax.Array:
@@ -194,7 +125,7 @@ def predict(posterior: Posterior, mixes: pd.DataFrame, budgets: np.ndarray,
     shares = mixes[[f"{SHARE_PREFIX}{s}" for s in posterior.sources]].to_numpy()
     law_key = jax.random.PRNGKey(seed)  # the draws solve and report use with seed 0
     noise_key = jax.random.fold_in(law_key, 1)
-    mean = posterior_losses(posterior, shares, budgets, law_key)
+    mean = posterior.law.predict_loss(shares, budgets, law_key)
     predictive = predictive_losses(posterior, mean, noise_key)
     return summarise(np.asarray(mean), np.asarray(predictive), mixes, budgets, posterior.targets)
 

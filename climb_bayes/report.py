@@ -63,7 +63,6 @@ from climb_bayes.mix import check_shares
 from climb_bayes.model import PARAMETER_SITES
 from climb_bayes.pilots import SHARE_PREFIX, read_csv
 from climb_bayes.posterior import Posterior, read_posterior
-from climb_bayes.predict import posterior_losses
 
 #: Name of the reference mix every mix is compared with.
 UNIFORM = "uniform"
@@ -243,7 +242,7 @@ def with_uniform(shares: pd.DataFrame) -> pd.DataFrame:
 def mix_losses(posterior: Posterior, shares: pd.DataFrame, tokens: float) -> np.ndarray:
     """Noise-free loss of every draw, mix and target at ``tokens``: ``(sample, mix, target)``."""
     budgets = np.full(len(shares), float(tokens))
-    return np.asarray(posterior_losses(posterior, shares[posterior.sources].to_numpy(), budgets))
+    return posterior.law.predict_loss(shares[posterior.sources].to_numpy(), budgets)
 
 
 def _quantile_columns(draws: np.ndarray) -> dict[str, np.ndarray]:
@@ -410,20 +409,20 @@ def scaling_section(posterior: Posterior, target_tokens: float | None) -> Sectio
 def extrapolation_note(posterior: Posterior) -> str:
     """What the intervals beyond the largest pilot budget carry: the law's learned error in
     budget (:mod:`climb_bayes.discrepancy`) and ``model.extrapolation_sd``, when set."""
-    where = f"Beyond the largest pilot budget ({posterior.pilot_tokens:.3g} tokens)"
-    if posterior.bend is None:
+    where = f"Beyond the largest pilot budget ({posterior.law.pilot_tokens:.3g} tokens)"
+    if posterior.law.bend is None:
         carried = ("the intervals carry the uncertainty of the law's parameters only: they "
                    "trust the law itself (model.priors.discrepancy_scale = 0)")
     else:
-        tau = np.median(posterior.bend.sd, axis=0)
+        tau = np.median(posterior.law.bend.sd, axis=0)
         carried = ("the intervals carry the law's learned error in budget: each language's "
                    "reducible loss bends away from the power law by a random walk whose "
                    "slope wanders by tau per e-fold (posterior median tau: "
                    + ", ".join(f"{t} {v:.3g}" for t, v in zip(posterior.targets, tau,
                                                              strict=True)) + ")")
-    if posterior.extrapolation_sd == 0.0:
+    if posterior.law.extrapolation_sd == 0.0:
         return f"{where} {carried}."
-    return (f"{where} {carried}, and a fixed error of {posterior.extrapolation_sd:g} nats per "
+    return (f"{where} {carried}, and a fixed error of {posterior.law.extrapolation_sd:g} nats per "
             f"e-fold of extrapolation (model.extrapolation_sd).")
 
 
@@ -557,8 +556,8 @@ def other_forms(path: str | Path, form: str, allow_broken: bool = False
         if file.resolve() == path.resolve():
             continue
         other = read_posterior(file, allow_broken=allow_broken)
-        if other.form != form:
-            found[other.form] = other.idata
+        if other.law.form != form:
+            found[other.law.form] = other.idata
     return found
 
 
@@ -592,12 +591,12 @@ def build_sections(posterior: Posterior, others: Mapping[str, az.InferenceData],
                    ) -> list[Section]:
     """Every section of the report, figures drawn in memory (nothing is written)."""
     target = decision_budget(mixes, settings.tokens) if mixes is not None else settings.tokens
-    tokens = target or posterior.reference
+    tokens = target or posterior.law.reference
     sections = [
         health_section(posterior.idata, settings.health_pairs),
         scaling_section(posterior, target),
         transfer_section(posterior.idata, tokens, settings.forest_pairs),
-        checks_section(posterior.idata, others, posterior.form, settings.ppc_draws,
+        checks_section(posterior.idata, others, posterior.law.form, settings.ppc_draws,
                        settings.seed),
     ]
     if mixes is None:
@@ -727,12 +726,12 @@ def make_report(posterior_path: str | Path, mixes_path: str | Path | None,
     page opens with the fit's verdict (:func:`health_banner`)."""
     posterior = read_posterior(posterior_path, allow_broken=allow_broken)
     mixes = read_mix_directory(mixes_path, posterior.sources) if mixes_path else None
-    others = other_forms(posterior_path, posterior.form, allow_broken)
+    others = other_forms(posterior_path, posterior.law.form, allow_broken)
     sections = build_sections(posterior, others, mixes, settings)
     figures = render_figures(sections)
-    header = (f"Posterior {posterior_path} ({posterior.form} form; {len(posterior.nu)} draws; "
+    header = (f"Posterior {posterior_path} ({posterior.law.form} form; {len(posterior.nu)} draws; "
               f"training languages {', '.join(posterior.sources)}; evaluated languages "
-              f"{', '.join(posterior.targets)}; D_ref = {posterior.reference:.3g} tokens)"
+              f"{', '.join(posterior.targets)}; D_ref = {posterior.law.reference:.3g} tokens)"
               + (f"; mixes from {mixes_path}." if mixes_path else "."))
     page = render_html(sections, figures, "climb_bayes posterior report", header,
                        health_banner(posterior.health))

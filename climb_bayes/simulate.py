@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import hydra
-import jax.numpy as jnp
+import jax
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
@@ -47,13 +47,8 @@ from climb_bayes.cli import (
 from climb_bayes.design import climb_design
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.io import write_text
-from climb_bayes.law import (
-    INTERACTION_FORMS,
-    LawParams,
-    effective_share,
-    expected_loss,
-    self_map,
-)
+from climb_bayes.law import INTERACTION_FORMS, LawParams, self_map
+from climb_bayes.loss_model import Law
 from climb_bayes.model import reference_tokens
 from climb_bayes.pilots import SHARE_PREFIX, write_pilots
 
@@ -78,13 +73,16 @@ class World:
     reference: float  # D_ref
     form: str = "source_saturating"
 
-    def loss(self, shares: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-        """Noise-free loss ``(n, target)`` of mixes ``(n, source)`` at budgets ``(n,)``."""
-        law = expected_loss(LawParams(*map(jnp.asarray, self.params)), jnp.asarray(shares),
-                            jnp.asarray(tokens / self.reference), self_map(self.sources,
-                                                                           self.targets),
-                            self.form)
-        return np.asarray(law, dtype=np.float64)
+    @property
+    def law(self) -> Law:
+        """The true law, a law of one draw in float64."""
+        return Law.single(LawParams(*(np.asarray(p, np.float64) for p in self.params)),
+                          self.reference, self.sources, self.targets, self.form)
+
+    def predict_loss(self, shares: np.ndarray, tokens: np.ndarray,
+                     rng_key: jax.Array | None = None) -> np.ndarray:
+        """The true noise-free loss ``(1, mix, target)`` (a ``LossModel``)."""
+        return self.law.predict_loss(shares, tokens, rng_key)
 
     def to_json(self) -> str:
         """The world as JSON (arrays as nested lists, names alongside)."""
@@ -138,7 +136,7 @@ def observe(world: World, points: pd.DataFrame, rng: np.random.Generator,
     Target ``i`` is observed where ``r_i > 0``, and everywhere if it is evaluation-only.
     """
     shares = points[[f"{SHARE_PREFIX}{s}" for s in world.sources]].to_numpy()
-    mean = world.loss(shares, points["tokens"].to_numpy())
+    mean = world.predict_loss(shares, points["tokens"].to_numpy())[0]
     draws = rng.standard_t(noise_df, mean.shape) if noise_df else rng.standard_normal(mean.shape)
     loss = mean + world.sigma * draws
     observed = (shares @ self_map(world.sources, world.targets) > 0) | ~np.isin(
@@ -174,10 +172,7 @@ def simulate_pilots(languages: int = 4, evaluation_only: int = 0, budgets: Seque
 def interference_is_bounded(world: World, shares: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     """Whether ``rt_i >= r_i / 2``, per mix and target; ``(n, target)`` booleans."""
     own = shares @ self_map(world.sources, world.targets)
-    rt = effective_share(LawParams(*map(jnp.asarray, world.params)), jnp.asarray(shares),
-                         jnp.asarray(tokens / world.reference),
-                         self_map(world.sources, world.targets), world.form)
-    return np.asarray(rt) >= 0.5 * own
+    return world.law.effective_share(shares, tokens)[0] >= 0.5 * own
 
 
 def bound_interference(world: World, draw: Callable[[], World], shares: np.ndarray,
@@ -221,7 +216,7 @@ def heldout_runs(world: World, count: int, budgets: Sequence[float], rng: np.ran
         keep = interference_is_bounded(world, new, new_tokens).all(axis=1)
         shares = np.vstack([shares, new[keep]])[:count]
         tokens = np.concatenate([tokens, new_tokens[keep]])[:count]
-    truth = world.loss(shares, tokens)
+    truth = world.predict_loss(shares, tokens)[0]
     return shares, tokens, truth, truth + world.sigma * rng.standard_normal(truth.shape)
 
 

@@ -70,7 +70,6 @@ from climb_bayes.optimal_mix import (
 )
 from climb_bayes.pilots import SHARE_PREFIX, read_csv
 from climb_bayes.posterior import Posterior, file_sha256, read_posterior
-from climb_bayes.predict import params_at_budget, posterior_losses
 
 log = logging.getLogger(__name__)
 
@@ -223,15 +222,15 @@ def check_posterior(posterior: Posterior, path: str) -> None:
     if missing:
         raise InputError(f"{path} lacks {missing}, which the solver needs; re-run "
                          f"`python -m climb_bayes.fit` to write a complete posterior.")
-    if posterior.form not in INTERACTION_FORMS:
-        raise InputError(f"{path} uses the interaction form {posterior.form!r}, which this "
+    if posterior.law.form not in INTERACTION_FORMS:
+        raise InputError(f"{path} uses the interaction form {posterior.law.form!r}, which this "
                          f"version ({__version__}) does not know; known: "
                          f"{sorted(INTERACTION_FORMS)}. Refit with this version.")
     if not _compatible(str(version), __version__):
         raise InputError(f"{path} was written by climb_bayes {version}, incompatible with "
                          f"this version {__version__}; refit it with this version.")
     shape = (len(posterior.sources), len(posterior.targets))
-    if posterior.self_map.shape != shape or posterior.params.a.shape[1:] != shape:
+    if np.shape(posterior.law.params.a)[1:] != shape:
         raise InputError(f"{path}: the transfer matrices do not match its {shape[0]} training "
                          f"and {shape[1]} evaluated languages; the file is corrupt, refit.")
 
@@ -349,7 +348,7 @@ def baseline_mixes(count: int, options: Options) -> dict[str, np.ndarray]:
 def weighted_loss_draws(posterior: Posterior, shares: np.ndarray, target_tokens: float,
                         weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-draw losses ``(sample, mix, target)`` and weighted losses ``(sample, mix)``."""
-    losses = np.asarray(posterior_losses(posterior, shares, np.full(len(shares), target_tokens)),
+    losses = np.asarray(posterior.law.predict_loss(shares, np.full(len(shares), target_tokens)),
                         dtype=np.float64)
     return losses, losses @ weights
 
@@ -385,7 +384,7 @@ def extrapolation_warnings(posterior: Posterior, target_tokens: float, shares: n
                            budget_factor: float) -> list[str]:
     """Where the decision extrapolates: a target budget beyond ``budget_factor`` times the
     largest pilot budget, or an optimal share outside the shares the pilots gave a language."""
-    largest = posterior.pilot_tokens
+    largest = posterior.law.pilot_tokens
     messages = []
     if target_tokens > budget_factor * largest:
         messages.append(f"target_tokens = {target_tokens:.3g} is {target_tokens / largest:.1f}x "
@@ -438,10 +437,7 @@ def _problem(cfg: DictConfig, posterior: Posterior, options: Options
     lower, upper = share_bounds(cfg.min_share, cfg.max_share, posterior.sources)
     lower, upper = feasible_bounds(lower, upper, available, options.max_epochs,
                                    options.target_tokens, posterior.sources)
-    problem = Problem(params_at_budget(posterior, options.target_tokens),
-                      options.target_tokens / posterior.reference,
-                      np.asarray(posterior.self_map, np.float64), weights, lower, upper,
-                      posterior.form)
+    problem = Problem.at_budget(posterior.law, options.target_tokens, weights, lower, upper)
     return problem, replace(options, available=available), weights
 
 
@@ -467,10 +463,10 @@ def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
         "posterior": str(cfg.posterior), "posterior_sha256": file_sha256(cfg.posterior),
         "posterior_climb_bayes_version": str(posterior.idata.posterior.attrs.get(
             "climb_bayes_version")),
-        "climb_bayes_version": __version__, "form": posterior.form,
+        "climb_bayes_version": __version__, "form": posterior.law.form,
         "fit_health": posterior.health.verdict,
         "fit_health_reasons": list(posterior.health.reasons),
-        "target_tokens": options.target_tokens, "reference_tokens": posterior.reference,
+        "target_tokens": options.target_tokens, "reference_tokens": posterior.law.reference,
         "draws": int(weighted.shape[0]),
         "weights": dict(zip(targets, weights.tolist(), strict=True)),
         "lower": dict(zip(sources, problem.lower.tolist(), strict=True)),

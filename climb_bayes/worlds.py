@@ -1,7 +1,8 @@
 """Simulated worlds with a known truth for the simulation study
 (``benchmarks/simulation_study.py``).
 
-Two kinds of truth share one interface (``loss(shares, tokens)``, ``sigma``, ``sources``,
+Two kinds of truth share one interface (``predict_loss(shares, tokens)``, the
+:class:`climb_bayes.loss_model.LossModel` protocol, with one draw; ``sigma``, ``sources``,
 ``targets``, ``reference``), so :func:`climb_bayes.simulate.observe` and
 :func:`climb_bayes.simulate.heldout_runs` work with both:
 
@@ -31,8 +32,7 @@ import numpy as np
 import scipy.optimize
 
 from climb_bayes.interior import minimise_on_simplex
-from climb_bayes.law import LawParams, expected_loss, self_map
-from climb_bayes.optimal_mix import objective
+from climb_bayes.optimal_mix import Problem, objective, objective_data
 from climb_bayes.simulate import World
 
 Array = jax.Array
@@ -69,13 +69,14 @@ class DMLWorld:
     reference: float
     form: str = "data_mixing_laws"
 
-    def loss(self, shares: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-        """Noise-free loss ``(n, target)`` in float64."""
+    def predict_loss(self, shares: np.ndarray, tokens: np.ndarray,
+                     rng_key: jax.Array | None = None) -> np.ndarray:
+        """True noise-free loss ``(1, mix, target)`` in float64 (a ``LossModel``)."""
         with jax.enable_x64(True):
             params = DMLParams(*(jnp.asarray(p, jnp.float64) for p in self.params))
             law = dml_loss(params, jnp.asarray(shares, jnp.float64),
                            jnp.asarray(np.asarray(tokens, np.float64) / self.reference))
-            return np.asarray(law, np.float64)
+            return np.asarray(law, np.float64)[None]
 
 
 def draw_dml_world(rng: np.random.Generator, languages: Sequence[str], reference: float,
@@ -119,39 +120,24 @@ def _dml_objective(shares: Array, data: tuple[Any, ...]) -> Array:
     return dml_loss(params, shares[None, :], jnp.reshape(tokens_scaled, (1,)))[0] @ weights
 
 
-def _law_objective(form: str) -> Any:
-    return objective("mean", form)
-
-
 def truth_problem(world: World | DMLWorld, target_tokens: float, weights: np.ndarray
                   ) -> tuple[Any, tuple[Any, ...]]:
     """``(f, data)``: the true weighted loss ``W(r) = sum_i w_i L_i(r, D_target)`` as a JAX
     function of the shares and its data (float64; call under ``jax.enable_x64``)."""
-    scaled = jnp.asarray(target_tokens / world.reference, jnp.float64)
     w = jnp.asarray(weights, jnp.float64)
     if isinstance(world, DMLWorld):
         params = DMLParams(*(jnp.asarray(p, jnp.float64) for p in world.params))
+        scaled = jnp.asarray(target_tokens / world.reference, jnp.float64)
         return _dml_objective, (params, scaled, w)
-    params = LawParams(*(jnp.asarray(np.asarray(p, np.float64)[None], jnp.float64)
-                         for p in world.params))
-    sm = jnp.asarray(self_map(world.sources, world.targets), jnp.float64)
-    return _law_objective(world.form), (params, scaled, sm, w)
+    problem = Problem.at_budget(world.law, target_tokens, weights, np.zeros(1), np.ones(1))
+    return objective("mean", problem.form), objective_data(problem, problem.params)
 
 
 def true_weighted_loss(world: World | DMLWorld, shares: np.ndarray, target_tokens: float,
                        weights: np.ndarray) -> np.ndarray:
     """True ``W(r)`` at the target budget of every mix ``(n, source)``; ``(n,)``, float64."""
     shares = np.atleast_2d(np.asarray(shares, np.float64))
-    tokens = np.full(len(shares), target_tokens)
-    if isinstance(world, DMLWorld):
-        return world.loss(shares, tokens) @ weights
-    with jax.enable_x64(True):
-        law = expected_loss(LawParams(*(jnp.asarray(np.asarray(p, np.float64))
-                                        for p in world.params)),
-                            jnp.asarray(shares), jnp.asarray(tokens / world.reference),
-                            jnp.asarray(self_map(world.sources, world.targets), jnp.float64),
-                            world.form)
-        return np.asarray(law, np.float64) @ weights
+    return world.predict_loss(shares, np.full(len(shares), target_tokens))[0] @ weights
 
 
 _ipm = jax.jit(minimise_on_simplex, static_argnums=(0,), static_argnames=("tol", "max_iter"))

@@ -17,7 +17,6 @@ from climb_bayes.fit import bundled_example
 from climb_bayes.law import LawParams, expected_loss
 from climb_bayes.pilots import PilotTable, read_pilots
 from climb_bayes.posterior import read_posterior
-from climb_bayes.predict import params_at_budget
 
 #: Mixes to predict; ``tokens`` is empty on two rows, so those take the ``tokens=`` argument.
 MIXES = pd.DataFrame({
@@ -113,7 +112,7 @@ def test_predict_matches_direct_evaluation_of_the_law(fitted, predicted) -> None
         lambda p, i=i: expected_loss(p, jnp.asarray(shares[i:i + 1]),
                                      jnp.asarray([budgets[i] / reference], dtype=jnp.float32),
                                      jnp.asarray(self_map), "source_saturating"))(
-        LawParams(*map(jnp.asarray, params_at_budget(posterior, budgets[i])))))[:, 0]
+        LawParams(*map(jnp.asarray, posterior.law.at_budget(budgets[i])))))[:, 0]
         for i in range(len(budgets))], axis=1)  # (draw, mix, target)
     assert per_draw.shape == (fitted.chains * fitted.draws, len(MIXES), len(targets))
 

@@ -8,9 +8,9 @@ import pytest
 
 from climb_bayes.discrepancy import at_knots, beyond_knots, knot_states, without_trend
 from climb_bayes.law import LawParams, expected_loss, self_map
+from climb_bayes.loss_model import Discrepancy
 from climb_bayes.model import budget_knots
-from climb_bayes.posterior import Discrepancy, read_posterior
-from climb_bayes.predict import law_error, params_at_budget, posterior_losses
+from climb_bayes.posterior import read_posterior
 
 KNOTS = jnp.array([0.0, 0.5, 1.2, 2.0])
 TAU = 0.3
@@ -89,7 +89,7 @@ def test_a_language_given_fewer_tokens_gets_a_wider_interval_beyond_the_pilots()
                        sd=np.full((draws, 2), 0.1, np.float32),
                        knots=np.array([0.0, 1.0], np.float32))
     budgets = jnp.log(jnp.array([10.0, 10.0]))  # both mixes 10x the reference budget
-    delta = law_error(bend, budgets, jax.random.PRNGKey(0))
+    delta = bend.at(budgets, jax.random.PRNGKey(0))
     assert delta.shape == (draws, 2, 2)
     np.testing.assert_allclose(delta[:, 0], delta[:, 1])  # shared by the two mixes
     shares = jnp.array([[0.5, 0.5], [0.95, 0.05]])
@@ -115,16 +115,16 @@ def test_the_trend_is_removed_and_the_bend_kept() -> None:
 
 
 def test_the_solver_sees_the_same_draws_as_the_predictions(fitted) -> None:
-    """``params_at_budget`` folds delta into B: the law at those parameters is the prediction."""
-    posterior = read_posterior(fitted.posterior)
-    assert posterior.bend is not None
-    tokens = 30 * posterior.pilot_tokens
-    shares = np.full((1, len(posterior.sources)), 1 / len(posterior.sources))
-    predicted = np.asarray(posterior_losses(posterior, shares, np.array([tokens])))
-    folded = params_at_budget(posterior, tokens)
+    """``Law.at_budget`` folds delta into B: the law at those parameters is the prediction."""
+    law = read_posterior(fitted.posterior).law
+    assert law.bend is not None
+    tokens = 30 * law.pilot_tokens
+    shares = np.full((1, len(law.sources)), 1 / len(law.sources))
+    predicted = law.predict_loss(shares, np.array([tokens]))
+    folded = law.at_budget(tokens)
     per_draw = jax.vmap(expected_loss, in_axes=(0, None, None, None, None))
     direct = np.asarray(per_draw(LawParams(*map(jnp.asarray, folded)), jnp.asarray(shares),
-                                 jnp.array([tokens / posterior.reference]),
-                                 jnp.asarray(posterior.self_map), posterior.form))
+                                 jnp.array([tokens / law.reference]),
+                                 jnp.asarray(law.self_map), law.form))
     np.testing.assert_allclose(direct, predicted, rtol=1e-4)
-    assert not np.allclose(folded.B, posterior.params.B)  # 30x beyond: delta is not zero
+    assert not np.allclose(folded.B, law.params.B)  # 30x beyond: delta is not zero

@@ -1,4 +1,4 @@
-"""The law's error beyond the pilots (``model.extrapolation_sd``, predict.extrapolation_error):
+"""The law's error beyond the pilots (``model.extrapolation_sd``, Law.extrapolation_error):
 its size and shape, that it leaves the differences between mixes alone, and that fit, predict
 and solve carry it from the config to the intervals."""
 
@@ -12,7 +12,7 @@ import pytest
 
 from climb_bayes.errors import INPUT_ERROR_STATUS
 from climb_bayes.posterior import Posterior, read_posterior
-from climb_bayes.predict import extrapolation_error, posterior_losses, predict
+from climb_bayes.predict import predict
 from climb_bayes.report import extrapolation_note
 from climb_bayes.solve import comparison_table, weighted_loss_draws
 
@@ -27,18 +27,24 @@ def posterior(fitted) -> Posterior:
     return read_posterior(fitted.posterior)
 
 
+def with_law(posterior: Posterior, **changes) -> Posterior:
+    """The posterior with its law's fields ``changes`` replaced."""
+    return replace(posterior, law=replace(posterior.law, **changes))
+
+
 def shares_of(posterior: Posterior) -> np.ndarray:
     return MIXES[[f"share_{s}" for s in posterior.sources]].to_numpy()
 
 
 def test_the_posterior_knows_its_largest_pilot_budget(posterior, fitted) -> None:
-    assert posterior.pilot_tokens == float(fitted.frame["tokens"].max())
-    assert posterior.extrapolation_sd == 0.0  # the default config trusts the law
+    assert posterior.law.pilot_tokens == float(fitted.frame["tokens"].max())
+    assert posterior.law.extrapolation_sd == 0.0  # the default config trusts the law
 
 
 def test_error_is_zero_inside_the_pilots_and_grows_with_log_budget(posterior) -> None:
-    budgets = posterior.pilot_tokens * np.array([0.1, 1.0, np.e, np.e ** 3])
-    error = np.asarray(extrapolation_error(posterior, budgets, SD, jax.random.PRNGKey(1)))
+    budgets = posterior.law.pilot_tokens * np.array([0.1, 1.0, np.e, np.e ** 3])
+    law = replace(posterior.law, extrapolation_sd=SD)
+    error = np.asarray(law.extrapolation_error(budgets, jax.random.PRNGKey(1)))
     assert error.shape == (len(posterior.sigma), len(budgets), len(posterior.targets))
     np.testing.assert_array_equal(error[:, :2], 0.0)
     # one slope per draw and language: the error at 3 e-folds is 3x the error at 1 e-fold
@@ -50,11 +56,11 @@ def test_error_is_zero_inside_the_pilots_and_grows_with_log_budget(posterior) ->
 
 
 def test_error_moves_every_mix_together(posterior) -> None:
-    target = np.full(len(MIXES), 30 * posterior.pilot_tokens)
+    target = np.full(len(MIXES), 30 * posterior.law.pilot_tokens)
     shares = shares_of(posterior)
-    law = np.asarray(posterior_losses(posterior, shares, target))
-    widened = replace(posterior, extrapolation_sd=SD)
-    losses = np.asarray(posterior_losses(widened, shares, target))
+    law = posterior.law.predict_loss(shares, target)
+    widened = with_law(posterior, extrapolation_sd=SD)
+    losses = widened.law.predict_loss(shares, target)
     # the same draw of the error for every mix: differences between mixes are the law's
     np.testing.assert_allclose(np.diff(losses, axis=1), np.diff(law, axis=1), atol=1e-5)
     assert np.all(losses.std(0) > law.std(0))
@@ -70,11 +76,11 @@ def test_error_moves_every_mix_together(posterior) -> None:
 
 
 def test_predict_widens_only_beyond_the_pilots(posterior) -> None:
-    budgets = np.repeat([0.5 * posterior.pilot_tokens, 100 * posterior.pilot_tokens], 3)
+    budgets = np.repeat([0.5 * posterior.law.pilot_tokens, 100 * posterior.law.pilot_tokens], 3)
     mixes = pd.concat([MIXES, MIXES], ignore_index=True)
     plain = predict(posterior, mixes, budgets, seed=3)
-    widened = predict(replace(posterior, extrapolation_sd=SD), mixes, budgets, seed=3)
-    inside = plain["tokens"] < posterior.pilot_tokens
+    widened = predict(with_law(posterior, extrapolation_sd=SD), mixes, budgets, seed=3)
+    inside = plain["tokens"] < posterior.law.pilot_tokens
     for low, high in (("q05", "q95"), ("pred_q05", "pred_q95")):
         plain_width = plain[high] - plain[low]
         width = widened[high] - widened[low]
@@ -85,9 +91,9 @@ def test_predict_widens_only_beyond_the_pilots(posterior) -> None:
 
 def test_the_report_says_what_the_intervals_carry(posterior) -> None:
     assert "learned error in budget" in extrapolation_note(posterior)
-    assert "trust the law itself" in extrapolation_note(replace(posterior, bend=None))
-    note = extrapolation_note(replace(posterior, extrapolation_sd=SD))
-    assert f"{posterior.pilot_tokens:.3g} tokens" in note and "0.05 nats per e-fold" in note
+    assert "trust the law itself" in extrapolation_note(with_law(posterior, bend=None))
+    note = extrapolation_note(with_law(posterior, extrapolation_sd=SD))
+    assert f"{posterior.law.pilot_tokens:.3g} tokens" in note and "0.05 nats per e-fold" in note
 
 
 def test_the_setting_travels_with_the_posterior_file(fitted, tmp_path) -> None:
@@ -96,7 +102,7 @@ def test_the_setting_travels_with_the_posterior_file(fitted, tmp_path) -> None:
     idata.posterior.attrs["extrapolation_sd"] = SD
     copy = tmp_path / "posterior.nc"
     idata.to_netcdf(str(copy))
-    assert read_posterior(copy).extrapolation_sd == SD
+    assert read_posterior(copy).law.extrapolation_sd == SD
 
 
 def test_fit_rejects_a_negative_setting(cli, fitted, tmp_path) -> None:

@@ -101,21 +101,21 @@ def test_read_posterior(fitted, idata) -> None:
     n, s, t = fitted.chains * draws, len(posterior.sources), len(posterior.targets)
     assert (s, t) == (3, 3)
     for name in ("E", "B", "beta", "eta"):
-        assert getattr(posterior.params, name).shape == (n, t), name
+        assert getattr(posterior.law.params, name).shape == (n, t), name
     for name in ("a", "k"):
-        assert getattr(posterior.params, name).shape == (n, s, t), name
+        assert getattr(posterior.law.params, name).shape == (n, s, t), name
     assert posterior.sigma.shape == (n, t)
     assert posterior.nu.shape == (n,)
     np.testing.assert_array_equal(posterior.nu, 4.0)
-    np.testing.assert_array_equal(posterior.self_map, np.eye(3))
-    assert posterior.reference == float(idata.posterior.attrs["reference_tokens"])
-    assert posterior.form == "source_saturating"
+    np.testing.assert_array_equal(posterior.law.self_map, np.eye(3))
+    assert posterior.law.reference == float(idata.posterior.attrs["reference_tokens"])
+    assert posterior.law.form == "source_saturating"
     # draws are flattened chain-major: sample c * draws + d is (chain c, draw d)
     E = idata.posterior["E"].values
     a = idata.posterior["a"].values
     for chain, draw in ((0, 0), (0, draws - 1), (1, 0), (1, 7)):
-        np.testing.assert_array_equal(posterior.params.E[chain * draws + draw], E[chain, draw])
-        np.testing.assert_array_equal(posterior.params.a[chain * draws + draw], a[chain, draw])
+        np.testing.assert_array_equal(posterior.law.params.E[chain * draws + draw], E[chain, draw])
+        np.testing.assert_array_equal(posterior.law.params.a[chain * draws + draw], a[chain, draw])
 
 
 def test_transfer_is_zero_exactly_on_the_diagonal(idata) -> None:

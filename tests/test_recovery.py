@@ -14,7 +14,7 @@ from climb_bayes.fit import Sampler, fit_posterior
 from climb_bayes.model import Priors
 from climb_bayes.pilots import validate_pilots
 from climb_bayes.posterior import read_posterior, save_posterior
-from climb_bayes.predict import posterior_losses, predictive_losses
+from climb_bayes.predict import predictive_losses
 from climb_bayes.simulate import heldout_runs, simulate_pilots
 
 pytestmark = pytest.mark.slow
@@ -43,12 +43,12 @@ def interval_hits(draws: np.ndarray, truth: np.ndarray, mass: float = 0.9) -> np
 
 def test_true_parameters_inside_90_percent_intervals(fitted):
     posterior, world = fitted
-    cross = posterior.self_map == 0
+    cross = posterior.law.self_map == 0
     hits = []
     for name in ("E", "B", "beta", "eta"):
-        hits.append(interval_hits(getattr(posterior.params, name), getattr(world.params, name)))
+        hits.append(interval_hits(getattr(posterior.law.params, name), getattr(world.params, name)))
     for name in ("a", "k"):
-        hit = interval_hits(getattr(posterior.params, name), getattr(world.params, name))
+        hit = interval_hits(getattr(posterior.law.params, name), getattr(world.params, name))
         hits.append(hit[cross])
     hits = np.concatenate(hits)
     assert hits.mean() >= 0.75, f"only {hits.mean():.0%} of true parameters in 90% intervals"
@@ -58,7 +58,7 @@ def test_heldout_predictive_coverage(fitted):
     posterior, world = fitted
     shares, tokens, _, observed = heldout_runs(world, 60, HELDOUT_BUDGETS,
                                                np.random.default_rng(123))
-    mean = posterior_losses(posterior, shares, tokens)
+    mean = posterior.law.predict_loss(shares, tokens)
     predictive = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(0)))
     coverage = interval_hits(predictive, observed).mean()
     assert 0.80 <= coverage <= 0.97, f"90% predictive intervals cover {coverage:.0%}"
@@ -67,5 +67,5 @@ def test_heldout_predictive_coverage(fitted):
 def test_posterior_mean_predictions_close_to_truth(fitted):
     posterior, world = fitted
     shares, tokens, truth, _ = heldout_runs(world, 40, [3e7], np.random.default_rng(7))
-    error = np.asarray(posterior_losses(posterior, shares, tokens)).mean(0) - truth
+    error = np.asarray(posterior.law.predict_loss(shares, tokens)).mean(0) - truth
     assert np.sqrt(np.mean(error ** 2)) < world.sigma.mean()

@@ -157,15 +157,15 @@ def test_compare_section_follows_the_other_form_beside_the_posterior(fitted, tmp
     alone.mkdir()
     shutil.copy(fitted.posterior, alone / "posterior.nc")
     posterior = read_posterior(alone / "posterior.nc")
-    assert report.other_forms(alone / "posterior.nc", posterior.form) == {}
-    section = report.checks_section(posterior.idata, {}, posterior.form)
+    assert report.other_forms(alone / "posterior.nc", posterior.law.form) == {}
+    section = report.checks_section(posterior.idata, {}, posterior.law.form)
     assert "compare" not in section.figures
     assert any("only one interaction form" in note for note in section.notes)
     other = fitted.output / "posterior_self_saturating.nc"
     if other.is_file():
-        others = report.other_forms(fitted.posterior, posterior.form)
+        others = report.other_forms(fitted.posterior, posterior.law.form)
         assert set(others) == {"self_saturating"}
-        section = report.checks_section(posterior.idata, others, posterior.form)
+        section = report.checks_section(posterior.idata, others, posterior.law.form)
         table = section.tables["az.compare of the interaction forms"]
         fit_table = pd.read_csv(fitted.output / "model_comparison.csv", index_col=0)
         assert set(table.index) == set(fit_table.index)

@@ -1,0 +1,174 @@
+"""One object that predicts losses: :class:`Law`, the CLIMB law at its parameter draws.
+
+Every caller that wants a loss (predict, solve, report, plots, the benchmarks, the
+simulated truths) asks one object::
+
+    model.predict_loss(shares, tokens) -> (draw, mix, target)
+
+for mixes ``shares`` ``(mix, source)`` at budgets ``tokens`` ``(mix,)`` in tokens. That is
+the :class:`LossModel` protocol. :class:`Law` implements it for the law of
+:mod:`climb_bayes.law`: it owns the parameters (one or many draws), the reference budget
+``D_ref`` the law's budgets are scaled by, the interaction form, the languages, and the law's
+learned error in budget (:class:`Discrepancy`). The posterior (``Posterior.law``), the point
+fit (``PointFit.law``) and the simulated truth (``World.law``) each hold one; the Data Mixing
+Laws truth of the simulation study implements the protocol with its own formula.
+
+A law whose parameters are float64 computes in float64 (point fits and simulated truths);
+float32 draws (the posterior) compute in float32.
+"""
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from climb_bayes.discrepancy import beyond_knots
+from climb_bayes.law import LawParams, effective_share, expected_loss, self_map
+
+
+class LossModel(Protocol):
+    """Anything that predicts the noise-free loss of mixes at budgets."""
+
+    sources: list[str]  # training languages, the columns of ``shares``
+    targets: list[str]  # evaluated languages, the last axis of the prediction
+
+    def predict_loss(self, shares: np.ndarray, tokens: np.ndarray,
+                     rng_key: jax.Array | None = None) -> np.ndarray:
+        """Loss ``(draw, mix, target)`` of ``shares`` ``(mix, source)`` at ``tokens``
+        ``(mix,)``; ``rng_key`` draws whatever the prediction leaves random."""
+        ...
+
+
+class Discrepancy(NamedTuple):
+    """Posterior draws of the law's error in budget (:mod:`climb_bayes.discrepancy`)."""
+
+    level: np.ndarray  # (draw, target, knot) delta_i at the pilots' budgets
+    slope: np.ndarray  # (draw, target, knot) its slope there
+    sd: np.ndarray  # (draw, target) tau_i
+    knots: np.ndarray  # (knot,) ln(D / D_ref) of the pilots' distinct budgets
+
+    def at(self, log_budget: jax.Array, rng_key: jax.Array) -> jax.Array:
+        """Draws of ``delta_i`` at budgets ``ln(D / D_ref)`` ``(mix,)``: ``(draw, mix,
+        target)``. Zero up to the pilots' smallest budget, interpolated between their budgets,
+        and beyond the largest one a fresh path of the integrated random walk, one per draw
+        and language, shared by every mix."""
+        noise = jax.random.normal(rng_key, self.sd.shape)
+        return beyond_knots(jnp.asarray(self.level), jnp.asarray(self.slope),
+                            jnp.asarray(self.sd), jnp.asarray(self.knots, dtype=jnp.float32),
+                            log_budget, noise)
+
+
+@dataclass(frozen=True)
+class Law:
+    """The law of :mod:`climb_bayes.law` at ``draws`` parameter draws: a :class:`LossModel`.
+
+    ``bend`` (the learned error in budget) and ``extrapolation_sd`` (a fixed error beyond
+    ``pilot_tokens``, nats per e-fold: :meth:`extrapolation_error`) are optional.
+    """
+
+    params: LawParams  # each with a leading draw axis
+    reference: float  # D_ref: the law sees budgets as D / D_ref
+    sources: list[str]
+    targets: list[str]
+    form: str = "source_saturating"
+    bend: Discrepancy | None = None
+    extrapolation_sd: float = 0.0
+    pilot_tokens: float = math.inf  # the largest budget the pilots observed
+
+    @classmethod
+    def single(cls, params: LawParams, reference: float, sources: list[str],
+               targets: list[str], form: str = "source_saturating") -> "Law":
+        """One parameter set (no draw axis) as a law of one draw."""
+        return cls(LawParams(*(np.asarray(p)[None] for p in params)), reference,
+                   list(sources), list(targets), form)
+
+    @property
+    def self_map(self) -> np.ndarray:
+        """``(source, target)``: 1 where source and target are one language."""
+        return self_map(self.sources, self.targets)
+
+    @property
+    def draws(self) -> int:
+        """Number of parameter draws."""
+        return int(np.shape(self.params.E)[0])
+
+    def thinned(self, keep: np.ndarray) -> "Law":
+        """The law at the draws ``keep`` only."""
+        bend = (None if self.bend is None
+                else self.bend._replace(**{name: np.asarray(getattr(self.bend, name))[keep]
+                                           for name in ("level", "slope", "sd")}))
+        return Law(LawParams(*(np.asarray(p)[keep] for p in self.params)), self.reference,
+                   self.sources, self.targets, self.form, bend, self.extrapolation_sd,
+                   self.pilot_tokens)
+
+    def _precision(self) -> contextlib.AbstractContextManager:
+        precise = np.asarray(self.params.E).dtype == np.float64
+        return jax.enable_x64(True) if precise else contextlib.nullcontext()
+
+    def _dtype(self) -> jnp.dtype:
+        return jnp.float64 if np.asarray(self.params.E).dtype == np.float64 else jnp.float32
+
+    def predict_loss(self, shares: np.ndarray, tokens: np.ndarray,
+                     rng_key: jax.Array | None = None) -> np.ndarray:
+        """``L_i(r, D)`` of every draw: ``(draw, mix, target)`` (:func:`expected_loss`), with
+        the learned error in budget when the law has one (drawn with ``rng_key``; the default
+        key 0 is the one ``solve`` and ``report`` use) and the fixed error beyond the pilots
+        when ``extrapolation_sd > 0``."""
+        key = jax.random.PRNGKey(0) if rng_key is None else rng_key
+        bend_key, extrapolation_key = jax.random.split(key)
+        tokens = np.asarray(tokens, dtype=np.float64)
+        with self._precision():
+            dtype = self._dtype()
+            scaled = jnp.asarray(tokens / self.reference, dtype=dtype)
+            bend = None if self.bend is None else self.bend.at(jnp.log(scaled), bend_key)
+            per_draw = jax.vmap(expected_loss, in_axes=(0, None, None, None, None, 0))
+            losses = per_draw(LawParams(*(jnp.asarray(p, dtype) for p in self.params)),
+                              jnp.asarray(shares, dtype), scaled,
+                              jnp.asarray(self.self_map, dtype), self.form, bend)
+            if self.extrapolation_sd > 0.0:
+                losses = losses + self.extrapolation_error(tokens, extrapolation_key)
+            return np.asarray(losses)
+
+    def at_budget(self, tokens: float, rng_key: jax.Array | None = None) -> LawParams:
+        """The parameters of every draw with the learned error in budget at ``tokens`` folded
+        in: ``B_i exp(delta_i(D))``. At one budget ``delta_i`` is a per-draw constant factor on
+        the reducible loss, so a solver that optimises the law at ``tokens`` sees the draws of
+        :meth:`predict_loss` with the same key."""
+        if self.bend is None:
+            return self.params
+        key = jax.random.PRNGKey(0) if rng_key is None else rng_key
+        bend_key, _ = jax.random.split(key)
+        log_budget = jnp.log(jnp.asarray([tokens / self.reference], dtype=jnp.float32))
+        delta = np.asarray(self.bend.at(log_budget, bend_key))[:, 0, :]
+        return self.params._replace(B=np.asarray(self.params.B) * np.exp(delta))
+
+    def effective_share(self, shares: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """``rt_i(r, D)`` of every draw: ``(draw, mix, target)``."""
+        tokens = np.asarray(tokens, dtype=np.float64)
+        with self._precision():
+            dtype = self._dtype()
+            per_draw = jax.vmap(effective_share, in_axes=(0, None, None, None, None))
+            return np.asarray(per_draw(LawParams(*(jnp.asarray(p, dtype) for p in self.params)),
+                                       jnp.asarray(shares, dtype),
+                                       jnp.asarray(tokens / self.reference, dtype),
+                                       jnp.asarray(self.self_map, dtype), self.form))
+
+    def extrapolation_error(self, tokens: np.ndarray, rng_key: jax.Array) -> jax.Array:
+        """Draws ``(draw, mix, target)`` of a fixed error beyond the pilots (the explicit
+        override ``model.extrapolation_sd``), for budgets ``tokens`` ``(mix,)``::
+
+            e_i(D) = eps_i * max(0, ln(D / D_pilot)),    eps_i ~ Normal(0, sd^2)
+
+        ``D_pilot`` is ``pilot_tokens`` and ``sd`` is ``extrapolation_sd``. One ``eps_i`` per
+        draw and language, shared by every mix and budget: it moves every mix's loss together,
+        so it widens the intervals but leaves the differences between mixes unchanged (the
+        learned :class:`Discrepancy` does not). Inside the pilot range it is zero.
+        """
+        beyond = jnp.log(jnp.maximum(jnp.asarray(tokens) / self.pilot_tokens, 1.0))
+        slope = self.extrapolation_sd * jax.random.normal(
+            rng_key, (self.draws, 1, len(self.targets)))
+        return slope * beyond[None, :, None]

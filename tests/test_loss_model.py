@@ -1,0 +1,92 @@
+"""The one object that predicts losses (:mod:`climb_bayes.loss_model`): every kind of law
+answers ``predict_loss(shares, tokens) -> (draw, mix, target)`` with the law's own numbers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from climb_bayes.law import LawParams, expected_loss, self_map
+from climb_bayes.loss_model import Discrepancy, Law
+from climb_bayes.optimal_mix import Problem
+from climb_bayes.simulate import draw_world
+from climb_bayes.worlds import draw_dml_world
+
+LANGUAGES = ["en", "de", "fr"]
+SHARES = np.array([[1 / 3, 1 / 3, 1 / 3], [0.8, 0.1, 0.1], [0.0, 0.5, 0.5]])
+TOKENS = np.array([1e8, 3e8, 1e9])
+
+
+def world(seed: int = 0):
+    return draw_world(np.random.default_rng(seed), LANGUAGES, LANGUAGES, 1e8)
+
+
+def draws(count: int, seed: int = 0) -> Law:
+    """``count`` simulated truths stacked as the draws of one law (float32, as a posterior)."""
+    params = [world(seed + s).params for s in range(count)]
+    stacked = LawParams(*(np.stack([np.asarray(p[i], np.float32) for p in params])
+                          for i in range(len(LawParams._fields))))
+    return Law(stacked, 1e8, LANGUAGES, LANGUAGES)
+
+
+def test_a_law_predicts_what_the_law_function_gives_for_each_draw() -> None:
+    law = draws(4)
+    losses = law.predict_loss(SHARES, TOKENS)
+    assert losses.shape == (4, len(SHARES), len(LANGUAGES)) and losses.dtype == np.float32
+    for d in range(4):
+        one = LawParams(*(jnp.asarray(p[d]) for p in law.params))
+        direct = expected_loss(one, jnp.asarray(SHARES, jnp.float32),
+                               jnp.asarray(TOKENS / 1e8, jnp.float32),
+                               jnp.asarray(self_map(LANGUAGES, LANGUAGES)))
+        np.testing.assert_allclose(losses[d], direct, rtol=1e-6)
+
+
+def test_float64_parameters_are_computed_in_float64() -> None:
+    truth = world()
+    losses = truth.predict_loss(SHARES, TOKENS)
+    assert losses.shape == (1, len(SHARES), len(LANGUAGES)) and losses.dtype == np.float64
+    with jax.enable_x64(True):
+        direct = expected_loss(LawParams(*(jnp.asarray(p, jnp.float64) for p in truth.params)),
+                               jnp.asarray(SHARES), jnp.asarray(TOKENS / 1e8),
+                               jnp.asarray(self_map(LANGUAGES, LANGUAGES), jnp.float64))
+    np.testing.assert_allclose(losses[0], direct, rtol=1e-12)
+
+
+def test_the_misspecified_truth_answers_the_same_question() -> None:
+    dml = draw_dml_world(np.random.default_rng(0), LANGUAGES, 1e8)
+    losses = dml.predict_loss(SHARES, TOKENS)
+    assert losses.shape == (1, len(SHARES), len(LANGUAGES))
+    assert np.all(np.isfinite(losses)) and np.all(losses > 0)
+
+
+def bent(law: Law, sd: float) -> Law:
+    """``law`` with a learned error in budget of scale ``sd`` bending at two knots."""
+    count, targets = law.draws, len(law.targets)
+    rng = np.random.default_rng(1)
+    return Law(law.params, law.reference, law.sources, law.targets, law.form,
+               Discrepancy(level=rng.normal(0, sd, (count, targets, 2)).astype(np.float32),
+                           slope=rng.normal(0, sd, (count, targets, 2)).astype(np.float32),
+                           sd=np.full((count, targets), sd, np.float32),
+                           knots=np.log(np.array([0.3, 1.0], np.float32))),
+               pilot_tokens=1e8)
+
+
+def test_thinning_keeps_the_chosen_draws() -> None:
+    law = bent(draws(5), 0.1)
+    keep = np.array([4, 1])
+    inside = np.full(len(SHARES), 5e7)  # between the knots: no fresh noise
+    np.testing.assert_allclose(law.thinned(keep).predict_loss(SHARES, inside),
+                               law.predict_loss(SHARES, inside)[keep], rtol=1e-6)
+
+
+def test_the_solver_problem_is_the_law_at_the_target_with_its_error_folded_in() -> None:
+    law = bent(draws(3), 0.2)
+    target = 1e9  # 2.3 e-folds beyond the last knot
+    problem = Problem.at_budget(law, target, np.full(3, 1 / 3), np.zeros(3), np.ones(3))
+    assert problem.tokens_scaled == pytest.approx(target / law.reference)
+    folded = Law(LawParams(*(np.asarray(p, np.float32) for p in problem.params)),
+                 law.reference, law.sources, law.targets)
+    at_target = np.full(len(SHARES), target)
+    np.testing.assert_allclose(folded.predict_loss(SHARES, at_target),
+                               law.predict_loss(SHARES, at_target), rtol=1e-5)
+    assert not np.allclose(problem.params.B, law.params.B)
