@@ -44,7 +44,8 @@ evaluation. The plan (runs, tokens, estimated hours) is printed before the first
 ``--quick`` runs the same stages on the Django corpus (de, en, fr) with the README's tiny
 quick-start pilots (6e3, 1.8e4 and 5.4e4 tokens), held-out runs at 3x only, one seed, a small
 sampler and a repetition cap of 20 epochs (the corpus has about 14k training tokens per
-language, and the 3x runs train on 1.6e5); ``--pilots`` reuses a finished pilot table instead of running the sweep.
+language, and the 3x runs train on 1.6e5); ``--pilots`` reuses a finished pilot table
+instead of running the sweep.
 
 Outputs in ``--workdir`` (and, without ``--quick``, copied to ``benchmarks/results/``):
 ``real_study_languages.csv`` (one row per budget, mix, seed and language),

@@ -84,7 +84,7 @@ def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: 
             potentials.append(result.fun)
         order = np.argsort(potentials)
         hessian_at_best = hessian(optima[order[0]])
-    z = jax.vmap(unravel)(jnp.asarray(np.stack(optima)[order], dtype=jnp.float32))
+    z = jax.vmap(unravel)(jnp.asarray(np.stack(optima)[order], dtype=float))
 
     def energy(flat: np.ndarray) -> float:
         with jax.enable_x64(True):
@@ -133,7 +133,7 @@ def chain_starts(optima: MapResult, num_chains: int, tolerance: float,
                 break
             step = step / 2.0
         starts.append(centre + step)
-    return jax.vmap(unravel)(jnp.asarray(np.stack(starts), dtype=jnp.float32))
+    return jax.vmap(unravel)(jnp.asarray(np.stack(starts), dtype=float))
 
 
 #: How often :func:`chain_starts` halves a jitter that lands too far up.
@@ -213,7 +213,7 @@ def _fixed_mass_nuts(model: Callable[..., None], inverse_mass_matrix: np.ndarray
     matrix = inverse_mass_matrix if dense_mass else np.diag(inverse_mass_matrix)
     kernel = NUTS(model, dense_mass=dense_mass, target_accept_prob=target_accept,
                   max_tree_depth=max_tree_depth, adapt_mass_matrix=False,
-                  inverse_mass_matrix=jnp.asarray(matrix, dtype=jnp.float32))
+                  inverse_mass_matrix=jnp.asarray(matrix, dtype=float))
     parallel = jax.local_device_count() >= num_chains
     return MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
                 chain_method="parallel" if parallel else "sequential",

@@ -35,6 +35,7 @@ def study(*arguments: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.study
 def test_pilots_heldout_fit_score(tmp_path: Path, quick_start) -> None:
     """The study on the pilots and corpus of the README's tiny quick start (its sweep is the
     study's own: same corpus, design and trainer)."""

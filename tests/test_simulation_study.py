@@ -15,7 +15,7 @@ from climb_bayes.fit import Sampler
 from climb_bayes.solve import feasible_bounds
 from climb_bayes.worlds import DMLWorld, true_optimum, true_weighted_loss
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.study]
 
 ROOT = Path(__file__).resolve().parents[1]
 
