@@ -138,7 +138,10 @@ def quick_start(tmp_path_factory: pytest.TempPathFactory) -> QuickStart:
 
 @pytest.fixture(autouse=True, scope="module")
 def _fresh_jax_caches() -> Iterator[None]:
-    """Drop JAX's compiled functions after each test module: the suite compiles thousands of
-    them in one process, and keeping them all grows its memory for nothing."""
+    """Drop JAX's compiled functions after each test module. Each compiled executable holds
+    about three memory mappings (measured: 300 small jits took a process from 425 to 1390,
+    and ``jax.clear_caches`` back to 504); one fit leaves about 11,000. A whole suite in one
+    process passes Linux's limit of 65,530 mappings (``vm.max_map_count``), and XLA's compiler
+    then crashes with a segmentation fault, as CI did 57 minutes in."""
     yield
     jax.clear_caches()
