@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.study
 def test_a_world_of_alike_languages_is_refitted_non_centred(caplog) -> None:
     """In this simulated world every language has the same law, so the spreads of the
     transfer pairs go to zero, where centred chains can stick in the funnel: the fit that is
