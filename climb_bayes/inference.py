@@ -37,7 +37,9 @@ class MapResult(NamedTuple):
 def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: jax.Array,
              num_starts: int = 8, max_iter: int = 2000, jitter: float = 0.5,
              polish_iter: int = 100) -> MapResult:
-    """Minimise the potential energy with L-BFGS from ``num_starts`` points near the prior.
+    """Minimise the potential energy from ``num_starts`` points near the prior: L-BFGS in
+    float64, then at most ``polish_iter`` steps of a trust-region Newton method with the exact
+    Hessian (``trust-exact``), which lands on the optimum where L-BFGS stalls short of it.
 
     The first start is the prior median (numpyro's ``init_to_median``); the others add
     ``Normal(0, jitter)`` noise to it in the unconstrained space. Starting where the priors
