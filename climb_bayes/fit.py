@@ -51,7 +51,7 @@ from climb_bayes.health import (
     store,
     stored_health,
 )
-from climb_bayes.inference import chain_starts, find_map, run_nuts
+from climb_bayes.inference import chain_starts, find_map, reparameterised, run_nuts
 from climb_bayes.io import atomic_path, write_text
 from climb_bayes.law import INTERACTION_FORMS, self_map
 from climb_bayes.model import (
@@ -263,10 +263,12 @@ def sample_posterior(table: PilotTable, data: ModelData, loss: jax.Array, priors
     sites in ``centred`` centred: the InferenceData without provenance attributes."""
     model_kwargs = {"data": data, "priors": priors, "form": form, "centred": centred}
     keys = jax.random.split(jax.random.PRNGKey(sampler.seed), 4)
-    optima = find_map(climb_model, {**model_kwargs, "loss": loss}, keys[0],
-                      sampler.map_starts, sampler.map_max_iter)
-    log.info("MAP potential energy of the %d starts: %s", sampler.map_starts,
+    non_centred = {**model_kwargs, "loss": loss, "centred": ()}  # where a mode exists
+    optima = find_map(climb_model, non_centred, keys[0], sampler.map_starts,
+                      sampler.map_max_iter)
+    log.info("MAP potential energy of the %d starts (non-centred): %s", sampler.map_starts,
              np.array2string(optima.potential, precision=1))
+    optima = reparameterised(optima, climb_model, non_centred, {**model_kwargs, "loss": loss})
     starts = chain_starts(optima, sampler.chains, sampler.map_tolerance,
                           np.random.default_rng(sampler.seed))
     mcmc = run_nuts(climb_model, {**model_kwargs, "loss": loss}, starts, keys[1],

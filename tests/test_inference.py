@@ -1,12 +1,14 @@
-"""The sampler's machinery: the pooled mass matrix and NUTS's staged warmup."""
+"""The sampler's machinery: the MAP start, the pooled mass matrix and NUTS's staged warmup."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+from numpyro.infer.reparam import LocScaleReparam
+from numpyro.infer.util import constrain_fn
 
-from climb_bayes.inference import pooled_covariance, run_nuts
+from climb_bayes.inference import find_map, pooled_covariance, reparameterised, run_nuts
 
 COVARIANCE = np.array([[1.0, 0.95 * 20.0], [0.95 * 20.0, 400.0]])  # sds 1 and 20, rho 0.95
 
@@ -57,3 +59,65 @@ def test_a_warmup_too_short_for_the_windows_keeps_the_initial_matrix() -> None:
     mass = np.asarray(mcmc.last_state.adapt_state.inverse_mass_matrix[("x",)])
     np.testing.assert_allclose(mass[0], COVARIANCE, rtol=1e-6)
     assert mcmc.get_samples()["x"].shape == (20, 2)
+
+
+SCHOOL_EFFECTS = np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
+SCHOOL_SDS = np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
+
+
+def schools(centred: bool) -> None:
+    """Eight schools (Rubin 1981): a pooled site ``theta ~ Normal(mu, tau)``."""
+    mu = numpyro.sample("mu", dist.Normal(0.0, 5.0))
+    tau = numpyro.sample("tau", dist.HalfCauchy(5.0))
+    reparam = {} if centred else {"theta": LocScaleReparam(centered=0.0)}
+    with numpyro.handlers.reparam(config=reparam), numpyro.plate("school", 8):
+        theta = numpyro.sample("theta", dist.Normal(mu, tau))
+        numpyro.sample("y", dist.Normal(theta, SCHOOL_SDS), obs=SCHOOL_EFFECTS)
+
+
+def test_the_centred_optimum_is_the_neck_of_the_funnel_and_the_non_centred_one_is_not() -> None:
+    """Why the MAP is found non-centred: centred, the density grows without bound as the
+    spread shrinks, so the optimiser runs into the neck (``log tau`` far below any value the
+    posterior gives weight to); non-centred, the optimum keeps a finite spread."""
+    key = jax.random.PRNGKey(0)
+    centred = find_map(schools, {"centred": True}, key, num_starts=2)
+    non_centred = find_map(schools, {"centred": False}, key, num_starts=2)
+    assert float(centred.z["tau"][0]) < -8.0  # unconstrained: log tau
+    assert 0.0 < float(non_centred.z["tau"][0]) < 5.0
+
+
+def test_reparameterised_optima_keep_their_values_and_carry_the_laplace_covariance() -> None:
+    found = find_map(schools, {"centred": False}, jax.random.PRNGKey(0), num_starts=2)
+    moved = reparameterised(found, schools, {"centred": False}, {"centred": True})
+    assert set(moved.z) == {"mu", "tau", "theta"}
+    for start in range(2):
+        before = constrain_fn(schools, (), {"centred": False},
+                              jax.tree.map(lambda x, i=start: x[i], found.z),
+                              return_deterministic=True)
+        after = constrain_fn(schools, (), {"centred": True},
+                             jax.tree.map(lambda x, i=start: x[i], moved.z))
+        for name in ("mu", "tau", "theta"):
+            np.testing.assert_allclose(after[name], before[name], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(moved.potential, found.potential)
+    # The covariance is J S J^T, J the Jacobian of the move (here by central differences)
+    names = sorted(found.z)  # ravel_pytree's order
+    sizes = [int(np.size(found.z[name][0])) for name in names]
+
+    def move(flat: np.ndarray) -> np.ndarray:
+        parts = np.split(flat, np.cumsum(sizes)[:-1])
+        z = {name: jnp.asarray(part.reshape(np.shape(found.z[name][0])), dtype=jnp.float64)
+             for name, part in zip(names, parts, strict=True)}
+        values = constrain_fn(schools, (), {"centred": False}, z, return_deterministic=True)
+        return np.concatenate([[float(values["mu"])], [np.log(float(values["tau"]))],
+                               np.asarray(values["theta"])])
+
+    centre = np.concatenate([np.ravel(found.z[name][0]) for name in names]).astype(np.float64)
+    step = 1e-4
+    with jax.enable_x64(True):
+        jacobian = np.stack([(move(centre + step * e) - move(centre - step * e)) / (2 * step)
+                             for e in np.eye(len(centre))], axis=1)
+    np.testing.assert_allclose(moved.covariance, jacobian @ found.covariance @ jacobian.T,
+                               rtol=1e-3, atol=1e-3)
+    # Energies are the centred model's: its potential at the moved optimum
+    flat = np.concatenate([np.ravel(moved.z[name][0]) for name in sorted(moved.z)])
+    assert np.isfinite(moved.energy(flat))
