@@ -3,10 +3,11 @@
 NUTS from numpyro's default random start does not converge on this model (curved ridges
 between ``E``, ``B`` and ``beta``; ``alpha`` and ``eta`` trade off; local optima), see
 ``../shared/DESIGN.md``, "Fitting notes". So we first minimise the potential energy (the
-negative log joint density in numpyro's unconstrained space) with L-BFGS from several points
-near the prior median, keep the good optima, and start each chain from one of them, jittered by
-the Laplace approximation, whose covariance is also the first mass matrix of NUTS
-(:func:`run_nuts`).
+negative log joint density in numpyro's unconstrained space) from several points near the
+prior median (:func:`find_map`, with the pooled sites non-centred, where a mode exists), move
+the optima into the coordinates NUTS samples (:func:`reparameterised`), and start each chain
+from a good one, jittered by the Laplace approximation (:func:`chain_starts`), whose covariance
+is also the first mass matrix of NUTS (:func:`run_nuts`).
 """
 
 from collections.abc import Callable

@@ -28,7 +28,8 @@ Priors (each hyper-parameter is a field of :class:`Priors`)::
 adds its own offset ``u_si`` to the mean of all its checkpoints (:func:`run_effect`).
 
 ``E_i`` and ``A_i = B_i * x0_i ** (-beta_i)``, the reducible loss at the anchor ``x0_i`` (the
-typical own tokens of ``i``'s observations, :func:`anchor_tokens`), are one site,
+typical own tokens of ``i``'s observations, :func:`anchor_tokens`; for an evaluation-only
+target, its typical effective tokens, :func:`effective_anchor`), are one site,
 ``loss_split``, whose prior is the two log-normals above (given ``beta_i``, ``log A_i`` is
 ``log B_i`` shifted) but which NUTS moves in the loss at the anchor ``E_i + A_i`` and the
 reducible fraction ``A_i / (E_i + A_i)``: what the pilots pin down, and what they barely see
@@ -62,7 +63,7 @@ from numpyro.infer.reparam import LocScaleReparam
 
 from climb_bayes.discrepancy import at_knots, knot_states, without_trend
 from climb_bayes.errors import InputError
-from climb_bayes.law import INTERACTION_FORMS, LawParams, expected_loss
+from climb_bayes.law import INTERACTION_FORMS, LawParams, effective_share, expected_loss
 from climb_bayes.loss_split import LossSplit
 
 #: Sampled or derived sites that make up :class:`LawParams`, plus the noise.
@@ -184,13 +185,6 @@ def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating"
                                                             * data.loss_scale))
             log_beta = numpyro.sample("log_beta", dist.Normal(beta_mu, beta_tau))
             beta = numpyro.deterministic("beta", jnp.exp(log_beta))
-            split = numpyro.sample("loss_split", LossSplit(
-                jnp.log(priors.E_fraction * data.loss_scale), priors.E_log_sd,
-                jnp.log(priors.B_fraction * data.loss_scale) - beta * jnp.log(data.anchor),
-                priors.B_log_sd))
-            E = numpyro.deterministic("E", split[..., 0])
-        B_anchor = split[..., 1]
-        B = numpyro.deterministic("B", B_anchor * data.anchor ** beta)
 
         a_mu = numpyro.sample("a_mu", dist.Normal(priors.a_mean, priors.a_mean_sd))
         a_tau = spread("a_tau", priors.a_spread)
@@ -203,6 +197,14 @@ def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating"
     shape = (n_source, n_target)
     a = numpyro.deterministic("a", _pair_matrix(a_pair / saturation, pairs, shape))
     k = numpyro.deterministic("k", _pair_matrix(k_pair / saturation, pairs, shape))
+    anchor = effective_anchor(data, a, k, eta, form)
+    with numpyro.plate("target", n_target):
+        split = numpyro.sample("loss_split", LossSplit(
+            jnp.log(priors.E_fraction * data.loss_scale), priors.E_log_sd,
+            jnp.log(priors.B_fraction * data.loss_scale) - beta * jnp.log(anchor),
+            priors.B_log_sd))
+    E = numpyro.deterministic("E", split[..., 0])
+    B = numpyro.deterministic("B", split[..., 1] * anchor ** beta)
     nu = priors.nu if priors.nu is not None else numpyro.sample("nu", dist.Gamma(2.0, 0.1))
     params = LawParams(E=E, B=B, beta=beta, a=a, k=k, eta=eta)
     bend = None if priors.discrepancy_scale == 0 else discrepancy(data, priors)
@@ -215,6 +217,33 @@ def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating"
             dist.StudentT(nu, mean[data.obs_point, data.obs_target], sigma[data.obs_target]),
             obs=loss,
         )
+
+
+def effective_anchor(data: ModelData, a: jax.Array, k: jax.Array, eta: jax.Array,
+                     form: str) -> jax.Array:
+    """``x0_i``, where target ``i``'s reducible loss is sampled: ``data.anchor`` (its typical own
+    tokens) for a trained target; for an evaluation-only one, the geometric mean over its
+    observations of its effective tokens ``rt_i * D / D_ref``, which move with the transfer.
+
+    An evaluation-only target learns from transfer alone, so the pilots measure only the
+    product of the transfer into it and ``B_i``: scaling every ``alpha_{j->i}`` by ``c`` and
+    ``B_i`` by ``c ** beta_i`` leaves every loss unchanged. Anchored at fixed tokens, that ridge
+    is curved in the sampled coordinates (``log B`` moves with ``log c``, the transfer with
+    ``c``); anchored at the effective tokens, the reducible loss there stays put and the ridge
+    is a straight line in the transfer. The prior is the same (``log A`` is ``log B`` shifted).
+    """
+    trained = np.asarray(data.self_map).sum(axis=0) > 0
+    if trained.all():
+        return data.anchor
+    transfer_only = LawParams(E=jnp.zeros_like(eta), B=jnp.ones_like(eta), beta=jnp.ones_like(eta),
+                              a=a, k=k, eta=eta)  # the effective share reads a, k, eta only
+    share = effective_share(transfer_only, data.shares, data.tokens_scaled, data.self_map, form)
+    log_tokens = (jnp.log(share) + jnp.log(data.tokens_scaled)[:, None])[data.obs_point,
+                                                                          data.obs_target]
+    n_target = data.self_map.shape[1]
+    total = jax.ops.segment_sum(log_tokens, data.obs_target, n_target)
+    count = jax.ops.segment_sum(jnp.ones_like(log_tokens), data.obs_target, n_target)
+    return jnp.where(trained, data.anchor, jnp.exp(total / jnp.maximum(count, 1.0)))
 
 
 def discrepancy(data: ModelData, priors: Priors) -> jax.Array:

@@ -1,14 +1,20 @@
 """Prior predictive sanity (DESIGN.md, "Priors"): the default priors give losses in a plausible
 range for the data at hand, and the check itself rejects an absurd prior."""
 
+import dataclasses
+from pathlib import Path
+
 import jax
 import numpy as np
+import numpyro
 import pytest
+import yaml
 from numpyro.infer import Predictive
 
 from climb_bayes.fit import model_data
-from climb_bayes.law import INTERACTION_FORMS
+from climb_bayes.law import INTERACTION_FORMS, LawParams, effective_share
 from climb_bayes.model import (
+    POOLED_SITES,
     ModelData,
     Priors,
     anchor_tokens,
@@ -126,3 +132,76 @@ def test_typical_share_is_the_geometric_mean_of_mixed_shares() -> None:
     runs = np.array([[0.5, 0.5, 0.0], [0.1, 0.2, 0.7], [1.0, 0.0, 0.0]])  # last: monolingual
     expected = np.exp(np.mean(np.log([0.5, 0.5, 0.1, 0.2, 0.7])))
     assert typical_share(runs) == pytest.approx(expected)
+
+
+@pytest.fixture(scope="module")
+def evaluation_only() -> ModelData:
+    """The simulated pilots with French never trained on (its share given to German), but
+    still evaluated: an evaluation-only target."""
+    frame, _ = simulate_pilots(languages=3, seed=0)
+    frame = frame.assign(share_de=frame["share_de"] + frame["share_fr"]).drop(columns="share_fr")
+    data, _, _ = model_data(validate_pilots(frame, "<simulated>"))
+    assert np.asarray(data.self_map).sum(axis=0).tolist() == [1.0, 1.0, 0.0]
+    return data
+
+
+def test_an_evaluation_only_target_is_anchored_at_its_effective_tokens(evaluation_only) -> None:
+    """``B = A * x0 ** beta`` with ``x0`` the geometric mean of the effective tokens over the
+    target's observations (the law's, computed here independently); the prior on ``B`` is
+    still ``LogNormal(log(B_fraction * loss_scale), B_log_sd)``."""
+    data, priors = evaluation_only, Priors()
+    draws = Predictive(climb_model, num_samples=2000)(jax.random.PRNGKey(3), data=data,
+                                                      priors=priors)
+    params = LawParams(**{name: draws[name] for name in LawParams._fields})
+    share = jax.vmap(lambda p: effective_share(p, data.shares, data.tokens_scaled,
+                                               data.self_map))(params)
+    obs = np.asarray(data.obs_target) == 2
+    tokens = np.asarray(share)[:, np.asarray(data.obs_point)[obs], 2] * np.asarray(
+        data.tokens_scaled)[np.asarray(data.obs_point)[obs]]
+    x0 = np.exp(np.log(tokens).mean(axis=1))
+    reducible = np.asarray(draws["loss_split"])[:, 2, 1]
+    np.testing.assert_allclose(reducible * x0 ** np.asarray(draws["beta"])[:, 2],
+                               np.asarray(draws["B"])[:, 2], rtol=1e-3)
+    log_b = np.log(np.asarray(draws["B"], dtype=np.float64))
+    centre = np.log(priors.B_fraction * np.asarray(data.loss_scale))
+    # 2000 draws: standard errors 0.022 B_log_sd (mean) and 0.016 B_log_sd (sd)
+    np.testing.assert_allclose(log_b.mean(axis=0), centre, atol=0.08 * priors.B_log_sd)
+    np.testing.assert_allclose(log_b.std(axis=0), priors.B_log_sd, rtol=0.06)
+
+
+def test_scaling_the_transfer_into_an_evaluation_only_target_leaves_its_losses(
+        evaluation_only) -> None:
+    """The ridge an evaluation-only target cannot see past: the transfer into it times ``c``,
+    with the sampled loss at the anchor fixed, predicts the same losses (the likelihood is
+    flat along a straight line in the transfer)."""
+    data, priors = evaluation_only, Priors(discrepancy_scale=0.0)
+    draw = {name: value[0] for name, value in Predictive(climb_model, num_samples=1)(
+        jax.random.PRNGKey(4), data=data, priors=priors).items()}
+    into_french = transfer_pairs(np.asarray(data.self_map))[1] == 2
+    draw["a_pair"] = np.where(into_french, np.abs(draw["a_pair"]) + 0.2, draw["a_pair"])
+    french = np.asarray(data.obs_target) == 2
+
+    def traced(c: float) -> dict:
+        scaled = {**draw, "a_pair": np.where(into_french, c, 1.0) * draw["a_pair"],
+                  "k_pair": np.where(into_french, c, 1.0) * draw["k_pair"]}
+        sites = {name: scaled[name] for name in ("beta_mu", "beta_tau", "eta", "sigma",
+                                                 "log_beta", "a_mu", "a_tau", "k_tau",
+                                                 "a_pair", "k_pair", "loss_split")}
+        model = numpyro.handlers.substitute(numpyro.handlers.seed(climb_model, 0), sites)
+        return numpyro.handlers.trace(model).get_trace(data=data, priors=priors,
+                                                       centred=POOLED_SITES)
+
+    once, thrice = traced(1.0), traced(3.0)
+    np.testing.assert_allclose(thrice["loss"]["fn"].loc, once["loss"]["fn"].loc, rtol=1e-4)
+    beta = float(draw["beta"][2])
+    assert float(thrice["B"]["value"][2]) == pytest.approx(
+        3.0 ** beta * float(once["B"]["value"][2]), rel=1e-4)
+    assert np.ptp(np.asarray(once["loss"]["fn"].loc)[french]) > 0.01  # the mixes differ
+
+
+def test_the_model_config_holds_every_prior_at_its_default() -> None:
+    """Every hyper-parameter of ``Priors`` is a key of ``conf/model/source_saturating.yaml``
+    (so ``model.priors.<key>=...`` overrides it) with the same value as the dataclass."""
+    config = yaml.safe_load((Path(__file__).parents[1] / "conf" / "model"
+                             / "source_saturating.yaml").read_text())
+    assert config["priors"] == dataclasses.asdict(Priors())

@@ -27,7 +27,9 @@ SAMPLER = Sampler(chains=2, warmup=500, samples=500, map_starts=4, progress_bar=
 PRIORS = Priors(run_sd_fraction=0.0)
 
 
-@pytest.fixture(scope="module", params=[(3, 0), (4, 1)], ids=["m3", "m4"])
+#: m = 4 (another 4 minutes on 2 cores) runs with the study-scale tests (``-m study``).
+@pytest.fixture(scope="module", params=[pytest.param((3, 0), id="m3"),
+                                        pytest.param((4, 1), id="m4", marks=pytest.mark.study)])
 def fitted(request, tmp_path_factory):
     """(posterior, world) for a simulated world with m languages."""
     languages, seed = request.param
