@@ -2,6 +2,7 @@
 
     python benchmarks/external_extrapolation.py --log mixinglaws/data/RedPajama/70M.txt
     python benchmarks/external_extrapolation.py --log .../70M.txt --fit-until 14000
+    python benchmarks/external_extrapolation.py --log .../70M.txt --diagnose --map-starts 4
     python benchmarks/external_extrapolation.py --log .../70M.txt --chains 1 --warmup 50 \\
         --samples 50 --targets Github ArXiv --output /tmp/external.csv     # smoke test
 
@@ -50,10 +51,11 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from climb_bayes.checkpoint_log import TOKENS_PER_STEP, read_checkpoint_log
-from climb_bayes.fit import Sampler, fit_posterior, sampling_report
+from climb_bayes.fit import Sampler, fit_posterior, model_data, sampling_report
 from climb_bayes.health import stored_health
-from climb_bayes.model import Priors
-from climb_bayes.pilots import SHARE_PREFIX, validate_pilots
+from climb_bayes.inference import find_map
+from climb_bayes.model import Priors, climb_model
+from climb_bayes.pilots import SHARE_PREFIX, PilotTable, validate_pilots
 from climb_bayes.posterior import posterior_from_idata, save_posterior
 from climb_bayes.predict import predictive_losses
 
@@ -121,19 +123,47 @@ def scores(table: pd.DataFrame, fit_until: float) -> list[dict]:
     return rows
 
 
-def bench(log: Path, fit_until_steps: int, targets: list[str], sampler: Sampler,
-          priors: Priors, posterior_path: Path | None) -> list[dict]:
-    """Fit, predict and score; one row per (method, held-out budget). The fit's InferenceData
-    is written to ``posterior_path`` when given."""
+def fit_table(log: Path, fit_until_steps: int, targets: list[str]
+              ) -> tuple[PilotTable, pd.DataFrame, pd.DataFrame]:
+    """The pilot table the fit sees, and the early and held-out rows of ``targets``."""
     frame = read_checkpoint_log(log, normalise=True)
     unknown = sorted(set(targets) - set(frame["language"]))
     if unknown:
         raise SystemExit(f"--targets {unknown} are not in {log}; it has "
                          f"{sorted(frame['language'].unique())}")
     frame = frame[frame["language"].isin(targets)].reset_index(drop=True)
-    fit_until = fit_until_steps * TOKENS_PER_STEP
-    early, held_out = split(frame, fit_until)
+    early, held_out = split(frame, fit_until_steps * TOKENS_PER_STEP)
     table = validate_pilots(early, path=f"{log} up to step {fit_until_steps}")
+    return table, early, held_out
+
+
+def diagnose(table: PilotTable, priors: Priors, sampler: Sampler, directions: int = 5) -> None:
+    """Print the sampling geometry of the fit: the optimum of every MAP start (non-centred,
+    as ``fit`` finds them), the spectrum of the Laplace covariance at the best, and its
+    ``directions`` stiffest directions with their largest components."""
+    data, loss, _ = model_data(table, priors.run_sd_fraction > 0)
+    optima = find_map(climb_model, {"data": data, "priors": priors, "loss": loss,
+                                    "centred": ()},
+                      jax.random.PRNGKey(sampler.seed), sampler.map_starts, sampler.map_max_iter)
+    print("potential at each start's optimum:", np.array2string(optima.potential, precision=1))
+    names = [f"{site}[{i}]" for site in sorted(optima.z)
+             for i in range(int(np.prod(optima.z[site].shape[1:])))]
+    variance, vectors = np.linalg.eigh(optima.covariance)
+    print(f"Laplace covariance: {len(names)} directions, variances {variance[0]:.1e} to "
+          f"{variance[-1]:.1e}; {int(np.sum(variance > 0.999))} at the floor of 1 (flat or "
+          "negatively curved)")
+    for k in range(directions):
+        top = np.argsort(-np.abs(vectors[:, k]))[:4]
+        print(f"  sd {np.sqrt(variance[k]):.1e}: "
+              + ", ".join(f"{names[t]} {vectors[t, k]:+.2f}" for t in top))
+
+
+def bench(log: Path, fit_until_steps: int, targets: list[str], sampler: Sampler,
+          priors: Priors, posterior_path: Path | None) -> list[dict]:
+    """Fit, predict and score; one row per (method, held-out budget). The fit's InferenceData
+    is written to ``posterior_path`` when given."""
+    fit_until = fit_until_steps * TOKENS_PER_STEP
+    table, early, held_out = fit_table(log, fit_until_steps, targets)
     start = time.perf_counter()
     idata = fit_posterior(table, priors, "source_saturating", sampler)
     seconds = time.perf_counter() - start
@@ -168,6 +198,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--map-starts", type=int, default=Sampler.map_starts)
     parser.add_argument("--discrepancy-scale", type=float, default=Priors.discrepancy_scale,
                         help="prior median of the law's error in budget (0: the law alone)")
     parser.add_argument("--run-sd-fraction", type=float, default=Priors.run_sd_fraction,
@@ -176,15 +207,20 @@ def main() -> None:
                         help="also write the fit's posterior.nc here")
     parser.add_argument("--output", type=Path, default=REPO / "benchmarks" / "results"
                         / "external_extrapolation.csv", help="CSV to append the rows to")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="only print the MAP optima and the Laplace covariance's spectrum")
     args = parser.parse_args()
     if "5Mix" in args.log.parts:
         parser.error("data/5Mix is held out for the final check; develop on data/RedPajama")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     sampler = Sampler(chains=args.chains, warmup=args.warmup, samples=args.samples,
-                      seed=args.seed, progress_bar=False)
+                      seed=args.seed, map_starts=args.map_starts, progress_bar=False)
     numpyro.set_host_device_count(sampler.chains)
     priors = Priors(discrepancy_scale=args.discrepancy_scale,
                     run_sd_fraction=args.run_sd_fraction)
+    if args.diagnose:
+        diagnose(fit_table(args.log, args.fit_until, args.targets)[0], priors, sampler)
+        return
     for row in bench(args.log, args.fit_until, args.targets, sampler, priors,
                      args.save_posterior):
         table = append_row(row, args.output)
