@@ -117,7 +117,7 @@ class Sampler:
 
     chains: int = 4
     warmup: int = 1000
-    samples: int = 1500
+    samples: int = 2000
     seed: int = 0
     target_accept: float = 0.95
     dense_mass: bool = True
