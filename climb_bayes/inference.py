@@ -164,9 +164,8 @@ def chain_starts(optima: MapResult, num_chains: int, tolerance: float,
     ``t * N(0, covariance)`` so that the chains are over-dispersed around the posterior's bulk.
     ``t`` starts at 1 and is halved until the start's potential energy is at most ``dim``
     nats above its optimum's, both by ``optima.energy`` (a Gaussian's jitter raises it by
-    ``dim / 2`` on average): where
-    the posterior is far from Gaussian a full jitter can land thousands of nats up, where NUTS
-    adapts its step size to nothing.
+    ``dim / 2`` on average): where the posterior is far from Gaussian a full jitter can land
+    thousands of nats up, where NUTS adapts its step size to nothing.
     """
     good = int(np.sum(optima.potential <= optima.potential[0] + tolerance))
     index = np.arange(num_chains) % good
