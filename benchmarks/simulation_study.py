@@ -10,8 +10,10 @@
 Every world has a known truth (:mod:`climb_bayes.worlds`): the CLIMB law itself
 (``truth=law``, correctly specified, drawn by :func:`climb_bayes.simulate.simulate_pilots`),
 the law with every language alike so that uniform is the true optimum (``law_symmetric``,
-:func:`symmetric_world`: the DESIGN's "risk to watch" at its sharpest), or the Data Mixing
-Laws form with a budget term (``truth=dml``, misspecified). Each setting
+:func:`symmetric_world`: the DESIGN's "risk to watch" at its sharpest), the law with its
+exponents bent beyond the largest pilot (``law_bent``, :class:`climb_bayes.worlds.BentWorld`:
+what the discrepancy term must cover), or the Data Mixing Laws form with a budget term
+(``truth=dml``, misspecified). Each setting
 fixes the number of languages ``m``, the transfer (positive or negative), how many languages
 are scarce (available tokens ``A_i`` with at most ``K = 4`` epochs, so ``r_i <= K A_i / D``),
 and the ratio of the target budget to the largest pilot budget (10, 100 or 1000). Pilots: the
@@ -91,6 +93,7 @@ from climb_bayes.solve import (  # noqa: E402
 from climb_bayes.worlds import (  # noqa: E402
     DMLWorld,
     draw_availability,
+    draw_bent_world,
     draw_dml_world,
     true_optimum,
     true_weighted_loss,
@@ -116,7 +119,8 @@ class Setting:
     """One cell of the study's grid."""
 
     name: str
-    truth: str  # "law", "law_symmetric" (uniform is optimal) or "dml" (misspecified)
+    truth: str  # "law", "law_symmetric" (uniform is optimal), "law_bent" (the law bent
+    #             beyond the pilots) or "dml" (misspecified)
     languages: int
     transfer_mean: float  # law: mean of b; dml: mean of t_ji (negative helps)
     transfer_sd: float
@@ -133,6 +137,8 @@ SETTINGS = {s.name: s for s in (
     Setting("law_m8_pos_10x", "law", 8, 0.10, 0.10, 10, scarce=2),
     Setting("law_m4_uniform_opt_10x", "law_symmetric", 4, 0.10, 0.0, 10),
     Setting("law_m4_uniform_opt_100x", "law_symmetric", 4, 0.10, 0.0, 100),
+    Setting("bent_m4_10x", "law_bent", 4, 0.15, 0.10, 10),
+    Setting("bent_m4_100x", "law_bent", 4, 0.15, 0.10, 100),
     Setting("dml_m4_10x", "dml", 4, -0.3, 0.5, 10),
     Setting("dml_m4_scarce_100x", "dml", 4, -0.3, 0.5, 100, scarce=1),
 )}
@@ -159,6 +165,15 @@ def make_world(setting: Setting, seed: int) -> tuple[pd.DataFrame, object, np.nd
                                        transfer_mean=setting.transfer_mean,
                                        transfer_sd=setting.transfer_sd, noise=NOISE, seed=seed)
         return frame, world, available, target
+    if setting.truth == "law_bent":  # the same law world, bent beyond the pilots
+        _, law_world = simulate_pilots(languages=setting.languages, budgets=PILOT_BUDGETS,
+                                       checkpoints=CHECKPOINTS,
+                                       transfer_mean=setting.transfer_mean,
+                                       transfer_sd=setting.transfer_sd, noise=NOISE, seed=seed)
+        world = draw_bent_world(rng, law_world, max(PILOT_BUDGETS), target)
+        points = checkpoint_table(climb_design(law_world.sources, PILOT_BUDGETS, seed=seed),
+                                  CHECKPOINTS)
+        return observe(world, points, rng), world, available, target
     names = language_names(setting.languages)
     points = checkpoint_table(climb_design(names, PILOT_BUDGETS, seed=seed), CHECKPOINTS)
     world = draw_dml_world(rng, names, reference_tokens(points["tokens"]),

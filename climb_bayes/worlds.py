@@ -15,7 +15,16 @@ Two kinds of truth share one interface (``predict_loss(shares, tokens)``, the
   with ``x = D / D_ref``. ``t_ii < 0`` (a language's own data lowers its loss); ``t_ji`` for
   ``j != i`` is transfer (negative helps, positive interferes). Its loss stays finite at
   ``r_i = 0`` and the mix effect is exponential rather than a power of the effective share,
-  so the fitted CLIMB law cannot represent it exactly.
+  so the fitted CLIMB law cannot represent it exactly;
+- a *bent* truth, :class:`BentWorld`: the CLIMB law whose scaling exponents change beyond a
+  break budget beyond the largest pilot (a smoothly broken power law, Caballero et al. 2023,
+  "Broken Neural Scaling Laws")::
+
+      L_i(r, D) = E_i + (L^law_i(r, D) - E_i) * (1 + (D / D_break_i) ** (1 / s)) ** (-s dbeta_i)
+
+  Below the break the factor is about 1; far beyond it the reducible loss falls with exponent
+  ``beta_i + dbeta_i`` instead of ``beta_i``. It is what the model's discrepancy term
+  (:mod:`climb_bayes.discrepancy`) is for: a bend in budget the pilots cannot see.
 
 The module also gives the truth's weighted loss at the target budget in float64 and its true
 optimal mix over ``{sum r = 1, lower <= r <= upper}`` (the package's interior-point solver on
@@ -23,7 +32,7 @@ the true objective, polished by SLSQP from several starts; the best is kept).
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import jax
@@ -32,6 +41,7 @@ import numpy as np
 import scipy.optimize
 
 from climb_bayes.interior import minimise_on_simplex
+from climb_bayes.loss_model import Law
 from climb_bayes.optimal_mix import Problem, objective, objective_data
 from climb_bayes.simulate import World
 
@@ -99,6 +109,81 @@ def draw_dml_world(rng: np.random.Generator, languages: Sequence[str], reference
     return DMLWorld(params, noise * rng.uniform(0.5, 1.5, m), names, names, reference)
 
 
+@dataclass(frozen=True)
+class BentWorld:
+    """A law world bent beyond a break budget (module docstring), with the simulator's
+    interface. ``law`` is the unbent law (its effective shares are the truth's: the bend
+    scales only the reducible loss)."""
+
+    base: World
+    break_tokens: np.ndarray  # (target,) D_break_i
+    exponent_change: np.ndarray  # (target,) dbeta_i
+    smoothness: float = 0.5  # s: how many e-folds the change of slope takes
+    form: str = "bent_law"
+
+    @property
+    def law(self) -> Law:
+        return self.base.law
+
+    @property
+    def sigma(self) -> np.ndarray:
+        return self.base.sigma
+
+    @property
+    def sources(self) -> list[str]:
+        return self.base.sources
+
+    @property
+    def targets(self) -> list[str]:
+        return self.base.targets
+
+    @property
+    def reference(self) -> float:
+        return self.base.reference
+
+    def bend(self, tokens: np.ndarray) -> np.ndarray:
+        """The factor on the reducible loss, ``(n, target)`` for ``tokens`` ``(n,)``."""
+        ratio = np.asarray(tokens, np.float64)[:, None] / self.break_tokens
+        s = self.smoothness
+        return (1.0 + ratio ** (1.0 / s)) ** (-s * self.exponent_change)
+
+    def predict_loss(self, shares: np.ndarray, tokens: np.ndarray,
+                     rng_key: jax.Array | None = None) -> np.ndarray:
+        """True noise-free loss ``(1, mix, target)`` in float64 (a ``LossModel``)."""
+        law = np.asarray(self.base.predict_loss(shares, tokens), np.float64)
+        irreducible = np.asarray(self.base.params.E, np.float64)
+        return irreducible + (law - irreducible) * self.bend(np.atleast_1d(tokens))[None]
+
+    def at_budget(self, tokens: float) -> World:
+        """The law world that equals this one at budget ``tokens``: the bend there is a
+        constant factor on each target's reducible loss, i.e. on ``B_i``."""
+        factor = self.bend(np.array([tokens]))[0]
+        params = self.base.params._replace(B=np.asarray(self.base.params.B) * factor)
+        return replace(self.base, params=params)
+
+
+def draw_bent_world(rng: np.random.Generator, world: World, largest_pilot: float,
+                    target_tokens: float, change_sd: float = 0.1) -> BentWorld:
+    """Bend ``world`` beyond its pilots::
+
+        D_break_i ~ LogUniform(largest_pilot, target_tokens)
+        dbeta_i ~ Normal(0, change_sd), clipped so that beta_i + dbeta_i >= 0.05
+
+    ``change_sd = 0.1``: the exponents of published multi-scale fits drift by about that much
+    between compute decades (Chinchilla's 0.28 against Kaplan et al.'s 0.095 for the data term,
+    measured on different budget ranges; Caballero et al. fit breaks of this size).
+    """
+    m = len(world.targets)
+    breaks = np.exp(rng.uniform(np.log(largest_pilot), np.log(target_tokens), m))
+    beta = np.asarray(world.params.beta, np.float64)
+    change = np.maximum(rng.normal(0.0, change_sd, m), 0.05 - beta)
+    return BentWorld(world, breaks, change)
+
+
+#: Any simulated truth.
+Truth = World | DMLWorld | BentWorld
+
+
 def draw_availability(rng: np.random.Generator, m: int, target_tokens: float, scarce: int,
                       max_epochs: float) -> np.ndarray:
     """Available tokens ``A_i`` per language. Plentiful ones: ``A_i = D * LogU(0.3, 3)``, so the
@@ -120,8 +205,8 @@ def _dml_objective(shares: Array, data: tuple[Any, ...]) -> Array:
     return dml_loss(params, shares[None, :], jnp.reshape(tokens_scaled, (1,)))[0] @ weights
 
 
-def truth_problem(world: World | DMLWorld, target_tokens: float, weights: np.ndarray
-                  ) -> tuple[Any, tuple[Any, ...]]:
+def truth_problem(world: Truth, target_tokens: float,
+                  weights: np.ndarray) -> tuple[Any, tuple[Any, ...]]:
     """``(f, data)``: the true weighted loss ``W(r) = sum_i w_i L_i(r, D_target)`` as a JAX
     function of the shares and its data (float64; call under ``jax.enable_x64``)."""
     w = jnp.asarray(weights, jnp.float64)
@@ -129,11 +214,13 @@ def truth_problem(world: World | DMLWorld, target_tokens: float, weights: np.nda
         params = DMLParams(*(jnp.asarray(p, jnp.float64) for p in world.params))
         scaled = jnp.asarray(target_tokens / world.reference, jnp.float64)
         return _dml_objective, (params, scaled, w)
+    if isinstance(world, BentWorld):
+        world = world.at_budget(target_tokens)
     problem = Problem.at_budget(world.law, target_tokens, weights, np.zeros(1), np.ones(1))
     return objective("mean", problem.form), objective_data(problem, problem.params)
 
 
-def true_weighted_loss(world: World | DMLWorld, shares: np.ndarray, target_tokens: float,
+def true_weighted_loss(world: Truth, shares: np.ndarray, target_tokens: float,
                        weights: np.ndarray) -> np.ndarray:
     """True ``W(r)`` at the target budget of every mix ``(n, source)``; ``(n,)``, float64."""
     shares = np.atleast_2d(np.asarray(shares, np.float64))
@@ -153,7 +240,7 @@ class Optimum(NamedTuple):
     polish_gain: float
 
 
-def true_optimum(world: World | DMLWorld, target_tokens: float, weights: np.ndarray,
+def true_optimum(world: Truth, target_tokens: float, weights: np.ndarray,
                  lower: np.ndarray, upper: np.ndarray,
                  starts: Sequence[np.ndarray] = ()) -> Optimum:
     """``argmin W(r)`` over ``{sum r = 1, lower <= r <= upper}``: the interior-point solver

@@ -10,7 +10,7 @@ from climb_bayes.law import LawParams, expected_loss, self_map
 from climb_bayes.loss_model import Discrepancy, Law
 from climb_bayes.optimal_mix import Problem
 from climb_bayes.simulate import draw_world
-from climb_bayes.worlds import draw_dml_world
+from climb_bayes.worlds import BentWorld, draw_bent_world, draw_dml_world, true_optimum
 
 LANGUAGES = ["en", "de", "fr"]
 SHARES = np.array([[1 / 3, 1 / 3, 1 / 3], [0.8, 0.1, 0.1], [0.0, 0.5, 0.5]])
@@ -57,6 +57,38 @@ def test_the_misspecified_truth_answers_the_same_question() -> None:
     losses = dml.predict_loss(SHARES, TOKENS)
     assert losses.shape == (1, len(SHARES), len(LANGUAGES))
     assert np.all(np.isfinite(losses)) and np.all(losses > 0)
+
+
+def test_a_bent_truth_keeps_the_law_below_its_break_and_changes_the_exponent_beyond() -> None:
+    truth = world()
+    change = np.array([-0.1, 0.05, 0.15])
+    bent_truth = BentWorld(truth, np.full(3, 1e9), change)
+    E = np.asarray(truth.params.E)
+
+    def reducible(b: BentWorld | object, tokens: float) -> np.ndarray:
+        return b.predict_loss(SHARES, np.full(len(SHARES), tokens))[0] - E
+
+    np.testing.assert_allclose(reducible(bent_truth, 1e6), reducible(truth, 1e6), rtol=1e-5)
+    # Local exponents, d ln(L - E) / d ln D, far beyond the break: the law's plus the change.
+    far, step = 1e14, 1.01
+    slope = np.log(reducible(bent_truth, far * step) / reducible(bent_truth, far)) / np.log(step)
+    law_slope = np.log(reducible(truth, far * step) / reducible(truth, far)) / np.log(step)
+    np.testing.assert_allclose(slope - law_slope, np.tile(-change, (len(SHARES), 1)), atol=2e-3)
+
+
+def test_a_bent_truth_is_a_law_at_any_one_budget() -> None:
+    truth = draw_bent_world(np.random.default_rng(3), world(), 3e8, 3e9, change_sd=0.2)
+    assert np.all(truth.break_tokens >= 3e8) and np.all(truth.break_tokens <= 3e9)
+    assert np.all(np.asarray(truth.base.params.beta) + truth.exponent_change >= 0.05 - 1e-12)
+    tokens = np.full(len(SHARES), 2e9)
+    np.testing.assert_allclose(truth.at_budget(2e9).predict_loss(SHARES, tokens),
+                               truth.predict_loss(SHARES, tokens), rtol=1e-10)
+    # Its optimum at the target is where no feasible mix is better on the bent truth itself.
+    weights = np.full(3, 1 / 3)
+    best = true_optimum(truth, 2e9, weights, np.zeros(3), np.ones(3))
+    others = np.random.default_rng(0).dirichlet(np.ones(3), 200)
+    losses = truth.predict_loss(others, np.full(200, 2e9))[0] @ weights
+    assert best.value <= losses.min() + 1e-9
 
 
 def bent(law: Law, sd: float) -> Law:
