@@ -17,8 +17,10 @@ what the discrepancy term must cover), or the Data Mixing Laws form with a budge
 fixes the number of languages ``m``, the transfer (positive or negative), how many languages
 are scarce (available tokens ``A_i`` with at most ``K = 4`` epochs, so ``r_i <= K A_i / D``),
 and the ratio of the target budget to the largest pilot budget (10, 100 or 1000). Pilots: the
-paper's ``3 x m x 2`` design plus monolingual runs at 1e7 and 3e7 tokens, checkpoints at 1/4,
-1/2 and all of each run, Gaussian noise ``sigma_i ~ U(0.5, 1.5) * 0.02`` nats.
+paper's ``3 x m x 2`` design plus monolingual runs at 3e6, 1e7 and 3e7 tokens (three
+budgets, as ``climb_bayes.design`` plans them), Gaussian noise ``sigma_i ~ U(0.5, 1.5) * 0.02``
+nats; each run is simulated at 1/4, 1/2 and all of its budget, and the fit sees each run's
+final loss, as ``python -m climb_bayes.fit`` does by default (``checkpoints=final``).
 
 For each world, in one process: fit NUTS (:func:`climb_bayes.fit.fit_posterior`) and the
 point estimate (:func:`climb_bayes.point_fit.fit_point`); solve every mix with the package's
@@ -64,7 +66,7 @@ import pandas as pd  # noqa: E402
 
 from climb_bayes.design import climb_design  # noqa: E402
 from climb_bayes.errors import InputError  # noqa: E402
-from climb_bayes.fit import Sampler, fit_posterior  # noqa: E402
+from climb_bayes.fit import Sampler, fit_posterior, pilot_rows  # noqa: E402
 from climb_bayes.health import stored_health  # noqa: E402
 from climb_bayes.law import self_map  # noqa: E402
 from climb_bayes.model import Priors, reference_tokens  # noqa: E402
@@ -100,7 +102,7 @@ from climb_bayes.worlds import (  # noqa: E402
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PILOT_BUDGETS = (1e7, 3e7)
+PILOT_BUDGETS = (3e6, 1e7, 3e7)  # three budgets, 2.3 e-folds: the law's bend is visible
 CHECKPOINTS = (0.25, 0.5, 1.0)
 MAX_EPOCHS = 4.0
 NOISE = 0.02
@@ -374,8 +376,8 @@ def run_world(setting: Setting, seed: int, sampler: Sampler, point_starts: int,
     in the target budget (``law_m4_pos_{10,100,1000}x``, for one) draw the same pilots for a
     seed, and the fit depends on nothing else."""
     frame, world, available, target = make_world(setting, seed)
-    table = (validate_pilots(frame) if fraction >= 1.0
-             else subsample_runs(frame, fraction, seed))
+    table = pilot_rows(validate_pilots(frame) if fraction >= 1.0
+                       else subsample_runs(frame, fraction, seed), "final")  # fit's default
     weights = np.full(len(table.targets), 1.0 / len(table.targets))
     fits = {} if fits is None else fits
     key = table.frame.to_csv(index=False)
