@@ -161,21 +161,17 @@ def make_world(setting: Setting, seed: int) -> tuple[pd.DataFrame, object, np.nd
     available = draw_availability(rng, setting.languages, target, setting.scarce, MAX_EPOCHS)
     if setting.truth == "law_symmetric":
         return (*symmetric_world(setting, seed, rng), available, target)
-    if setting.truth == "law":
+    if setting.truth in ("law", "law_bent"):
         frame, world = simulate_pilots(languages=setting.languages, budgets=PILOT_BUDGETS,
                                        checkpoints=CHECKPOINTS,
                                        transfer_mean=setting.transfer_mean,
                                        transfer_sd=setting.transfer_sd, noise=NOISE, seed=seed)
-        return frame, world, available, target
-    if setting.truth == "law_bent":  # the same law world, bent beyond the pilots
-        _, law_world = simulate_pilots(languages=setting.languages, budgets=PILOT_BUDGETS,
-                                       checkpoints=CHECKPOINTS,
-                                       transfer_mean=setting.transfer_mean,
-                                       transfer_sd=setting.transfer_sd, noise=NOISE, seed=seed)
-        world = draw_bent_world(rng, law_world, max(PILOT_BUDGETS), target)
-        points = checkpoint_table(climb_design(law_world.sources, PILOT_BUDGETS, seed=seed),
+        if setting.truth == "law":
+            return frame, world, available, target
+        bent = draw_bent_world(rng, world, max(PILOT_BUDGETS), target)  # the same law, bent
+        points = checkpoint_table(climb_design(world.sources, PILOT_BUDGETS, seed=seed),
                                   CHECKPOINTS)
-        return observe(world, points, rng), world, available, target
+        return observe(bent, points, rng), bent, available, target
     names = language_names(setting.languages)
     points = checkpoint_table(climb_design(names, PILOT_BUDGETS, seed=seed), CHECKPOINTS)
     world = draw_dml_world(rng, names, reference_tokens(points["tokens"]),
