@@ -1,12 +1,12 @@
 """Simulated worlds with a known truth for the simulation study
 (``benchmarks/simulation_study.py``).
 
-Two kinds of truth share one interface (``predict_loss(shares, tokens)``, the
+Three kinds of truth share one interface (``predict_loss(shares, tokens)``, the
 :class:`climb_bayes.loss_model.LossModel` protocol, with one draw; ``sigma``, ``sources``,
 ``targets``, ``reference``), so :func:`climb_bayes.simulate.observe` and
-:func:`climb_bayes.simulate.heldout_runs` work with both:
+:func:`climb_bayes.simulate.heldout_runs` work with all three:
 
-- the CLIMB law itself (:class:`climb_bayes.simulate.World`, correctly specified), and
+- the CLIMB law itself (:class:`climb_bayes.simulate.World`, correctly specified);
 - a *misspecified* truth, :class:`DMLWorld`: the Data Mixing Laws form (Ye et al. 2024) with
   a mix effect that shrinks with the budget and a separate budget term::
 
@@ -16,8 +16,8 @@ Two kinds of truth share one interface (``predict_loss(shares, tokens)``, the
   ``j != i`` is transfer (negative helps, positive interferes). Its loss stays finite at
   ``r_i = 0`` and the mix effect is exponential rather than a power of the effective share,
   so the fitted CLIMB law cannot represent it exactly;
-- a *bent* truth, :class:`BentWorld`: the CLIMB law whose scaling exponents change beyond a
-  break budget beyond the largest pilot (a smoothly broken power law, Caballero et al. 2023,
+- a *bent* truth, :class:`BentWorld`: the CLIMB law whose scaling exponents change at a
+  break budget past the largest pilot (a smoothly broken power law, Caballero et al. 2023,
   "Broken Neural Scaling Laws")::
 
       L_i(r, D) = E_i + (L^law_i(r, D) - E_i) * (1 + (D / D_break_i) ** (1 / s)) ** (-s dbeta_i)
