@@ -47,6 +47,14 @@ sampler and a repetition cap of 20 epochs (the corpus has about 14k training tok
 language, and the 3x runs train on 1.6e5); ``--pilots`` reuses a finished pilot table
 instead of running the sweep.
 
+**The record.** The full study mirrors what it cannot make again cheaply into
+``benchmarks/results/real_study_runs/`` (:data:`RECORD`), once a minute while it trains and
+after every stage: the design, the held-out mixes, the corpus's ``languages.csv`` and the loss
+table of every finished run (a few kilobytes each). Committed in parts, the record carries
+the study across machines: on a fresh work directory the study restores the record first, so
+recorded runs are not trained again. It refuses to restore into a corpus whose
+``languages.csv`` differs from the recorded one (the runs would not be comparable).
+
 Outputs in ``--workdir`` (and, without ``--quick``, copied to ``benchmarks/results/``):
 ``real_study_languages.csv`` (one row per budget, mix, seed and language),
 ``real_study_mixes.csv`` (one row per budget and mix), ``real_study_summary.csv`` (one row per
@@ -60,6 +68,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +95,10 @@ MIXES = {"skew_large": 3.0, "natural": 1.0, "temperature": 0.3, "uniform": 0.0,
 #: Caps are lowered by this fraction, so that a capped share is not refused by the trainer's
 #: epoch check for a rounding error.
 CAP_MARGIN = 1e-9
+#: Where the full study keeps its record of finished runs (see the module docstring).
+RECORD = RESULTS / "real_study_runs"
+#: Seconds between two updates of the record while a stage trains.
+RECORD_INTERVAL_S = 60.0
 #: Fit status with ``keep_broken=true`` when the fit is broken: posterior.nc is still written.
 FIT_BROKEN_STATUS = 3
 #: What the fit's result depends on in this repository (hashed into the model version).
@@ -225,22 +238,23 @@ def heldout_mixes(available: pd.Series, budget: float, max_epochs: float) -> pd.
 
 
 def mix_table(corpus: Path, workdir: Path, budget: float, max_epochs: float) -> pd.DataFrame:
-    """``heldout/mixes.csv``, written once (with one ``conf/mix/<mix>.yaml`` per mix for
-    ``train.py +mix=<mix>``) and read back afterwards, so the mixes never change."""
+    """``heldout/mixes.csv``, written once and read back afterwards, so the mixes never change;
+    with one ``heldout/conf/mix/<mix>.yaml`` per mix for ``train.py +mix=<mix>``."""
     path = workdir / "heldout" / "mixes.csv"
     if not path.is_file():
         languages = pd.read_csv(corpus / "languages.csv").set_index("language")
-        mixes = heldout_mixes(languages["train_tokens"], budget, max_epochs)
-        configs = workdir / "heldout" / "conf" / "mix"
-        configs.mkdir(parents=True, exist_ok=True)
-        for _, row in mixes.iterrows():
-            shares = {c.removeprefix(SHARE_PREFIX): float(row[c]) for c in mixes
-                      if c.startswith(SHARE_PREFIX)}
-            (configs / f"{row['mix']}.yaml").write_text(yaml.safe_dump(
-                {"shares": shares, "rule": f"share ~ train_tokens^{row['exponent']:g}, capped "
-                 f"at {max_epochs:g} epochs of {budget:g} tokens"}, sort_keys=False))
-        mixes.to_csv(path, index=False)
-    return pd.read_csv(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        heldout_mixes(languages["train_tokens"], budget, max_epochs).to_csv(path, index=False)
+    mixes = pd.read_csv(path)
+    configs = workdir / "heldout" / "conf" / "mix"
+    configs.mkdir(parents=True, exist_ok=True)
+    for _, row in mixes.iterrows():
+        shares = {c.removeprefix(SHARE_PREFIX): float(row[c]) for c in mixes
+                  if c.startswith(SHARE_PREFIX)}
+        (configs / f"{row['mix']}.yaml").write_text(yaml.safe_dump(
+            {"shares": shares, "rule": f"share ~ train_tokens^{row['exponent']:g}, capped "
+             f"at {max_epochs:g} epochs of {budget:g} tokens"}, sort_keys=False))
+    return mixes
 
 
 def heldout_dir(workdir: Path, tokens: float) -> Path:
@@ -290,6 +304,85 @@ def print_plan(study: Study, pilots: pd.DataFrame, budgets: list[float], workdir
     total = sum(s[3] for s in stages)
     print(f"  {'total':>18}: {sum(s[1] for s in stages)} runs, {total:.3g} tokens; about "
           f"{left:.2f} h left, plus the fit", flush=True)
+
+
+# ----------------------------------------------------------------------------- the record
+
+
+def record_pairs(workdir: Path, corpus: Path, record: Path) -> list[tuple[Path, Path]]:
+    """(file in the work directory, its copy in the record) for everything the record keeps:
+    the corpus's ``languages.csv``, the design, the held-out mixes and the loss table of every
+    run, finished or not (:func:`update_record` copies only the files that exist)."""
+    pairs = [(corpus / "languages.csv", record / "languages.csv"),
+             (workdir / "pilots" / "design.csv", record / "design.csv"),
+             (workdir / "heldout" / "mixes.csv", record / "mixes.csv")]
+    for run in sorted((workdir / "pilots").glob("*/pilots.csv")):
+        pairs.append((run, record / "pilots" / f"{run.parent.name}.csv"))
+    for run in sorted((record / "pilots").glob("*.csv")):
+        pairs.append((workdir / "pilots" / run.stem / "pilots.csv", run))
+    for run in sorted((workdir / "heldout").glob("*/seed*/*/pilots.csv")):
+        pairs.append((run, record / run.parent.relative_to(workdir).with_suffix(".csv")))
+    for run in sorted((record / "heldout").glob("*/seed*/*.csv")):
+        pairs.append((workdir / run.relative_to(record).with_suffix("") / "pilots.csv", run))
+    return list(dict.fromkeys(pairs))
+
+
+def update_record(workdir: Path, corpus: Path, record: Path) -> None:
+    """Copy every finished file of the work directory missing from the record into it
+    (through a temporary name, so a killed study never leaves half a file)."""
+    for source, copy in record_pairs(workdir, corpus, record):
+        if source.is_file() and not copy.is_file():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            partial = copy.with_suffix(".partial")
+            shutil.copyfile(source, partial)
+            partial.replace(copy)
+
+
+def restore_record(workdir: Path, corpus: Path, record: Path) -> None:
+    """Copy the record's files missing from the work directory back into it, so recorded runs
+    count as finished. Stops if the corpus is not the one the record was made on."""
+    recorded = record / "languages.csv"
+    if not recorded.is_file():
+        return
+    if not pd.read_csv(recorded).equals(pd.read_csv(corpus / "languages.csv")):
+        sys.exit(f"{corpus / 'languages.csv'} differs from {recorded}: the recorded runs were "
+                 f"trained on another corpus. Rebuild the corpus the record was made on, or "
+                 f"move {record} away to start the study afresh.")
+    restored = 0
+    for source, copy in record_pairs(workdir, corpus, record):
+        if copy.is_file() and not source.is_file():
+            source.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(copy, source)
+            restored += 1
+    print(f"restored {restored} files from {record}", flush=True)
+
+
+class RecordKeeper:
+    """Updates the record every :data:`RECORD_INTERVAL_S` seconds in a background thread
+    while the study trains (``with RecordKeeper(...):``), and once more at the end."""
+
+    def __init__(self, workdir: Path, corpus: Path, record: Path | None) -> None:
+        self.arguments = (workdir, corpus, record)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self) -> None:
+        while not self.stop.wait(RECORD_INTERVAL_S):
+            self.update()
+
+    def update(self) -> None:
+        workdir, corpus, record = self.arguments
+        if record is not None:
+            update_record(workdir, corpus, record)
+
+    def __enter__(self) -> "RecordKeeper":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.update()
 
 
 # ----------------------------------------------------------------------------- the fit
@@ -508,6 +601,19 @@ def main() -> None:
         return
 
     make_corpus(study, corpus)
+    record = None if args.quick else RECORD
+    if record is not None:
+        restore_record(workdir, corpus, record)
+    with RecordKeeper(workdir, corpus, record):
+        posterior = run_study(study, args, workdir, corpus, pilots, copy_results)
+    if posterior is None:
+        sys.exit("the runs are finished but the fit failed; fix it and run this command with "
+                 "--evaluate")
+
+
+def run_study(study: Study, args: argparse.Namespace, workdir: Path, corpus: Path,
+              pilots: Path, copy_results: bool) -> Path | None:
+    """The stages after the corpus; returns the last posterior (None if its fit failed)."""
     plan = pilot_plan(study, workdir, args.pilots.resolve() if args.pilots else None)
     budgets = [m * plan["tokens"].max() for m in study.multiples]
     mixes = mix_table(corpus, workdir, max(budgets), study.max_epochs)
@@ -522,9 +628,8 @@ def main() -> None:
         refit = False  # one forced refit at most; later ones only for a new model version
         if posterior is not None:
             evaluate(study, workdir, corpus, posterior, copy_results)
-    if posterior is None:
-        sys.exit("the runs are finished but the fit failed; fix it and run this command with "
-                 "--evaluate")
+    return posterior
+
 
 if __name__ == "__main__":
     main()
