@@ -200,10 +200,33 @@ class TwoStep(NamedTuple):
     target: np.ndarray  # rt(lam), the effective shares aimed at
 
 
-def _reach(problem: Problem, params: LawParams, lam: float, settings: Settings
-           ) -> tuple[bool, np.ndarray, np.ndarray]:
-    """Is ``rt(lam)`` reachable by a feasible mix (shortfall ~ 0)? And the closest mix."""
-    target = equal_benefit_curve(params, problem.tokens_scaled, problem.weights, lam)
+@functools.cache
+def _minus_effective_share(form: str) -> Callable[[Array, Any], Array]:
+    """``-rt_j(r)`` for the language picked by the one-hot ``pick``: minimised, the most
+    effective share ``j`` can get from a feasible mix."""
+
+    def f(shares: Array, data: tuple[Any, ...]) -> Array:
+        params, tokens_scaled, self_map, pick = data
+        rt = effective_share(params, shares[None, :], jnp.reshape(tokens_scaled, (1,)),
+                             self_map, form)[0]
+        return -jnp.sum(pick * rt)
+
+    return f
+
+
+#: Relative shortfall below which a target counts as reached when probing a cap: the
+#: interior-point barrier keeps a share ~1e-8 short of a target that sits close to its cap.
+CAP_REACH_TOLERANCE = 1e-6
+#: A cap is probed at this factor above the ``lam`` where its language runs out of room.
+CAP_PROBE = 1.01
+
+
+def _reach(problem: Problem, params: LawParams, lam: float, free: np.ndarray,
+           settings: Settings, tolerance: float = 1e-8) -> tuple[bool, np.ndarray, np.ndarray]:
+    """Is ``rt(lam)`` reachable by a feasible mix on the ``free`` languages, to a relative
+    shortfall of ``tolerance``? And the closest mix. The other languages aim at nothing."""
+    target = np.where(free, equal_benefit_curve(params, problem.tokens_scaled, problem.weights,
+                                                lam), 0.0)
     with jax.enable_x64(True):
         data = (LawParams(*(jnp.asarray(p, jnp.float64) for p in params)),
                 jnp.asarray(problem.tokens_scaled, jnp.float64),
@@ -212,7 +235,53 @@ def _reach(problem: Problem, params: LawParams, lam: float, settings: Settings
                           jnp.asarray(problem.upper, jnp.float64),
                           tol=settings.tol, max_iter=settings.max_iter)
         value = float(_shortfall(problem.form)(solution.x, data))
-    return value <= 1e-16 * float(np.sum(target ** 2)), np.asarray(solution.x), target
+    reached = value <= tolerance ** 2 * float(np.sum(target ** 2))
+    return reached, np.asarray(solution.x), target
+
+
+def _room(problem: Problem, params: LawParams, settings: Settings) -> np.ndarray:
+    """``M_j = max_r rt_j(r)`` over feasible mixes, for every language ``j``: the most
+    effective share its cap (and the others' bounds) lets it reach."""
+    room = []
+    with jax.enable_x64(True):
+        for pick in np.eye(len(problem.lower)):
+            data = (LawParams(*(jnp.asarray(p, jnp.float64) for p in params)),
+                    jnp.asarray(problem.tokens_scaled, jnp.float64),
+                    jnp.asarray(problem.self_map, jnp.float64), jnp.asarray(pick))
+            solution = _solve(_minus_effective_share(problem.form), data,
+                              jnp.asarray(problem.lower, jnp.float64),
+                              jnp.asarray(problem.upper, jnp.float64),
+                              tol=settings.tol, max_iter=settings.max_iter)
+            room.append(-float(_minus_effective_share(problem.form)(solution.x, data)))
+    return np.asarray(room)
+
+
+def _lowest_reachable(problem: Problem, params: LawParams, free: np.ndarray,
+                      settings: Settings, steps: int) -> TwoStep:
+    """Step 2 for the ``free`` languages: the smallest ``lam`` whose ``rt(lam)`` a feasible
+    mix reaches, by bisection on ``log lam``."""
+    benefit = problem.weights * params.beta * params.B * problem.tokens_scaled ** (-params.beta)
+    high = float(np.max(benefit[free]))
+    ok, shares, target = _reach(problem, params, high, free, settings)
+    for _ in range(200):
+        if ok:
+            break
+        high *= 4.0
+        ok, shares, target = _reach(problem, params, high, free, settings)
+    low = high
+    for _ in range(200):
+        low /= 4.0
+        if not _reach(problem, params, low, free, settings)[0]:
+            break
+    best = TwoStep(shares, high, target)
+    for _ in range(steps):
+        middle = float(np.sqrt(low * high))
+        ok, shares, target = _reach(problem, params, middle, free, settings)
+        if ok:
+            high, best = middle, TwoStep(shares, middle, target)
+        else:
+            low = middle
+    return best
 
 
 def two_step_mix(problem: Problem, settings: Settings = DEFAULT_SETTINGS,
@@ -223,30 +292,27 @@ def two_step_mix(problem: Problem, settings: Settings = DEFAULT_SETTINGS,
     marginal benefits. Step 2: the largest point on it (smallest ``lam``) that a feasible
     nominal mix reaches, ``rt_i(r) >= rt_i(lam)`` for all ``i``: bisection on ``log lam``, each
     step inverting the interaction map by a constrained least-squares solve of the shortfall.
-    It ignores the cross terms of the interaction map's Jacobian, so it approximates the
-    direct plug-in optimum; the caller reports the gap.
+
+    Availability caps by water-filling, as the optimality conditions ask. Language ``j`` runs
+    out of room at ``lam_j = g_j / M_j^(beta_j + 1)`` (``g_j`` its weighted benefit, ``M_j``
+    the most effective share a feasible mix gives it, :func:`_room`). If the curve is still
+    reachable just above the largest ``lam_j``, that cap binds before the sum of the shares
+    does: the language is fixed at its cap, leaves the equal-benefit set, and step 2 starts
+    again for the others (their ``lam`` falls further). Otherwise the sum binds and the
+    bisection ends it. The procedure ignores the cross terms of the interaction map's
+    Jacobian, so it approximates the direct plug-in optimum (exactly, without transfer); the
+    caller reports the gap.
     """
     params = LawParams(*(p[0] for p in point_estimate(problem.params)))
     benefit = problem.weights * params.beta * params.B * problem.tokens_scaled ** (-params.beta)
-    high = float(np.max(benefit))
-    ok, shares, target = _reach(problem, params, high, settings)
-    for _ in range(200):
-        if ok:
-            break
-        high *= 4.0
-        ok, shares, target = _reach(problem, params, high, settings)
-    low = high
-    for _ in range(200):
-        low /= 4.0
-        if not _reach(problem, params, low, settings)[0]:
-            break
-    best = (high, shares, target)
-    for _ in range(steps):
-        middle = float(np.sqrt(low * high))
-        ok, shares, target = _reach(problem, params, middle, settings)
-        if ok:
-            high, best = middle, (middle, shares, target)
-        else:
-            low = middle
-    lam, shares, target = best
-    return TwoStep(shares, lam, target)
+    free = np.ones(len(problem.lower), dtype=bool)
+    while free.sum() > 1:
+        out_of_room = np.where(free, benefit / _room(problem, params, settings)
+                               ** (params.beta + 1.0), -np.inf)
+        capped = int(np.argmax(out_of_room))
+        if not _reach(problem, params, CAP_PROBE * out_of_room[capped], free, settings,
+                      CAP_REACH_TOLERANCE)[0]:
+            break  # the sum of the shares binds first
+        free[capped] = False
+        problem = problem._replace(lower=np.where(free, problem.lower, problem.upper))
+    return _lowest_reachable(problem, params, free, settings, steps)

@@ -230,6 +230,31 @@ def test_two_step_equals_plugin_without_transfer():
     np.testing.assert_allclose(two_step_mix(prob).shares, plugin, atol=1e-6)
 
 
+@pytest.mark.parametrize("upper", [[0.2, 1.0, 1.0], [0.2, 0.25, 1.0], [1.0, 0.2, 0.3]])
+def test_two_step_fixes_capped_languages_and_shares_the_rest_by_equal_benefit(upper):
+    # no transfer: the two-step mix is exactly optimal, also where availability caps bind
+    prob = problem(law(draws=5, B=[2.0, 1.0, 0.7], beta=[0.3, 0.4, 0.25], seed=6)._replace(
+        a=np.zeros((5, 3, 3)), k=np.zeros((5, 3, 3))), upper=upper)
+    point = point_estimate(prob.params)
+    plugin = minimise(prob, point).x
+    capped = prob.upper - plugin < 1e-6
+    assert capped.any()  # the cap binds at the optimum
+    shares = two_step_mix(prob).shares
+    np.testing.assert_allclose(shares, plugin, atol=1e-6)
+    np.testing.assert_allclose(shares[capped], prob.upper[capped], atol=1e-9)
+
+
+def test_two_step_with_transfer_and_a_binding_cap_is_within_1e3_of_plugin():
+    prob = problem(law(draws=5, B=[2.0, 1.0, 0.7], a=0.05, seed=7), upper=[0.25, 1.0, 1.0])
+    point = point_estimate(prob.params)
+    plugin = minimise(prob, point).x
+    assert prob.upper[0] - plugin[0] < 1e-6  # the cap binds
+    shares = two_step_mix(prob).shares
+    assert shares[0] == pytest.approx(0.25, abs=1e-9)
+    gap = objective_value(prob, shares, point) - objective_value(prob, plugin, point)
+    assert -1e-12 <= gap < 1e-3
+
+
 def test_two_step_is_close_to_plugin_with_transfer_and_the_gap_is_reported():
     prob = problem(law(draws=5, B=[2.0, 1.0, 0.7], a=0.05, seed=7))
     options = Options(1e9, None)
