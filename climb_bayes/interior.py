@@ -37,6 +37,8 @@ import jax.numpy as jnp
 
 Array = jax.Array
 
+#: How far a given start is pulled towards the box centre, so that it is strictly interior.
+START_PULL = 1e-3
 #: Bounds closer than this fix the variable.
 FIXED_WIDTH = 1e-12
 MU_INITIAL = 0.1
@@ -179,14 +181,19 @@ def _iterate(objective: Callable[..., Array], data: Any, lower: Array, upper: Ar
 
 
 def minimise_on_simplex(objective: Callable[..., Array], data: Any, lower: Array, upper: Array,
-                        tol: float = 1e-10, max_iter: int = 200) -> Solution:
+                        tol: float = 1e-10, max_iter: int = 200,
+                        start: Array | None = None) -> Solution:
     """Minimise ``objective(x, data)`` subject to ``sum(x) = 1``, ``lower <= x <= upper``.
 
     ``objective`` must be twice differentiable in ``x``; ``data`` is any pytree of arrays it
     reads (posterior draws, weights). The bounds must admit a feasible point
     (``sum(lower) <= 1 <= sum(upper)``, ``lower <= upper``); check that before calling.
+    The iterations start at the box centre of :func:`feasible_start`, or near a feasible
+    ``start``: ``x0 = (1 - START_PULL) * start + START_PULL * centre``, strictly inside the box.
     """
     x0, free = feasible_start(lower, upper)
+    if start is not None:
+        x0 = jnp.where(free, (1.0 - START_PULL) * start + START_PULL * x0, x0)
     s_l, s_u = _slacks(x0, lower, upper, free)
     mu = jnp.asarray(MU_INITIAL, x0.dtype)
     z_l, z_u = jnp.where(free, mu / s_l, 0.0), jnp.where(free, mu / s_u, 0.0)

@@ -21,6 +21,7 @@ shares from a target curve.
 """
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -109,15 +110,56 @@ _solve = jax.jit(minimise_on_simplex, static_argnums=(0,), static_argnames=("tol
 
 
 def minimise(problem: Problem, params: LawParams | None = None, kind: str = "mean",
-             settings: Settings = DEFAULT_SETTINGS, k: float = 1.0, level: float = 0.9) -> Solution:
-    """Minimise the objective ``kind`` over the problem's draws (or ``params``); float64."""
+             settings: Settings = DEFAULT_SETTINGS, k: float = 1.0, level: float = 0.9,
+             start: np.ndarray | None = None) -> Solution:
+    """Minimise the objective ``kind`` over the problem's draws (or ``params``); float64.
+    From the box centre, or near a feasible ``start``."""
     params = problem.params if params is None else params
     with jax.enable_x64(True):
         solution = _solve(objective(kind, problem.form, k, level), objective_data(problem, params),
                           jnp.asarray(problem.lower, jnp.float64),
                           jnp.asarray(problem.upper, jnp.float64),
-                          tol=settings.tol, max_iter=settings.max_iter)
+                          tol=settings.tol, max_iter=settings.max_iter,
+                          start=None if start is None else jnp.asarray(start, jnp.float64))
         return Solution(*(np.asarray(v) for v in solution))
+
+
+class MultiStart(NamedTuple):
+    """The best of several local solves, and where each start ended."""
+
+    best: Solution
+    start: str  # the name of the start that gave ``best``
+    values: dict[str, float]  # objective at each start's end (nan: did not converge)
+
+    @property
+    def disagreement(self) -> float:
+        """Largest minus smallest objective over the converged ends: above the solver's
+        tolerance, the starts found different local optima."""
+        ends = [v for v in self.values.values() if np.isfinite(v)]
+        return float(max(ends) - min(ends)) if ends else math.nan
+
+
+def is_feasible(problem: Problem, shares: np.ndarray, tol: float = 1e-9) -> bool:
+    """Whether ``shares`` sum to 1 and lie within the problem's bounds (to ``tol``)."""
+    return bool(abs(np.sum(shares) - 1.0) <= tol and np.all(shares >= problem.lower - tol)
+                and np.all(shares <= problem.upper + tol))
+
+
+def minimise_from(problem: Problem, starts: dict[str, np.ndarray],
+                  params: LawParams | None = None, kind: str = "mean",
+                  settings: Settings = DEFAULT_SETTINGS, k: float = 1.0, level: float = 0.9
+                  ) -> MultiStart:
+    """:func:`minimise` from the box centre and from every feasible start of ``starts``; the
+    converged end with the lowest objective wins (the box centre's if none converged)."""
+    ends = {"box_centre": minimise(problem, params, kind, settings, k, level)}
+    for name, shares in starts.items():
+        if is_feasible(problem, shares):
+            ends[name] = minimise(problem, params, kind, settings, k, level, start=shares)
+    values = {name: objective_value(problem, solution.x, params, kind, k, level)
+              if solution.converged else math.nan for name, solution in ends.items()}
+    converged = [name for name in ends if np.isfinite(values[name])]
+    best = min(converged, key=values.__getitem__) if converged else "box_centre"
+    return MultiStart(ends[best], best, values)
 
 
 def objective_value(problem: Problem, shares: np.ndarray, params: LawParams | None = None,

@@ -59,9 +59,10 @@ from climb_bayes.health import notice
 from climb_bayes.io import write_text
 from climb_bayes.law import INTERACTION_FORMS
 from climb_bayes.optimal_mix import (
+    MultiStart,
     Problem,
     Settings,
-    minimise,
+    minimise_from,
     objective_value,
     per_draw_optima,
     point_estimate,
@@ -76,6 +77,8 @@ log = logging.getLogger(__name__)
 QUANTILES = (0.05, 0.5, 0.95)
 #: What ``target_tokens`` is, for messages.
 TARGET = "total training tokens of the run the mix is for"
+#: Objectives (nats) further apart than this at the ends of two starts are different optima.
+START_TOLERANCE = 1e-8
 COMPARISON_COLUMNS = ("mix", "weighted_loss_mean", "weighted_loss_q05", "weighted_loss_q95",
                       "p_beats_uniform", "p_beats_posterior_mean")
 
@@ -295,28 +298,45 @@ def _clean(shares: np.ndarray) -> np.ndarray:
     return shares / shares.sum()
 
 
-def _diagnostics(solution: Any, kind: str) -> dict[str, Any]:
+def _diagnostics(result: MultiStart, kind: str) -> dict[str, Any]:
+    solution = result.best
+    disagree = result.disagreement > START_TOLERANCE
+    if disagree:
+        log.warning("the solver's starts ended at different optima (objective %s by %.3g "
+                    "nats); the best, from %s, is kept", kind, result.disagreement, result.start)
     return {"objective": kind, "converged": bool(solution.converged),
-            "kkt_error": float(solution.kkt_error), "iterations": int(solution.iterations)}
+            "kkt_error": float(solution.kkt_error), "iterations": int(solution.iterations),
+            "start": result.start, "starts": result.values,
+            "start_disagreement": result.disagreement, "starts_disagree": disagree}
 
 
 def optimised_mixes(problem: Problem, options: Options
                     ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
     """``posterior_mean``, ``plugin``, ``climb_two_step``, ``robust``, ``isolated``, with each
-    one's solver diagnostics."""
+    one's solver diagnostics.
+
+    Each optimised mix is solved from several starts (:func:`minimise_from`): the box centre,
+    every feasible heuristic of :func:`baseline_mixes`, and the mixes optimised before it
+    (``plugin``, then ``posterior_mean``); the best end is kept, and the metadata says where
+    each start ended and whether they disagree by more than :data:`START_TOLERANCE`.
+    """
     settings = options.settings
     robust_args = {"k": options.robust_k, "level": options.robust_level}
     point = point_estimate(problem.params)
-    solutions = {
-        "posterior_mean": (minimise(problem, settings=settings), "mean"),
-        "plugin": (minimise(problem, point, settings=settings), "mean at the posterior means"),
-        "robust": (minimise(problem, kind=options.robust_kind, settings=settings,
-                            **robust_args), options.robust_kind),
-        "isolated": (minimise(problem, without_transfer(problem.params), settings=settings),
-                     "mean with b = k = 0"),
-    }
-    mixes = {name: _clean(sol.x) for name, (sol, _) in solutions.items()}
-    info = {name: _diagnostics(sol, kind) for name, (sol, kind) in solutions.items()}
+    starts = baseline_mixes(len(problem.lower), options)
+    plugin = minimise_from(problem, starts, point, settings=settings)
+    starts["plugin"] = plugin.best.x
+    mean = minimise_from(problem, starts, settings=settings)
+    robust = minimise_from(problem, starts | {"posterior_mean": mean.best.x},
+                           kind=options.robust_kind, settings=settings, **robust_args)
+    isolated = minimise_from(problem, baseline_mixes(len(problem.lower), options),
+                             without_transfer(problem.params), settings=settings)
+    solutions = {"posterior_mean": (mean, "mean"),
+                 "plugin": (plugin, "mean at the posterior means"),
+                 "robust": (robust, options.robust_kind),
+                 "isolated": (isolated, "mean with b = k = 0")}
+    mixes = {name: _clean(result.best.x) for name, (result, _) in solutions.items()}
+    info = {name: _diagnostics(result, kind) for name, (result, kind) in solutions.items()}
     info["robust"].update(robust_args)
     two_step = two_step_mix(problem, settings)
     mixes["climb_two_step"] = _clean(two_step.shares)

@@ -25,6 +25,7 @@ from climb_bayes.law import LawParams, self_map
 from climb_bayes.optimal_mix import (
     Problem,
     minimise,
+    minimise_from,
     objective,
     objective_value,
     per_draw_optima,
@@ -218,6 +219,49 @@ def test_robust_mix_minimises_its_own_objective():
     quantile = minimise(prob, kind="quantile", level=0.9)
     assert objective_value(prob, quantile.x, kind="quantile") <= objective_value(
         prob, mean.x, kind="quantile") + 1e-9
+
+
+# --- several starts ----------------------------------------------------------------------------
+
+def interfering_problem() -> Problem:
+    """Strong negative transfer: the box centre's end is a local optimum 0.86 nats worse than
+    the best one (found by a search over random laws)."""
+    rng = np.random.default_rng(1)
+    a = rng.normal(-0.3, 0.6, (3, 3))
+    return problem(law(draws=3, B=rng.uniform(0.5, 2, 3), beta=rng.uniform(0.2, 0.5, 3), a=a,
+                       eta=rng.uniform(0.5, 4, 3), seed=1))
+
+
+def test_several_starts_keep_the_best_local_optimum_and_say_they_disagree():
+    prob = interfering_problem()
+    centre = minimise(prob)
+    starts = {f"near_{lang}": np.where(np.arange(3) == i, 0.96, 0.02)
+              for i, lang in enumerate(LANGS)}
+    result = minimise_from(prob, starts | {"infeasible": np.array([0.7, 0.7, -0.4])})
+    assert "infeasible" not in result.values  # an infeasible start is not used
+    assert set(result.values) == {"box_centre", *starts}
+    assert result.values["box_centre"] == pytest.approx(objective_value(prob, centre.x))
+    assert result.best.converged and result.start != "box_centre"
+    best = objective_value(prob, result.best.x)
+    assert best == pytest.approx(min(result.values.values()))
+    assert best < objective_value(prob, centre.x) - 0.5
+    assert best <= scipy_best(prob, starts=8) + 1e-9
+    assert result.disagreement > 0.5
+    assert_kkt(prob, result.best.x)
+
+
+def test_optimised_mixes_record_their_starts():
+    # a convex problem: every start ends at the same optimum, and the metadata says so
+    prob = problem(law(draws=5, B=[2.0, 1.0, 0.7], a=0.05, seed=7), upper=[1.0, 1.0, 0.3])
+    available = np.array([1e9, 1e9, 2e7])
+    _, info = optimised_mixes(prob, Options(1e8, available, max_epochs=1.5))
+    for name in ("posterior_mean", "plugin", "robust", "isolated"):
+        starts = info[name]["starts"]
+        assert {"box_centre", "natural", "temperature", "unimax"} <= set(starts)
+        assert "uniform" not in starts  # a third of the mix for fr breaks its cap of 0.3
+        assert info[name]["start_disagreement"] < 1e-8 and not info[name]["starts_disagree"]
+    assert "plugin" in info["posterior_mean"]["starts"]
+    assert {"plugin", "posterior_mean"} <= set(info["robust"]["starts"])
 
 
 # --- the paper's two-step procedure ------------------------------------------------------------
