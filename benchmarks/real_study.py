@@ -30,7 +30,9 @@ Design of the full study (``docs/real_study.md`` says more):
   Since no mix depends on the fit, a new statistical model is scored on the same runs.
 * **Evaluation** (:func:`evaluate`): fit the current package's posterior on the pilot table
   (``python -m climb_bayes.fit`` with its defaults), predict every held-out mix at its budget
-  with :mod:`climb_bayes.predict`'s functions and score it per budget (:func:`score`).
+  with :mod:`climb_bayes.predict`'s functions and score it per budget (:func:`score`), beside
+  the point fit of the same law on the same pilot rows (:func:`point_predictions`), the
+  estimate a point-fitting CLIMB would use.
 
 Stages, each skipping finished work, so killing the study and running the same command again
 continues where it stopped: the corpus (skipped when it exists), the design, the pilot sweep
@@ -79,7 +81,10 @@ import pandas as pd
 import yaml
 
 from climb_bayes.baselines import temperature_mix
-from climb_bayes.pilots import SHARE_PREFIX
+from climb_bayes.fit import pilot_rows
+from climb_bayes.loss_model import Law
+from climb_bayes.pilots import SHARE_PREFIX, read_pilots
+from climb_bayes.point_fit import fit_point
 from climb_bayes.posterior import Posterior, read_posterior
 from climb_bayes.predict import predictive_losses, summarise
 
@@ -479,6 +484,22 @@ def predictions(posterior: Posterior, mixes: pd.DataFrame, tokens: float, seed: 
     return per_language, per_mix
 
 
+def point_law(pilots: Path) -> Law:
+    """The point fit of the law (:func:`climb_bayes.point_fit.fit_point`, its defaults) on the
+    rows the posterior's fit uses (each run's final loss)."""
+    return fit_point(pilot_rows(read_pilots(pilots), "final")).law
+
+
+def point_predictions(law: Law, mixes: pd.DataFrame, tokens: float) -> pd.DataFrame:
+    """The point fit's prediction of every mix at ``tokens``: per (mix, language)
+    ``point_predicted``."""
+    shares = mixes[[f"{SHARE_PREFIX}{s}" for s in law.sources]].to_numpy()
+    loss = law.predict_loss(shares, np.full(len(shares), tokens))[0]
+    return pd.DataFrame([{"mix": mix, "language": language, "point_predicted": float(value)}
+                         for mix, row in zip(mixes["mix"], loss, strict=True)
+                         for language, value in zip(law.targets, row, strict=True)])
+
+
 def score(measured: pd.DataFrame, per_language: pd.DataFrame, per_mix: pd.DataFrame
           ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float | str]]:
     """One budget's runs beside their predictions: per (mix, seed, language), per mix, and the
@@ -488,15 +509,19 @@ def score(measured: pd.DataFrame, per_language: pd.DataFrame, per_mix: pd.DataFr
     predictive interval ``[q05, q95]``: ``coverage_90 = mean(q05 <= y <= q95)``,
     ``mae = mean|m - y|`` and ``bias = mean(m - y)`` (positive: the posterior predicts higher
     losses than measured). Across mixes: ``rank_correlation``, Spearman's correlation of the
-    measured ``W`` (mean over seeds of the mean over languages) with its posterior mean.
+    measured ``W`` (mean over seeds of the mean over languages) with its posterior mean. The
+    same three for the point fit's prediction ``point_predicted`` (a column of
+    ``per_language``) as ``point_mae``, ``point_bias`` and ``point_rank_correlation``.
     """
     languages = measured.merge(per_language, on=["mix", "language"], validate="many_to_one")
     languages["error"] = languages["predicted"] - languages["measured"]
+    languages["point_error"] = languages["point_predicted"] - languages["measured"]
     languages["inside_90"] = languages["measured"].between(languages["pred_q05"],
                                                            languages["pred_q95"])
     run_w = languages.groupby(["mix", "seed"])["measured"].mean().rename("measured_W")
+    point_w = languages.groupby("mix")["point_predicted"].mean().rename("point_W")
     mixes = (run_w.groupby("mix").agg(seeds="size", measured_W="mean", measured_W_sd="std")
-             .reset_index().merge(per_mix, on="mix"))
+             .reset_index().merge(per_mix, on="mix").merge(point_w, on="mix"))
     mixes["inside_90"] = mixes["measured_W"].between(mixes["pred_W_q05"], mixes["pred_W_q95"])
     mixes["measured_rank"] = mixes["measured_W"].rank(method="min").astype(int)
     mixes["predicted_rank"] = mixes["predicted_W"].rank(method="min").astype(int)
@@ -506,7 +531,11 @@ def score(measured: pd.DataFrame, per_language: pd.DataFrame, per_mix: pd.DataFr
         "mae": languages["error"].abs().mean(), "bias": languages["error"].mean(),
         "rank_correlation": mixes["measured_W"].corr(mixes["predicted_W"], method="spearman"),
         "best_measured": mixes["mix"].iloc[0],
-        "best_predicted": mixes.loc[mixes["predicted_W"].idxmin(), "mix"]}
+        "best_predicted": mixes.loc[mixes["predicted_W"].idxmin(), "mix"],
+        "point_mae": languages["point_error"].abs().mean(),
+        "point_bias": languages["point_error"].mean(),
+        "point_rank_correlation": mixes["measured_W"].corr(mixes["point_W"], method="spearman"),
+        "best_point": mixes.loc[mixes["point_W"].idxmin(), "mix"]}
     return languages, mixes, scores
 
 
@@ -522,14 +551,17 @@ def evaluate(study: Study, workdir: Path, corpus: Path, posterior_path: Path,
     largest = pd.read_csv(workdir / "pilots" / "pilots.csv")["tokens"].max()
     budgets = {f"{m:g}x": m * largest for m in study.multiples}
     measured = measured_losses(workdir, budgets, study.seeds)
+    point = point_law(workdir / "pilots" / "pilots.csv") if len(measured) else None
     language_tables, mix_tables, summary = [], [], []
     for label, tokens in budgets.items():
         runs = measured[measured["budget"] == label]
         row: dict[str, object] = {"budget": label, "tokens": tokens,
                                   "runs": len(runs.groupby(["mix", "seed"])),
                                   "runs_planned": len(MIXES) * len(study.seeds)}
-        if len(runs):
+        if point is not None and len(runs):
             per_language, per_mix = predictions(posterior, mixes, tokens)
+            per_language = per_language.merge(point_predictions(point, mixes, tokens),
+                on=["mix", "language"], validate="one_to_one")
             languages, mix_scores, scores = score(runs, per_language, per_mix)
             language_tables.append(languages)
             mix_tables.append(mix_scores.assign(budget=label, tokens=tokens))
@@ -543,7 +575,7 @@ def evaluate(study: Study, workdir: Path, corpus: Path, posterior_path: Path,
             "fit_seconds": version["fit_seconds"]})
     mix_columns = ["budget", "tokens", "mix", "seeds", "measured_W", "measured_W_sd",
                    "predicted_W", "pred_W_q05", "pred_W_q95", "inside_90", "measured_rank",
-                   "predicted_rank"]
+                   "predicted_rank", "point_W"]
     outputs = {
         "real_study_languages.csv": pd.concat(language_tables) if language_tables else measured,
         "real_study_mixes.csv": (pd.concat(mix_tables)[mix_columns].merge(mixes, on="mix")

@@ -36,9 +36,9 @@ from scipy.optimize import BFGS, Bounds, LinearConstraint, minimize
 from climb_bayes.law import LawParams, self_map
 from climb_bayes.optimal_mix import (
     Problem,
-    _data,
     minimise,
     objective,
+    objective_data,
     objective_value,
     per_draw_optima,
 )
@@ -81,7 +81,7 @@ def scipy_trust_constr(prob: Problem, params: LawParams) -> tuple[np.ndarray, in
     with jax.enable_x64(True), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # BFGS: "delta_grad == 0.0" near the end
         f = jax.jit(objective("mean", prob.form))
-        data = _data(prob, params)
+        data = objective_data(prob, params)
 
         def value(x: np.ndarray) -> float:
             return float(f(jnp.asarray(x), data))

@@ -15,6 +15,11 @@ derivatives in float64:
 - ``mean_sd``:  ``mean_s W_s(r) + k * sd_s W_s(r)`` (``robust``)
 - ``quantile``: the ``level`` quantile of ``W_s(r)`` over draws (``robust``; piecewise smooth,
   so its optimum is certified only up to the kinks of the empirical quantile)
+- ``cvar_regret``: ``CVaR_level`` of the regret ``R_s(r) = W_s(r) - W_s(r*_s)`` against each
+  draw's own optimum ``r*_s`` (:func:`per_draw_optima`), the mean of its worst ``1 - level``
+  tail (``robust``, the default), smoothed so that Newton's method applies
+  (:func:`smooth_cvar`). Uncertainty common to every mix cancels in ``R_s``, so it hedges
+  against choosing wrongly, not against noise no mix can avoid.
 
 and, for the paper's two-step procedure (:func:`two_step_mix`), the shortfall of the effective
 shares from a target curve.
@@ -34,7 +39,7 @@ from climb_bayes.law import LawParams, effective_share, expected_loss
 from climb_bayes.loss_model import Law
 
 Array = jax.Array
-OBJECTIVE_KINDS = ("mean", "mean_sd", "quantile")
+OBJECTIVE_KINDS = ("mean", "mean_sd", "quantile", "cvar_regret")
 
 
 class Problem(NamedTuple):
@@ -79,31 +84,86 @@ def draw_weighted_losses(shares: Array, params: LawParams, tokens_scaled: Array,
     return losses[:, 0, :] @ weights
 
 
+#: Nats over which :func:`smooth_cvar` rounds the corner of ``max(0, x)``.
+CVAR_SMOOTHING = 1e-5
+
+
+def _softplus_tail(x: Array, t: Array, eps: float) -> Array:
+    return eps * jax.nn.softplus((x - t) / eps)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def _tail_threshold(x: Array, level: float, eps: float) -> Array:
+    """The ``t`` with ``sum_s sigmoid((x_s - t) / eps) = (1 - level) S`` (bisection), the
+    smoothed ``level`` quantile of ``x`` that :func:`smooth_cvar` minimises over."""
+    goal = (1.0 - level) * x.shape[0]
+
+    def halve(_: int, bracket: tuple[Array, Array]) -> tuple[Array, Array]:
+        low, high = bracket
+        middle = 0.5 * (low + high)
+        above = jnp.sum(jax.nn.sigmoid((x - middle) / eps)) > goal
+        return jnp.where(above, middle, low), jnp.where(above, high, middle)
+
+    low, high = jax.lax.fori_loop(0, 200, halve, (jnp.min(x) - 50 * eps, jnp.max(x) + 50 * eps))
+    return 0.5 * (low + high)
+
+
+@_tail_threshold.defjvp
+def _tail_threshold_jvp(level: float, eps: float, primals: tuple[Array],
+                        tangents: tuple[Array]) -> tuple[Array, Array]:
+    (x,), (x_dot,) = primals, tangents
+    t = _tail_threshold(x, level, eps)
+    slope = jax.nn.sigmoid((x - t) / eps) * jax.nn.sigmoid(-(x - t) / eps)  # implicit function
+    return t, jnp.sum(slope * x_dot) / jnp.maximum(jnp.sum(slope), jnp.finfo(x.dtype).tiny)
+
+
+def smooth_cvar(x: Array, level: float, eps: float) -> Array:
+    """``CVaR_level`` of the draws ``x``, the mean of their worst ``1 - level`` tail, in
+    Rockafellar and Uryasev's form with the corner of ``max(0, .)`` rounded over ``eps``::
+
+        CVaR(x) = min_t  t + sum_s eps * softplus((x_s - t) / eps) / ((1 - level) S)
+
+    Twice differentiable in ``x`` (the inner minimiser ``t`` by bisection, its derivative by
+    the implicit function theorem), and above the exact CVaR by at most
+    ``eps * log 2 / (1 - level)``.
+    """
+    t = _tail_threshold(x, level, eps)
+    return t + jnp.sum(_softplus_tail(x, t, eps)) / ((1.0 - level) * x.shape[0])
+
+
 @functools.cache
 def objective(kind: str = "mean", form: str = "source_saturating", k: float = 1.0,
               level: float = 0.9) -> Callable[[Array, Any], Array]:
     """The objective ``f(r, data)`` of one kind, ``data = (params, tokens_scaled, self_map,
-    weights)``. Cached, so one kind is compiled once."""
+    weights, optima)`` (:func:`objective_data`; ``optima`` are the ``W_s(r*_s)`` that
+    ``cvar_regret`` subtracts). Cached, so one kind is compiled once."""
     if kind not in OBJECTIVE_KINDS:
         raise ValueError(f"unknown objective {kind!r}; use one of {OBJECTIVE_KINDS}")
 
     def f(shares: Array, data: tuple[Any, ...]) -> Array:
-        values = draw_weighted_losses(shares, *data, form)
+        *law_data, optima = data
+        values = draw_weighted_losses(shares, *law_data, form)
         if kind == "mean":
             return jnp.mean(values)
         if kind == "mean_sd":
             return jnp.mean(values) + k * jnp.std(values)
-        return jnp.quantile(values, level)
+        if kind == "quantile":
+            return jnp.quantile(values, level)
+        return smooth_cvar(values - optima, level, CVAR_SMOOTHING)
 
     return f
 
 
-def objective_data(problem: Problem, params: LawParams) -> tuple[Any, ...]:
-    """The ``data`` argument of the objectives, ``(params, tokens_scaled, self_map, weights)``,
-    in float64 (call under ``jax.enable_x64``)."""
+def objective_data(problem: Problem, params: LawParams, optima: np.ndarray | None = None
+                   ) -> tuple[Any, ...]:
+    """The ``data`` argument of the objectives, ``(params, tokens_scaled, self_map, weights,
+    optima)``, in float64 (call under ``jax.enable_x64``); ``optima`` (``W_s(r*_s)`` of every
+    draw, :func:`per_draw_optimal_values`) only matter to ``cvar_regret`` and are 0 if None."""
+    draws = np.shape(params.E)[0]
     return (LawParams(*(jnp.asarray(p, jnp.float64) for p in params)),
             jnp.asarray(problem.tokens_scaled, jnp.float64),
-            jnp.asarray(problem.self_map, jnp.float64), jnp.asarray(problem.weights, jnp.float64))
+            jnp.asarray(problem.self_map, jnp.float64), jnp.asarray(problem.weights, jnp.float64),
+            jnp.zeros(draws, jnp.float64) if optima is None else jnp.asarray(optima, jnp.float64))
 
 
 _solve = jax.jit(minimise_on_simplex, static_argnums=(0,), static_argnames=("tol", "max_iter"))
@@ -111,12 +171,13 @@ _solve = jax.jit(minimise_on_simplex, static_argnums=(0,), static_argnames=("tol
 
 def minimise(problem: Problem, params: LawParams | None = None, kind: str = "mean",
              settings: Settings = DEFAULT_SETTINGS, k: float = 1.0, level: float = 0.9,
-             start: np.ndarray | None = None) -> Solution:
+             start: np.ndarray | None = None, optima: np.ndarray | None = None) -> Solution:
     """Minimise the objective ``kind`` over the problem's draws (or ``params``); float64.
-    From the box centre, or near a feasible ``start``."""
+    From the box centre, or near a feasible ``start``. ``cvar_regret`` needs ``optima``."""
     params = problem.params if params is None else params
     with jax.enable_x64(True):
-        solution = _solve(objective(kind, problem.form, k, level), objective_data(problem, params),
+        solution = _solve(objective(kind, problem.form, k, level),
+                          objective_data(problem, params, optima),
                           jnp.asarray(problem.lower, jnp.float64),
                           jnp.asarray(problem.upper, jnp.float64),
                           tol=settings.tol, max_iter=settings.max_iter,
@@ -147,15 +208,16 @@ def is_feasible(problem: Problem, shares: np.ndarray, tol: float = 1e-9) -> bool
 
 def minimise_from(problem: Problem, starts: dict[str, np.ndarray],
                   params: LawParams | None = None, kind: str = "mean",
-                  settings: Settings = DEFAULT_SETTINGS, k: float = 1.0, level: float = 0.9
-                  ) -> MultiStart:
+                  settings: Settings = DEFAULT_SETTINGS, k: float = 1.0, level: float = 0.9,
+                  optima: np.ndarray | None = None) -> MultiStart:
     """:func:`minimise` from the box centre and from every feasible start of ``starts``; the
     converged end with the lowest objective wins (the box centre's if none converged)."""
-    ends = {"box_centre": minimise(problem, params, kind, settings, k, level)}
+    ends = {"box_centre": minimise(problem, params, kind, settings, k, level, optima=optima)}
     for name, shares in starts.items():
         if is_feasible(problem, shares):
-            ends[name] = minimise(problem, params, kind, settings, k, level, start=shares)
-    values = {name: objective_value(problem, solution.x, params, kind, k, level)
+            ends[name] = minimise(problem, params, kind, settings, k, level, start=shares,
+                                  optima=optima)
+    values = {name: objective_value(problem, solution.x, params, kind, k, level, optima)
               if solution.converged else math.nan for name, solution in ends.items()}
     converged = [name for name in ends if np.isfinite(values[name])]
     best = min(converged, key=values.__getitem__) if converged else "box_centre"
@@ -163,12 +225,14 @@ def minimise_from(problem: Problem, starts: dict[str, np.ndarray],
 
 
 def objective_value(problem: Problem, shares: np.ndarray, params: LawParams | None = None,
-                    kind: str = "mean", k: float = 1.0, level: float = 0.9) -> float:
+                    kind: str = "mean", k: float = 1.0, level: float = 0.9,
+                    optima: np.ndarray | None = None) -> float:
     """The objective at ``shares`` in float64 (what :func:`minimise` minimises)."""
     params = problem.params if params is None else params
     with jax.enable_x64(True):
         f = jax.jit(objective(kind, problem.form, k, level))
-        return float(f(jnp.asarray(shares, jnp.float64), objective_data(problem, params)))
+        return float(f(jnp.asarray(shares, jnp.float64),
+                       objective_data(problem, params, optima)))
 
 
 def point_estimate(params: LawParams) -> LawParams:
@@ -185,13 +249,14 @@ def without_transfer(params: LawParams) -> LawParams:
 @functools.partial(jax.jit, static_argnums=(0,), static_argnames=("tol", "max_iter"))
 def _solve_each_draw(f: Callable[[Array, Any], Array], data: tuple[Any, ...], lower: Array,
                      upper: Array, tol: float, max_iter: int) -> Solution:
-    params, *shared = data
+    params, tokens_scaled, self_map, weights, optima = data
 
-    def one(draw: LawParams) -> Solution:
+    def one(draw: LawParams, optimum: Array) -> Solution:
         single = jax.tree.map(lambda a: a[None], draw)
-        return minimise_on_simplex(f, (single, *shared), lower, upper, tol, max_iter)
+        return minimise_on_simplex(f, (single, tokens_scaled, self_map, weights, optimum[None]),
+                                   lower, upper, tol, max_iter)
 
-    return jax.vmap(one)(params)
+    return jax.vmap(one)(params, optima)
 
 
 def per_draw_optima(problem: Problem, settings: Settings = DEFAULT_SETTINGS) -> Solution:
@@ -204,6 +269,19 @@ def per_draw_optima(problem: Problem, settings: Settings = DEFAULT_SETTINGS) -> 
                                     jnp.asarray(problem.upper, jnp.float64),
                                     tol=settings.tol, max_iter=settings.max_iter)
         return Solution(*(np.asarray(v) for v in solution))
+
+
+def per_draw_optimal_values(problem: Problem, optima: Solution) -> np.ndarray:
+    """``W_s(r*_s)``: each draw's weighted loss at its own optimum (of :func:`per_draw_optima`),
+    what ``cvar_regret`` measures regret against; ``(sample,)``."""
+    with jax.enable_x64(True):
+        data = objective_data(problem, problem.params)
+
+        def one(draw: LawParams, shares: Array) -> Array:
+            single = jax.tree.map(lambda a: a[None], draw)
+            return draw_weighted_losses(shares, single, *data[1:4], problem.form)[0]
+
+        return np.asarray(jax.jit(jax.vmap(one))(data[0], jnp.asarray(optima.x, jnp.float64)))
 
 
 # --- the paper's two-step procedure ------------------------------------------------------------

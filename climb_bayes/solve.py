@@ -11,7 +11,8 @@ output=conf/mix`` reads a posterior and writes, in ``output``:
   SHA-256 and fit health, the settings and the package version). Mixes: ``posterior_mean``
   (minimises the posterior expected weighted loss), ``plugin`` (the same at the posterior-mean
   parameters), ``climb_two_step`` (the paper's procedure on the point estimate; its gap to
-  ``plugin`` is reported), ``robust`` (mean + k sd, or an upper quantile, of the weighted loss),
+  ``plugin`` is reported), ``robust`` (by default the CVaR of the regret against each draw's own
+  optimum; or mean + k sd, or an upper quantile, of the weighted loss),
   ``isolated`` (the solver with all transfer removed), and the heuristics ``uniform``,
   ``natural``, ``temperature`` and ``unimax`` (the last three need the available tokens).
 - ``comparison.csv``: one row per mix: ``mix``, ``weighted_loss_mean``,
@@ -56,6 +57,7 @@ from climb_bayes.cli import (
 )
 from climb_bayes.errors import InputError, exits_on_input_error, listing, plain
 from climb_bayes.health import notice
+from climb_bayes.interior import Solution
 from climb_bayes.io import write_text
 from climb_bayes.law import INTERACTION_FORMS
 from climb_bayes.optimal_mix import (
@@ -65,6 +67,7 @@ from climb_bayes.optimal_mix import (
     minimise_from,
     objective_value,
     per_draw_optima,
+    per_draw_optimal_values,
     point_estimate,
     two_step_mix,
     without_transfer,
@@ -77,6 +80,8 @@ log = logging.getLogger(__name__)
 QUANTILES = (0.05, 0.5, 0.95)
 #: What ``target_tokens`` is, for messages.
 TARGET = "total training tokens of the run the mix is for"
+#: The optimised mixes, in the order of the comparison table.
+OPTIMISED = ("posterior_mean", "plugin", "climb_two_step", "robust", "isolated")
 #: Objectives (nats) further apart than this at the ends of two starts are different optima.
 START_TOLERANCE = 1e-8
 COMPARISON_COLUMNS = ("mix", "weighted_loss_mean", "weighted_loss_q05", "weighted_loss_q95",
@@ -262,7 +267,7 @@ class Options:
     available: np.ndarray | None
     max_epochs: float = 4.0
     temperature: float = 0.3
-    robust_kind: str = "mean_sd"
+    robust_kind: str = "cvar_regret"
     robust_k: float = 1.0
     robust_level: float = 0.9
     settings: Settings = Settings()
@@ -279,10 +284,11 @@ def solve_options(cfg: DictConfig) -> Options:
                             "max_epochs=4"),
         temperature=number(cfg.temperature, "temperature", "temperature-sampling exponent",
                            "temperature=0.3", at_least=0.0),
-        robust_kind=choice(cfg.robust.kind, "robust.kind", ("mean_sd", "quantile")),
+        robust_kind=choice(cfg.robust.kind, "robust.kind", ("cvar_regret", "mean_sd",
+                                                             "quantile")),
         robust_k=number(cfg.robust.k, "robust.k", "number of standard deviations",
                         "robust.k=1.0", at_least=0.0),
-        robust_level=number(cfg.robust.level, "robust.level", "quantile level",
+        robust_level=number(cfg.robust.level, "robust.level", "tail or quantile level",
                             "robust.level=0.9", above=0.0, below=1.0),
         settings=Settings(positive(cfg.solver.tol, "solver.tol", "KKT tolerance",
                                    "solver.tol=1e-10"),
@@ -310,7 +316,7 @@ def _diagnostics(result: MultiStart, kind: str) -> dict[str, Any]:
             "start_disagreement": result.disagreement, "starts_disagree": disagree}
 
 
-def optimised_mixes(problem: Problem, options: Options
+def optimised_mixes(problem: Problem, options: Options, optima: Solution | None = None
                     ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
     """``posterior_mean``, ``plugin``, ``climb_two_step``, ``robust``, ``isolated``, with each
     one's solver diagnostics.
@@ -319,6 +325,8 @@ def optimised_mixes(problem: Problem, options: Options
     every feasible heuristic of :func:`baseline_mixes`, and the mixes optimised before it
     (``plugin``, then ``posterior_mean``); the best end is kept, and the metadata says where
     each start ended and whether they disagree by more than :data:`START_TOLERANCE`.
+    ``optima`` (:func:`per_draw_optima` of ``problem``) are computed when ``robust`` needs them
+    (``cvar_regret``) and not given.
     """
     settings = options.settings
     robust_args = {"k": options.robust_k, "level": options.robust_level}
@@ -327,6 +335,9 @@ def optimised_mixes(problem: Problem, options: Options
     plugin = minimise_from(problem, starts, point, settings=settings)
     starts["plugin"] = plugin.best.x
     mean = minimise_from(problem, starts, settings=settings)
+    if options.robust_kind == "cvar_regret":
+        optima = per_draw_optima(problem, settings) if optima is None else optima
+        robust_args["optima"] = per_draw_optimal_values(problem, optima)
     robust = minimise_from(problem, starts | {"posterior_mean": mean.best.x},
                            kind=options.robust_kind, settings=settings, **robust_args)
     isolated = minimise_from(problem, baseline_mixes(len(problem.lower), options),
@@ -337,7 +348,7 @@ def optimised_mixes(problem: Problem, options: Options
                  "isolated": (isolated, "mean with b = k = 0")}
     mixes = {name: _clean(result.best.x) for name, (result, _) in solutions.items()}
     info = {name: _diagnostics(result, kind) for name, (result, kind) in solutions.items()}
-    info["robust"].update(robust_args)
+    info["robust"].update(k=options.robust_k, level=options.robust_level)
     two_step = two_step_mix(problem, settings)
     mixes["climb_two_step"] = _clean(two_step.shares)
     plugin_value = objective_value(problem, mixes["plugin"], point)
@@ -348,8 +359,7 @@ def optimised_mixes(problem: Problem, options: Options
         "two_step_objective": two_step_value, "gap_to_plugin": two_step_value - plugin_value,
         "l1_distance_to_plugin": float(np.abs(mixes["climb_two_step"] - mixes["plugin"]).sum()),
     }
-    order = ("posterior_mean", "plugin", "climb_two_step", "robust", "isolated")
-    return {name: mixes[name] for name in order}, info
+    return {name: mixes[name] for name in OPTIMISED}, info
 
 
 def baseline_mixes(count: int, options: Options) -> dict[str, np.ndarray]:
@@ -400,24 +410,36 @@ def optimal_share_tables(optima: np.ndarray, sources: list[str]
     return summary, draws
 
 
-def extrapolation_warnings(posterior: Posterior, target_tokens: float, shares: np.ndarray,
+def extrapolation_warnings(sources: list[str], pilot_shares: np.ndarray, pilot_tokens: float,
+                           target_tokens: float, mixes: dict[str, np.ndarray],
                            budget_factor: float) -> list[str]:
-    """Where the decision extrapolates: a target budget beyond ``budget_factor`` times the
-    largest pilot budget, or an optimal share outside the shares the pilots gave a language."""
-    largest = posterior.law.pilot_tokens
+    """Where a decision extrapolates, in words: a target budget beyond ``budget_factor`` times
+    the largest pilot budget ``pilot_tokens``, and every optimised mix's share of a language
+    outside the range of shares the *mixed* pilots gave it. ``pilot_shares`` is ``(run,
+    source)``. Monolingual pilots (one share of 1) do not count: they give every language the
+    shares 0 and 1, which would hide any extrapolation in the mix.
+    """
     messages = []
-    if target_tokens > budget_factor * largest:
-        messages.append(f"target_tokens = {target_tokens:.3g} is {target_tokens / largest:.1f}x "
-                        f"the largest pilot budget ({largest:.3g}), beyond the guard factor "
-                        f"{budget_factor:g}: the law is extrapolating in D; check its "
-                        f"calibration there (pilots at larger budgets pin it down).")
-    run_shares = np.asarray(posterior.idata.constant_data["run_shares"].values, np.float64)
-    low, high = run_shares.min(0), run_shares.max(0)
-    for j, source in enumerate(posterior.sources):
-        if not low[j] - 1e-9 <= shares[j] <= high[j] + 1e-9:
-            messages.append(f"the optimal share of {source} ({shares[j]:.3f}) lies outside the "
-                            f"shares the pilots gave it [{low[j]:.3f}, {high[j]:.3f}]: the law "
-                            f"is extrapolating in the mix.")
+    if target_tokens > budget_factor * pilot_tokens:
+        messages.append(f"target_tokens = {target_tokens:.3g} is "
+                        f"{target_tokens / pilot_tokens:.1f}x the largest pilot budget "
+                        f"({pilot_tokens:.3g}), beyond the guard factor {budget_factor:g}: the "
+                        f"law is extrapolating in D; check its calibration there (pilots at "
+                        f"larger budgets pin it down).")
+    mixed = pilot_shares[pilot_shares.max(axis=1) < 1.0 - 1e-9]
+    if not len(mixed):
+        return [*messages, "no pilot mixes more than one language: every optimised mix "
+                "extrapolates in the mix; add mixed pilots (python -m climb_bayes.design)."]
+    low, high = mixed.min(axis=0), mixed.max(axis=0)
+    for name, shares in mixes.items():
+        for j, source in enumerate(sources):
+            outside = max(low[j] - shares[j], shares[j] - high[j])
+            if outside > 1e-9:
+                side = "below" if shares[j] < low[j] else "above"
+                messages.append(f"{name}: the share of {source} ({shares[j]:.3f}) is "
+                                f"{outside:.3f} {side} the range the mixed pilots gave it "
+                                f"[{low[j]:.3f}, {high[j]:.3f}]: the law is extrapolating in "
+                                f"the mix.")
     return messages
 
 
@@ -469,16 +491,18 @@ def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
     check_posterior(posterior, str(cfg.posterior))
     problem, options, weights = _problem(cfg, posterior, options)
     sources, targets = posterior.sources, posterior.targets
-    mixes, info = optimised_mixes(problem, options)
+    optima = per_draw_optima(problem, options.settings)
+    mixes, info = optimised_mixes(problem, options, optima)
     mixes.update(baseline_mixes(len(sources), options))
     names = list(mixes)
     shares = np.stack([mixes[n] for n in names])
     losses, weighted = weighted_loss_draws(posterior, shares, options.target_tokens, weights)
     table = comparison_table(names, shares, weighted, sources)
-    optima = per_draw_optima(problem, options.settings)
     summary, draws = optimal_share_tables(np.stack([_clean(x) for x in optima.x]), sources)
-    warnings = extrapolation_warnings(posterior, options.target_tokens, mixes["posterior_mean"],
-                                      options.budget_factor)
+    warnings = extrapolation_warnings(
+        sources, np.asarray(posterior.idata.constant_data["run_shares"].values, np.float64),
+        posterior.law.pilot_tokens, options.target_tokens,
+        {name: mixes[name] for name in OPTIMISED}, options.budget_factor)
     provenance = {
         "posterior": str(cfg.posterior), "posterior_sha256": file_sha256(cfg.posterior),
         "posterior_climb_bayes_version": str(posterior.idata.posterior.attrs.get(

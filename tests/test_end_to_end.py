@@ -87,6 +87,10 @@ def test_pilots_heldout_fit_score(tmp_path: Path, quick_start) -> None:
         assert row["coverage_90"] == pytest.approx(inside.mean())
         assert row["mae"] == pytest.approx((at["predicted"] - at["measured"]).abs().mean())
         assert row["bias"] == pytest.approx((at["predicted"] - at["measured"]).mean())
+        point_error = at["point_predicted"] - at["measured"]  # the point fit's, beside it
+        assert row["point_mae"] == pytest.approx(point_error.abs().mean())
+        assert row["point_bias"] == pytest.approx(point_error.mean())
+        assert (at["point_predicted"] - at["predicted"]).abs().max() < 1.0
         measured_w = per_mix.loc[per_mix["budget"] == label, "measured_W"]
         assert np.isfinite(row["rank_correlation"]) or measured_w.nunique() == 1
         assert row["health"] in VERDICTS

@@ -23,12 +23,15 @@ from climb_bayes.baselines import natural_mix, temperature_mix, uniform_mix, uni
 from climb_bayes.errors import InputError
 from climb_bayes.law import LawParams, self_map
 from climb_bayes.optimal_mix import (
+    CVAR_SMOOTHING,
     Problem,
     minimise,
     minimise_from,
     objective,
+    objective_data,
     objective_value,
     per_draw_optima,
+    per_draw_optimal_values,
     point_estimate,
     two_step_mix,
 )
@@ -36,6 +39,7 @@ from climb_bayes.solve import (
     COMPARISON_COLUMNS,
     Options,
     baseline_mixes,
+    extrapolation_warnings,
     feasible_bounds,
     language_weights,
     optimised_mixes,
@@ -79,9 +83,7 @@ def gradient(prob: Problem, shares: np.ndarray, params: LawParams | None = None)
     """Exact float64 gradient of the posterior-mean objective at ``shares``."""
     params = prob.params if params is None else params
     with jax.enable_x64(True):
-        data = (LawParams(*(jnp.asarray(p, jnp.float64) for p in params)),
-                jnp.asarray(prob.tokens_scaled), jnp.asarray(prob.self_map),
-                jnp.asarray(prob.weights))
+        data = objective_data(prob, params)
         return np.asarray(jax.grad(objective("mean", prob.form))(jnp.asarray(shares), data))
 
 
@@ -221,6 +223,36 @@ def test_robust_mix_minimises_its_own_objective():
         prob, mean.x, kind="quantile") + 1e-9
 
 
+def test_cvar_regret_is_the_mean_of_the_worst_regrets_against_each_draws_optimum():
+    prob = problem(law(draws=40, a=0.1, B=[1.0, 1.2, 0.9], seed=5))
+    optima = per_draw_optima(prob)
+    best = per_draw_optimal_values(prob, optima)
+    for s in (0, 17):  # W_s at its own optimum, solved alone
+        one = prob.params._replace(**{f: getattr(prob.params, f)[s:s + 1]
+                                      for f in prob.params._fields})
+        assert best[s] == pytest.approx(objective_value(prob, optima.x[s], one), abs=1e-12)
+    shares = np.array([0.5, 0.3, 0.2])
+    regret = np.array([objective_value(prob, shares, prob.params._replace(
+        **{f: getattr(prob.params, f)[s:s + 1] for f in prob.params._fields})) - best[s]
+        for s in range(40)])
+    assert (regret >= -1e-10).all()
+    worst = np.sort(regret)[-4:]  # the worst 10% of 40 draws
+    smoothed = objective_value(prob, shares, kind="cvar_regret", level=0.9, optima=best)
+    assert worst.mean() - 1e-12 <= smoothed <= worst.mean() + CVAR_SMOOTHING * np.log(2) / 0.1
+
+    cvar = minimise(prob, kind="cvar_regret", level=0.9, optima=best)
+    mean = minimise(prob)
+    assert cvar.converged
+
+    def value(x):
+        return objective_value(prob, x, kind="cvar_regret", level=0.9, optima=best)
+
+    assert value(cvar.x) <= value(mean.x) + 1e-12
+    assert value(cvar.x) <= value(np.full(3, 1 / 3)) + 1e-12
+    rng = np.random.default_rng(0)
+    assert all(value(cvar.x) <= value(x) + 1e-9 for x in rng.dirichlet(np.ones(3), 50))
+
+
 # --- several starts ----------------------------------------------------------------------------
 
 def interfering_problem() -> Problem:
@@ -310,6 +342,27 @@ def test_two_step_is_close_to_plugin_with_transfer_and_the_gap_is_reported():
     assert gap["gap_to_plugin"] == pytest.approx(
         objective_value(prob, mixes["climb_two_step"], point_estimate(prob.params))
         - objective_value(prob, mixes["plugin"], point_estimate(prob.params)))
+
+
+# --- the extrapolation warning ----------------------------------------------------------------
+
+def test_extrapolation_warning_fires_outside_the_mixed_pilots_and_says_by_how_much():
+    # the paper's design: monolingual runs (shares 0 and 1) and mixes between 0.2 and 0.5
+    monolingual = np.eye(3)
+    mixed = np.array([[0.5, 0.3, 0.2], [0.2, 0.5, 0.3], [0.3, 0.2, 0.5]])
+    pilots = np.vstack([monolingual, mixed])
+    inside = {"posterior_mean": np.array([0.4, 0.3, 0.3])}
+    assert extrapolation_warnings(LANGS, pilots, 1e8, 5e8, inside, 10.0) == []
+    outside = {"robust": np.array([0.1, 0.45, 0.45])}
+    (message,) = extrapolation_warnings(LANGS, pilots, 1e8, 5e8, outside, 10.0)
+    assert message.startswith("robust: the share of en (0.100) is 0.100 below")
+    assert "[0.200, 0.500]" in message
+    budget, = extrapolation_warnings(LANGS, pilots, 1e8, 2e9, inside, 10.0)
+    assert "20.0x the largest pilot budget" in budget
+    only_monolingual = extrapolation_warnings(LANGS, monolingual, 1e8, 5e8, inside, 10.0)
+    assert only_monolingual == ["no pilot mixes more than one language: every optimised mix "
+                                "extrapolates in the mix; add mixed pilots (python -m "
+                                "climb_bayes.design)."]
 
 
 # --- heuristics --------------------------------------------------------------------------------

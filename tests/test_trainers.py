@@ -223,3 +223,22 @@ def test_train_with_a_mix_from_a_searchpath(corpus: Path, tmp_path: Path) -> Non
     assert [c for c in table.columns if c.startswith("share_")] == [
         "share_de", "share_en", "share_fr"]
     assert table["share_de"].eq(0.7).all() and set(table["language"]) == set(LANGUAGES)
+
+
+def test_a_solved_mix_trains_for_its_own_budget_unless_told_otherwise(corpus: Path,
+                                                                      tmp_path: Path) -> None:
+    (tmp_path / "mixes" / "mix").mkdir(parents=True)
+    (tmp_path / "mixes" / "mix" / "solved.yaml").write_text(
+        "shares: {de: 0.5, en: 0.3, fr: 0.2}\n"
+        "metadata:\n  provenance:\n    target_tokens: 3000.0\n")
+    common = ("+mix=solved", f"data.corpus={corpus}", f"experiment.output={tmp_path / 'out'}",
+              f"hydra.searchpath=[file://{tmp_path / 'mixes'}]")
+    own = train(*common)  # no experiment.tokens: the mix file's target_tokens
+    assert own.returncode == 0, own.stderr[-3000:]
+    assert pd.read_csv(tmp_path / "out" / "solved-3e+03" / "pilots.csv")["tokens"].max() == 3000
+    assert "trains it for another budget" not in own.stderr
+
+    other = train(*common, "experiment.tokens=2000")  # given: it wins, with a warning
+    assert other.returncode == 0, other.stderr[-3000:]
+    assert pd.read_csv(tmp_path / "out" / "solved-2e+03" / "pilots.csv")["tokens"].max() == 2000
+    assert "solved for target_tokens=3000, but experiment.tokens=2000" in other.stderr

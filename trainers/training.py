@@ -7,8 +7,9 @@ as pilot-table rows to ``<experiment.output>/<run_id>/pilots.csv``.
 
 Where the mix comes from, in order: a row of a pilot design table (``experiment.design`` and
 ``experiment.row``, the pilot sweep), the ``mix`` config group (``+mix=posterior_mean``: a
-file ``conf/mix/<name>.yaml`` with ``shares: {lang: share}``), or uniform over
-``data.languages`` (all corpus languages when null).
+file ``conf/mix/<name>.yaml`` with ``shares: {lang: share}``; a mix written by
+``climb_bayes.solve`` trains for its ``target_tokens`` unless ``experiment.tokens`` is given),
+or uniform over ``data.languages`` (all corpus languages when null).
 
 Run directory (``<experiment.output>/<run_id>/``): ``run.json`` (what the run is),
 ``config.yaml``, ``checkpoints/last.ckpt``, ``logs/version_<n>/`` (CSV and TensorBoard, one
@@ -107,6 +108,32 @@ def _mix_name() -> str | None:
     return HydraConfig.get().runtime.choices.get("mix")
 
 
+def _tokens_on_command_line() -> bool:
+    """Whether ``experiment.tokens`` was set on the command line (not left at its default)."""
+    if not HydraConfig.initialized():
+        return False
+    return any(override.split("=", 1)[0].lstrip("+~") == "experiment.tokens"
+               for override in HydraConfig.get().overrides.task)
+
+
+def _mix_budget(mix: DictConfig, origin: str, tokens: Any) -> Any:
+    """The budget of a run of a mix file: the ``target_tokens`` the solver wrote into it
+    (``metadata.provenance.target_tokens``), unless ``experiment.tokens`` is given on the
+    command line, which wins with a warning when the two differ. Mix files without it (written
+    by hand) train for ``experiment.tokens``."""
+    target = OmegaConf.select(mix, "metadata.provenance.target_tokens")
+    if target is None:
+        return tokens
+    if not _tokens_on_command_line():
+        return target
+    if float(tokens) != float(target):
+        warnings.warn(f"{origin} was solved for target_tokens={float(target):.4g}, but "
+                      f"experiment.tokens={float(tokens):.4g} trains it for another budget; the "
+                      f"mix is optimal for its own. Leave experiment.tokens out to train for "
+                      f"{float(target):.4g}.", stacklevel=2)
+    return tokens
+
+
 def resolve_run(cfg: DictConfig, corpus_languages: list[str]) -> RunSpec:
     """The run the config asks for (see the module docstring for where the mix comes from)."""
     experiment = cfg.experiment
@@ -137,7 +164,8 @@ def resolve_run(cfg: DictConfig, corpus_languages: list[str]) -> RunSpec:
                          else corpus_languages)
             origin = f"the uniform mix over data.languages={languages}"
             shares = {lang: 1 / len(languages) for lang in languages}
-        tokens = experiment.tokens
+        tokens = experiment.tokens if mix is None else _mix_budget(mix, origin,
+                                                                    experiment.tokens)
         run_id = experiment.get("run_id") or f"{name}-{float(tokens):.3g}"
     try:
         tokens_value = float(tokens)
