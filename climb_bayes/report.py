@@ -330,6 +330,17 @@ def solver_warnings(mixes: MixDirectory) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def solver_recommendation(mixes: MixDirectory) -> list[str]:
+    """The solver's recommendation under doubt (``metadata.comparison.recommendation`` of its
+    mix files, :func:`climb_bayes.compare.recommendation`), once; none from older files."""
+    for meta in mixes.metadata.values():
+        comparison = find_key(meta, ("comparison",))
+        if isinstance(comparison, dict) and isinstance(comparison.get("recommendation"), str):
+            return [f"solver recommends {comparison.get('recommended')}: "
+                    f"{comparison['recommendation']}"]
+    return []
+
+
 def mix_markers(shares: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Shares of the mixes worth marking on the optimal-share figure."""
     names = [n for n in ("posterior_mean", UNIFORM) if n in shares.index]
@@ -529,7 +540,7 @@ def decision_section(posterior: Posterior, mixes: MixDirectory, tokens: float) -
                 "predicted loss per mix and language (nats)":
                     loss_table(losses, names, posterior.targets, mixes.metadata),
                 "shares of the mixes": shares.reset_index()},
-        notes=[*mixes.notes, *solver_warnings(mixes)])
+        notes=[*solver_recommendation(mixes), *mixes.notes, *solver_warnings(mixes)])
     section.add_figure("mix_losses", plots.mix_loss_plot, loss_differences(
         with_weighted(losses, weights), names, [*posterior.targets, WEIGHTED]), UNIFORM)
     if mixes.optimal_share_draws is not None or mixes.optimal_shares is not None:

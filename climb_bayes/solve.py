@@ -6,8 +6,10 @@ output=conf/mix`` reads a posterior and writes, in ``output``:
 - ``<mix>.yaml`` for every mix (a Hydra ``mix`` group entry: ``python train.py
   +mix=posterior_mean``): top-level ``shares: {lang: share}`` over the posterior's training
   languages, summing to 1, and ``metadata:`` (predicted loss of every evaluated language at
-  ``target_tokens``, posterior mean and 90% interval; the weighted loss; the probabilities of
-  beating ``uniform`` and ``posterior_mean``; solver diagnostics; provenance: the posterior's
+  ``target_tokens``, posterior mean and 90% interval; the weighted loss; its gain over the
+  reference mix and ``P(gain > delta)``, ``P(regret < delta)`` and ``P(beats posterior_mean)``
+  (:mod:`climb_bayes.compare`); the comparison's settings and the recommendation; solver
+  diagnostics; provenance: the posterior's
   SHA-256 and fit health, the settings and the package version). Mixes: ``posterior_mean``
   (minimises the posterior expected weighted loss), ``plugin`` (the same at the posterior-mean
   parameters), ``climb_two_step`` (the paper's procedure on the point estimate; its gap to
@@ -15,9 +17,11 @@ output=conf/mix`` reads a posterior and writes, in ``output``:
   optimum; or mean + k sd, or an upper quantile, of the weighted loss),
   ``isolated`` (the solver with all transfer removed), and the heuristics ``uniform``,
   ``natural``, ``temperature`` and ``unimax`` (the last three need the available tokens).
-- ``comparison.csv``: one row per mix: ``mix``, ``weighted_loss_mean``,
-  ``weighted_loss_q05``, ``weighted_loss_q95``, ``p_beats_uniform``,
-  ``p_beats_posterior_mean``, ``share_<lang>``. Printed too.
+- ``comparison.csv``: one row per mix: :data:`COMPARISON_COLUMNS` and ``share_<lang>``.
+  Printed too. The reference is ``uniform``, or where the bounds forbid it
+  ``uniform_capped`` (the mix closest to uniform within them), added to the mixes.
+- ``near_optimal_shares.csv``: per training language the range of shares of the near-optimal
+  mixes (``P(regret < delta) >= 0.8``, among the named mixes and 400 per-draw optima).
 - ``optimal_shares.csv``: one row per training language: ``language``, ``mean``, ``q05``,
   ``q50``, ``q95`` of the optimal share of each posterior draw solved on its own.
 - ``optimal_share_draws.csv``: one row per draw: ``draw``, ``share_<lang>``.
@@ -55,6 +59,15 @@ from climb_bayes.cli import (
     positive,
     required,
 )
+from climb_bayes.compare import (
+    DOUBT_THRESHOLD,
+    NEAR_OPTIMAL_LEVEL,
+    bounded_uniform,
+    gains,
+    near_optimal_range,
+    recommendation,
+    run_noise,
+)
 from climb_bayes.errors import InputError, exits_on_input_error, listing, plain
 from climb_bayes.health import notice
 from climb_bayes.interior import Solution
@@ -64,6 +77,7 @@ from climb_bayes.optimal_mix import (
     MultiStart,
     Problem,
     Settings,
+    is_feasible,
     minimise_from,
     objective_value,
     per_draw_optima,
@@ -85,7 +99,10 @@ OPTIMISED = ("posterior_mean", "plugin", "climb_two_step", "robust", "isolated")
 #: Objectives (nats) further apart than this at the ends of two starts are different optima.
 START_TOLERANCE = 1e-8
 COMPARISON_COLUMNS = ("mix", "weighted_loss_mean", "weighted_loss_q05", "weighted_loss_q95",
-                      "p_beats_uniform", "p_beats_posterior_mean")
+                      "gain_mean", "gain_q05", "gain_q95", "p_gain", "p_near_optimal",
+                      "p_beats_posterior_mean")
+#: How many per-draw optima join the named mixes as candidates of the near-optimal set.
+NEAR_OPTIMAL_CANDIDATES = 400
 
 
 # --- inputs ------------------------------------------------------------------------------------
@@ -272,6 +289,8 @@ class Options:
     robust_level: float = 0.9
     settings: Settings = Settings()
     budget_factor: float = 10.0
+    delta: float | None = None  # margin of P(gain > delta); None: the run-to-run noise
+    doubt_threshold: float = DOUBT_THRESHOLD
 
 
 def solve_options(cfg: DictConfig) -> Options:
@@ -295,7 +314,13 @@ def solve_options(cfg: DictConfig) -> Options:
                           count(cfg.solver.max_iter, "solver.max_iter",
                                 "number of Newton iterations", "solver.max_iter=200")),
         budget_factor=positive(cfg.guard.budget_factor, "guard.budget_factor",
-                               "extrapolation guard factor", "guard.budget_factor=10"))
+                               "extrapolation guard factor", "guard.budget_factor=10"),
+        delta=None if cfg.decision.delta is None else number(
+            cfg.decision.delta, "decision.delta", "margin of a meaningful gain, in nats",
+            "decision.delta=0.01", at_least=0.0),
+        doubt_threshold=number(cfg.decision.threshold, "decision.threshold",
+                               "probability of a meaningful gain", "decision.threshold=0.8",
+                               above=0.0, below=1.0))
 
 
 def _clean(shares: np.ndarray) -> np.ndarray:
@@ -384,19 +409,32 @@ def weighted_loss_draws(posterior: Posterior, shares: np.ndarray, target_tokens:
 
 
 def comparison_table(names: list[str], shares: np.ndarray, weighted: np.ndarray,
-                     sources: list[str]) -> pd.DataFrame:
-    """One row per mix: the weighted loss's posterior mean and 90% interval, and the
-    posterior probabilities ``P(W(mix) < W(uniform))`` and ``P(W(mix) < W(posterior_mean))``."""
+                     sources: list[str], reference: str, optima: np.ndarray, delta: float
+                     ) -> pd.DataFrame:
+    """One row per mix: the weighted loss's posterior mean and 90% interval; the gain over
+    ``reference`` and ``P(gain > delta)``, and ``P(regret < delta)`` against each draw's own
+    optimum ``optima`` (:func:`climb_bayes.compare.gains`); ``P(W(mix) < W(posterior_mean))``."""
     q = np.quantile(weighted, (0.05, 0.95), axis=0)
-    uniform = weighted[:, names.index("uniform")][:, None]
     best = weighted[:, names.index("posterior_mean")][:, None]
-    table = pd.DataFrame({
-        "mix": names, "weighted_loss_mean": weighted.mean(0), "weighted_loss_q05": q[0],
-        "weighted_loss_q95": q[1], "p_beats_uniform": (weighted < uniform).mean(0),
-        "p_beats_posterior_mean": (weighted < best).mean(0)})
+    table = pd.concat([
+        pd.DataFrame({"mix": names, "weighted_loss_mean": weighted.mean(0),
+                      "weighted_loss_q05": q[0], "weighted_loss_q95": q[1]}),
+        gains(weighted, names.index(reference), optima, delta),
+        pd.DataFrame({"p_beats_posterior_mean": (weighted < best).mean(0)})], axis=1)
     for j, source in enumerate(sources):
         table[f"{SHARE_PREFIX}{source}"] = shares[:, j]
     return table
+
+
+def near_optimal_table(posterior: Posterior, named: np.ndarray, optima: Solution,
+                       optimum_values: np.ndarray, target_tokens: float, weights: np.ndarray,
+                       delta: float) -> pd.DataFrame:
+    """:func:`climb_bayes.compare.near_optimal_range` over the named mixes and up to
+    :data:`NEAR_OPTIMAL_CANDIDATES` per-draw optima (evenly spaced draws)."""
+    keep = np.unique(np.linspace(0, len(optima.x) - 1, NEAR_OPTIMAL_CANDIDATES).astype(int))
+    candidates = np.vstack([named, np.stack([_clean(x) for x in optima.x[keep]])])
+    _, weighted = weighted_loss_draws(posterior, candidates, target_tokens, weights)
+    return near_optimal_range(candidates, weighted, optimum_values, delta, posterior.sources)
 
 
 def optimal_share_tables(optima: np.ndarray, sources: list[str]
@@ -458,7 +496,9 @@ def mix_document(shares: np.ndarray, losses: np.ndarray, row: pd.Series, sources
             "predicted_loss": _per_target(losses, targets),
             "weighted_loss": {key: float(row[f"weighted_loss_{key}"])
                               for key in ("mean", "q05", "q95")},
-            "p_beats_uniform": float(row["p_beats_uniform"]),
+            "gain": {key: float(row[f"gain_{key}"]) for key in ("mean", "q05", "q95")},
+            "p_gain": float(row["p_gain"]),
+            "p_near_optimal": float(row["p_near_optimal"]),
             "p_beats_posterior_mean": float(row["p_beats_posterior_mean"]),
             **extra,
         },
@@ -494,10 +534,30 @@ def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
     optima = per_draw_optima(problem, options.settings)
     mixes, info = optimised_mixes(problem, options, optima)
     mixes.update(baseline_mixes(len(sources), options))
+    reference = "uniform"
+    if not is_feasible(problem, mixes["uniform"]):
+        reference = "uniform_capped"
+        mixes[reference] = bounded_uniform(problem.lower, problem.upper)
     names = list(mixes)
     shares = np.stack([mixes[n] for n in names])
     losses, weighted = weighted_loss_draws(posterior, shares, options.target_tokens, weights)
-    table = comparison_table(names, shares, weighted, sources)
+    optimum_values = per_draw_optimal_values(problem, optima)
+    if options.delta is None:
+        run_effect = posterior.run_sd is not None
+        delta = run_noise(posterior.run_sd if run_effect else posterior.sigma, weights)
+        delta_from = ("the run effect's scale (run_sd)" if run_effect
+                      else "the observation noise (sigma)")
+    else:
+        delta, delta_from = options.delta, "decision.delta"
+    table = comparison_table(names, shares, weighted, sources, reference, optimum_values, delta)
+    near = near_optimal_table(posterior, shares, optima, optimum_values, options.target_tokens,
+                              weights, delta)
+    recommended, reason = recommendation(
+        float(table.set_index("mix").loc["posterior_mean", "p_gain"]), "posterior_mean",
+        reference, delta, options.doubt_threshold)
+    versus = {"reference": reference, "delta": delta, "delta_from": delta_from,
+              "threshold": options.doubt_threshold, "recommended": recommended,
+              "recommendation": reason}
     summary, draws = optimal_share_tables(np.stack([_clean(x) for x in optima.x]), sources)
     warnings = extrapolation_warnings(
         sources, np.asarray(posterior.idata.constant_data["run_shares"].values, np.float64),
@@ -520,7 +580,7 @@ def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
     }
     files = {}
     for index, name in enumerate(names):
-        extra = {"solver": info.get(name, {"objective": "heuristic"}),
+        extra = {"comparison": versus, "solver": info.get(name, {"objective": "heuristic"}),
                  "per_draw_optima_converged": float(np.mean(optima.converged)),
                  "extrapolation_warnings": warnings, "provenance": provenance}
         if options.available is not None:
@@ -532,6 +592,7 @@ def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
     files["comparison.csv"] = table.to_csv(index=False)
     files["optimal_shares.csv"] = summary.to_csv(index=False)
     files["optimal_share_draws.csv"] = draws.to_csv(index=False)
+    files["near_optimal_shares.csv"] = near.to_csv(index=False)
     for message in warnings:
         log.warning(message)
     gap = info["climb_two_step"]
@@ -540,6 +601,11 @@ def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
           f"nats, L1 distance of the shares {gap['l1_distance_to_plugin']:.3g}")
     print(f"per-draw optimal shares (90% interval over {len(optima.x)} draws):")
     print(summary.to_string(index=False, float_format="%.4f"))
+    print(f"near-optimal mixes (P(regret < {delta:.3g}) >= {NEAR_OPTIMAL_LEVEL:g}; delta from "
+          f"{delta_from}): {int(near['near_optimal_mixes'].iloc[0])} of "
+          f"{int(near['candidates'].iloc[0])} candidates; the shares they span:")
+    print(near[["language", "min", "max"]].to_string(index=False, float_format="%.4f"))
+    print(f"recommended: {recommended}. {reason}")
     if (message := notice(posterior.health, str(cfg.posterior))) is not None:
         print(message)
     unconverged = int(np.sum(~optima.converged))

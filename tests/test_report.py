@@ -56,6 +56,7 @@ POSTERIOR_FIGURES = {"rank", "trace", "energy", "scaling_laws", "transfer_heatma
                      "transfer_forest", "ppc", "khat"}
 DECISION_FIGURES = {"mix_losses", "optimal_shares", "p_beats_uniform"}
 EXTRAPOLATION = "target_tokens is far beyond the pilots (a test warning)"
+RECOMMENDATION = "the evidence cannot tell posterior_mean from uniform (a test reason)"
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -75,6 +76,8 @@ def write_mix_directory(directory: Path, sources: list[str], tokens: float = TAR
         metadata = {"predicted_loss": {s: {"mean": 3.0, "q05": 2.9, "q95": 3.1} for s in sources},
                     "weighted_loss": {"mean": 3.0, "q05": 2.9, "q95": 3.1},
                     "p_beats_uniform": 0.5, "extrapolation_warnings": [EXTRAPOLATION],
+                    "comparison": {"reference": "uniform", "recommended": "uniform",
+                                   "recommendation": RECOMMENDATION},
                     "provenance": {"target_tokens": tokens, "weights": weights}}
         (directory / f"{name}.yaml").write_text(
             yaml.safe_dump({"shares": shares, "metadata": metadata}))
@@ -148,6 +151,7 @@ def test_html_page_embeds_and_links_every_figure(reported) -> None:
         assert f">{title}</h2>" in page
     assert "r_hat" in page and "ess_bulk" in page and "p_beats_uniform" in page
     assert f"solver: {EXTRAPOLATION}" in page  # the solver's warnings are passed on
+    assert f"solver recommends uniform: {RECOMMENDATION}" in page  # and its recommendation
     assert "learned error in budget" in page
     assert not list(reported.glob(".*.tmp"))  # no temporary files left behind
 

@@ -498,7 +498,21 @@ def test_cli_writes_loadable_mixes_and_tables(cli, known_posterior, tmp_path):
     assert best["shares"]["fr"] * 1e9 <= 4 * 1.5e8 * (1 + 1e-9)  # the epoch cap
     assert best["metadata"]["solver"]["converged"]
     row = comparison.set_index("mix")
-    assert row.loc["uniform", "p_beats_uniform"] == 0.0
+    assert row.loc["uniform", "p_gain"] == 0.0 and row.loc["uniform", "gain_mean"] == 0.0
+    assert (row["p_near_optimal"] <= 1).all()
+    assert row.loc["posterior_mean", "p_near_optimal"] >= row["p_near_optimal"].max() - 0.05
+    versus = best["metadata"]["comparison"]
+    assert versus["reference"] == "uniform" and versus["delta"] > 0
+    assert versus["delta_from"] == "the observation noise (sigma)"
+    p_gain = row.loc["posterior_mean", "p_gain"]
+    assert versus["recommended"] == ("posterior_mean" if p_gain >= 0.8 else "uniform")
+    assert f"recommended: {versus['recommended']}" in result.stdout
+    near = pd.read_csv(out / "near_optimal_shares.csv")
+    assert list(near["language"]) == LANGS and (near["min"] <= near["max"]).all()
+    if row.loc["posterior_mean", "p_near_optimal"] >= 0.8:  # it is one of the set
+        for lang in LANGS:
+            span = near.set_index("language").loc[lang]
+            assert span["min"] - 1e-9 <= best["shares"][lang] <= span["max"] + 1e-9
     assert row.loc["posterior_mean", "weighted_loss_mean"] <= row["weighted_loss_mean"].min() \
         + 1e-5
     optimal = pd.read_csv(out / "optimal_shares.csv")
