@@ -1,23 +1,10 @@
 """The real study's record: finished runs survive a lost work directory, nothing else does."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def real_study():
-    spec = importlib.util.spec_from_file_location("real_study",
-                                                  ROOT / "benchmarks" / "real_study.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["real_study"] = module
-    spec.loader.exec_module(module)
-    return module
+import real_study
 
 
 def write(path: Path, text: str) -> None:
@@ -37,7 +24,7 @@ def make_workdir(root: Path) -> tuple[Path, Path]:
     return workdir, corpus
 
 
-def test_record_restores_finished_runs_only(tmp_path: Path, real_study) -> None:
+def test_record_restores_finished_runs_only(tmp_path: Path) -> None:
     workdir, corpus = make_workdir(tmp_path)
     record = tmp_path / "record"
     real_study.update_record(workdir, corpus, record)
@@ -62,7 +49,7 @@ def test_record_restores_finished_runs_only(tmp_path: Path, real_study) -> None:
     assert not list(record.rglob("*.partial"))
 
 
-def test_record_refuses_another_corpus(tmp_path: Path, real_study) -> None:
+def test_record_refuses_another_corpus(tmp_path: Path) -> None:
     workdir, corpus = make_workdir(tmp_path)
     record = tmp_path / "record"
     real_study.update_record(workdir, corpus, record)

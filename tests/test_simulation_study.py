@@ -3,13 +3,10 @@
 Slow (NUTS fits): ``pytest -m slow tests/test_simulation_study.py`` (about 3 minutes on 2 cores).
 """
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+import simulation_study as study
 
 from climb_bayes.fit import Sampler
 from climb_bayes.solve import feasible_bounds
@@ -17,19 +14,7 @@ from climb_bayes.worlds import DMLWorld, true_optimum, true_weighted_loss
 
 pytestmark = [pytest.mark.slow, pytest.mark.study]
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def _load_study():
-    spec = importlib.util.spec_from_file_location("simulation_study",
-                                                  ROOT / "benchmarks" / "simulation_study.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["simulation_study"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-study = _load_study()
 SAMPLER = Sampler(chains=2, warmup=150, samples=150, seed=0, map_starts=2, progress_bar=False)
 
 
