@@ -214,10 +214,12 @@ def test_report_checks_every_setting(overrides: dict, named: str) -> None:
     ({"target_tokens": 1e9, "max_epochs": 0}, "max_epochs=0: the repetition cap in epochs"),
     ({"target_tokens": 1e9, "temperature": -1}, "temperature=-1"),
     ({"target_tokens": 1e9, "robust.kind": "worst"}, "robust.kind=worst: choose one of "
-                                                     "mean_sd, quantile"),
+                                                     "cvar_regret, mean_sd, quantile"),
     ({"target_tokens": 1e9, "robust.k": float("inf")}, "robust.k=inf"),
-    ({"target_tokens": 1e9, "robust.level": 1.0}, "robust.level=1.0: the quantile level must "
-                                                  "be a number in (0, 1)"),
+    ({"target_tokens": 1e9, "robust.level": 1.0}, "robust.level=1.0: the tail or quantile "
+                                                  "level must be a number in (0, 1)"),
+    ({"target_tokens": 1e9, "decision.delta": -0.1}, "decision.delta=-0.1"),
+    ({"target_tokens": 1e9, "decision.threshold": 1.0}, "decision.threshold=1.0"),
     ({"target_tokens": 1e9, "solver.tol": 0}, "solver.tol=0"),
     ({"target_tokens": 1e9, "solver.max_iter": 0}, "solver.max_iter=0"),
     ({"target_tokens": 1e9, "guard.budget_factor": -10}, "guard.budget_factor=-10"),
