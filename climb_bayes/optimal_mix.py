@@ -88,10 +88,6 @@ def draw_weighted_losses(shares: Array, params: LawParams, tokens_scaled: Array,
 CVAR_SMOOTHING = 1e-5
 
 
-def _softplus_tail(x: Array, t: Array, eps: float) -> Array:
-    return eps * jax.nn.softplus((x - t) / eps)
-
-
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
 def _tail_threshold(x: Array, level: float, eps: float) -> Array:
     """The ``t`` with ``sum_s sigmoid((x_s - t) / eps) = (1 - level) S`` (bisection), the
@@ -128,7 +124,7 @@ def smooth_cvar(x: Array, level: float, eps: float) -> Array:
     ``eps * log 2 / (1 - level)``.
     """
     t = _tail_threshold(x, level, eps)
-    return t + jnp.sum(_softplus_tail(x, t, eps)) / ((1.0 - level) * x.shape[0])
+    return t + jnp.sum(eps * jax.nn.softplus((x - t) / eps)) / ((1.0 - level) * x.shape[0])
 
 
 @functools.cache
@@ -286,17 +282,23 @@ def per_draw_optimal_values(problem: Problem, optima: Solution) -> np.ndarray:
 
 # --- the paper's two-step procedure ------------------------------------------------------------
 
+def weighted_benefit(params: LawParams, tokens_scaled: float, weights: np.ndarray
+                     ) -> np.ndarray:
+    """``g_i = w_i beta_i B_i (D/D_ref)^(-beta_i)``: the weighted marginal benefit of effective
+    share at ``rt_i = 1``; ``params`` is one draw (no draw axis)."""
+    beta = np.asarray(params.beta, np.float64)
+    return weights * beta * np.asarray(params.B, np.float64) * tokens_scaled ** (-beta)
+
+
 def equal_benefit_curve(params: LawParams, tokens_scaled: float, weights: np.ndarray,
                         lam: float) -> np.ndarray:
     """Effective shares where every weighted marginal benefit equals ``lam``.
 
-    ``g_i = w_i beta_i B_i (D/D_ref)^(-beta_i) rt_i^(-beta_i - 1) = lam`` gives
-    ``rt_i(lam) = (w_i beta_i B_i (D/D_ref)^(-beta_i) / lam)^(1 / (beta_i + 1))``.
-    ``params`` is one draw (no draw axis).
+    ``g_i rt_i^(-beta_i - 1) = lam`` (:func:`weighted_benefit`) gives
+    ``rt_i(lam) = (g_i / lam)^(1 / (beta_i + 1))``. ``params`` is one draw (no draw axis).
     """
-    beta, scale = np.asarray(params.beta, np.float64), np.asarray(params.B, np.float64)
-    benefit = weights * beta * scale * tokens_scaled ** (-beta)
-    return (benefit / lam) ** (1.0 / (beta + 1.0))
+    beta = np.asarray(params.beta, np.float64)
+    return (weighted_benefit(params, tokens_scaled, weights) / lam) ** (1.0 / (beta + 1.0))
 
 
 @functools.cache
@@ -347,40 +349,35 @@ def _reach(problem: Problem, params: LawParams, lam: float, free: np.ndarray,
     shortfall of ``tolerance``? And the closest mix. The other languages aim at nothing."""
     target = np.where(free, equal_benefit_curve(params, problem.tokens_scaled, problem.weights,
                                                 lam), 0.0)
+    shares, value = _solve_on_law(_shortfall(problem.form), problem, params, target, settings)
+    return value <= tolerance ** 2 * float(np.sum(target ** 2)), shares, target
+
+
+def _solve_on_law(f: Callable[[Array, Any], Array], problem: Problem, params: LawParams,
+                  extra: np.ndarray, settings: Settings) -> tuple[np.ndarray, float]:
+    """Minimise ``f(r, (params, tokens_scaled, self_map, extra))`` over the problem's feasible
+    mixes; the minimiser and ``f`` there."""
     with jax.enable_x64(True):
-        data = (LawParams(*(jnp.asarray(p, jnp.float64) for p in params)),
-                jnp.asarray(problem.tokens_scaled, jnp.float64),
-                jnp.asarray(problem.self_map, jnp.float64), jnp.asarray(target))
-        solution = _solve(_shortfall(problem.form), data, jnp.asarray(problem.lower, jnp.float64),
+        data = (*objective_data(problem, params)[:3], jnp.asarray(extra, jnp.float64))
+        solution = _solve(f, data, jnp.asarray(problem.lower, jnp.float64),
                           jnp.asarray(problem.upper, jnp.float64),
                           tol=settings.tol, max_iter=settings.max_iter)
-        value = float(_shortfall(problem.form)(solution.x, data))
-    reached = value <= tolerance ** 2 * float(np.sum(target ** 2))
-    return reached, np.asarray(solution.x), target
+        return np.asarray(solution.x), float(f(solution.x, data))
 
 
 def _room(problem: Problem, params: LawParams, settings: Settings) -> np.ndarray:
     """``M_j = max_r rt_j(r)`` over feasible mixes, for every language ``j``: the most
     effective share its cap (and the others' bounds) lets it reach."""
-    room = []
-    with jax.enable_x64(True):
-        for pick in np.eye(len(problem.lower)):
-            data = (LawParams(*(jnp.asarray(p, jnp.float64) for p in params)),
-                    jnp.asarray(problem.tokens_scaled, jnp.float64),
-                    jnp.asarray(problem.self_map, jnp.float64), jnp.asarray(pick))
-            solution = _solve(_minus_effective_share(problem.form), data,
-                              jnp.asarray(problem.lower, jnp.float64),
-                              jnp.asarray(problem.upper, jnp.float64),
-                              tol=settings.tol, max_iter=settings.max_iter)
-            room.append(-float(_minus_effective_share(problem.form)(solution.x, data)))
-    return np.asarray(room)
+    minus = _minus_effective_share(problem.form)
+    return np.asarray([-_solve_on_law(minus, problem, params, pick, settings)[1]
+                       for pick in np.eye(len(problem.lower))])
 
 
 def _lowest_reachable(problem: Problem, params: LawParams, free: np.ndarray,
                       settings: Settings, steps: int) -> TwoStep:
     """Step 2 for the ``free`` languages: the smallest ``lam`` whose ``rt(lam)`` a feasible
     mix reaches, by bisection on ``log lam``."""
-    benefit = problem.weights * params.beta * params.B * problem.tokens_scaled ** (-params.beta)
+    benefit = weighted_benefit(params, problem.tokens_scaled, problem.weights)
     high = float(np.max(benefit[free]))
     ok, shares, target = _reach(problem, params, high, free, settings)
     for _ in range(200):
@@ -424,7 +421,7 @@ def two_step_mix(problem: Problem, settings: Settings = DEFAULT_SETTINGS,
     caller reports the gap.
     """
     params = LawParams(*(p[0] for p in point_estimate(problem.params)))
-    benefit = problem.weights * params.beta * params.B * problem.tokens_scaled ** (-params.beta)
+    benefit = weighted_benefit(params, problem.tokens_scaled, problem.weights)
     free = np.ones(len(problem.lower), dtype=bool)
     while free.sum() > 1:
         out_of_room = np.where(free, benefit / _room(problem, params, settings)

@@ -341,7 +341,8 @@ def _diagnostics(result: MultiStart, kind: str) -> dict[str, Any]:
             "start_disagreement": result.disagreement, "starts_disagree": disagree}
 
 
-def optimised_mixes(problem: Problem, options: Options, optima: Solution | None = None
+def optimised_mixes(problem: Problem, options: Options,
+                    optimum_values: np.ndarray | None = None
                     ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
     """``posterior_mean``, ``plugin``, ``climb_two_step``, ``robust``, ``isolated``, with each
     one's solver diagnostics.
@@ -350,23 +351,24 @@ def optimised_mixes(problem: Problem, options: Options, optima: Solution | None 
     every feasible heuristic of :func:`baseline_mixes`, and the mixes optimised before it
     (``plugin``, then ``posterior_mean``); the best end is kept, and the metadata says where
     each start ended and whether they disagree by more than :data:`START_TOLERANCE`.
-    ``optima`` (:func:`per_draw_optima` of ``problem``) are computed when ``robust`` needs them
-    (``cvar_regret``) and not given.
+    ``optimum_values`` (each draw's ``W_s(r*_s)``, :func:`per_draw_optimal_values`) are
+    computed when ``robust`` needs them (``cvar_regret``) and not given.
     """
     settings = options.settings
     robust_args = {"k": options.robust_k, "level": options.robust_level}
     point = point_estimate(problem.params)
-    starts = baseline_mixes(len(problem.lower), options)
-    plugin = minimise_from(problem, starts, point, settings=settings)
-    starts["plugin"] = plugin.best.x
+    heuristics = baseline_mixes(len(problem.lower), options)
+    plugin = minimise_from(problem, heuristics, point, settings=settings)
+    starts = heuristics | {"plugin": plugin.best.x}
     mean = minimise_from(problem, starts, settings=settings)
     if options.robust_kind == "cvar_regret":
-        optima = per_draw_optima(problem, settings) if optima is None else optima
-        robust_args["optima"] = per_draw_optimal_values(problem, optima)
+        robust_args["optima"] = (per_draw_optimal_values(problem, per_draw_optima(problem,
+                                                                                  settings))
+                                 if optimum_values is None else optimum_values)
     robust = minimise_from(problem, starts | {"posterior_mean": mean.best.x},
                            kind=options.robust_kind, settings=settings, **robust_args)
-    isolated = minimise_from(problem, baseline_mixes(len(problem.lower), options),
-                             without_transfer(problem.params), settings=settings)
+    isolated = minimise_from(problem, heuristics, without_transfer(problem.params),
+                             settings=settings)
     solutions = {"posterior_mean": (mean, "mean"),
                  "plugin": (plugin, "mean at the posterior means"),
                  "robust": (robust, options.robust_kind),
@@ -532,7 +534,8 @@ def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
     problem, options, weights = _problem(cfg, posterior, options)
     sources, targets = posterior.sources, posterior.targets
     optima = per_draw_optima(problem, options.settings)
-    mixes, info = optimised_mixes(problem, options, optima)
+    optimum_values = per_draw_optimal_values(problem, optima)
+    mixes, info = optimised_mixes(problem, options, optimum_values)
     mixes.update(baseline_mixes(len(sources), options))
     reference = "uniform"
     if not is_feasible(problem, mixes["uniform"]):
@@ -541,7 +544,6 @@ def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
     names = list(mixes)
     shares = np.stack([mixes[n] for n in names])
     losses, weighted = weighted_loss_draws(posterior, shares, options.target_tokens, weights)
-    optimum_values = per_draw_optimal_values(problem, optima)
     if options.delta is None:
         run_effect = posterior.run_sd is not None
         delta = run_noise(posterior.run_sd if run_effect else posterior.sigma, weights)
