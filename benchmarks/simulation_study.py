@@ -23,10 +23,11 @@ nats; each run is simulated at 1/4, 1/2 and all of its budget, and the fit sees 
 final loss, as ``python -m climb_bayes.fit`` does by default (``checkpoints=final``).
 
 For each world, in one process: fit NUTS (:func:`climb_bayes.fit.fit_posterior`) and the
-point estimate (:func:`climb_bayes.point_fit.fit_point`); solve every mix with the package's
-own functions (:func:`climb_bayes.solve.optimised_mixes`, :func:`climb_bayes.solve.baseline_mixes`)
-plus ``point_fit`` (the plug-in mix of the Huber point estimate) and the study's candidate
-fix ``hedged`` (see :func:`hedged_mix`); score each mix by its TRUE weighted loss
+point estimate (:func:`climb_bayes.point_fit.fit_point`); decide as the solver does
+(:func:`climb_bayes.solve.decision`: the optimised mixes, the heuristics, the reference and
+``P(gain > delta)`` for each), plus ``point_fit`` (the plug-in mix of the Huber point
+estimate) and ``recommended`` (the solver's rule under doubt); score each mix by its TRUE
+weighted loss
 ``W(r) = sum_i w_i L_i(r, D_target)`` (equal ``w``) and its regret ``W(r) - min W`` against
 the true optimum (:func:`climb_bayes.worlds.true_optimum`, the same interior-point solver on
 the true objective, polished by SLSQP). Calibration: coverage of the 50% and 90% posterior
@@ -40,8 +41,10 @@ loss than it got).
 Outputs (``benchmarks/results/``, appended world by world, so a killed run resumes):
 ``simulation_mixes.csv`` (one row per world and mix), ``simulation_worlds.csv`` (one row per
 world: fit diagnostics, calibration) and the summary tables ``simulation_summary.csv`` and
-``simulation_calibration.csv``, and ``simulation_hedge.csv`` (:func:`hedge_table`: the
-regret of falling back to uniform below a posterior ``P(beats uniform)``). ``--efficiency``
+``simulation_calibration.csv``, ``simulation_doubt.csv`` (:func:`doubt_table`: the regret
+of falling back to the reference below a posterior ``P(gain > delta)``) and
+``simulation_reliability.csv`` (:func:`reliability_table`: is ``P(gain > delta)``
+calibrated against the true gains?). ``--efficiency``
 adds worlds fitted on half and a quarter of their pilot design to the same CSVs (the key of a
 world is its setting, seed and pilot fraction; the full-design fits are the main study's);
 the main tables use the full designs only, and ``simulation_efficiency.csv`` compares the
@@ -64,6 +67,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from climb_bayes.compare import DOUBT_THRESHOLD, gains  # noqa: E402
 from climb_bayes.design import climb_design  # noqa: E402
 from climb_bayes.errors import InputError  # noqa: E402
 from climb_bayes.fit import Sampler, fit_posterior, pilot_rows  # noqa: E402
@@ -85,11 +89,12 @@ from climb_bayes.simulate import (  # noqa: E402
     simulate_pilots,
 )
 from climb_bayes.solve import (  # noqa: E402
+    Decision,
     Options,
     _clean,
-    baseline_mixes,
+    decision,
     feasible_bounds,
-    optimised_mixes,
+    median_effective_shares,
     weighted_loss_draws,
 )
 from climb_bayes.worlds import (  # noqa: E402
@@ -107,12 +112,9 @@ CHECKPOINTS = (0.25, 0.5, 1.0)
 MAX_EPOCHS = 4.0
 NOISE = 0.02
 HELDOUT = 100
-#: Below this posterior probability of beating the reference (uniform within the caps) the
-#: ``hedged`` mix falls back to the reference.
-HEDGE_LEVEL = 0.9
 #: ``model.extrapolation_sd`` values (nats per e-fold) whose coverage at the target is scored.
 EXTRAPOLATION_SDS = (0.02, 0.05)
-BAYES_MIXES = ("posterior_mean", "robust", "isolated", "hedged")
+BAYES_MIXES = ("posterior_mean", "robust", "isolated", "recommended")
 POINT_MIXES = ("plugin", "climb_two_step")
 
 
@@ -236,30 +238,22 @@ def fit_both(table: PilotTable, sampler: Sampler, point_starts: int
     return posterior, point, info
 
 
-def hedged_mix(shares: np.ndarray, reference: np.ndarray, p_beats: float,
-               level: float = HEDGE_LEVEL) -> np.ndarray:
-    """The candidate fix: ``posterior_mean`` if ``P(W(posterior_mean) < W(reference)) >=
-    level`` under the posterior, else the reference mix (uniform within the epoch caps)."""
-    return shares if p_beats >= level else reference
-
-
 def decide(posterior: Posterior, point: PointFit, target: float, available: np.ndarray,
-           weights: np.ndarray) -> tuple[dict[str, np.ndarray], Problem]:
-    """Every mix: the solver's five, the heuristics, ``point_fit`` and ``hedged``."""
+           weights: np.ndarray) -> tuple[dict[str, np.ndarray], Problem, Decision]:
+    """Every mix of the solver (:func:`climb_bayes.solve.decision`: the optimised mixes, the
+    heuristics and the reference), ``point_fit``, and ``recommended``: the mix the solver's
+    rule under doubt recommends (``posterior_mean``, or the reference where
+    ``P(gain > delta)`` is below the threshold)."""
     m = len(posterior.sources)
     lower, upper = feasible_bounds(np.zeros(m), np.ones(m), available, MAX_EPOCHS, target,
                                    posterior.sources)
     problem = Problem.at_budget(posterior.law, target, weights, lower, upper)
-    options = Options(target, available, MAX_EPOCHS)
-    mixes, _ = optimised_mixes(problem, options)
-    mixes.update(baseline_mixes(m, options))
+    chosen = decision(posterior, problem, Options(target, available, MAX_EPOCHS), weights)
+    mixes = dict(zip(chosen.names, chosen.shares, strict=True))
     mixes["point_fit"] = _clean(minimise(Problem.at_budget(point.law, target, weights, lower,
                                                            upper)).x)
-    _, weighted = weighted_loss_draws(posterior, np.stack([mixes["posterior_mean"],
-                                                           mixes["unimax"]]), target, weights)
-    p_beats = float(np.mean(weighted[:, 0] < weighted[:, 1]))
-    mixes["hedged"] = hedged_mix(mixes["posterior_mean"], mixes["unimax"], p_beats)
-    return mixes, problem
+    mixes["recommended"] = chosen.recommended
+    return mixes, problem, chosen
 
 
 def own_prediction(name: str, posterior_w: np.ndarray, problem: Problem, point: PointFit,
@@ -277,10 +271,12 @@ def own_prediction(name: str, posterior_w: np.ndarray, problem: Problem, point: 
 
 
 def score_mixes(mixes: dict[str, np.ndarray], world: object, posterior: Posterior,
-                problem: Problem, point: PointFit, target: float, weights: np.ndarray,
-                available: np.ndarray) -> tuple[list[dict], dict[str, float]]:
+                problem: Problem, point: PointFit, chosen: Decision, target: float,
+                weights: np.ndarray, available: np.ndarray) -> tuple[list[dict], dict]:
     """One row per mix: true ``W``, regret, posterior interval of ``W`` and its coverage,
-    ``P(beats uniform)`` under the posterior and in truth, optimism, feasibility."""
+    the posterior's gain over the solver's reference and ``P(gain > delta)``
+    (:func:`climb_bayes.compare.gains`) beside the true gain, optimism, feasibility, the
+    smallest share and the smallest posterior-median effective share."""
     names = list(mixes)
     shares = np.stack([mixes[n] for n in names])
     optimum = true_optimum(world, target, weights, problem.lower, problem.upper,
@@ -288,7 +284,10 @@ def score_mixes(mixes: dict[str, np.ndarray], world: object, posterior: Posterio
     truth = true_weighted_loss(world, shares, target, weights)
     _, draws = weighted_loss_draws(posterior, shares, target, weights)
     q = np.quantile(draws, (0.05, 0.25, 0.75, 0.95), axis=0)
-    uniform = names.index("uniform")
+    reference, delta = chosen.versus["reference"], chosen.versus["delta"]
+    ref = names.index(reference)
+    posterior_gains = gains(draws, ref, chosen.optimum_values, delta)
+    effective = median_effective_shares(posterior.law, shares, target)[:, weights > 0]
     rows = []
     for i, name in enumerate(names):
         feasible = bool(np.all(shares[i] * target <= MAX_EPOCHS * available * (1 + 1e-6)))
@@ -300,13 +299,20 @@ def score_mixes(mixes: dict[str, np.ndarray], world: object, posterior: Posterio
             "post_mean": draws[:, i].mean(), "post_q05": q[0, i], "post_q95": q[3, i],
             "cover50": bool(q[1, i] <= truth[i] <= q[2, i]),
             "cover90": bool(q[0, i] <= truth[i] <= q[3, i]),
-            "p_beats_uniform": float(np.mean(draws[:, i] < draws[:, uniform])),
-            "beats_uniform": bool(truth[i] < truth[uniform]),
+            "reference": reference, "delta": delta,
+            **posterior_gains.iloc[i].to_dict(),
+            "true_gain": truth[ref] - truth[i], "gain_exceeds_delta": bool(
+                truth[ref] - truth[i] > delta),
+            "true_near_optimal": bool(truth[i] - optimum.value < delta),
+            "min_share": float(shares[i].min()),
+            "min_effective_share": float(effective[i].min()),
             "l1_to_optimum": float(np.abs(shares[i] - optimum.shares).sum()),
             **{f"share_{j}": float(v) for j, v in enumerate(shares[i])},
         })
     return rows, {"optimum_loss": optimum.value, "polish_gain": optimum.polish_gain,
-                  "uniform_regret": truth[uniform] - optimum.value}
+                  "uniform_regret": truth[names.index("uniform")] - optimum.value,
+                  "reference": reference, "reference_regret": truth[ref] - optimum.value,
+                  "delta": delta, "recommended": chosen.versus["recommended"]}
 
 
 def interval_coverage(draws: np.ndarray, values: np.ndarray) -> tuple[float, float]:
@@ -380,8 +386,8 @@ def run_world(setting: Setting, seed: int, sampler: Sampler, point_starts: int,
     if key not in fits:
         fits[key] = fit_both(table, sampler, point_starts)
     posterior, point, info = fits[key]
-    mixes, problem = decide(posterior, point, target, available, weights)
-    rows, truth = score_mixes(mixes, world, posterior, problem, point, target, weights,
+    mixes, problem, chosen = decide(posterior, point, target, available, weights)
+    rows, truth = score_mixes(mixes, world, posterior, problem, point, chosen, target, weights,
                               available)
     scores = calibration(posterior, point, world, target, seed)
     key = {"setting": setting.name, "seed": seed, "fraction": fraction}
@@ -392,22 +398,47 @@ def run_world(setting: Setting, seed: int, sampler: Sampler, point_starts: int,
 
 # --- tables ------------------------------------------------------------------------------------
 
-MIX_ORDER = ("posterior_mean", "plugin", "climb_two_step", "point_fit", "robust", "hedged",
-             "isolated", "uniform", "natural", "temperature", "unimax")
+MIX_ORDER = ("posterior_mean", "plugin", "climb_two_step", "point_fit", "robust",
+             "recommended", "isolated", "uniform", "uniform_capped", "natural", "temperature",
+             "unimax")
 
 
 def summary_table(mixes: pd.DataFrame) -> pd.DataFrame:
-    """Per setting and mix: mean and sd of regret (nats), win rate against uniform, mean
-    optimism, coverage of the true ``W`` by the posterior's 90% interval, feasibility."""
+    """Per setting and mix: mean, sd, median and max of the true regret (nats); how often the
+    mix truly gains more than ``delta`` over the reference and the posterior's mean
+    ``P(gain > delta)``; mean optimism; coverage of the true ``W`` by the posterior's 90%
+    interval; feasibility; the smallest share, and the smallest posterior-median effective
+    share of a language (below :data:`climb_bayes.law.FLOOR_REGION`: on the law's floor)."""
     grouped = mixes.groupby(["setting", "mix"], sort=False)
     table = grouped.agg(worlds=("regret", "size"), regret_mean=("regret", "mean"),
                         regret_sd=("regret", "std"), regret_median=("regret", "median"),
-                        beats_uniform=("beats_uniform", "mean"),
-                        p_beats_uniform=("p_beats_uniform", "mean"),
-                        optimism=("optimism", "mean"), cover90_W=("cover90", "mean"),
-                        feasible=("feasible", "mean")).reset_index()
+                        regret_max=("regret", "max"),
+                        gain_exceeds_delta=("gain_exceeds_delta", "mean"),
+                        p_gain=("p_gain", "mean"), optimism=("optimism", "mean"),
+                        cover90_W=("cover90", "mean"), feasible=("feasible", "mean"),
+                        min_share=("min_share", "min"),
+                        min_effective_share=("min_effective_share", "min")).reset_index()
     table["mix"] = pd.Categorical(table["mix"], [m for m in MIX_ORDER if m in set(table["mix"])])
     return table.sort_values(["setting", "mix"]).reset_index(drop=True)
+
+
+#: Bins of the posterior's ``P(gain > delta)`` in the reliability table.
+RELIABILITY_BINS = (0.0, 0.5, 0.8, 0.9, 1.0)
+
+
+def reliability_table(mixes: pd.DataFrame) -> pd.DataFrame:
+    """Is ``P(gain > delta)`` calibrated? Every mix of every world except the reference
+    itself, binned by the posterior's ``P(gain > delta)``: how many, their mean stated
+    probability, and the fraction whose TRUE gain over the reference exceeds ``delta``."""
+    rows = mixes[mixes["mix"] != mixes["reference"]]
+    edges = np.asarray(RELIABILITY_BINS)
+    index = np.clip(np.digitize(rows["p_gain"], edges[1:-1]), 0, len(edges) - 2)
+    label = [f"[{edges[i]:g}, {edges[i + 1]:g}{']' if i == len(edges) - 2 else ')'}"
+             for i in index]
+    table = rows.groupby(label, sort=True).agg(
+        mixes=("p_gain", "size"), stated=("p_gain", "mean"),
+        observed=("gain_exceeds_delta", "mean"))
+    return table.rename_axis("p_gain").reset_index()
 
 
 CALIBRATION_COLUMNS = ("pred_cover50_inside", "pred_cover90_inside", "pred_cover50_target",
@@ -426,24 +457,27 @@ def calibration_table(worlds: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-HEDGE_LEVELS = (0.0, 0.5, 0.75, 0.9, 0.95, 0.99)
+DOUBT_LEVELS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)
 
 
-def hedge_table(mixes: pd.DataFrame) -> pd.DataFrame:
-    """Mean true regret of the hedging rule at several levels, from the scored worlds: take
-    ``posterior_mean`` when the posterior's ``P(W(posterior_mean) < W(uniform)) >= level``,
-    else ``uniform`` (level 0 is ``posterior_mean`` itself). Only settings where uniform
-    respects the epoch caps in every world (there it equals the ``unimax`` reference)."""
+def doubt_table(mixes: pd.DataFrame) -> pd.DataFrame:
+    """Mean true regret of the solver's rule under doubt at several thresholds, from the
+    scored worlds: ``posterior_mean`` where the posterior's ``P(gain > delta) >= level``,
+    else the reference (level 0 is ``posterior_mean`` itself; the solver's default is
+    :data:`climb_bayes.compare.DOUBT_THRESHOLD`), beside the reference, ``robust`` and
+    ``recommended`` (the rule at the default threshold, as the solver applied it)."""
     wide = mixes.pivot_table(index=["setting", "seed", "fraction"], columns="mix",
-                             values=["regret", "p_beats_uniform", "feasible"], aggfunc="first")
-    usable = wide[("feasible", "uniform")].astype(bool).groupby(level="setting").transform("all")
-    wide = wide[usable]
-    p = wide[("p_beats_uniform", "posterior_mean")]
-    rows = {f"level_{level:g}": np.where(p >= level, wide[("regret", "posterior_mean")],
-                                         wide[("regret", "uniform")]) for level in HEDGE_LEVELS}
-    table = pd.DataFrame(rows, index=wide.index)
-    table["uniform"] = wide[("regret", "uniform")]
+                             values=["regret", "p_gain"], aggfunc="first")
+    worlds = mixes.drop_duplicates(["setting", "seed", "fraction"]).set_index(
+        ["setting", "seed", "fraction"])["reference"]
+    reference = np.array([wide.loc[key, ("regret", name)] for key, name in worlds.items()])
+    p = wide[("p_gain", "posterior_mean")].to_numpy()
+    table = pd.DataFrame({f"level_{level:g}": np.where(
+        p >= level, wide[("regret", "posterior_mean")], reference) for level in DOUBT_LEVELS},
+        index=wide.index)
+    table["reference"] = reference
     table["robust"] = wide[("regret", "robust")]
+    table["recommended"] = wide[("regret", "recommended")]
     out = table.groupby(level="setting").mean()
     out.insert(0, "worlds", table.groupby(level="setting").size())
     return out.reset_index()
@@ -603,9 +637,13 @@ def report(prefix: str, output: Path, figures: Path | None = None) -> None:
     summary, calib = summary_table(full_mixes), calibration_table(full_worlds)
     show("true regret at the target budget, per setting and mix (nats)", summary)
     show("calibration and held-out error, per setting (means over worlds)", calib)
-    hedge = hedge_table(full_mixes)
-    show("hedging rule: mean regret when falling back to uniform below P(beats uniform)", hedge)
-    hedge.to_csv(output / f"{prefix}_hedge.csv", index=False)
+    doubt = doubt_table(full_mixes)
+    show(f"rule under doubt: mean regret when falling back to the reference below "
+         f"P(gain > delta) (the solver's threshold: {DOUBT_THRESHOLD:g})", doubt)
+    doubt.to_csv(output / f"{prefix}_doubt.csv", index=False)
+    reliability = reliability_table(full_mixes)
+    show("reliability of P(gain > delta): stated vs observed", reliability)
+    reliability.to_csv(output / f"{prefix}_reliability.csv", index=False)
     summary.to_csv(output / f"{prefix}_summary.csv", index=False)
     calib.to_csv(output / f"{prefix}_calibration.csv", index=False)
     if figures is not None:

@@ -28,7 +28,8 @@ transfer alone). ``D`` is the total number of training tokens, scaled by a refer
 
        rt_i = r_i + exp(-eta_i * r_i) * sum_{j != i} alpha_{j->i}(D) * r_j
 
-   ``rt_i`` is floored smoothly above zero (:func:`positive_floor`).
+   ``rt_i`` is floored smoothly above zero (:func:`positive_floor`), with a gradient that
+   never vanishes.
 
 3. Loss (a Chinchilla law in the effective tokens ``rt_i * D``)::
 
@@ -47,11 +48,15 @@ import numpy as np
 
 Array = jax.Array
 
-#: Scale of the smooth floor on the effective share (in units of the mix, which sums to 1).
+#: Scale of the smooth floor on the effective share (in units of the mix, which sums to 1):
+#: the floored share of a language with no useful tokens (:func:`positive_floor`).
 SHARE_FLOOR = 1e-3
+#: Effective shares below this are on the floor, where no pilot measures the law: the solver
+#: says so when a mix puts a weighted language there.
+FLOOR_REGION = 10 * SHARE_FLOOR
 #: Cap on the log of the reducible loss ``B (rt D / D_ref)^(-beta)``: a loss of e^60 nats is
 #: absurd but finite in float32, so a sampler that strays into a steep corner (a large
-#: ``beta`` at a share on the floor) gets a finite, hopeless likelihood rather than NaN.
+#: ``beta`` at a share far below the floor) gets a finite, hopeless likelihood rather than NaN.
 MAX_LOG_REDUCIBLE = 60.0
 
 
@@ -133,14 +138,18 @@ INTERACTION_FORMS: dict[str, InteractionForm] = {
 
 
 def positive_floor(x: Array, floor: float = SHARE_FLOOR) -> Array:
-    """Smooth floor ``m + floor * softplus((x - m) / floor)`` with ``m = 0.1 * floor``.
+    """Smooth positive floor ``f(x) = (x + sqrt(x^2 + 4 m^2)) / 2`` with ``m = floor``.
 
-    Equal to ``x`` (to float precision) for ``x >~ 30 * floor``, never below ``m`` (so a
-    language that gets no useful tokens has a large but finite loss), with a finite gradient
-    ``sigmoid((x - m) / floor)`` everywhere, so a strongly negative transfer never gives NaN.
+    ``f(0) = m``, ``f(x) -> x`` above the floor (``0 < f(x) - x < m^2 / x``), and
+    ``f(x) -> m^2 / |x|`` below zero, so the floored share is always positive and the log of
+    it has the gradient ``d log f / dx = 1 / sqrt(x^2 + 4 m^2) > 0`` everywhere: a language
+    that interference pushes below zero keeps a loss that grows with the interference, and
+    whose gradient still points to giving it more data (a plateau would hide the harm from
+    the solver). Computed as ``t = (|x| + sqrt(x^2 + 4 m^2)) / 2`` and ``f = t`` for ``x >= 0``,
+    ``m^2 / t`` below (``f(x) f(-x) = m^2``), which is exact in float32 for any ``x``.
     """
-    minimum = 0.1 * floor
-    return minimum + floor * jax.nn.softplus((x - minimum) / floor)
+    t = 0.5 * (jnp.abs(x) + jnp.sqrt(x * x + 4.0 * floor * floor))
+    return jnp.where(x >= 0, t, floor * floor / t)
 
 
 def effective_share(params: LawParams, shares: Array, tokens_scaled: Array, self_map: Array,

@@ -72,7 +72,8 @@ from climb_bayes.errors import InputError, exits_on_input_error, listing, plain
 from climb_bayes.health import notice
 from climb_bayes.interior import Solution
 from climb_bayes.io import write_text
-from climb_bayes.law import INTERACTION_FORMS
+from climb_bayes.law import FLOOR_REGION, INTERACTION_FORMS
+from climb_bayes.loss_model import Law
 from climb_bayes.optimal_mix import (
     MultiStart,
     Problem,
@@ -483,6 +484,26 @@ def extrapolation_warnings(sources: list[str], pilot_shares: np.ndarray, pilot_t
     return messages
 
 
+def median_effective_shares(law: Law, shares: np.ndarray, target_tokens: float) -> np.ndarray:
+    """Posterior median of every target's effective share ``rt_i`` at each mix ``(mix,
+    source)``, at the target budget: ``(mix, target)``."""
+    return np.median(law.effective_share(shares, np.full(len(shares), target_tokens)), axis=0)
+
+
+def floor_warnings(law: Law, weights: np.ndarray, target_tokens: float,
+                   mixes: dict[str, np.ndarray]) -> list[str]:
+    """Every optimised mix that leaves a weighted language's effective share ``rt_i`` (posterior
+    median) below :data:`climb_bayes.law.FLOOR_REGION`, where the law rests on its floor rather
+    than on anything the pilots measured, in words."""
+    names = list(mixes)
+    median = median_effective_shares(law, np.stack([mixes[n] for n in names]), target_tokens)
+    return [f"{name}: the effective share of {target} (tokens of its own plus what transfer "
+            f"gives it) is {median[m, i]:.2g} (posterior median), below {FLOOR_REGION:g}, on "
+            f"the law's floor where no pilot measures it; raise its min_share."
+            for m, name in enumerate(names) for i, target in enumerate(law.targets)
+            if weights[i] > 0 and median[m, i] < FLOOR_REGION]
+
+
 def _per_target(losses: np.ndarray, targets: list[str]) -> dict[str, dict[str, float]]:
     q = np.quantile(losses, (0.05, 0.95), axis=0)
     return {t: {"mean": float(losses[:, i].mean()), "q05": float(q[0, i]),
@@ -525,18 +546,38 @@ def _problem(cfg: DictConfig, posterior: Posterior, options: Options
     return problem, replace(options, available=available), weights
 
 
-def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
-    """Everything the command writes, as ``{file name: text}`` (nothing written yet), with
-    the settings ``options`` from :func:`solve_options`."""
-    posterior = read_posterior(cfg.posterior, allow_broken=flag(cfg.allow_broken,
-                                                                 "allow_broken"))
-    check_posterior(posterior, str(cfg.posterior))
-    problem, options, weights = _problem(cfg, posterior, options)
-    sources, targets = posterior.sources, posterior.targets
+@dataclass(frozen=True)
+class Decision:
+    """Every mix and what the posterior says of it (:func:`decision`)."""
+
+    names: list[str]  # optimised mixes, heuristics, then the reference if it is added
+    shares: np.ndarray  # (mix, source)
+    losses: np.ndarray  # (draw, mix, target) at the target budget
+    table: pd.DataFrame  # :func:`comparison_table`, one row per mix in ``names``' order
+    info: dict[str, dict[str, Any]]  # each optimised mix's solver diagnostics
+    optima: Solution  # each draw's own optimal mix
+    optimum_values: np.ndarray  # (draw,) W_s(r*_s)
+    versus: dict[str, Any]  # reference, delta and where it came from, the recommendation
+
+    @property
+    def recommended(self) -> np.ndarray:
+        """The shares of the mix :func:`climb_bayes.compare.recommendation` chose."""
+        return self.shares[self.names.index(self.versus["recommended"])]
+
+
+def decision(posterior: Posterior, problem: Problem, options: Options, weights: np.ndarray
+             ) -> Decision:
+    """Solve every mix and compare them under the posterior, in memory.
+
+    The reference is ``uniform`` where it respects the bounds, else ``uniform_capped``
+    (:func:`climb_bayes.compare.bounded_uniform`); ``delta`` is ``decision.delta`` or else the
+    run-to-run noise the fit learned (the run effect's scale where it has one, else the
+    observation noise: :func:`climb_bayes.compare.run_noise`).
+    """
     optima = per_draw_optima(problem, options.settings)
     optimum_values = per_draw_optimal_values(problem, optima)
     mixes, info = optimised_mixes(problem, options, optimum_values)
-    mixes.update(baseline_mixes(len(sources), options))
+    mixes.update(baseline_mixes(len(posterior.sources), options))
     reference = "uniform"
     if not is_feasible(problem, mixes["uniform"]):
         reference = "uniform_capped"
@@ -551,20 +592,37 @@ def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
                       else "the observation noise (sigma)")
     else:
         delta, delta_from = options.delta, "decision.delta"
-    table = comparison_table(names, shares, weighted, sources, reference, optimum_values, delta)
-    near = near_optimal_table(posterior, shares, optima, optimum_values, options.target_tokens,
-                              weights, delta)
+    table = comparison_table(names, shares, weighted, posterior.sources, reference,
+                             optimum_values, delta)
     recommended, reason = recommendation(
         float(table.set_index("mix").loc["posterior_mean", "p_gain"]), "posterior_mean",
         reference, delta, options.doubt_threshold)
     versus = {"reference": reference, "delta": delta, "delta_from": delta_from,
               "threshold": options.doubt_threshold, "recommended": recommended,
               "recommendation": reason}
+    return Decision(names, shares, losses, table, info, optima, optimum_values, versus)
+
+
+def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
+    """Everything the command writes, as ``{file name: text}`` (nothing written yet), with
+    the settings ``options`` from :func:`solve_options`."""
+    posterior = read_posterior(cfg.posterior, allow_broken=flag(cfg.allow_broken,
+                                                                 "allow_broken"))
+    check_posterior(posterior, str(cfg.posterior))
+    problem, options, weights = _problem(cfg, posterior, options)
+    sources, targets = posterior.sources, posterior.targets
+    chosen = decision(posterior, problem, options, weights)
+    names, shares, losses, table = chosen.names, chosen.shares, chosen.losses, chosen.table
+    info, optima, versus = chosen.info, chosen.optima, chosen.versus
+    optimised = {name: shares[names.index(name)] for name in OPTIMISED}
+    delta = versus["delta"]
+    near = near_optimal_table(posterior, shares, optima, chosen.optimum_values,
+                              options.target_tokens, weights, delta)
     summary, draws = optimal_share_tables(np.stack([_clean(x) for x in optima.x]), sources)
     warnings = extrapolation_warnings(
         sources, np.asarray(posterior.idata.constant_data["run_shares"].values, np.float64),
-        posterior.law.pilot_tokens, options.target_tokens,
-        {name: mixes[name] for name in OPTIMISED}, options.budget_factor)
+        posterior.law.pilot_tokens, options.target_tokens, optimised, options.budget_factor
+    ) + floor_warnings(posterior.law, weights, options.target_tokens, optimised)
     provenance = {
         "posterior": str(cfg.posterior), "posterior_sha256": file_sha256(cfg.posterior),
         "posterior_climb_bayes_version": str(posterior.idata.posterior.attrs.get(
@@ -573,7 +631,7 @@ def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
         "fit_health": posterior.health.verdict,
         "fit_health_reasons": list(posterior.health.reasons),
         "target_tokens": options.target_tokens, "reference_tokens": posterior.law.reference,
-        "draws": int(weighted.shape[0]),
+        "draws": int(losses.shape[0]),
         "weights": dict(zip(targets, weights.tolist(), strict=True)),
         "lower": dict(zip(sources, problem.lower.tolist(), strict=True)),
         "upper": dict(zip(sources, problem.upper.tolist(), strict=True)),
@@ -604,10 +662,10 @@ def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
     print(f"per-draw optimal shares (90% interval over {len(optima.x)} draws):")
     print(summary.to_string(index=False, float_format="%.4f"))
     print(f"near-optimal mixes (P(regret < {delta:.3g}) >= {NEAR_OPTIMAL_LEVEL:g}; delta from "
-          f"{delta_from}): {int(near['near_optimal_mixes'].iloc[0])} of "
+          f"{versus['delta_from']}): {int(near['near_optimal_mixes'].iloc[0])} of "
           f"{int(near['candidates'].iloc[0])} candidates; the shares they span:")
     print(near[["language", "min", "max"]].to_string(index=False, float_format="%.4f"))
-    print(f"recommended: {recommended}. {reason}")
+    print(f"recommended: {versus['recommended']}. {versus['recommendation']}")
     if (message := notice(posterior.health, str(cfg.posterior))) is not None:
         print(message)
     unconverged = int(np.sum(~optima.converged))

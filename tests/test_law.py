@@ -26,8 +26,8 @@ LANGS = ["en", "de", "fr"]
 #: Relative tolerance of a float32 evaluation of the law (a few ulps of a loss of ~3 nats).
 F32_RTOL = 2e-6
 
-#: DESIGN.md says the monolingual mix gives law 1 exactly, but ``positive_floor`` adds a
-#: constant ``0.1 * SHARE_FLOOR`` (1e-4) to every effective share, however large.
+#: DESIGN.md says the monolingual mix gives law 1 exactly, but ``positive_floor`` moves an
+#: effective share of 1 up by ``SHARE_FLOOR^2`` (1e-6).
 
 def random_params(rng: np.random.Generator, n_source: int, n_target: int,
                   transfer: bool = True, a_low: float = -0.3, a_high: float = 0.6,
@@ -218,21 +218,30 @@ def test_transfer_coefficient() -> None:
 
 
 def test_positive_floor_is_positive_monotone_and_close_to_identity() -> None:
-    x = jnp.asarray(np.concatenate([-np.logspace(3, -6, 50), [0.0], np.logspace(-6, 2, 50)]),
-                    dtype=jnp.float32)
-    y = np.asarray(positive_floor(x))
+    x = np.concatenate([-np.logspace(3, -6, 50), [0.0], np.logspace(-6, 2, 50)])
+    y = np.asarray(positive_floor(jnp.asarray(x, dtype=jnp.float32)), np.float64)
     assert np.all(np.isfinite(y))
     assert np.all(y > 0)
-    assert np.all(y >= 0.1 * SHARE_FLOOR * (1 - 1e-6))
     assert np.all(np.diff(y) >= 0)
-    big = np.asarray(x) >= 10 * SHARE_FLOOR
-    # close to x above the floor's scale: off by at most a fraction of the floor
-    assert np.all(np.abs(y[big] - np.asarray(x)[big]) <= 0.2 * SHARE_FLOOR)
+    np.testing.assert_allclose(y[50], SHARE_FLOOR, rtol=1e-6)  # f(0) = m
+    # the exact curve (x + sqrt(x^2 + 4 m^2)) / 2, in float64 with the stable branch below 0
+    root = np.sqrt(x**2 + 4 * SHARE_FLOOR**2)
+    exact = np.where(x >= 0, (x + root) / 2, 2 * SHARE_FLOOR**2 / (root - x))
+    np.testing.assert_allclose(y, exact, rtol=1e-5)
+    # above the floor it is x, off by less than m^2 / x (plus float32 rounding)
+    above = x >= 10 * SHARE_FLOOR
+    assert np.all(y[above] - x[above] <= SHARE_FLOOR**2 / x[above] + 1e-6 * x[above])
 
 
-def test_positive_floor_is_the_identity_well_above_its_scale() -> None:
-    x = jnp.asarray(np.logspace(np.log10(30 * SHARE_FLOOR), 1, 40), dtype=jnp.float32)
-    np.testing.assert_allclose(np.asarray(positive_floor(x)), np.asarray(x), rtol=1e-5)
+def test_positive_floor_log_gradient_never_vanishes() -> None:
+    """No plateau: ``d log f / dx = 1 / sqrt(x^2 + 4 m^2)``, down to strong interference, so
+    the solver always sees that a starved language would gain from more data."""
+    x = jnp.asarray(np.concatenate([-np.logspace(2, -6, 40), np.logspace(-6, 0, 40)]),
+                    dtype=jnp.float32)
+    slope = np.asarray(jax.vmap(jax.grad(lambda v: jnp.log(positive_floor(v))))(x), np.float64)
+    expected = 1.0 / np.sqrt(np.asarray(x, np.float64) ** 2 + 4 * SHARE_FLOOR**2)
+    np.testing.assert_allclose(slope, expected, rtol=1e-4)
+    assert np.all(slope > 0)
 
 
 @pytest.mark.parametrize("form", FORMS)

@@ -21,7 +21,8 @@ from scipy.optimize import minimize
 from climb_bayes import __version__
 from climb_bayes.baselines import natural_mix, temperature_mix, uniform_mix, unimax_mix
 from climb_bayes.errors import InputError
-from climb_bayes.law import LawParams, self_map
+from climb_bayes.law import FLOOR_REGION, LawParams, self_map
+from climb_bayes.loss_model import Law
 from climb_bayes.optimal_mix import (
     CVAR_SMOOTHING,
     Problem,
@@ -41,6 +42,7 @@ from climb_bayes.solve import (
     baseline_mixes,
     extrapolation_warnings,
     feasible_bounds,
+    floor_warnings,
     language_weights,
     optimised_mixes,
     share_bounds,
@@ -363,6 +365,29 @@ def test_extrapolation_warning_fires_outside_the_mixed_pilots_and_says_by_how_mu
     assert only_monolingual == ["no pilot mixes more than one language: every optimised mix "
                                 "extrapolates in the mix; add mixed pilots (python -m "
                                 "climb_bayes.design)."]
+
+
+def test_floor_warning_names_a_starved_language_and_optimised_mixes_avoid_the_floor():
+    # en interferes strongly with de: a mix heavy in en leaves de a negative raw share
+    a = np.zeros((3, 3))
+    a[0, 1] = -3.0
+    params = law(draws=4, B=[1.0, 1.5, 1.0], a=a, eta=1.0, seed=3)
+    model = Law(params, 1e7, LANGS, LANGS)
+    prob = problem(params)
+    starved = {"heavy_en": np.array([0.9, 0.05, 0.05])}
+    (message,) = floor_warnings(model, prob.weights, 1e8, starved)
+    assert message.startswith("heavy_en: the effective share of de ")
+    assert "raise its min_share" in message
+    assert floor_warnings(model, np.array([0.5, 0.0, 0.5]), 1e8, starved) == []  # unweighted
+    mixes, _ = optimised_mixes(prob, Options(1e8, None))
+    # ``isolated`` ignores transfer by design, so it starves de, and the warning says so
+    (blind,) = floor_warnings(model, prob.weights, 1e8, mixes)
+    assert blind.startswith("isolated: the effective share of de ")
+    del mixes["isolated"]
+    assert floor_warnings(model, prob.weights, 1e8, mixes) == []
+    rt = model.effective_share(np.stack(list(mixes.values())), np.full(len(mixes), 1e8))
+    assert rt.min() > FLOOR_REGION
+    assert mixes["posterior_mean"][0] < 0.2  # it gave up most of en to spare de
 
 
 # --- heuristics --------------------------------------------------------------------------------
