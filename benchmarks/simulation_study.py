@@ -286,7 +286,7 @@ def score_mixes(mixes: dict[str, np.ndarray], world: object, posterior: Posterio
     q = np.quantile(draws, (0.05, 0.25, 0.75, 0.95), axis=0)
     reference, delta = chosen.versus["reference"], chosen.versus["delta"]
     ref = names.index(reference)
-    posterior_gains = gains(draws, ref, chosen.optimum_values, delta)
+    posterior_gains = gains(draws, ref, delta, chosen.optimum_values)
     effective = median_effective_shares(posterior.law, shares, target)[:, weights > 0]
     rows = []
     for i, name in enumerate(names):
@@ -392,7 +392,8 @@ def run_world(setting: Setting, seed: int, sampler: Sampler, point_starts: int,
     scores = calibration(posterior, point, world, target, seed)
     key = {"setting": setting.name, "seed": seed, "fraction": fraction}
     world_row = {**key, **asdict(setting), "runs": table.frame["run_id"].nunique(),
-                 "target_tokens": target, **info, **truth, **scores}
+                 "target_tokens": target, **info, **truth, **scores,
+                 "two_step_gap_to_plugin": chosen.info["climb_two_step"]["gap_to_plugin"]}
     return [{**key, **row} for row in rows], world_row
 
 

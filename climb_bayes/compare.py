@@ -42,17 +42,19 @@ def run_noise(spread: np.ndarray, weights: np.ndarray) -> float:
     return float(np.median(np.sqrt((np.asarray(spread) ** 2) @ (np.asarray(weights) ** 2))))
 
 
-def gains(weighted: np.ndarray, reference: int, optima: np.ndarray, delta: float
+def gains(weighted: np.ndarray, reference: int, delta: float, optima: np.ndarray | None = None
           ) -> pd.DataFrame:
     """Per mix (columns of ``weighted``, ``(draw, mix)``): ``gain_mean``, ``gain_q05``,
-    ``gain_q95`` over the mix at index ``reference``, ``p_gain`` (``P(gain > delta)``) and
-    ``p_near_optimal`` (``P(regret < delta)`` against each draw's optimum ``optima``
-    ``(draw,)``)."""
+    ``gain_q95`` over the mix at index ``reference``, ``p_gain`` (``P(gain > delta)``) and,
+    given each draw's optimum ``optima`` ``(draw,)``, ``p_near_optimal`` (``P(regret <
+    delta)``)."""
     gain = weighted[:, [reference]] - weighted
     q05, q95 = np.quantile(gain, (0.05, 0.95), axis=0)
-    return pd.DataFrame({"gain_mean": gain.mean(0), "gain_q05": q05, "gain_q95": q95,
-                         "p_gain": (gain > delta).mean(0),
-                         "p_near_optimal": (weighted - optima[:, None] < delta).mean(0)})
+    table = pd.DataFrame({"gain_mean": gain.mean(0), "gain_q05": q05, "gain_q95": q95,
+                          "p_gain": (gain > delta).mean(0)})
+    if optima is not None:
+        table["p_near_optimal"] = (weighted - optima[:, None] < delta).mean(0)
+    return table
 
 
 def near_optimal_range(candidates: np.ndarray, weighted: np.ndarray, optima: np.ndarray,

@@ -50,10 +50,10 @@ Array = jax.Array
 
 #: Scale of the smooth floor on the effective share (in units of the mix, which sums to 1):
 #: the floored share of a language with no useful tokens (:func:`positive_floor`).
-SHARE_FLOOR = 1e-3
+SHARE_FLOOR = 1e-4
 #: Effective shares below this are on the floor, where no pilot measures the law: the solver
 #: says so when a mix puts a weighted language there.
-FLOOR_REGION = 10 * SHARE_FLOOR
+FLOOR_REGION = 1e-2
 #: Cap on the log of the reducible loss ``B (rt D / D_ref)^(-beta)``: a loss of e^60 nats is
 #: absurd but finite in float32, so a sampler that strays into a steep corner (a large
 #: ``beta`` at a share far below the floor) gets a finite, hopeless likelihood rather than NaN.

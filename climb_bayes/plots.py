@@ -27,6 +27,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from climb_bayes.compare import DOUBT_THRESHOLD
 from climb_bayes.errors import listing
 from climb_bayes.law import transfer_coefficient
 from climb_bayes.posterior import Posterior
@@ -633,14 +634,16 @@ def optimal_share_plot(draws: pd.DataFrame | None, quantiles: pd.DataFrame | Non
     return fig
 
 
-def beats_uniform_plot(probabilities: pd.Series) -> Figure:
-    """Bar chart of ``P(mix beats uniform)`` (lower weighted loss than the uniform mix), one
-    bar per mix other than uniform; a probability that is not a number says so. NoFigure when
-    there is no such mix or no probability is a number."""
+def gain_probability_plot(probabilities: pd.Series, reference: str, delta: float) -> Figure:
+    """Bar chart of ``P(gain > delta)``: the probability that a mix's weighted loss is more than
+    ``delta`` below the ``reference`` mix's, one bar per mix other than the reference, with the
+    solver's threshold under doubt (:data:`climb_bayes.compare.DOUBT_THRESHOLD`) marked; a
+    probability that is not a number says so. NoFigure when there is no such mix or no
+    probability is a number."""
     if probabilities.empty:
-        raise NoFigure("No figure of P(mix beats uniform): there is no mix besides uniform.")
+        raise NoFigure(f"No figure of P(gain > delta): there is no mix besides {reference}.")
     if not np.isfinite(probabilities.to_numpy(dtype=float)).any():
-        raise NoFigure("No figure of P(mix beats uniform): the mixes' weighted losses are not "
+        raise NoFigure("No figure of P(gain > delta): the mixes' weighted losses are not "
                        "finite numbers (the posterior's draws are not numbers).")
     fig, ax = plt.subplots(figsize=(7.5, max(2.5, 0.35 * len(probabilities) + 1.2)),
                            layout="constrained")
@@ -650,11 +653,14 @@ def beats_uniform_plot(probabilities: pd.Series) -> Figure:
         finite = np.isfinite(value)
         ax.text(min(value + 0.01, 0.93) if finite else 0.01, row,
                 f"{value:.0%}" if finite else "not a number", va="center", fontsize=9)
-    ax.axvline(0.5, color="grey", linestyle="--", linewidth=1)
+    ax.axvline(DOUBT_THRESHOLD, color="grey", linestyle="--", linewidth=1,
+               label=f"threshold under doubt ({DOUBT_THRESHOLD:g})")
     ax.set_yticks(y, list(probabilities.index))
     ax.invert_yaxis()
     ax.set_xlim(0.0, 1.0)
-    ax.set_xlabel("P(weighted loss below the uniform mix's) over posterior draws")
+    ax.set_xlabel(f"P(weighted loss more than {delta:.3g} nats below {reference}'s) over "
+                  f"posterior draws")
     ax.set_ylabel("mix")
-    ax.set_title("probability that each mix beats uniform at the target budget")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"probability that each mix gains more than delta over {reference}")
     return fig

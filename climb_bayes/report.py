@@ -56,6 +56,7 @@ from climb_bayes.cli import (
     output_directory,
     positive,
 )
+from climb_bayes.compare import gains
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.health import BROKEN, HEALTHY, Health
 from climb_bayes.io import atomic_path, write_text
@@ -63,6 +64,7 @@ from climb_bayes.mix import check_shares
 from climb_bayes.model import PARAMETER_SITES
 from climb_bayes.pilots import SHARE_PREFIX, read_csv
 from climb_bayes.posterior import Posterior, read_posterior
+from climb_bayes.solve import noise_margin
 
 #: Name of the reference mix every mix is compared with.
 UNIFORM = "uniform"
@@ -292,23 +294,22 @@ def loss_differences(losses: np.ndarray, mixes: list[str], targets: list[str],
 
 
 def decision_table(losses: np.ndarray, mixes: list[str], weights: np.ndarray,
-                   comparison: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per mix: posterior of the weighted loss, of its difference from the uniform mix's (draw
-    by draw) and ``P(beats uniform)``, computed here (NaN when a difference is not a number).
+                   reference: str, delta: float, comparison: pd.DataFrame | None = None
+                   ) -> pd.DataFrame:
+    """Per mix: posterior of the weighted loss and of its gain over ``reference`` (draw by
+    draw), and ``P(gain > delta)`` (:func:`climb_bayes.compare.gains`), computed here; NaN
+    where the weighted losses are not numbers, and for the reference itself.
 
     Columns of the solver's ``comparison.csv`` are appended with a ``solver_`` prefix.
     """
     weighted = losses @ weights  # (sample, mix)
-    ref = mixes.index(UNIFORM)
-    versus = weighted - weighted[:, [ref]]  # paired, draw by draw
-    beats = np.where(np.isfinite(versus).all(0), (versus < 0).mean(0), np.nan)
-    table = pd.DataFrame({"mix": mixes,
-                          **{f"weighted_loss_{k}": v
-                             for k, v in _quantile_columns(weighted).items()},
-                          **{f"minus_uniform_{k}": v
-                             for k, v in _quantile_columns(versus).items() if k != "q50"},
-                          "p_beats_uniform": beats})
-    table.loc[table["mix"] == UNIFORM, "p_beats_uniform"] = np.nan
+    versus = gains(weighted, mixes.index(reference), delta)
+    versus.loc[~np.isfinite(weighted).all(0), "p_gain"] = np.nan
+    table = pd.concat([
+        pd.DataFrame({"mix": mixes, **{f"weighted_loss_{k}": v
+                                       for k, v in _quantile_columns(weighted).items()}}),
+        versus], axis=1)
+    table.loc[table["mix"] == reference, "p_gain"] = np.nan
     if comparison is not None and "mix" in comparison.columns:
         solver = comparison.drop_duplicates("mix").set_index("mix").add_prefix("solver_")
         table = table.join(solver, on="mix")
@@ -330,15 +331,38 @@ def solver_warnings(mixes: MixDirectory) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def solver_recommendation(mixes: MixDirectory) -> list[str]:
-    """The solver's recommendation under doubt (``metadata.comparison.recommendation`` of its
-    mix files, :func:`climb_bayes.compare.recommendation`), once; none from older files."""
+def solver_comparison(mixes: MixDirectory) -> dict[str, Any]:
+    """The solver's ``metadata.comparison`` (reference, ``delta``, the recommendation:
+    :func:`climb_bayes.solve.decision`) from its mix files; empty from older files."""
     for meta in mixes.metadata.values():
         comparison = find_key(meta, ("comparison",))
-        if isinstance(comparison, dict) and isinstance(comparison.get("recommendation"), str):
-            return [f"solver recommends {comparison.get('recommended')}: "
-                    f"{comparison['recommendation']}"]
+        if isinstance(comparison, dict):
+            return comparison
+    return {}
+
+
+def solver_recommendation(mixes: MixDirectory) -> list[str]:
+    """The solver's recommendation under doubt (:func:`climb_bayes.compare.recommendation`),
+    once; none from older files."""
+    comparison = solver_comparison(mixes)
+    if isinstance(comparison.get("recommendation"), str):
+        return [f"solver recommends {comparison.get('recommended')}: "
+                f"{comparison['recommendation']}"]
     return []
+
+
+def reference_and_margin(mixes: MixDirectory, names: list[str], posterior: Posterior,
+                         weights: np.ndarray) -> tuple[str, float, str]:
+    """The reference mix and ``delta`` the solver compared against, where its files say and
+    the reference is among ``names``; else ``uniform`` and the run-to-run noise of the
+    posterior (:func:`climb_bayes.solve.noise_margin`). Also where ``delta`` came from."""
+    comparison = solver_comparison(mixes)
+    reference = comparison.get("reference")
+    reference = reference if reference in names else UNIFORM
+    if _is_number(comparison.get("delta")):
+        return reference, float(comparison["delta"]), "the solver's delta"
+    delta, source = noise_margin(posterior, weights)
+    return reference, delta, source
 
 
 def mix_markers(shares: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -521,28 +545,33 @@ def checks_section(idata: az.InferenceData, others: Mapping[str, az.InferenceDat
 
 
 def decision_section(posterior: Posterior, mixes: MixDirectory, tokens: float) -> Section:
-    """Each mix's predicted losses, the optimal shares' posterior and P(beats uniform)."""
+    """Each mix's predicted losses, the optimal shares' posterior and ``P(gain > delta)``
+    over the solver's reference."""
     shares = with_uniform(mixes.shares)
     names = list(shares.index)
     losses = mix_losses(posterior, shares, tokens)
     weights, weight_note = language_weights(mixes, posterior.targets)
-    decision = decision_table(losses, names, weights, mixes.comparison)
+    reference, delta, delta_from = reference_and_margin(mixes, names, posterior, weights)
+    decision = decision_table(losses, names, weights, reference, delta, mixes.comparison)
     section = Section(
         "The decision",
         f"Predicted losses at the target budget D = {tokens:.3g} tokens for every mix in "
         f"{mixes.path}, computed here from the posterior (solver_ columns: the solver's own "
         f"numbers, for a cross-check). The first figure shows each mix's loss minus the "
-        f"uniform mix's, per language, with 90% intervals over the posterior (left of zero is "
-        f"better); the last row is the weighted total. P(beats uniform) is the share of "
-        f"posterior draws in which the mix's weighted loss ({weight_note}) is below the "
-        f"uniform mix's. {extrapolation_note(posterior)}",
-        tables={"mixes: weighted loss and P(beats uniform)": decision,
+        f"{reference} mix's, per language, with 90% intervals over the posterior (left of zero "
+        f"is better); the last row is the weighted total. The gain of a mix is the "
+        f"{reference} mix's weighted loss ({weight_note}) minus its own, draw by draw; "
+        f"P(gain > delta) is the share of posterior draws in which the gain exceeds delta = "
+        f"{delta:.3g} nats ({delta_from}): a smaller gain could not be seen in one training "
+        f"run. {extrapolation_note(posterior)}",
+        tables={f"mixes: weighted loss and gain over {reference}": decision,
                 "predicted loss per mix and language (nats)":
                     loss_table(losses, names, posterior.targets, mixes.metadata),
                 "shares of the mixes": shares.reset_index()},
         notes=[*solver_recommendation(mixes), *mixes.notes, *solver_warnings(mixes)])
     section.add_figure("mix_losses", plots.mix_loss_plot, loss_differences(
-        with_weighted(losses, weights), names, [*posterior.targets, WEIGHTED]), UNIFORM)
+        with_weighted(losses, weights), names, [*posterior.targets, WEIGHTED], reference),
+        reference)
     if mixes.optimal_share_draws is not None or mixes.optimal_shares is not None:
         section.add_figure("optimal_shares", plots.optimal_share_plot,
                            mixes.optimal_share_draws, mixes.optimal_shares, mix_markers(shares))
@@ -552,8 +581,8 @@ def decision_section(posterior: Posterior, mixes: MixDirectory, tokens: float) -
     else:
         section.notes.append(f"{mixes.path} has neither optimal_share_draws.csv nor "
                              f"optimal_shares.csv: no posterior of the optimal shares.")
-    section.add_figure("p_beats_uniform", plots.beats_uniform_plot,
-                       decision.set_index("mix")["p_beats_uniform"].drop(UNIFORM))
+    section.add_figure("p_gain", plots.gain_probability_plot,
+                       decision.set_index("mix")["p_gain"].drop(reference), reference, delta)
     return section
 
 

@@ -422,7 +422,7 @@ def comparison_table(names: list[str], shares: np.ndarray, weighted: np.ndarray,
     table = pd.concat([
         pd.DataFrame({"mix": names, "weighted_loss_mean": weighted.mean(0),
                       "weighted_loss_q05": q[0], "weighted_loss_q95": q[1]}),
-        gains(weighted, names.index(reference), optima, delta),
+        gains(weighted, names.index(reference), delta, optima),
         pd.DataFrame({"p_beats_posterior_mean": (weighted < best).mean(0)})], axis=1)
     for j, source in enumerate(sources):
         table[f"{SHARE_PREFIX}{source}"] = shares[:, j]
@@ -546,6 +546,15 @@ def _problem(cfg: DictConfig, posterior: Posterior, options: Options
     return problem, replace(options, available=available), weights
 
 
+def noise_margin(posterior: Posterior, weights: np.ndarray) -> tuple[float, str]:
+    """The default ``delta`` and where it comes from: the run-to-run noise of the weighted
+    loss (:func:`climb_bayes.compare.run_noise`) from the run effect's scale where the fit has
+    one, else from the observation noise."""
+    if posterior.run_sd is not None:
+        return run_noise(posterior.run_sd, weights), "the run effect's scale (run_sd)"
+    return run_noise(posterior.sigma, weights), "the observation noise (sigma)"
+
+
 @dataclass(frozen=True)
 class Decision:
     """Every mix and what the posterior says of it (:func:`decision`)."""
@@ -585,13 +594,8 @@ def decision(posterior: Posterior, problem: Problem, options: Options, weights: 
     names = list(mixes)
     shares = np.stack([mixes[n] for n in names])
     losses, weighted = weighted_loss_draws(posterior, shares, options.target_tokens, weights)
-    if options.delta is None:
-        run_effect = posterior.run_sd is not None
-        delta = run_noise(posterior.run_sd if run_effect else posterior.sigma, weights)
-        delta_from = ("the run effect's scale (run_sd)" if run_effect
-                      else "the observation noise (sigma)")
-    else:
-        delta, delta_from = options.delta, "decision.delta"
+    delta, delta_from = ((options.delta, "decision.delta") if options.delta is not None
+                         else noise_margin(posterior, weights))
     table = comparison_table(names, shares, weighted, posterior.sources, reference,
                              optimum_values, delta)
     recommended, reason = recommendation(

@@ -77,7 +77,7 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> FittedPosterior:
     write_pilots(frame, pilots)
     output = root / "out"
     result = run_module("climb_bayes.fit", f"pilots={pilots}", f"output={output}",
-                        *FIT_OVERRIDES)
+                        *FIT_OVERRIDES, timeout=1200)  # two forms, ~10 min on 2 cores
     assert result.returncode == 0, (
         f"fit exited with {result.returncode}\nstdout:\n{result.stdout[-4000:]}\n"
         f"stderr:\n{result.stderr[-4000:]}")

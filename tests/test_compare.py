@@ -1,6 +1,7 @@
 """Comparing mixes (climb_bayes.compare): known answers on hand-made draws."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from climb_bayes.compare import (
@@ -42,7 +43,7 @@ def test_gains_and_near_optimality_by_hand():
                          [3.00, 2.80, 3.00],
                          [3.00, 3.05, 3.20]])
     optima = np.array([2.90, 2.94, 2.80, 2.98])
-    table = gains(weighted, 0, optima, delta=0.02)
+    table = gains(weighted, 0, 0.02, optima)
     gain = weighted[:, [0]] - weighted  # mix 1: 0.10, 0.01, 0.20, -0.05
     np.testing.assert_allclose(table["gain_mean"], gain.mean(0))
     np.testing.assert_allclose(table["p_gain"], [0.0, 0.5, 0.25])  # > 0.02: 0.10, 0.20 | 0.05
@@ -51,6 +52,9 @@ def test_gains_and_near_optimality_by_hand():
     np.testing.assert_allclose(table["p_near_optimal"], [0.0, 0.5, 0.25])
     assert (table["gain_q05"] <= table["gain_mean"]).all()
     assert (table["gain_mean"] <= table["gain_q95"]).all()
+    without = gains(weighted, 0, 0.02)  # no optima: the gains alone
+    assert "p_near_optimal" not in without
+    pd.testing.assert_frame_equal(without, table.drop(columns="p_near_optimal"))
 
 
 def test_near_optimal_range_spans_the_qualifying_mixes_only():

@@ -27,7 +27,7 @@ LANGS = ["en", "de", "fr"]
 F32_RTOL = 2e-6
 
 #: DESIGN.md says the monolingual mix gives law 1 exactly, but ``positive_floor`` moves an
-#: effective share of 1 up by ``SHARE_FLOOR^2`` (1e-6).
+#: effective share of 1 up by ``SHARE_FLOOR^2`` (1e-8).
 
 def random_params(rng: np.random.Generator, n_source: int, n_target: int,
                   transfer: bool = True, a_low: float = -0.3, a_high: float = 0.6,

@@ -54,9 +54,10 @@ TARGET_TOKENS = 2e8
 #: Figures the report draws for any posterior; the decision ones need a mix directory.
 POSTERIOR_FIGURES = {"rank", "trace", "energy", "scaling_laws", "transfer_heatmap",
                      "transfer_forest", "ppc", "khat"}
-DECISION_FIGURES = {"mix_losses", "optimal_shares", "p_beats_uniform"}
+DECISION_FIGURES = {"mix_losses", "optimal_shares", "p_gain"}
 EXTRAPOLATION = "target_tokens is far beyond the pilots (a test warning)"
 RECOMMENDATION = "the evidence cannot tell posterior_mean from uniform (a test reason)"
+DELTA = 0.004  # the solver's margin of a meaningful gain, in the test's mix files
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -75,14 +76,15 @@ def write_mix_directory(directory: Path, sources: list[str], tokens: float = TAR
     for name, shares in mixes.items():
         metadata = {"predicted_loss": {s: {"mean": 3.0, "q05": 2.9, "q95": 3.1} for s in sources},
                     "weighted_loss": {"mean": 3.0, "q05": 2.9, "q95": 3.1},
-                    "p_beats_uniform": 0.5, "extrapolation_warnings": [EXTRAPOLATION],
-                    "comparison": {"reference": "uniform", "recommended": "uniform",
+                    "p_gain": 0.5, "extrapolation_warnings": [EXTRAPOLATION],
+                    "comparison": {"reference": "uniform", "delta": DELTA,
+                                   "recommended": "uniform",
                                    "recommendation": RECOMMENDATION},
                     "provenance": {"target_tokens": tokens, "weights": weights}}
         (directory / f"{name}.yaml").write_text(
             yaml.safe_dump({"shares": shares, "metadata": metadata}))
     rows = [{"mix": name, "weighted_loss_mean": 3.0, "weighted_loss_q05": 2.9,
-             "weighted_loss_q95": 3.1, "p_beats_uniform": 0.5, "p_beats_posterior_mean": 0.5,
+             "weighted_loss_q95": 3.1, "p_gain": 0.5, "p_beats_posterior_mean": 0.5,
              **{f"share_{s}": v for s, v in shares.items()}} for name, shares in mixes.items()]
     pd.DataFrame(rows).to_csv(directory / "comparison.csv", index=False)
     rng = np.random.default_rng(seed)
@@ -149,7 +151,8 @@ def test_html_page_embeds_and_links_every_figure(reported) -> None:
     for title in ("Sampling health", "Scaling laws", "Cross-lingual transfer",
                   "Posterior predictive checks and PSIS-LOO", "The decision"):
         assert f">{title}</h2>" in page
-    assert "r_hat" in page and "ess_bulk" in page and "p_beats_uniform" in page
+    assert "r_hat" in page and "ess_bulk" in page and "p_gain" in page
+    assert f"delta = {DELTA:.3g} nats (the solver" in page  # the solver's margin, used
     assert f"solver: {EXTRAPOLATION}" in page  # the solver's warnings are passed on
     assert f"solver recommends uniform: {RECOMMENDATION}" in page  # and its recommendation
     assert "learned error in budget" in page
@@ -214,20 +217,21 @@ def test_decision_losses_match_the_predict_command(posterior, mix_dir) -> None:
         np.testing.assert_allclose(merged[column], merged[f"{column}_predict"], rtol=1e-5)
     assert (table["solver_mean"] == 3.0).all()  # the solver's numbers, shown beside ours
     weights = np.full(len(posterior.targets), 1.0 / len(posterior.targets))
-    decision = report.decision_table(losses, names, weights, mixes.comparison)
+    decision = report.decision_table(losses, names, weights, "uniform", DELTA,
+                                     mixes.comparison)
     weighted = losses.mean(axis=2)
     uniform = names.index("uniform")
     for m, name in enumerate(names):
         row = decision.set_index("mix").loc[name]
+        gain = weighted[:, uniform] - weighted[:, m]
         assert row["weighted_loss_mean"] == pytest.approx(weighted[:, m].mean(), rel=1e-6)
-        assert row["minus_uniform_mean"] == pytest.approx(
-            (weighted[:, m] - weighted[:, uniform]).mean(), abs=1e-6)
+        assert row["gain_mean"] == pytest.approx(gain.mean(), abs=1e-6)
+        assert row["gain_q05"] == pytest.approx(np.quantile(gain, 0.05), abs=1e-6)
         if name == "uniform":
-            assert np.isnan(row["p_beats_uniform"])
+            assert np.isnan(row["p_gain"])
         else:
-            assert row["p_beats_uniform"] == pytest.approx(
-                (weighted[:, m] < weighted[:, uniform]).mean())
-        assert row["solver_p_beats_uniform"] == 0.5
+            assert row["p_gain"] == pytest.approx((gain > DELTA).mean())
+    assert "solver_p_gain" in decision  # the solver's columns, beside ours
 
 
 def test_report_reads_what_the_solver_writes(fitted, posterior, cli, tmp_path) -> None:
@@ -536,8 +540,8 @@ def test_decision_figures_are_readable_at_16_languages() -> None:
     draws = pd.DataFrame(rng.dirichlet(np.ones(16), 300), columns=languages)
     assert_readable(plots.optimal_share_plot(draws, None, {"uniform": dict.fromkeys(
         languages, 1 / 16)}))
-    assert_readable(plots.beats_uniform_plot(pd.Series(rng.uniform(size=8), index=[
-        f"mix_{i}" for i in range(8)])))
+    assert_readable(plots.gain_probability_plot(pd.Series(rng.uniform(size=8), index=[
+        f"mix_{i}" for i in range(8)]), "uniform", 0.01))
     plt.close("all")
 
 
@@ -624,14 +628,16 @@ def test_decision_figures_with_degenerate_input() -> None:
     with pytest.raises(plots.NoFigure, match="not finite numbers"):
         plots.mix_loss_plot(skewed.assign(mean=np.nan), "uniform")
     losses = np.full((50, 2, 2), np.nan)
-    table = report.decision_table(losses, ["robust", "uniform"], np.array([0.5, 0.5]))
-    assert table["p_beats_uniform"].isna().all()
-    beats = table.set_index("mix")["p_beats_uniform"].drop("uniform")
+    table = report.decision_table(losses, ["robust", "uniform"], np.array([0.5, 0.5]),
+                                  "uniform", 0.01)
+    assert table["p_gain"].isna().all()
+    beats = table.set_index("mix")["p_gain"].drop("uniform")
     with pytest.raises(plots.NoFigure, match="not finite numbers"):
-        plots.beats_uniform_plot(beats)
+        plots.gain_probability_plot(beats, "uniform", 0.01)
     with pytest.raises(plots.NoFigure, match="no mix besides uniform"):
-        plots.beats_uniform_plot(beats.iloc[:0])
-    partial = plots.beats_uniform_plot(pd.Series([0.7, np.nan], index=["robust", "natural"]))
+        plots.gain_probability_plot(beats.iloc[:0], "uniform", 0.01)
+    partial = plots.gain_probability_plot(pd.Series([0.7, np.nan], index=["robust", "natural"]),
+                                          "uniform", 0.01)
     assert "not a number" in [t.get_text() for t in partial.axes[0].texts]
     with pytest.raises(plots.NoFigure, match="optimal shares are not finite"):
         plots.optimal_share_plot(pd.DataFrame({"en": [np.nan] * 3}), None, {})

@@ -92,14 +92,16 @@ def gradient(prob: Problem, shares: np.ndarray, params: LawParams | None = None)
 def assert_kkt(prob: Problem, shares: np.ndarray, tol: float = 1e-6) -> None:
     """First-order optimality on the box-constrained simplex: the gradient is equal (to -nu)
     on the languages strictly inside their bounds, >= -nu at a lower and <= -nu at an upper
-    bound; and the point is feasible."""
+    bound (at a vertex: every upper one below every lower one); and the point is feasible."""
     assert abs(shares.sum() - 1.0) < 1e-9
     assert (shares >= prob.lower - 1e-9).all() and (shares <= prob.upper + 1e-9).all()
     g = gradient(prob, shares)
     at_lower = shares - prob.lower < 1e-6
     at_upper = prob.upper - shares < 1e-6
     inside = ~at_lower & ~at_upper
-    assert inside.any()
+    if not inside.any():  # a vertex: some -nu lies between the upper and the lower gradients
+        assert g[at_upper].max() <= g[at_lower & ~at_upper].min() + tol, (g, shares)
+        return
     nu = -np.mean(g[inside])
     assert np.abs(g[inside] + nu).max() < tol, (g, shares)
     assert (g[at_lower & ~at_upper] + nu >= -tol).all(), (g, shares)
@@ -136,9 +138,10 @@ def test_language_with_larger_B_gets_more_and_the_rest_equal():
     shares = minimise(prob).x
     assert shares[0] > shares[1] + 0.05
     assert shares[1] == pytest.approx(shares[2], abs=1e-9)
-    # no transfer, equal beta: r_i proportional to (B_i)^(1/(beta+1)), the closed form
+    # no transfer, equal beta: r_i proportional to (B_i)^(1/(beta+1)), the closed form of the
+    # law without its floor, which moves a share r by about SHARE_FLOOR^2 / r (1e-7 here)
     expected = np.array([3.0, 1.0, 1.0]) ** (1 / 1.3)
-    np.testing.assert_allclose(shares, expected / expected.sum(), atol=1e-8)
+    np.testing.assert_allclose(shares, expected / expected.sum(), atol=3e-7)
     assert_kkt(prob, shares)
 
 
@@ -258,12 +261,13 @@ def test_cvar_regret_is_the_mean_of_the_worst_regrets_against_each_draws_optimum
 # --- several starts ----------------------------------------------------------------------------
 
 def interfering_problem() -> Problem:
-    """Strong negative transfer: the box centre's end is a local optimum 0.86 nats worse than
-    the best one (found by a search over random laws)."""
-    rng = np.random.default_rng(1)
-    a = rng.normal(-0.3, 0.6, (3, 3))
-    return problem(law(draws=3, B=rng.uniform(0.5, 2, 3), beta=rng.uniform(0.2, 0.5, 3), a=a,
-                       eta=rng.uniform(0.5, 4, 3), seed=1))
+    """Self-saturating transfer (it fades as the target's own share grows, so the expected loss
+    is not convex in the mix): the box centre's end is a local optimum 0.08 nats worse than the
+    best one (found by a search over random laws)."""
+    rng = np.random.default_rng(67)
+    a = rng.normal(0.0, 1.2, (3, 3))
+    return problem(law(draws=3, B=rng.uniform(0.5, 2, 3), beta=rng.uniform(0.2, 0.6, 3), a=a,
+                       eta=rng.uniform(0.5, 6, 3), seed=67))._replace(form="self_saturating")
 
 
 def test_several_starts_keep_the_best_local_optimum_and_say_they_disagree():
@@ -278,9 +282,9 @@ def test_several_starts_keep_the_best_local_optimum_and_say_they_disagree():
     assert result.best.converged and result.start != "box_centre"
     best = objective_value(prob, result.best.x)
     assert best == pytest.approx(min(result.values.values()))
-    assert best < objective_value(prob, centre.x) - 0.5
+    assert best < objective_value(prob, centre.x) - 0.05
     assert best <= scipy_best(prob, starts=8) + 1e-9
-    assert result.disagreement > 0.5
+    assert result.disagreement > 0.05
     assert_kkt(prob, result.best.x)
 
 
