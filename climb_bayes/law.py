@@ -49,7 +49,7 @@ import numpy as np
 Array = jax.Array
 
 #: Scale of the smooth floor on the effective share (in units of the mix, which sums to 1):
-#: the floored share of a language with no useful tokens (:func:`positive_floor`).
+#: the least floored share, that of a language with no useful tokens (:func:`positive_floor`).
 SHARE_FLOOR = 1e-4
 #: Effective shares below this are on the floor, where no pilot measures the law: the solver
 #: says so when a mix puts a weighted language there.
@@ -138,18 +138,21 @@ INTERACTION_FORMS: dict[str, InteractionForm] = {
 
 
 def positive_floor(x: Array, floor: float = SHARE_FLOOR) -> Array:
-    """Smooth positive floor ``f(x) = (x + sqrt(x^2 + 4 m^2)) / 2`` with ``m = floor``.
+    """Smooth floor ``f(x) = m + h(x - m)`` with ``h(y) = (y + sqrt(y^2 + 4 m^2)) / 2``,
+    ``m = floor``.
 
-    ``f(0) = m``, ``f(x) -> x`` above the floor (``0 < f(x) - x < m^2 / x``), and
-    ``f(x) -> m^2 / |x|`` below zero, so the floored share is always positive and the log of
-    it has the gradient ``d log f / dx = 1 / sqrt(x^2 + 4 m^2) > 0`` everywhere: a language
-    that interference pushes below zero keeps a loss that grows with the interference, and
-    whose gradient still points to giving it more data (a plateau would hide the harm from
-    the solver). Computed as ``t = (|x| + sqrt(x^2 + 4 m^2)) / 2`` and ``f = t`` for ``x >= 0``,
-    ``m^2 / t`` below (``f(x) f(-x) = m^2``), which is exact in float32 for any ``x``.
+    ``f(x) -> x`` above the floor (``f(x) - x`` is about ``m^2 / x``), and ``f(x) -> m +
+    m^2 / |x|`` below zero: never below ``m``, so a language that gets no useful tokens has a
+    large but finite loss ``B (m D / D_ref)^(-beta)``. Its slope ``h'(x - m) = (1 + y / sqrt(y^2 +
+    4 m^2)) / 2`` is positive everywhere and decays only like ``m^2 / x^2`` below zero (a
+    softplus floor's decays like ``exp(x / m)``, a plateau in float arithmetic), so the
+    gradient of a starved language's loss still points to giving it more data.
+    ``h`` is computed as ``t = (|y| + sqrt(y^2 + 4 m^2)) / 2`` and ``t`` for ``y >= 0``,
+    ``m^2 / t`` below (``h(y) h(-y) = m^2``), which is exact in float32 for any ``x``.
     """
-    t = 0.5 * (jnp.abs(x) + jnp.sqrt(x * x + 4.0 * floor * floor))
-    return jnp.where(x >= 0, t, floor * floor / t)
+    y = x - floor
+    t = 0.5 * (jnp.abs(y) + jnp.sqrt(y * y + 4.0 * floor * floor))
+    return floor + jnp.where(y >= 0, t, floor * floor / t)
 
 
 def effective_share(params: LawParams, shares: Array, tokens_scaled: Array, self_map: Array,

@@ -371,7 +371,7 @@ def test_extrapolation_warning_fires_outside_the_mixed_pilots_and_says_by_how_mu
                                 "climb_bayes.design)."]
 
 
-def test_floor_warning_names_a_starved_language_and_optimised_mixes_avoid_the_floor():
+def test_floor_warning_names_every_mix_that_leaves_a_language_on_the_floor():
     # en interferes strongly with de: a mix heavy in en leaves de a negative raw share
     a = np.zeros((3, 3))
     a[0, 1] = -3.0
@@ -383,15 +383,15 @@ def test_floor_warning_names_a_starved_language_and_optimised_mixes_avoid_the_fl
     assert message.startswith("heavy_en: the effective share of de ")
     assert "raise its min_share" in message
     assert floor_warnings(model, np.array([0.5, 0.0, 0.5]), 1e8, starved) == []  # unweighted
+    # interference this strong makes giving de up the law's own optimum (its loss is bounded,
+    # B (m D / D_ref)^(-beta)): the solver does not hide it, it names every such mix
     mixes, _ = optimised_mixes(prob, Options(1e8, None))
-    # ``isolated`` ignores transfer by design, so it starves de, and the warning says so
-    (blind,) = floor_warnings(model, prob.weights, 1e8, mixes)
-    assert blind.startswith("isolated: the effective share of de ")
-    del mixes["isolated"]
-    assert floor_warnings(model, prob.weights, 1e8, mixes) == []
     rt = model.effective_share(np.stack(list(mixes.values())), np.full(len(mixes), 1e8))
-    assert rt.min() > FLOOR_REGION
-    assert mixes["posterior_mean"][0] < 0.2  # it gave up most of en to spare de
+    on_floor = {name for name, row in zip(mixes, np.median(rt, axis=0), strict=True)
+                if row.min() < FLOOR_REGION}
+    warned = {w.split(":")[0] for w in floor_warnings(model, prob.weights, 1e8, mixes)}
+    assert warned == on_floor and "posterior_mean" in warned
+    assert "climb_two_step" not in warned  # it reaches de's equal-benefit share
 
 
 # --- heuristics --------------------------------------------------------------------------------
