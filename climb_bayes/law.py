@@ -28,8 +28,7 @@ transfer alone). ``D`` is the total number of training tokens, scaled by a refer
 
        rt_i = r_i + exp(-eta_i * r_i) * sum_{j != i} alpha_{j->i}(D) * r_j
 
-   ``rt_i`` is floored smoothly above zero (:func:`positive_floor`), with a gradient that
-   never vanishes.
+   ``rt_i`` is floored smoothly above zero (:func:`positive_floor`).
 
 3. Loss (a Chinchilla law in the effective tokens ``rt_i * D``)::
 
@@ -48,15 +47,14 @@ import numpy as np
 
 Array = jax.Array
 
-#: Scale of the smooth floor on the effective share (in units of the mix, which sums to 1):
-#: the least floored share, that of a language with no useful tokens (:func:`positive_floor`).
-SHARE_FLOOR = 1e-4
+#: Scale of the smooth floor on the effective share (in units of the mix, which sums to 1).
+SHARE_FLOOR = 1e-3
 #: Effective shares below this are on the floor, where no pilot measures the law: the solver
 #: says so when a mix puts a weighted language there.
 FLOOR_REGION = 1e-2
 #: Cap on the log of the reducible loss ``B (rt D / D_ref)^(-beta)``: a loss of e^60 nats is
 #: absurd but finite in float32, so a sampler that strays into a steep corner (a large
-#: ``beta`` at a share far below the floor) gets a finite, hopeless likelihood rather than NaN.
+#: ``beta`` at a share on the floor) gets a finite, hopeless likelihood rather than NaN.
 MAX_LOG_REDUCIBLE = 60.0
 
 
@@ -138,21 +136,14 @@ INTERACTION_FORMS: dict[str, InteractionForm] = {
 
 
 def positive_floor(x: Array, floor: float = SHARE_FLOOR) -> Array:
-    """Smooth floor ``f(x) = m + h(x - m)`` with ``h(y) = (y + sqrt(y^2 + 4 m^2)) / 2``,
-    ``m = floor``.
+    """Smooth floor ``m + floor * softplus((x - m) / floor)`` with ``m = 0.1 * floor``.
 
-    ``f(x) -> x`` above the floor (``f(x) - x`` is about ``m^2 / x``), and ``f(x) -> m +
-    m^2 / |x|`` below zero: never below ``m``, so a language that gets no useful tokens has a
-    large but finite loss ``B (m D / D_ref)^(-beta)``. Its slope ``h'(x - m) = (1 + y / sqrt(y^2 +
-    4 m^2)) / 2`` is positive everywhere and decays only like ``m^2 / x^2`` below zero (a
-    softplus floor's decays like ``exp(x / m)``, a plateau in float arithmetic), so the
-    gradient of a starved language's loss still points to giving it more data.
-    ``h`` is computed as ``t = (|y| + sqrt(y^2 + 4 m^2)) / 2`` and ``t`` for ``y >= 0``,
-    ``m^2 / t`` below (``h(y) h(-y) = m^2``), which is exact in float32 for any ``x``.
+    Equal to ``x`` (to float precision) for ``x >~ 30 * floor``, never below ``m`` (so a
+    language that gets no useful tokens has a large but finite loss), with a finite gradient
+    ``sigmoid((x - m) / floor)`` everywhere, so a strongly negative transfer never gives NaN.
     """
-    y = x - floor
-    t = 0.5 * (jnp.abs(y) + jnp.sqrt(y * y + 4.0 * floor * floor))
-    return floor + jnp.where(y >= 0, t, floor * floor / t)
+    minimum = 0.1 * floor
+    return minimum + floor * jax.nn.softplus((x - minimum) / floor)
 
 
 def effective_share(params: LawParams, shares: Array, tokens_scaled: Array, self_map: Array,
