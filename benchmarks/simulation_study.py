@@ -94,7 +94,7 @@ from climb_bayes.solve import (  # noqa: E402
     _clean,
     decision,
     feasible_bounds,
-    median_effective_shares,
+    mean_effective_shares,
     weighted_loss_draws,
 )
 from climb_bayes.worlds import (  # noqa: E402
@@ -276,7 +276,7 @@ def score_mixes(mixes: dict[str, np.ndarray], world: object, posterior: Posterio
     """One row per mix: true ``W``, regret, posterior interval of ``W`` and its coverage,
     the posterior's gain over the solver's reference and ``P(gain > delta)``
     (:func:`climb_bayes.compare.gains`) beside the true gain, optimism, feasibility, the
-    smallest share and the smallest posterior-median effective share."""
+    smallest share and the smallest posterior-mean effective share."""
     names = list(mixes)
     shares = np.stack([mixes[n] for n in names])
     optimum = true_optimum(world, target, weights, problem.lower, problem.upper,
@@ -287,7 +287,7 @@ def score_mixes(mixes: dict[str, np.ndarray], world: object, posterior: Posterio
     reference, delta = chosen.versus["reference"], chosen.versus["delta"]
     ref = names.index(reference)
     posterior_gains = gains(draws, ref, delta, chosen.optimum_values)
-    effective = median_effective_shares(posterior.law, shares, target)[:, weights > 0]
+    effective = mean_effective_shares(posterior.law, shares, target)[:, weights > 0]
     rows = []
     for i, name in enumerate(names):
         feasible = bool(np.all(shares[i] * target <= MAX_EPOCHS * available * (1 + 1e-6)))
@@ -408,7 +408,7 @@ def summary_table(mixes: pd.DataFrame) -> pd.DataFrame:
     """Per setting and mix: mean, sd, median and max of the true regret (nats); how often the
     mix truly gains more than ``delta`` over the reference and the posterior's mean
     ``P(gain > delta)``; mean optimism; coverage of the true ``W`` by the posterior's 90%
-    interval; feasibility; the smallest share, and the smallest posterior-median effective
+    interval; feasibility; the smallest share, and the smallest posterior-mean effective
     share of a language (below :data:`climb_bayes.law.FLOOR_REGION`: on the law's floor)."""
     grouped = mixes.groupby(["setting", "mix"], sort=False)
     table = grouped.agg(worlds=("regret", "size"), regret_mean=("regret", "mean"),

@@ -146,9 +146,10 @@ def positive_floor(x: Array, floor: float = SHARE_FLOOR) -> Array:
     return minimum + floor * jax.nn.softplus((x - minimum) / floor)
 
 
-def effective_share(params: LawParams, shares: Array, tokens_scaled: Array, self_map: Array,
+def unfloored_share(params: LawParams, shares: Array, tokens_scaled: Array, self_map: Array,
                     form: str = "source_saturating") -> Array:
-    """Interaction-aware share ``rt_i(r, D)`` of every target; ``(n, target)``.
+    """``r_i + transferred_i``, the effective share before the floor (negative where
+    interference outweighs the language's own tokens); ``(n, target)``.
 
     ``shares`` is ``(n, source)`` (rows on the simplex); ``tokens_scaled`` is ``(n,)``,
     ``D / D_ref``.
@@ -157,7 +158,14 @@ def effective_share(params: LawParams, shares: Array, tokens_scaled: Array, self
     alpha = transfer_coefficient(params.a, params.k, tokens_scaled)
     transferred = INTERACTION_FORMS[form].transferred(shares, own_share, alpha, params.eta,
                                                      1.0 - self_map)
-    return positive_floor(own_share + transferred)
+    return own_share + transferred
+
+
+def effective_share(params: LawParams, shares: Array, tokens_scaled: Array, self_map: Array,
+                    form: str = "source_saturating") -> Array:
+    """Interaction-aware share ``rt_i(r, D)`` of every target, :func:`unfloored_share` under
+    :func:`positive_floor`; ``(n, target)``."""
+    return positive_floor(unfloored_share(params, shares, tokens_scaled, self_map, form))
 
 
 def expected_loss(params: LawParams, shares: Array, tokens_scaled: Array, self_map: Array,

@@ -23,6 +23,17 @@ derivatives in float64:
 
 and, for the paper's two-step procedure (:func:`two_step_mix`), the shortfall of the effective
 shares from a target curve.
+
+The floor. Below an effective share of ``FLOOR_REGION`` (1%) no pilot measures the law: its loss
+there is the smooth floor of :func:`climb_bayes.law.positive_floor`, large but bounded and flat.
+A mix that left a weighted language there would rest on that plateau, not on evidence; so the
+optimised mixes keep the posterior mean of every weighted training language's effective share
+at or above it (:func:`floor_constraint`)::
+
+    c_i(r) = (1/S) sum_s rt_i(r; theta_s) - floor >= 0   (rt before the law's floor)
+
+A problem whose bounds admit no such mix is solved without it (:func:`floor_start`), and the
+caller says so.
 """
 
 import functools
@@ -34,8 +45,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from climb_bayes.interior import Solution, minimise_on_simplex
-from climb_bayes.law import LawParams, effective_share, expected_loss
+from climb_bayes.interior import (
+    START_PULL,
+    Solution,
+    feasible_start,
+    minimise_on_simplex,
+    no_constraint,
+)
+from climb_bayes.law import (
+    FLOOR_REGION,
+    LawParams,
+    effective_share,
+    expected_loss,
+    unfloored_share,
+)
 from climb_bayes.loss_model import Law
 
 Array = jax.Array
@@ -52,17 +75,19 @@ class Problem(NamedTuple):
     lower: np.ndarray  # (source,)
     upper: np.ndarray  # (source,)
     form: str = "source_saturating"
+    floor: float = 0.0  # least mean effective share of a weighted language (0: none)
 
     @classmethod
     def at_budget(cls, law: Law, tokens: float, weights: np.ndarray, lower: np.ndarray,
-                  upper: np.ndarray) -> "Problem":
+                  upper: np.ndarray, floor: float = FLOOR_REGION) -> "Problem":
         """The problem of ``law``'s draws at the target budget ``tokens``, its learned error
         in budget folded into ``B`` (:meth:`climb_bayes.loss_model.Law.at_budget`, the draws
-        :meth:`~climb_bayes.loss_model.Law.predict_loss` makes with the default key)."""
+        :meth:`~climb_bayes.loss_model.Law.predict_loss` makes with the default key), with
+        the effective-share ``floor`` (:func:`floor_constraint`)."""
         return cls(LawParams(*(np.asarray(p, np.float64) for p in law.at_budget(tokens))),
                    tokens / law.reference, np.asarray(law.self_map, np.float64),
                    np.asarray(weights, np.float64), np.asarray(lower, np.float64),
-                   np.asarray(upper, np.float64), law.form)
+                   np.asarray(upper, np.float64), law.form, floor)
 
 
 class Settings(NamedTuple):
@@ -162,14 +187,94 @@ def objective_data(problem: Problem, params: LawParams, optima: np.ndarray | Non
             jnp.zeros(draws, jnp.float64) if optima is None else jnp.asarray(optima, jnp.float64))
 
 
-_solve = jax.jit(minimise_on_simplex, static_argnums=(0,), static_argnames=("tol", "max_iter"))
+_solve = jax.jit(minimise_on_simplex, static_argnums=(0,),
+                 static_argnames=("tol", "max_iter", "constraint"))
+
+
+@functools.cache
+def floor_constraint(form: str, floor: float) -> Callable[[Array, Any], Array]:
+    """``c(r, data)``: per target, ``(1/S) sum_s rt_i(r; theta_s) - floor`` where ``i`` is a
+    weighted training language, and 1 (never binding) for the others; ``data`` as for
+    :func:`objective`. ``rt`` before the law's own floor (:func:`climb_bayes.law.unfloored_share`),
+    so the constraint has a gradient where the law is flat. Cached: one form and floor
+    compile once."""
+
+    def c(shares: Array, data: tuple[Any, ...]) -> Array:
+        params, tokens_scaled, self_map, weights, _ = data
+        per_draw = jax.vmap(unfloored_share, in_axes=(0, None, None, None, None))
+        rt = per_draw(params, shares[None, :], jnp.reshape(tokens_scaled, (1,)), self_map,
+                      form)[:, 0, :]
+        bound = (weights > 0) & (jnp.sum(self_map, axis=0) > 0)
+        return jnp.where(bound, jnp.mean(rt, axis=0) - floor, 1.0)
+
+    return c
+
+
+def _constraint(problem: Problem) -> Callable[[Array, Any], Array]:
+    return floor_constraint(problem.form, problem.floor) if problem.floor > 0 else no_constraint
+
+
+def floor_margin(problem: Problem, shares: np.ndarray, params: LawParams | None = None
+                 ) -> float:
+    """``min_i c_i(r)`` of :func:`floor_constraint` at ``shares`` (inf without a floor)."""
+    if problem.floor <= 0:
+        return math.inf
+    params = problem.params if params is None else params
+    with jax.enable_x64(True):
+        c = jax.jit(_constraint(problem))(jnp.asarray(shares, jnp.float64),
+                                          objective_data(problem, params))
+        return float(jnp.min(c))
+
+
+#: Smoothing (in effective share) of the smallest floor margin that :func:`floor_start`
+#: maximises.
+FLOOR_SMOOTHING = 1e-3
+
+
+@functools.cache
+def _smallest_margin(form: str, floor: float) -> Callable[[Array, Any], Array]:
+    """``-softmin_i c_i(r)``, a smooth ``-min_i c_i`` over :data:`FLOOR_SMOOTHING`."""
+    c = floor_constraint(form, floor)
+
+    def f(shares: Array, data: tuple[Any, ...]) -> Array:
+        return FLOOR_SMOOTHING * jax.nn.logsumexp(-c(shares, data) / FLOOR_SMOOTHING)
+
+    return f
+
+
+def _pulled(problem: Problem, shares: np.ndarray) -> np.ndarray:
+    """Where :func:`climb_bayes.interior.minimise_on_simplex` starts from ``shares``."""
+    centre, free = feasible_start(jnp.asarray(problem.lower), jnp.asarray(problem.upper))
+    return np.where(np.asarray(free), (1 - START_PULL) * shares + START_PULL * np.asarray(centre),
+                    np.asarray(centre))
+
+
+def floor_start(problem: Problem, params: LawParams | None = None,
+                settings: Settings = DEFAULT_SETTINGS) -> tuple[str, np.ndarray | None] | None:
+    """Where to start a solve strictly above the floor: ``("box_centre", None)`` if the box
+    centre clears it, else ``("floor_start", r)`` with ``r`` the mix that maximises the
+    smallest margin ``min_i c_i``; None if no feasible mix clears the floor."""
+    params = problem.params if params is None else params
+    centre = np.asarray(feasible_start(jnp.asarray(problem.lower), jnp.asarray(problem.upper))[0])
+    if floor_margin(problem, centre, params) > 0:
+        return "box_centre", None
+    with jax.enable_x64(True):
+        solution = _solve(_smallest_margin(problem.form, problem.floor),
+                          objective_data(problem, params), jnp.asarray(problem.lower, jnp.float64),
+                          jnp.asarray(problem.upper, jnp.float64), tol=settings.tol,
+                          max_iter=settings.max_iter)
+    best = np.asarray(solution.x)
+    return ("floor_start", best) if floor_margin(problem, _pulled(problem, best), params) > 0 \
+        else None
 
 
 def minimise(problem: Problem, params: LawParams | None = None, kind: str = "mean",
              settings: Settings = DEFAULT_SETTINGS, k: float = 1.0, level: float = 0.9,
              start: np.ndarray | None = None, optima: np.ndarray | None = None) -> Solution:
-    """Minimise the objective ``kind`` over the problem's draws (or ``params``); float64.
-    From the box centre, or near a feasible ``start``. ``cvar_regret`` needs ``optima``."""
+    """Minimise the objective ``kind`` over the problem's draws (or ``params``), above the
+    problem's floor (:func:`floor_constraint`); float64. From the box centre, or near a
+    feasible ``start``, which must clear the floor (:func:`floor_start`).
+    ``cvar_regret`` needs ``optima``."""
     params = problem.params if params is None else params
     with jax.enable_x64(True):
         solution = _solve(objective(kind, problem.form, k, level),
@@ -177,7 +282,8 @@ def minimise(problem: Problem, params: LawParams | None = None, kind: str = "mea
                           jnp.asarray(problem.lower, jnp.float64),
                           jnp.asarray(problem.upper, jnp.float64),
                           tol=settings.tol, max_iter=settings.max_iter,
-                          start=None if start is None else jnp.asarray(start, jnp.float64))
+                          start=None if start is None else jnp.asarray(start, jnp.float64),
+                          constraint=_constraint(problem))
         return Solution(*(np.asarray(v) for v in solution))
 
 
@@ -187,6 +293,7 @@ class MultiStart(NamedTuple):
     best: Solution
     start: str  # the name of the start that gave ``best``
     values: dict[str, float]  # objective at each start's end (nan: did not converge)
+    floor: float  # the floor the solves kept (0 where no feasible mix clears the problem's)
 
     @property
     def disagreement(self) -> float:
@@ -206,18 +313,27 @@ def minimise_from(problem: Problem, starts: dict[str, np.ndarray],
                   params: LawParams | None = None, kind: str = "mean",
                   settings: Settings = DEFAULT_SETTINGS, k: float = 1.0, level: float = 0.9,
                   optima: np.ndarray | None = None) -> MultiStart:
-    """:func:`minimise` from the box centre and from every feasible start of ``starts``; the
-    converged end with the lowest objective wins (the box centre's if none converged)."""
-    ends = {"box_centre": minimise(problem, params, kind, settings, k, level, optima=optima)}
+    """:func:`minimise` from the box centre (or, where it is below the floor, from
+    :func:`floor_start`) and from every start of ``starts`` that is feasible and clears the
+    floor; the converged end with the lowest objective wins (the first's if none converged).
+    Where no feasible mix clears the floor, every solve drops it."""
+    params = problem.params if params is None else params
+    first = floor_start(problem, params, settings)
+    if first is None:
+        problem, first = problem._replace(floor=0.0), ("box_centre", None)
+    name, shares = first
+    ends = {name: minimise(problem, params, kind, settings, k, level, start=shares,
+                           optima=optima)}
     for name, shares in starts.items():
-        if is_feasible(problem, shares):
+        if is_feasible(problem, shares) and floor_margin(problem, _pulled(problem, shares),
+                                                         params) > 0:
             ends[name] = minimise(problem, params, kind, settings, k, level, start=shares,
                                   optima=optima)
     values = {name: objective_value(problem, solution.x, params, kind, k, level, optima)
               if solution.converged else math.nan for name, solution in ends.items()}
     converged = [name for name in ends if np.isfinite(values[name])]
-    best = min(converged, key=values.__getitem__) if converged else "box_centre"
-    return MultiStart(ends[best], best, values)
+    best = min(converged, key=values.__getitem__) if converged else next(iter(ends))
+    return MultiStart(ends[best], best, values, problem.floor)
 
 
 def objective_value(problem: Problem, shares: np.ndarray, params: LawParams | None = None,

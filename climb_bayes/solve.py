@@ -338,6 +338,7 @@ def _diagnostics(result: MultiStart, kind: str) -> dict[str, Any]:
                     "nats); the best, from %s, is kept", kind, result.disagreement, result.start)
     return {"objective": kind, "converged": bool(solution.converged),
             "kkt_error": float(solution.kkt_error), "iterations": int(solution.iterations),
+            "effective_share_floor": result.floor,
             "start": result.start, "starts": result.values,
             "start_disagreement": result.disagreement, "starts_disagree": disagree}
 
@@ -484,24 +485,27 @@ def extrapolation_warnings(sources: list[str], pilot_shares: np.ndarray, pilot_t
     return messages
 
 
-def median_effective_shares(law: Law, shares: np.ndarray, target_tokens: float) -> np.ndarray:
-    """Posterior median of every target's effective share ``rt_i`` at each mix ``(mix,
+def mean_effective_shares(law: Law, shares: np.ndarray, target_tokens: float) -> np.ndarray:
+    """Posterior mean of every target's effective share ``rt_i`` at each mix ``(mix,
     source)``, at the target budget: ``(mix, target)``."""
-    return np.median(law.effective_share(shares, np.full(len(shares), target_tokens)), axis=0)
+    return np.mean(law.effective_share(shares, np.full(len(shares), target_tokens)), axis=0)
 
 
 def floor_warnings(law: Law, weights: np.ndarray, target_tokens: float,
                    mixes: dict[str, np.ndarray]) -> list[str]:
-    """Every optimised mix that leaves a weighted language's effective share ``rt_i`` (posterior
-    median) below :data:`climb_bayes.law.FLOOR_REGION`, where the law rests on its floor rather
-    than on anything the pilots measured, in words."""
+    """Every mix of ``mixes`` that leaves a weighted language's effective share ``rt_i``
+    (posterior mean) below :data:`climb_bayes.law.FLOOR_REGION`, where the law rests on its
+    floor rather than on anything the pilots measured, in words. The mixes optimised on the
+    posterior keep above it (:func:`climb_bayes.optimal_mix.floor_constraint`) unless the bounds
+    forbid it; ``climb_two_step`` and ``isolated`` (optimised on a law without transfer) may
+    not."""
     names = list(mixes)
-    median = median_effective_shares(law, np.stack([mixes[n] for n in names]), target_tokens)
+    mean = mean_effective_shares(law, np.stack([mixes[n] for n in names]), target_tokens)
     return [f"{name}: the effective share of {target} (tokens of its own plus what transfer "
-            f"gives it) is {median[m, i]:.2g} (posterior median), below {FLOOR_REGION:g}, on "
-            f"the law's floor where no pilot measures it; raise its min_share."
+            f"gives it) is {mean[m, i]:.2g} (posterior mean), below {FLOOR_REGION:g}, on the "
+            f"law's floor where no pilot measures it; raise min_share.{target}."
             for m, name in enumerate(names) for i, target in enumerate(law.targets)
-            if weights[i] > 0 and median[m, i] < FLOOR_REGION]
+            if weights[i] > 0 and mean[m, i] < FLOOR_REGION * (1 - 1e-6)]
 
 
 def _per_target(losses: np.ndarray, targets: list[str]) -> dict[str, dict[str, float]]:
