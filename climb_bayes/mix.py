@@ -1,11 +1,24 @@
-"""A mix: shares of the training budget over languages, as a mix file or a config writes it.
+"""The mix file: one mix's shares of the training budget, and what the solver says of it.
 
-One check for every reader of ``shares: {language: share}`` (the report's mix directory and
-the trainers' ``+mix=...``), so a mix file that one accepts the other accepts too.
+``<name>.yaml`` holds ``shares: {language: share}`` (on the simplex) and, when
+``python -m climb_bayes.solve`` wrote it, ``metadata``: the predicted loss of every evaluated
+language (``predicted_loss: {language: {mean, q05, q95}}``), the weighted loss, the gain over
+the reference and its probability, the comparison's settings and recommendation
+(``comparison``), solver diagnostics, ``extrapolation_warnings``, and ``provenance`` (among it
+the ``target_tokens`` the mix was solved for and the language ``weights``). A file written by
+hand needs only ``shares``.
+
+:class:`MixFile` is the one reader and writer of the format: the solver writes through it, the
+report and the trainers (``python train.py +mix=NAME``) read through it.
 """
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from climb_bayes.errors import InputError
 from climb_bayes.pilots import SHARE_SUM_TOLERANCE
@@ -39,3 +52,84 @@ def check_shares(shares: Any, origin: str, known: list[str], known_as: str, fix:
     if unknown:
         raise InputError(f"{origin}: languages {unknown} are not in {known_as} {known}. {fix}")
     return values
+
+
+class NotAMixFile(InputError):
+    """A YAML document without a top-level ``shares`` mapping."""
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+@dataclass(frozen=True)
+class MixFile:
+    """One mix file: ``shares`` (as written, unchecked against any language list: see
+    :func:`check_shares`) and the solver's ``metadata`` (empty for a hand-written file)."""
+
+    shares: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target_tokens(self) -> float | None:
+        """The budget the mix was solved for (``metadata.provenance.target_tokens``)."""
+        return _number(_mapping(self.metadata.get("provenance")).get("target_tokens"))
+
+    @property
+    def weights(self) -> dict[str, float] | None:
+        """The language weights it was solved with (``metadata.provenance.weights``)."""
+        weights = _mapping(_mapping(self.metadata.get("provenance")).get("weights"))
+        values = {str(k): _number(v) for k, v in weights.items()}
+        return values if values and None not in values.values() else None
+
+    @property
+    def comparison(self) -> dict[str, Any]:
+        """Reference, ``delta`` and the recommendation (``metadata.comparison``)."""
+        return _mapping(self.metadata.get("comparison"))
+
+    @property
+    def warnings(self) -> list[str]:
+        """The solver's ``extrapolation_warnings``."""
+        found = self.metadata.get("extrapolation_warnings")
+        return [w for w in found if isinstance(w, str)] if isinstance(found, list) else []
+
+    def predicted_mean(self, language: str) -> float:
+        """The solver's posterior-mean loss of ``language`` (NaN where it did not say)."""
+        entry = _mapping(_mapping(self.metadata.get("predicted_loss")).get(language))
+        value = _number(entry.get("mean"))
+        return math.nan if value is None else value
+
+    def text(self, name: str) -> str:
+        """The YAML text of the file ``<name>.yaml``, with a header saying how to train on it."""
+        header = (f"# mix '{name}' written by python -m climb_bayes.solve; use it with "
+                  f"python train.py +mix={name}\n")
+        document = {"shares": self.shares, **({"metadata": self.metadata}
+                                               if self.metadata else {})}
+        return header + yaml.safe_dump(document, sort_keys=False)
+
+    @classmethod
+    def parse(cls, document: Any, origin: str) -> "MixFile":
+        """The mix file of a loaded YAML document; :class:`NotAMixFile` naming ``origin``
+        without a top-level ``shares`` mapping."""
+        if not isinstance(document, Mapping) or not isinstance(document.get("shares"), Mapping):
+            raise NotAMixFile(f"{origin}: no top-level 'shares' mapping. A mix file has "
+                              f"shares: {{lang: share}} (and optional metadata).")
+        return cls(dict(document["shares"]), _mapping(document.get("metadata")))
+
+    @classmethod
+    def read(cls, path: Path) -> "MixFile":
+        """Read ``path``; InputError naming it when it is not YAML or not a mix file."""
+        try:
+            document = yaml.safe_load(Path(path).read_text())
+        except yaml.YAMLError as error:
+            raise InputError(f"{path} is not valid YAML ({error}); fix it or remove it from the "
+                             f"mix directory.") from error
+        return cls.parse(document, str(path))

@@ -20,9 +20,8 @@ left out, with a note saying why. Sections, each with a sentence on how to read 
    (the solver's numbers are shown beside them), the posterior of each language's optimal share
    and ``P(mix beats uniform)``.
 
-A mix directory holds ``<name>.yaml`` files with a top-level ``shares: {<lang>: float}`` and
-optional ``metadata`` (the target budget is read from ``metadata.target_tokens`` when
-``tokens`` is not given, language weights from ``metadata.weights``), and optionally
+A mix directory holds ``<name>.yaml`` mix files (:class:`climb_bayes.mix.MixFile`: the target
+budget is read from them when ``tokens`` is not given, and the language weights), and optionally
 ``comparison.csv``, ``optimal_shares.csv`` and ``optimal_share_draws.csv``. Bad input (no
 posterior, no mixes in the directory, a mix naming a language the posterior does not know)
 exits with status 2 before anything is written.
@@ -32,7 +31,7 @@ import base64
 import html
 import io
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,6 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import yaml
 from matplotlib.figure import Figure
 from omegaconf import DictConfig
 
@@ -60,7 +58,7 @@ from climb_bayes.compare import gains
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.health import BROKEN, HEALTHY, Health
 from climb_bayes.io import atomic_path, write_text
-from climb_bayes.mix import check_shares
+from climb_bayes.mix import MixFile, NotAMixFile, check_shares
 from climb_bayes.model import PARAMETER_SITES
 from climb_bayes.pilots import SHARE_PREFIX, read_csv
 from climb_bayes.posterior import Posterior, read_posterior
@@ -87,25 +85,16 @@ class MixDirectory:
 
     path: Path
     shares: pd.DataFrame  # mix x source, rows on the simplex
-    metadata: dict[str, dict[str, Any]]  # mix -> its ``metadata`` mapping ({} when absent)
+    files: dict[str, MixFile]  # mix -> its file
     comparison: pd.DataFrame | None = None
     optimal_shares: pd.DataFrame | None = None  # language x (mean, q05, q50, q95)
     optimal_share_draws: pd.DataFrame | None = None  # draw x language
     notes: tuple[str, ...] = ()
 
 
-def _load_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise InputError(f"{path} is not valid YAML ({error}); fix it or remove it from the "
-                         f"mix directory.") from error
-
-
-def mix_shares(path: Path, document: Mapping[str, Any], sources: list[str]) -> np.ndarray:
+def mix_shares(path: Path, mix: MixFile, sources: list[str]) -> np.ndarray:
     """The shares of one mix file over ``sources`` (0 for a source it leaves out), checked."""
-    shares = check_shares(document["shares"], str(path), sources,
-                          "the posterior's training languages",
+    shares = check_shares(mix.shares, str(path), sources, "the posterior's training languages",
                           "Solve again with this posterior or pass the posterior these mixes "
                           "were solved for.")
     return np.array([shares.get(source, 0.0) for source in sources])
@@ -152,15 +141,14 @@ def read_mix_directory(path: str | Path, sources: list[str]) -> MixDirectory:
         raise InputError(f"mix directory {path} does not exist; write one with "
                          f"`python -m climb_bayes.solve posterior=... output={path}`, or leave "
                          f"`mixes` out to skip the decision section.")
-    rows, metadata, notes = {}, {}, []
+    rows, files, notes = {}, {}, []
     for file in sorted(path.glob("*.yaml")):
-        document = _load_yaml(file)
-        if not isinstance(document, Mapping) or "shares" not in document:
+        try:
+            files[file.stem] = MixFile.read(file)
+        except NotAMixFile:
             notes.append(f"{file.name} has no top-level 'shares' and was skipped.")
             continue
-        rows[file.stem] = mix_shares(file, document, sources)
-        meta = document.get("metadata")
-        metadata[file.stem] = dict(meta) if isinstance(meta, Mapping) else {}
+        rows[file.stem] = mix_shares(file, files[file.stem], sources)
     if not rows:
         raise InputError(f"mix directory {path} holds no mix: expected <name>.yaml files with "
                          f"a top-level 'shares: {{<lang>: share}}' as written by "
@@ -168,7 +156,7 @@ def read_mix_directory(path: str | Path, sources: list[str]) -> MixDirectory:
     tables = {name: _read_csv(path / name) for name in SOLVER_TABLES}
     return MixDirectory(
         path=path, shares=pd.DataFrame(rows, index=sources).T.rename_axis("mix"),
-        metadata=metadata, comparison=tables["comparison.csv"],
+        files=files, comparison=tables["comparison.csv"],
         optimal_shares=_optimal_shares(tables["optimal_shares.csv"],
                                        path / "optimal_shares.csv", sources),
         optimal_share_draws=_optimal_share_draws(tables["optimal_share_draws.csv"],
@@ -176,34 +164,17 @@ def read_mix_directory(path: str | Path, sources: list[str]) -> MixDirectory:
         notes=tuple(notes))
 
 
-def find_key(tree: Any, keys: Iterable[str]) -> Any:
-    """The first value under any of ``keys`` in a nested mapping (depth first), else None."""
-    keys = tuple(keys)
-    if isinstance(tree, Mapping):
-        for key in keys:
-            if key in tree and tree[key] is not None:
-                return tree[key]
-        for value in tree.values():
-            found = find_key(value, keys)
-            if found is not None:
-                return found
-    return None
-
-
 def decision_budget(mixes: MixDirectory, tokens: float | None) -> float:
     """The budget of the decision: ``tokens`` if given, else the mixes' ``target_tokens``."""
     if tokens is None:
-        found = [find_key(meta, ("target_tokens",)) or find_key(meta, ("tokens",))
-                 for meta in mixes.metadata.values()]
-        values = sorted({float(v) for v in found if isinstance(v, int | float | str)
-                         and _is_number(v)})
+        values = sorted({mix.target_tokens for mix in mixes.files.values()} - {None})
         if not values:
             raise InputError(f"no target budget in the metadata of the mixes in {mixes.path}; "
                              f"pass tokens=N (total training tokens of the full run).")
         if len(values) > 1:
             raise InputError(f"the mixes in {mixes.path} were solved for different budgets "
                              f"{values}; pass tokens=N to choose one.")
-        return positive(values[0], f"{mixes.path}: metadata.target_tokens", BUDGET,
+        return positive(values[0], f"{mixes.path}: metadata.provenance.target_tokens", BUDGET,
                         "tokens=2e9 to override it")
     return positive(tokens, "tokens", BUDGET, "tokens=2e9")
 
@@ -216,13 +187,13 @@ def _is_number(value: Any) -> bool:
 
 
 def language_weights(mixes: MixDirectory, targets: list[str]) -> tuple[np.ndarray, str]:
-    """Weights of the evaluated languages from the mixes' ``metadata.weights`` (normalised to
-    sum to 1), else equal; with a sentence saying which."""
-    for name, meta in mixes.metadata.items():
-        weights = find_key(meta, ("weights",))
-        if isinstance(weights, Mapping) and weights and set(map(str, weights)) <= set(targets):
-            values = np.array([float(weights.get(t, 0.0)) for t in targets])
-            if np.isfinite(values).all() and (values >= 0).all() and values.sum() > 0:
+    """Weights of the evaluated languages the mixes were solved with (normalised to sum to 1),
+    else equal; with a sentence saying which."""
+    for name, mix in mixes.files.items():
+        weights = mix.weights
+        if weights is not None and set(weights) <= set(targets):
+            values = np.array([weights.get(t, 0.0) for t in targets])
+            if (values >= 0).all() and values.sum() > 0:
                 return values / values.sum(), f"language weights from {name}.yaml's metadata"
     return np.full(len(targets), 1.0 / len(targets)), "equal language weights"
 
@@ -254,33 +225,19 @@ def _quantile_columns(draws: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def loss_table(losses: np.ndarray, mixes: list[str], targets: list[str],
-               metadata: Mapping[str, Mapping[str, Any]] | None = None) -> pd.DataFrame:
+               files: Mapping[str, MixFile] | None = None) -> pd.DataFrame:
     """One row per (mix, language): posterior mean and 5/50/95% quantiles of the loss.
 
-    ``solver_mean`` is the solver's own predicted mean from the mix's metadata, when it can be
-    found there (for a cross-check), else NaN.
+    ``solver_mean`` is the solver's own predicted mean from the mix's file (for a cross-check),
+    else NaN.
     """
     columns = {k: v.ravel() for k, v in _quantile_columns(losses).items()}
     table = pd.DataFrame({"mix": np.repeat(mixes, len(targets)),
                           "language": np.tile(targets, len(mixes)), **columns})
-    table["solver_mean"] = [solver_prediction((metadata or {}).get(m, {}), t)
+    files = files or {}
+    table["solver_mean"] = [files[m].predicted_mean(t) if m in files else np.nan
                             for m, t in zip(table["mix"], table["language"], strict=True)]
     return table
-
-
-def solver_prediction(metadata: Mapping[str, Any], language: str) -> float:
-    """The solver's predicted mean loss of ``language`` from a mix's metadata, else NaN.
-
-    Accepts ``{<lang>: {mean: ...}}`` or ``{<lang>: number}`` under any key containing
-    ``loss`` (for example ``predicted_loss``), read defensively.
-    """
-    for key, value in metadata.items():
-        if "loss" in str(key) and isinstance(value, Mapping) and language in value:
-            entry = value[language]
-            entry = entry.get("mean") if isinstance(entry, Mapping) else entry
-            if _is_number(entry):
-                return float(entry)
-    return float("nan")
 
 
 def loss_differences(losses: np.ndarray, mixes: list[str], targets: list[str],
@@ -323,22 +280,14 @@ def with_weighted(losses: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def solver_warnings(mixes: MixDirectory) -> list[str]:
     """The solver's extrapolation warnings from the mixes' metadata, each once."""
-    found = []
-    for meta in mixes.metadata.values():
-        warnings_ = find_key(meta, ("extrapolation_warnings",))
-        if isinstance(warnings_, list):
-            found += [f"solver: {w}" for w in warnings_ if isinstance(w, str)]
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(f"solver: {w}" for mix in mixes.files.values()
+                              for w in mix.warnings))
 
 
 def solver_comparison(mixes: MixDirectory) -> dict[str, Any]:
     """The solver's ``metadata.comparison`` (reference, ``delta``, the recommendation:
     :func:`climb_bayes.solve.decision`) from its mix files; empty from older files."""
-    for meta in mixes.metadata.values():
-        comparison = find_key(meta, ("comparison",))
-        if isinstance(comparison, dict):
-            return comparison
-    return {}
+    return next((mix.comparison for mix in mixes.files.values() if mix.comparison), {})
 
 
 def solver_recommendation(mixes: MixDirectory) -> list[str]:
@@ -566,7 +515,7 @@ def decision_section(posterior: Posterior, mixes: MixDirectory, tokens: float) -
         f"run. {extrapolation_note(posterior)}",
         tables={f"mixes: weighted loss and gain over {reference}": decision,
                 "predicted loss per mix and language (nats)":
-                    loss_table(losses, names, posterior.targets, mixes.metadata),
+                    loss_table(losses, names, posterior.targets, mixes.files),
                 "shares of the mixes": shares.reset_index()},
         notes=[*solver_recommendation(mixes), *mixes.notes, *solver_warnings(mixes)])
     section.add_figure("mix_losses", plots.mix_loss_plot, loss_differences(

@@ -44,7 +44,6 @@ from typing import Any
 import hydra
 import numpy as np
 import pandas as pd
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from climb_bayes import __version__
@@ -74,6 +73,7 @@ from climb_bayes.interior import Solution
 from climb_bayes.io import write_text
 from climb_bayes.law import FLOOR_REGION, INTERACTION_FORMS
 from climb_bayes.loss_model import Law
+from climb_bayes.mix import MixFile
 from climb_bayes.optimal_mix import (
     MultiStart,
     Problem,
@@ -514,12 +514,12 @@ def _per_target(losses: np.ndarray, targets: list[str]) -> dict[str, dict[str, f
                 "q95": float(q[1, i])} for i, t in enumerate(targets)}
 
 
-def mix_document(shares: np.ndarray, losses: np.ndarray, row: pd.Series, sources: list[str],
-                 targets: list[str], extra: dict[str, Any]) -> str:
-    """The YAML text of one mix file: ``shares`` and ``metadata``."""
-    document = {
-        "shares": {s: float(v) for s, v in zip(sources, shares, strict=True)},
-        "metadata": {
+def mix_file(shares: np.ndarray, losses: np.ndarray, row: pd.Series, sources: list[str],
+             targets: list[str], extra: dict[str, Any]) -> MixFile:
+    """One mix file (:class:`climb_bayes.mix.MixFile`): ``shares`` and ``metadata``."""
+    return MixFile(
+        shares={s: float(v) for s, v in zip(sources, shares, strict=True)},
+        metadata={
             "predicted_loss": _per_target(losses, targets),
             "weighted_loss": {key: float(row[f"weighted_loss_{key}"])
                               for key in ("mean", "q05", "q95")},
@@ -528,11 +528,7 @@ def mix_document(shares: np.ndarray, losses: np.ndarray, row: pd.Series, sources
             "p_near_optimal": float(row["p_near_optimal"]),
             "p_beats_posterior_mean": float(row["p_beats_posterior_mean"]),
             **extra,
-        },
-    }
-    header = (f"# mix '{row['mix']}' written by python -m climb_bayes.solve; use it with "
-              f"python train.py +mix={row['mix']}\n")
-    return header + yaml.safe_dump(document, sort_keys=False)
+        })
 
 
 # --- the command -------------------------------------------------------------------------------
@@ -655,8 +651,8 @@ def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
             extra["epochs"] = dict(zip(sources, (shares[index] * options.target_tokens
                                                  / np.maximum(options.available, 1e-300)
                                                  ).tolist(), strict=True))
-        files[f"{name}.yaml"] = mix_document(shares[index], losses[:, index], table.iloc[index],
-                                             sources, targets, extra)
+        files[f"{name}.yaml"] = mix_file(shares[index], losses[:, index], table.iloc[index],
+                                         sources, targets, extra).text(name)
     files["comparison.csv"] = table.to_csv(index=False)
     files["optimal_shares.csv"] = summary.to_csv(index=False)
     files["optimal_share_draws.csv"] = draws.to_csv(index=False)

@@ -1,10 +1,13 @@
-"""climb_bayes.mix.check_shares: the one check of a mix's shares that the report and the
-trainers share."""
+"""climb_bayes.mix: the mix file (written by the solver, read by the report and the trainers)
+and the one check of a mix's shares."""
+
+import math
 
 import pytest
+import yaml
 
 from climb_bayes.errors import InputError
-from climb_bayes.mix import check_shares
+from climb_bayes.mix import MixFile, NotAMixFile, check_shares
 
 KNOWN = ["de", "en", "fr"]
 
@@ -32,3 +35,47 @@ def test_refuses_bad_shares_naming_the_origin(shares: object, named: str) -> Non
         check(shares)
     assert str(error.value).startswith("mix.yaml: ")
     assert named in str(error.value)
+
+
+METADATA = {"predicted_loss": {"de": {"mean": 3.25, "q05": 3.1, "q95": 3.4}},
+            "comparison": {"reference": "uniform", "delta": 0.01},
+            "extrapolation_warnings": ["posterior_mean: the share of de is outside", 7],
+            "provenance": {"target_tokens": 2e9, "weights": {"de": 1, "en": 3}}}
+
+
+def test_a_mix_file_reads_back_what_it_wrote(tmp_path) -> None:
+    written = MixFile({"de": 0.25, "en": 0.75}, METADATA)
+    path = tmp_path / "posterior_mean.yaml"
+    path.write_text(written.text("posterior_mean"))
+    assert path.read_text().startswith("# mix 'posterior_mean' written by python -m "
+                                       "climb_bayes.solve; use it with python train.py "
+                                       "+mix=posterior_mean\n")
+    read = MixFile.read(path)
+    assert read == written
+    assert read.target_tokens == 2e9 and read.weights == {"de": 1.0, "en": 3.0}
+    assert read.comparison == {"reference": "uniform", "delta": 0.01}
+    assert read.warnings == ["posterior_mean: the share of de is outside"]  # strings only
+    assert read.predicted_mean("de") == 3.25 and math.isnan(read.predicted_mean("en"))
+
+
+def test_a_hand_written_mix_file_has_shares_only(tmp_path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("shares: {de: 0.5, en: 0.5}\n")
+    mix = MixFile.read(path)
+    assert mix.shares == {"de": 0.5, "en": 0.5} and mix.metadata == {}
+    assert mix.target_tokens is None and mix.weights is None and mix.comparison == {}
+    assert yaml.safe_load(mix.text("mine")) == {"shares": {"de": 0.5, "en": 0.5}}
+    # a budget that is not a number, or weights that are not, count as absent
+    odd = MixFile({"de": 1.0}, {"provenance": {"target_tokens": "soon", "weights": {"de": "x"}}})
+    assert odd.target_tokens is None and odd.weights is None
+
+
+def test_not_a_mix_file_names_the_file(tmp_path) -> None:
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("weights: null\n")
+    with pytest.raises(NotAMixFile, match=r"settings.yaml: no top-level 'shares' mapping"):
+        MixFile.read(settings)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("shares: {de: [\n")
+    with pytest.raises(InputError, match=r"broken.yaml is not valid YAML"):
+        MixFile.read(broken)

@@ -36,6 +36,7 @@ from climb_bayes import plots, report  # noqa: E402
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError  # noqa: E402
 from climb_bayes.fit import model_data  # noqa: E402
 from climb_bayes.health import BROKEN, HEALTHY, MARGINAL, Health, assess, store  # noqa: E402
+from climb_bayes.mix import MixFile  # noqa: E402
 from climb_bayes.model import POOLED_SITES, Priors, climb_model  # noqa: E402
 from climb_bayes.pilots import validate_pilots  # noqa: E402
 from climb_bayes.posterior import (  # noqa: E402
@@ -81,8 +82,7 @@ def write_mix_directory(directory: Path, sources: list[str], tokens: float = TAR
                                    "recommended": "uniform",
                                    "recommendation": RECOMMENDATION},
                     "provenance": {"target_tokens": tokens, "weights": weights}}
-        (directory / f"{name}.yaml").write_text(
-            yaml.safe_dump({"shares": shares, "metadata": metadata}))
+        (directory / f"{name}.yaml").write_text(MixFile(shares, metadata).text(name))
     rows = [{"mix": name, "weighted_loss_mean": 3.0, "weighted_loss_q05": 2.9,
              "weighted_loss_q95": 3.1, "p_gain": 0.5, "p_beats_posterior_mean": 0.5,
              **{f"share_{s}": v for s, v in shares.items()}} for name, shares in mixes.items()]
@@ -208,7 +208,7 @@ def test_decision_losses_match_the_predict_command(posterior, mix_dir) -> None:
     shares = report.with_uniform(mixes.shares)
     names = list(shares.index)
     losses = report.mix_losses(posterior, shares, tokens)
-    table = report.loss_table(losses, names, posterior.targets, mixes.metadata)
+    table = report.loss_table(losses, names, posterior.targets, mixes.files)
     frame = shares.reset_index().rename(columns={s: f"share_{s}" for s in posterior.sources})
     expected = predict(posterior, frame, np.full(len(frame), tokens))
     merged = table.merge(expected, on=["mix", "language"], suffixes=("", "_predict"))

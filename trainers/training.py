@@ -37,7 +37,7 @@ from omegaconf import DictConfig, OmegaConf
 from climb_bayes.cli import count, output_directory, positive
 from climb_bayes.errors import InputError, plain
 from climb_bayes.io import write_text
-from climb_bayes.mix import check_shares
+from climb_bayes.mix import MixFile, check_shares
 from climb_bayes.pilots import SHARE_PREFIX, read_csv, write_pilots
 from trainers import corpus as corpus_io
 from trainers import tokeniser
@@ -116,12 +116,11 @@ def _tokens_on_command_line() -> bool:
                for override in HydraConfig.get().overrides.task)
 
 
-def _mix_budget(mix: DictConfig, origin: str, tokens: Any) -> Any:
-    """The budget of a run of a mix file: the ``target_tokens`` the solver wrote into it
-    (``metadata.provenance.target_tokens``), unless ``experiment.tokens`` is given on the
-    command line, which wins with a warning when the two differ. Mix files without it (written
-    by hand) train for ``experiment.tokens``."""
-    target = OmegaConf.select(mix, "metadata.provenance.target_tokens")
+def _mix_budget(mix: MixFile, origin: str, tokens: Any) -> Any:
+    """The budget of a run of a mix file: the ``target_tokens`` the solver wrote into it,
+    unless ``experiment.tokens`` is given on the command line, which wins with a warning when
+    the two differ. Mix files without it (written by hand) train for ``experiment.tokens``."""
+    target = mix.target_tokens
     if target is None:
         return tokens
     if not _tokens_on_command_line():
@@ -150,14 +149,13 @@ def resolve_run(cfg: DictConfig, corpus_languages: list[str]) -> RunSpec:
                   if c.startswith(SHARE_PREFIX)}
         run_id, tokens = str(record["run_id"]), record["tokens"]
     else:
-        mix = cfg.get("mix")
-        if mix is not None:
+        chosen = cfg.get("mix")
+        mix = None
+        if chosen is not None:
             name = _mix_name() or "mix"
             origin = f"mix '{name}' (conf/mix/{name}.yaml or a hydra.searchpath directory)"
-            if "shares" not in mix:
-                raise InputError(f"{origin}: no 'shares' key. A mix file has shares: "
-                                 f"{{lang: share}} (and optional metadata).")
-            shares = OmegaConf.to_container(mix.shares, resolve=True)
+            mix = MixFile.parse(OmegaConf.to_container(chosen, resolve=True), origin)
+            shares = mix.shares
         else:
             name = "uniform"
             languages = (list(cfg.data.languages) if cfg.data.get("languages") is not None
