@@ -64,6 +64,15 @@ DELTA = 0.004  # the solver's margin of a meaningful gain, in the test's mix fil
 # ----------------------------------------------------------------------------- inputs
 
 
+WRITTEN_MIXES = ("posterior_mean", "uniform", "last_heavy")
+
+
+def solver_mean(mix: str, language: int) -> float:
+    """The predicted mean loss :func:`write_mix_directory` writes for a mix and a language, a
+    different one for each."""
+    return 3.0 + 0.1 * language + 0.01 * WRITTEN_MIXES.index(mix)
+
+
 def write_mix_directory(directory: Path, sources: list[str], tokens: float = TARGET_TOKENS,
                         draws: int = 200, seed: int = 0) -> dict[str, dict[str, float]]:
     """A mix directory in the solver's format (``python -m climb_bayes.solve``)."""
@@ -74,8 +83,10 @@ def write_mix_directory(directory: Path, sources: list[str], tokens: float = TAR
              "last_heavy": {s: (0.6 if i == m - 1 else 0.4 / (m - 1))
                             for i, s in enumerate(sources)}}
     weights = {s: 1.0 / m for s in sources}
+    assert tuple(mixes) == WRITTEN_MIXES
     for name, shares in mixes.items():
-        metadata = {"predicted_loss": {s: {"mean": 3.0, "q05": 2.9, "q95": 3.1} for s in sources},
+        metadata = {"predicted_loss": {s: {"mean": solver_mean(name, i), "q05": 2.9, "q95": 3.1}
+                                       for i, s in enumerate(sources)},
                     "weighted_loss": {"mean": 3.0, "q05": 2.9, "q95": 3.1},
                     "p_gain": 0.5, "extrapolation_warnings": [EXTRAPOLATION],
                     "comparison": {"reference": "uniform", "delta": DELTA,
@@ -215,7 +226,13 @@ def test_decision_losses_match_the_predict_command(posterior, mix_dir) -> None:
     assert len(merged) == len(names) * len(posterior.targets)
     for column in ("mean", "q05", "q50", "q95"):
         np.testing.assert_allclose(merged[column], merged[f"{column}_predict"], rtol=1e-5)
-    assert (table["solver_mean"] == 3.0).all()  # the solver's numbers, shown beside ours
+    # the solver's numbers, each beside ours for its own mix and language
+    for mix in mixes.files:
+        for language in posterior.targets:
+            row = table[(table["mix"] == mix) & (table["language"] == language)]
+            expected = (solver_mean(mix, posterior.sources.index(language))
+                        if language in posterior.sources else np.nan)
+            np.testing.assert_equal(row["solver_mean"].item(), expected)
     weights = np.full(len(posterior.targets), 1.0 / len(posterior.targets))
     decision = report.decision_table(losses, names, weights, "uniform", DELTA,
                                      mixes.comparison)
