@@ -1,4 +1,4 @@
-"""Solver speed and accuracy: the JAX interior-point solver against scipy's trust-constr.
+"""Solver speed and accuracy: the JAX interior-point solver against scipy and optax.
 
     python benchmarks/solve_speed.py            # m = 16 languages, 4000 draws
     python benchmarks/solve_speed.py --quick    # m = 8, 500 draws (under a minute)
@@ -15,10 +15,17 @@ terms), the target budget 10x ``D_ref``, equal weights, the full simplex. In thi
   ``solve`` uses), whose time ratio is the constraint's cost;
 - ``per-draw optima``: :func:`climb_bayes.optimal_mix.per_draw_optima`, every draw's own
   optimum in one vmapped solve, time after compilation;
-- ``scipy trust-constr``: the same objective (the same jitted float64 JAX function, values
-  only) with ``jac='2-point'`` finite differences and a BFGS Hessian, sum-to-one as a
-  ``LinearConstraint``, the bounds as ``Bounds``; for the per-draw optima it solves
-  ``--scipy-draws`` draws and scales the time to all of them (marked ``est.``).
+- ``scipy trust-constr`` and ``scipy SLSQP``: the same jitted float64 JAX objective with JAX's
+  exact gradient (and, for trust-constr, exact Hessian), sum-to-one as a constraint, the
+  bounds as bounds; for the per-draw optima trust-constr solves ``--scipy-draws`` draws and
+  the time is scaled to all of them (marked ``est.``);
+- ``optax projected gradient``: gradient steps (``optax.sgd``, step 0.1: it diverges at 3, and
+  Adam's per-coordinate scaling stalls, since the projection cancels a step that has the
+  same sign on every coordinate) on the exact gradient, each projected onto the simplex
+  (``optax.projections.projection_simplex``; the benchmark's bounds are the whole simplex),
+  jitted, until ``max |x - P(x - grad f)| < 1e-9`` or 20000 steps.
+
+Every solver's time is after compilation (each was run once before).
 
 Columns: wall time, the objective reached, its excess over the interior-point solution
 (positive: worse), the KKT error where the solver reports one, and the time relative to the
@@ -26,14 +33,16 @@ JAX solver of the same task.
 """
 
 import argparse
+import functools
 import time
 import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pandas as pd
-from scipy.optimize import BFGS, Bounds, LinearConstraint, minimize
+from scipy.optimize import Bounds, LinearConstraint, minimize
 
 from climb_bayes.law import FLOOR_REGION, LawParams, self_map
 from climb_bayes.optimal_mix import (
@@ -77,22 +86,76 @@ def timed(function, repeats: int = 1):
     return best, result
 
 
-def scipy_trust_constr(prob: Problem, params: LawParams) -> tuple[np.ndarray, int]:
-    """trust-constr with finite-difference gradients on the same float64 objective."""
+@functools.cache
+def exact_derivatives(form: str) -> tuple:
+    """The float64 objective ``f(x, data)``, its gradient and its Hessian, jitted once."""
+    f = objective("mean", form)
+    return jax.jit(f), jax.jit(jax.grad(f)), jax.jit(jax.hessian(f))
+
+
+def scipy_solve(prob: Problem, params: LawParams, method: str) -> tuple[np.ndarray, int]:
+    """scipy ``trust-constr`` (exact gradient and Hessian) or ``SLSQP`` (exact gradient) on the
+    same float64 objective; the minimiser and the number of objective evaluations."""
     m = len(prob.lower)
     with jax.enable_x64(True), warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # BFGS: "delta_grad == 0.0" near the end
-        f = jax.jit(objective("mean", prob.form))
+        warnings.simplefilter("ignore", UserWarning)
         data = objective_data(prob, params)
-
-        def value(x: np.ndarray) -> float:
-            return float(f(jnp.asarray(x), data))
-
-        result = minimize(value, np.full(m, 1.0 / m), method="trust-constr", jac="2-point",
-                          hess=BFGS(), bounds=Bounds(prob.lower, prob.upper),
-                          constraints=[LinearConstraint(np.ones((1, m)), 1.0, 1.0)],
-                          options={"gtol": 1e-9, "xtol": 1e-12, "maxiter": 3000})
+        jitted = exact_derivatives(prob.form)
+        value, grad, hess = (lambda x, g=g: np.asarray(g(jnp.asarray(x), data)) for g in jitted)
+        if method == "trust-constr":
+            result = minimize(lambda x: float(value(x)), np.full(m, 1.0 / m),
+                              method="trust-constr", jac=grad, hess=hess,
+                              bounds=Bounds(prob.lower, prob.upper),
+                              constraints=[LinearConstraint(np.ones((1, m)), 1.0, 1.0)],
+                              options={"gtol": 1e-10, "xtol": 1e-14, "maxiter": 3000})
+        else:
+            result = minimize(lambda x: float(value(x)), np.full(m, 1.0 / m), method="SLSQP",
+                              jac=grad, bounds=list(zip(prob.lower, prob.upper, strict=True)),
+                              constraints=[{"type": "eq", "fun": lambda x: x.sum() - 1.0,
+                                            "jac": lambda x: np.ones((1, m))}],
+                              options={"ftol": 1e-15, "maxiter": 1000})
     return np.asarray(result.x), int(result.nfev)
+
+
+#: Projected-gradient stopping rule: ``max |x - P(x - grad f(x))| < PROJECTED_TOL``, ``P`` the
+#: projection onto the simplex (a first-order stationarity measure), or ``OPTAX_STEPS`` steps.
+PROJECTED_TOL = 1e-9
+OPTAX_STEPS = 20_000
+
+
+@functools.cache
+def _optax_run(form: str, learning_rate: float):
+    f = objective("mean", form)
+    optimiser = optax.sgd(learning_rate)
+    project = optax.projections.projection_simplex
+
+    @jax.jit
+    def run(x: jax.Array, data: tuple) -> tuple[jax.Array, jax.Array]:
+        def moving(state: tuple) -> jax.Array:
+            x, _, count = state
+            stationarity = jnp.max(jnp.abs(x - project(x - jax.grad(f)(x, data))))
+            return (count < OPTAX_STEPS) & (stationarity > PROJECTED_TOL)
+
+        def step(state: tuple) -> tuple:
+            x, opt_state, count = state
+            updates, opt_state = optimiser.update(jax.grad(f)(x, data), opt_state)
+            return project(optax.apply_updates(x, updates)), opt_state, count + 1
+
+        end, _, count = jax.lax.while_loop(moving, step, (x, optimiser.init(x), jnp.asarray(0)))
+        return end, count
+
+    return run
+
+
+def optax_projected(prob: Problem, params: LawParams, learning_rate: float = 0.1
+                    ) -> tuple[np.ndarray, int]:
+    """Gradient steps on the exact gradient, projected onto the simplex after each (the whole
+    simplex: the benchmark's bounds), from the centre; the end and the number of steps."""
+    m = len(prob.lower)
+    with jax.enable_x64(True):
+        end, count = _optax_run(prob.form, learning_rate)(jnp.full(m, 1.0 / m),
+                                                           objective_data(prob, params))
+        return np.asarray(end), int(count)
 
 
 def benchmark(languages: int, draws: int, scipy_draws: int) -> pd.DataFrame:
@@ -103,17 +166,35 @@ def benchmark(languages: int, draws: int, scipy_draws: int) -> pd.DataFrame:
     floored = prob._replace(floor=FLOOR_REGION)
     floor_compile_s, _ = timed(lambda: minimise(floored))
     floor_s, floor = timed(lambda: minimise(floored), repeats=3)
-    sp_s, (sp_x, sp_nfev) = timed(lambda: scipy_trust_constr(prob, prob.params))
+    scipy_solve(prob, prob.params, "SLSQP")  # compile the objective and its derivatives
+    scipy_solve(prob, prob.params, "trust-constr")
+    optax_projected(prob, prob.params)
+    sp_s, (sp_x, sp_nfev) = timed(lambda: scipy_solve(prob, prob.params, "trust-constr"))
+    sl_s, (sl_x, sl_nfev) = timed(lambda: scipy_solve(prob, prob.params, "SLSQP"))
+    ox_s, (ox_x, ox_steps) = timed(lambda: optax_projected(prob, prob.params))
     draw_compile_s, _ = timed(lambda: per_draw_optima(prob))
     draws_s, optima = timed(lambda: per_draw_optima(prob))
     subset = range(min(scipy_draws, draws))
-    sp_draw_s, sp_draws = timed(lambda: [scipy_trust_constr(
-        prob, LawParams(*(p[s:s + 1] for p in prob.params)))[0] for s in subset])
+    sp_draw_s, sp_draws = timed(lambda: [scipy_solve(
+        prob, LawParams(*(p[s:s + 1] for p in prob.params)), "trust-constr")[0] for s in subset])
     sp_draw_excess = max(
         objective_value(prob, x, LawParams(*(p[s:s + 1] for p in prob.params)))
         - objective_value(prob, optima.x[s], LawParams(*(p[s:s + 1] for p in prob.params)))
         for s, x in zip(subset, sp_draws, strict=True))
     sp_all_s = sp_draw_s * draws / len(subset)
+    sl_draw_s, sl_draws = timed(lambda: [scipy_solve(
+        prob, LawParams(*(p[s:s + 1] for p in prob.params)), "SLSQP")[0] for s in subset])
+    sl_draw_excess = max(
+        objective_value(prob, x, LawParams(*(p[s:s + 1] for p in prob.params)))
+        - objective_value(prob, optima.x[s], LawParams(*(p[s:s + 1] for p in prob.params)))
+        for s, x in zip(subset, sl_draws, strict=True))
+    sl_all_s = sl_draw_s * draws / len(subset)
+
+    def row(solver: str, seconds: float, x: np.ndarray, notes: str) -> tuple:
+        value = objective_value(prob, x)
+        return ("posterior_mean", solver, f"{seconds:.3f}", value, value - best, np.nan, notes,
+                seconds / ipm_s)
+
     rows = [
         ("posterior_mean", "JAX interior point (exact H)", f"{ipm_s:.3f}", best, 0.0,
          float(ipm.kkt_error), f"iterations {int(ipm.iterations)}, compile {compile_s:.1f} s",
@@ -122,15 +203,17 @@ def benchmark(languages: int, draws: int, scipy_draws: int) -> pd.DataFrame:
          objective_value(prob, floor.x), objective_value(prob, floor.x) - best,
          float(floor.kkt_error),
          f"iterations {int(floor.iterations)}, compile {floor_compile_s:.1f} s", floor_s / ipm_s),
-        ("posterior_mean", "scipy trust-constr (FD)", f"{sp_s:.3f}",
-         objective_value(prob, sp_x), objective_value(prob, sp_x) - best, np.nan,
-         f"{sp_nfev} objective evaluations", sp_s / ipm_s),
+        row("scipy trust-constr (exact g, H)", sp_s, sp_x, f"{sp_nfev} objective evaluations"),
+        row("scipy SLSQP (exact g)", sl_s, sl_x, f"{sl_nfev} objective evaluations"),
+        row("optax projected gradient (exact g)", ox_s, ox_x, f"{ox_steps} steps"),
         (f"per-draw optima ({draws})", "JAX interior point (vmap)", f"{draws_s:.3f}", np.nan,
          0.0, float(np.max(optima.kkt_error)),
          f"converged {np.mean(optima.converged):.3f}, compile {draw_compile_s:.1f} s", 1.0),
-        (f"per-draw optima ({draws})", "scipy trust-constr (FD)", f"{sp_all_s:.1f} est.",
-         np.nan, sp_draw_excess, np.nan, f"{len(subset)} draws timed, scaled",
-         sp_all_s / draws_s),
+        (f"per-draw optima ({draws})", "scipy trust-constr (exact g, H)",
+         f"{sp_all_s:.1f} est.", np.nan, sp_draw_excess, np.nan,
+         f"{len(subset)} draws timed, scaled", sp_all_s / draws_s),
+        (f"per-draw optima ({draws})", "scipy SLSQP (exact g)", f"{sl_all_s:.1f} est.", np.nan,
+         sl_draw_excess, np.nan, f"{len(subset)} draws timed, scaled", sl_all_s / draws_s),
     ]
     return pd.DataFrame(rows, columns=["task", "solver", "wall_s", "objective",
                                        "excess_over_jax", "kkt_error", "notes", "time_ratio"])
