@@ -175,20 +175,18 @@ def benchmark(languages: int, draws: int, scipy_draws: int) -> pd.DataFrame:
     draw_compile_s, _ = timed(lambda: per_draw_optima(prob))
     draws_s, optima = timed(lambda: per_draw_optima(prob))
     subset = range(min(scipy_draws, draws))
-    sp_draw_s, sp_draws = timed(lambda: [scipy_solve(
-        prob, LawParams(*(p[s:s + 1] for p in prob.params)), "trust-constr")[0] for s in subset])
-    sp_draw_excess = max(
-        objective_value(prob, x, LawParams(*(p[s:s + 1] for p in prob.params)))
-        - objective_value(prob, optima.x[s], LawParams(*(p[s:s + 1] for p in prob.params)))
-        for s, x in zip(subset, sp_draws, strict=True))
-    sp_all_s = sp_draw_s * draws / len(subset)
-    sl_draw_s, sl_draws = timed(lambda: [scipy_solve(
-        prob, LawParams(*(p[s:s + 1] for p in prob.params)), "SLSQP")[0] for s in subset])
-    sl_draw_excess = max(
-        objective_value(prob, x, LawParams(*(p[s:s + 1] for p in prob.params)))
-        - objective_value(prob, optima.x[s], LawParams(*(p[s:s + 1] for p in prob.params)))
-        for s, x in zip(subset, sl_draws, strict=True))
-    sl_all_s = sl_draw_s * draws / len(subset)
+
+    def per_draw_scipy(method: str) -> tuple[float, float]:
+        """Time to solve every draw with scipy (``subset`` timed, scaled) and its largest
+        objective excess over our per-draw optima."""
+        single = [LawParams(*(p[s:s + 1] for p in prob.params)) for s in subset]
+        seconds, ends = timed(lambda: [scipy_solve(prob, one, method)[0] for one in single])
+        excess = max(objective_value(prob, x, one) - objective_value(prob, optima.x[s], one)
+                     for s, x, one in zip(subset, ends, single, strict=True))
+        return seconds * draws / len(subset), excess
+
+    sp_all_s, sp_draw_excess = per_draw_scipy("trust-constr")
+    sl_all_s, sl_draw_excess = per_draw_scipy("SLSQP")
 
     def row(solver: str, seconds: float, x: np.ndarray, notes: str) -> tuple:
         value = objective_value(prob, x)
