@@ -1,7 +1,7 @@
 """Is a mid-run checkpoint the loss a run of that budget would reach? Measured on pilot tables.
 
-    python benchmarks/checkpoint_bias.py --pilots climb_bayes/data/example/pilots.csv
-    python benchmarks/checkpoint_bias.py --pilots runs/tiny/pilots/pilots.csv
+    python -m benchmarks.checkpoint_bias --pilots climb_bayes/data/example/pilots.csv
+    python -m benchmarks.checkpoint_bias --pilots runs/tiny/pilots/pilots.csv
 
 The trainers decay the learning rate over each run (cosine to ``min_lr_ratio``,
 ``trainers/module.py``), so a checkpoint at a third of a long run is taken at a high learning
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from climb_bayes.data.pilot_table import SHARE_PREFIX, read_pilots
 from climb_bayes.io import atomic_path
-from climb_bayes.pilots import SHARE_PREFIX, read_pilots
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,16 +1,16 @@
 """Extrapolation in budget on runs made elsewhere: Data Mixing Laws' RedPajama runs (issue 15).
 
-    python benchmarks/external_extrapolation.py --log mixinglaws/data/RedPajama/70M.txt
-    python benchmarks/external_extrapolation.py --log .../70M.txt --fit-until 14000
-    python benchmarks/external_extrapolation.py --log .../70M.txt --diagnose --map-starts 4
-    python benchmarks/external_extrapolation.py --log .../70M.txt --chains 1 --warmup 50 \\
+    python -m benchmarks.external_extrapolation --log mixinglaws/data/RedPajama/70M.txt
+    python -m benchmarks.external_extrapolation --log .../70M.txt --fit-until 14000
+    python -m benchmarks.external_extrapolation --log .../70M.txt --diagnose --map-starts 4
+    python -m benchmarks.external_extrapolation --log .../70M.txt --chains 1 --warmup 50 \\
         --samples 50 --targets Github ArXiv --output /tmp/external.csv     # smoke test
 
 ``--log`` is a loss file of github.com/yegcjs/mixinglaws (``data/RedPajama/<size>.txt``; read
 from where it is, never copied into this repository). Only the RedPajama runs are for
 development: the repository's Pile runs (``data/5Mix``) are held out for a final check.
 
-Data (:mod:`climb_bayes.checkpoint_log`): 70M-parameter models trained on 42 mixtures of the 7
+Data (:mod:`climb_bayes.data.checkpoint_log`): 70M-parameter models trained on 42 mixtures of the 7
 RedPajama domains, each one run evaluated on 22 Pile validation domains at checkpoints of
 10k to 30k steps of 1048576 tokens. The benchmark keeps ``--targets`` (default: five domains
 of different kinds, web, code, science, books and law) and:
@@ -18,7 +18,7 @@ of different kinds, web, code, science, books and law) and:
 1. fits the posterior (:func:`climb_bayes.fit.fit_posterior`, default priors, every checkpoint
    up to ``--fit-until`` steps, as ``checkpoints=all`` does) to all 42 runs; with
    ``--discrepancy-scale 0`` the law alone, without its learned error in budget
-   (:mod:`climb_bayes.discrepancy`), as the model was before it (method ``posterior``);
+   (:mod:`climb_bayes.model.discrepancy`), as the model was before it (method ``posterior``);
 2. predicts each run's loss on each target at every later checkpoint, the held-out budgets
    ``D > D_fit``, and scores, per held-out budget ratio ``D / D_fit``:
 
@@ -50,16 +50,15 @@ import numpyro
 import pandas as pd
 from scipy.stats import spearmanr
 
-from climb_bayes.checkpoint_log import TOKENS_PER_STEP, read_checkpoint_log
+from benchmarks.records import append_row, commit
+from climb_bayes.data.checkpoint_log import TOKENS_PER_STEP, read_checkpoint_log
+from climb_bayes.data.pilot_table import SHARE_PREFIX, PilotTable, validate_pilots
 from climb_bayes.fit import Sampler, fit_posterior, model_data, sampling_report
-from climb_bayes.health import stored_health
-from climb_bayes.inference import find_map
-from climb_bayes.model import Priors, climb_model
-from climb_bayes.pilots import SHARE_PREFIX, PilotTable, validate_pilots
-from climb_bayes.posterior import posterior_from_idata, save_posterior
+from climb_bayes.model.health import stored_health
+from climb_bayes.model.inference import find_map
+from climb_bayes.model.numpyro_model import Priors, climb_model
+from climb_bayes.model.posterior import posterior_from_idata, save_posterior
 from climb_bayes.predict import predictive_losses
-
-from records import append_row, commit
 
 REPO = Path(__file__).resolve().parents[1]
 #: Default evaluated domains: web, code, science, books, law.

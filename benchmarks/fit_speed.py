@@ -1,8 +1,8 @@
 """Fit speed and quality: NUTS against a point-estimate fit of the same law, side by side.
 
-    python benchmarks/fit_speed.py            # m = 4, 8, 16; 4 chains x 1000 draws
-    python benchmarks/fit_speed.py --quick    # m = 3 and 4; 2 chains x 300 draws (minutes)
-    python benchmarks/fit_speed.py --languages 4 8 --chains 4 --samples 1000
+    python -m benchmarks.fit_speed            # m = 4, 8, 16; 4 chains x 1000 draws
+    python -m benchmarks.fit_speed --quick    # m = 3 and 4; 2 chains x 300 draws (minutes)
+    python -m benchmarks.fit_speed --languages 4 8 --chains 4 --samples 1000
 
 For each ``m`` it simulates the paper's ``3 x m x 2`` design plus monolingual runs at three
 budgets (3e6, 1e7, 3e7 tokens) from known parameters and keeps each run's final loss (what
@@ -10,7 +10,7 @@ budgets (3e6, 1e7, 3e7 tokens) from known parameters and keeps each run's final 
 
 - ``nuts``: :func:`climb_bayes.fit.fit_posterior` (MAP starts, then NUTS); wall time including
   compilation, max R-hat, min bulk and tail ESS, divergences;
-- ``point``: :func:`climb_bayes.point_fit.fit_point` (Huber loss, L-BFGS from many starts, as
+- ``point``: :func:`benchmarks.point_fit.fit_point` (Huber loss, L-BFGS from many starts, as
   Chinchilla and Data Mixing Laws fit their laws).
 
 Both are scored on 200 held-out runs of the same world: RMSE of the predicted noise-free loss
@@ -29,12 +29,12 @@ import numpy as np
 import numpyro
 import pandas as pd
 
+from benchmarks.point_fit import PointFit, fit_point
+from climb_bayes.data.pilot_table import validate_pilots
 from climb_bayes.fit import Sampler, fit_posterior, pilot_rows
-from climb_bayes.health import stored_health
-from climb_bayes.model import Priors
-from climb_bayes.pilots import validate_pilots
-from climb_bayes.point_fit import PointFit, fit_point
-from climb_bayes.posterior import Posterior, read_posterior, save_posterior
+from climb_bayes.model.health import stored_health
+from climb_bayes.model.numpyro_model import Priors
+from climb_bayes.model.posterior import Posterior, read_posterior, save_posterior
 from climb_bayes.predict import predictive_losses
 from climb_bayes.simulate import World, heldout_runs, simulate_pilots
 

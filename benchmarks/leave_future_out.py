@@ -1,14 +1,15 @@
 """Can the pilots tell how far the law is from the truth? A leave-future-out check.
 
-    python benchmarks/leave_future_out.py               # 6 worlds per setting, real pilots
-    python benchmarks/leave_future_out.py --worlds 3    # quicker
+    python -m benchmarks.leave_future_out               # 6 worlds per setting, real pilots
+    python -m benchmarks.leave_future_out --worlds 3    # quicker
 
 ``model.extrapolation_sd`` (the law's own error beyond the pilots, nats per e-fold; see
-:meth:`climb_bayes.loss_model.Law.extrapolation_error`) is a prior belief. This benchmark measures
+:meth:`climb_bayes.model.loss_model.Law.extrapolation_error`) is a prior belief. This benchmark
+measures
 whether it could be learned from the pilots instead. For each pilot table it keeps the
 observations at up to a third of the largest pilot budget (the *past*), fits the law to them,
 and predicts the rest (the *future*, 1.5x and 3x beyond the past). The fit is the MAP of
-:func:`climb_bayes.inference.find_map` (every pooled site centred, so it is the MAP of the
+:func:`climb_bayes.model.inference.find_map` (every pooled site centred, so it is the MAP of the
 pooled values themselves) and 1000 draws of its Laplace approximation, a cheap stand-in for
 NUTS. The future's residuals give the maximum-likelihood ``extrapolation_sd``
 (``tau_lfo``: residual ``~ Normal(0, v + (tau ln(D / D_past))^2)``, ``v`` the predictive
@@ -21,7 +22,6 @@ predicts 100 held-out runs at the target (10x the largest pilot), whose residual
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 import arviz as az
@@ -33,17 +33,15 @@ import scipy.optimize
 from jax.flatten_util import ravel_pytree
 from numpyro.infer.util import constrain_fn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from simulation_study import SETTINGS, heldout, make_world  # noqa: E402
-
+from benchmarks.simulation_study import SETTINGS, heldout, make_world
+from climb_bayes.data.pilot_table import SHARE_PREFIX, PilotTable, read_pilots, validate_pilots  # noqa: E402
 from climb_bayes.fit import bundled_example, model_data  # noqa: E402
-from climb_bayes.health import MARGINAL, Health  # noqa: E402
-from climb_bayes.inference import find_map  # noqa: E402
-from climb_bayes.law import LawParams  # noqa: E402
-from climb_bayes.loss_model import Law  # noqa: E402
-from climb_bayes.model import LAW_SITES, POOLED_SITES, Priors, climb_model  # noqa: E402
-from climb_bayes.pilots import SHARE_PREFIX, PilotTable, read_pilots, validate_pilots  # noqa: E402
-from climb_bayes.posterior import Posterior  # noqa: E402
+from climb_bayes.model.health import MARGINAL, Health  # noqa: E402
+from climb_bayes.model.inference import find_map  # noqa: E402
+from climb_bayes.model.law import LawParams  # noqa: E402
+from climb_bayes.model.loss_model import Law  # noqa: E402
+from climb_bayes.model.numpyro_model import LAW_SITES, POOLED_SITES, Priors, climb_model  # noqa: E402
+from climb_bayes.model.posterior import Posterior  # noqa: E402
 from climb_bayes.predict import predictive_losses  # noqa: E402
 
 FORM = "source_saturating"

@@ -1,7 +1,7 @@
 """One performance table from the fit, solve and training speed benchmarks.
 
-    python benchmarks/performance_table.py               # table from saved results
-    python benchmarks/performance_table.py --run solve train --quick   # run those first
+    python -m benchmarks.performance_table               # table from saved results
+    python -m benchmarks.performance_table --run solve train --quick   # run those first
 
 Sources (``benchmarks/results/``):
 
@@ -79,16 +79,15 @@ def run_benchmarks(names: list[str], quick: bool) -> None:
     under ``results/``."""
     flag = ["--quick"] if quick else []
     if "fit" in names:
-        subprocess.run([sys.executable, str(HERE / "fit_speed.py"), *flag], check=True)
+        subprocess.run([sys.executable, "-m", "benchmarks.fit_speed", *flag], check=True)
     if "solve" in names:
-        sys.path.insert(0, str(HERE))
-        import solve_speed  # noqa: PLC0415  (a script beside this one, not a package)
+        from benchmarks import solve_speed  # noqa: PLC0415  (optax: the bench extra)
 
         languages, draws = (8, 500) if quick else (16, 4000)
         solve_speed.benchmark(languages, draws, 3 if quick else 10).to_csv(
             RESULTS / "solve_speed.csv", index=False)
     if "train" in names:
-        done = subprocess.run([sys.executable, str(HERE / "train_speed.py"), *flag],
+        done = subprocess.run([sys.executable, "-m", "benchmarks.train_speed", *flag],
                               check=True, capture_output=True, text=True)
         (RESULTS / "train_speed.txt").write_text(done.stdout)
 

@@ -1,10 +1,10 @@
 """Real study: pilots on real text, fixed held-out mixes trained far beyond them, and a cheap,
 re-runnable evaluation of the current posterior against those runs.
 
-    python benchmarks/real_study.py --workdir DIR             # LibreOffice de/en/ja/ru/zh_cn
-    python benchmarks/real_study.py --workdir DIR --evaluate  # refit if the model changed; score
-    python benchmarks/real_study.py --workdir DIR --evaluate --refit   # refit in any case
-    python benchmarks/real_study.py --quick                   # Django de/en/fr, toy budgets (CI)
+    python -m benchmarks.real_study --workdir DIR             # LibreOffice de/en/ja/ru/zh_cn
+    python -m benchmarks.real_study --workdir DIR --evaluate  # refit if the model changed; score
+    python -m benchmarks.real_study --workdir DIR --evaluate --refit   # refit in any case
+    python -m benchmarks.real_study --quick                   # Django de/en/fr, toy budgets (CI)
 
 Design of the full study (``docs/real_study.md`` says more):
 
@@ -80,12 +80,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from climb_bayes.baselines import temperature_mix
+from benchmarks.point_fit import fit_point
+from climb_bayes.data.pilot_table import SHARE_PREFIX, read_pilots
+from climb_bayes.decide.baselines import temperature_mix
 from climb_bayes.fit import pilot_rows
-from climb_bayes.loss_model import Law
-from climb_bayes.pilots import SHARE_PREFIX, read_pilots
-from climb_bayes.point_fit import fit_point
-from climb_bayes.posterior import Posterior, read_posterior
+from climb_bayes.model.loss_model import Law
+from climb_bayes.model.posterior import Posterior, read_posterior
 from climb_bayes.predict import predictive_losses, summarise
 
 REPO = Path(__file__).resolve().parents[1]
@@ -485,7 +485,7 @@ def predictions(posterior: Posterior, mixes: pd.DataFrame, tokens: float, seed: 
 
 
 def point_law(pilots: Path) -> Law:
-    """The point fit of the law (:func:`climb_bayes.point_fit.fit_point`, its defaults) on the
+    """The point fit of the law (:func:`benchmarks.point_fit.fit_point`, its defaults) on the
     rows the posterior's fit uses (each run's final loss)."""
     return fit_point(pilot_rows(read_pilots(pilots), "final")).law
 

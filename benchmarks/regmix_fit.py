@@ -1,7 +1,7 @@
 """Fit health, time and held-out rank accuracy on RegMix's published 1M-parameter runs (issue 14).
 
-    python benchmarks/regmix_fit.py --data regmix/data      # 128 runs, 2 chains x 2000 draws
-    python benchmarks/regmix_fit.py --data regmix/data --train-runs 24 --held-out 32 \\
+    python -m benchmarks.regmix_fit --data regmix/data      # 128 runs, 2 chains x 2000 draws
+    python -m benchmarks.regmix_fit --data regmix/data --train-runs 24 --held-out 32 \\
         --chains 1 --warmup 50 --samples 50 --output /tmp/regmix_fit.csv   # smoke test
 
 ``--data`` is the ``data/`` folder of a clone of github.com/sail-sg/regmix (docs/regmix.md).
@@ -15,14 +15,15 @@ evaluated on 13 of them. The fit uses the first ``--train-runs`` runs of
 which RegMix drew them, so the first N are a random subset, and a smaller N is nested in a
 larger one); the held-out runs are the first ``--held-out`` of RegMix's own held-out set,
 ``test_mixture_1m.csv``/``test_pile_loss_1m.csv`` (256 runs). Both are converted by
-:func:`climb_bayes.pilots.from_wide` (run id column ``index``, weights divided by their sum,
+:func:`climb_bayes.data.pilot_table.from_wide` (run id column ``index``, weights divided by their
+sum,
 as RegMix rounds them to 3 decimals).
 
 In this one process: :func:`climb_bayes.fit.fit_posterior` with the default priors; then
 
 - ``seconds``: wall time of that call (MAP starts, compilation, NUTS, and the non-centred
   refit when the chains look stuck);
-- ``health`` (the fit's verdict, :mod:`climb_bayes.health`), ``max_r_hat``, ``min_ess_bulk``,
+- ``health`` (the fit's verdict, :mod:`climb_bayes.model.health`), ``max_r_hat``, ``min_ess_bulk``,
   ``min_ess_tail``, ``divergences``: the numbers it was judged on; ``mean_tree_depth``,
   ``max_tree_depth``: ``log2(n_steps + 1)`` per draw; ``healthy``: the verdict is healthy
   (R-hat <= 1.01, bulk and tail ESS >= 400, no divergence, E-BFMI >= 0.3);
@@ -30,7 +31,7 @@ In this one process: :func:`climb_bayes.fit.fit_posterior` with the default prio
   ``within_15_min``: ``seconds <= 900``;
 - ``rho_climb_<domain>``: Spearman's rank correlation, over the held-out runs ``s``, between
   the posterior mean of the noise-free loss ``E[L_i(r_s, D) | pilots]``
-  (:meth:`climb_bayes.loss_model.Law.predict_loss`) and the observed loss ``y_si``;
+  (:meth:`climb_bayes.model.loss_model.Law.predict_loss`) and the observed loss ``y_si``;
 - ``rho_linear_<domain>``: the same for a linear regression on the mix (RegMix's linear variant),
   ``y_si ~ r_s . w_i`` with ``w_i`` least squares over the training runs (no intercept: the
   shares sum to 1, so a constant is already in their span);
@@ -53,14 +54,13 @@ import numpyro
 import pandas as pd
 from scipy.stats import spearmanr
 
+from benchmarks.records import append_row, commit
+from climb_bayes.data.pilot_table import PilotTable, from_wide, read_table, validate_pilots
 from climb_bayes.fit import Sampler, fit_posterior, prior_report, sampling_report
-from climb_bayes.health import HEALTHY, stored_health
-from climb_bayes.law import INTERACTION_FORMS
-from climb_bayes.model import Priors
-from climb_bayes.pilots import PilotTable, from_wide, read_table, validate_pilots
-from climb_bayes.posterior import posterior_from_idata
-
-from records import append_row, commit
+from climb_bayes.model.health import HEALTHY, stored_health
+from climb_bayes.model.law import INTERACTION_FORMS
+from climb_bayes.model.numpyro_model import Priors
+from climb_bayes.model.posterior import posterior_from_idata
 
 REPO = Path(__file__).resolve().parents[1]
 #: Training tokens of every 1M-parameter proxy run: the losses are read at step 1000

@@ -1,17 +1,17 @@
 """Simulation study: do the fitted mixes beat the heuristics, and are the intervals honest?
 
-    python benchmarks/simulation_study.py --quick          # ~5 min on 2 cores, same tables
-    python benchmarks/simulation_study.py                  # full: 20 worlds per setting (hours)
-    python benchmarks/simulation_study.py --efficiency     # pilot-efficiency curve (issue 6.3)
-    python benchmarks/simulation_study.py --summarise      # tables from the CSVs written so far
-    python benchmarks/simulation_study.py --settings dml_m4_10x --first-seed 10 --worlds 5
-    python benchmarks/simulation_study.py --merge DIR1 DIR2   # gather split runs, then tables
+    python -m benchmarks.simulation_study --quick          # ~5 min on 2 cores, same tables
+    python -m benchmarks.simulation_study                  # full: 20 worlds per setting (hours)
+    python -m benchmarks.simulation_study --efficiency     # pilot-efficiency curve (issue 6.3)
+    python -m benchmarks.simulation_study --summarise      # tables from the CSVs written so far
+    python -m benchmarks.simulation_study --settings dml_m4_10x --first-seed 10 --worlds 5
+    python -m benchmarks.simulation_study --merge DIR1 DIR2   # gather split runs, then tables
 
-Every world has a known truth (:mod:`climb_bayes.worlds`): the CLIMB law itself
+Every world has a known truth (:mod:`benchmarks.worlds`): the CLIMB law itself
 (``truth=law``, correctly specified, drawn by :func:`climb_bayes.simulate.simulate_pilots`),
 the law with every language alike so that uniform is the true optimum (``law_symmetric``,
 :func:`symmetric_world`: the DESIGN's "risk to watch" at its sharpest), the law with its
-exponents bent beyond the largest pilot (``law_bent``, :class:`climb_bayes.worlds.BentWorld`:
+exponents bent beyond the largest pilot (``law_bent``, :class:`benchmarks.worlds.BentWorld`:
 what the discrepancy term must cover), or the Data Mixing Laws form with a budget term
 (``truth=dml``, misspecified). Each setting
 fixes the number of languages ``m``, the transfer (positive or negative), how many languages
@@ -23,13 +23,13 @@ nats; each run is simulated at 1/4, 1/2 and all of its budget, and the fit sees 
 final loss, as ``python -m climb_bayes.fit`` does by default (``checkpoints=final``).
 
 For each world, in one process: fit NUTS (:func:`climb_bayes.fit.fit_posterior`) and the
-point estimate (:func:`climb_bayes.point_fit.fit_point`); decide as the solver does
+point estimate (:func:`benchmarks.point_fit.fit_point`); decide as the solver does
 (:func:`climb_bayes.solve.decision`: the optimised mixes, the heuristics, the reference and
 ``P(gain > delta)`` for each), plus ``point_fit`` (the plug-in mix of the Huber point
 estimate) and ``recommended`` (the solver's rule under doubt); score each mix by its TRUE
 weighted loss
 ``W(r) = sum_i w_i L_i(r, D_target)`` (equal ``w``) and its regret ``W(r) - min W`` against
-the true optimum (:func:`climb_bayes.worlds.true_optimum`, the same interior-point solver on
+the true optimum (:func:`benchmarks.worlds.true_optimum`, the same interior-point solver on
 the true objective, polished by SLSQP). Calibration: coverage of the 50% and 90% posterior
 predictive intervals of new observed losses on 100 held-out runs inside the pilot budgets
 and 100 at the target budget (there also with the error term of ``model.extrapolation_sd``
@@ -67,17 +67,25 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from climb_bayes.compare import DOUBT_THRESHOLD, gains  # noqa: E402
+from benchmarks.point_fit import PointFit, fit_point  # noqa: E402
+from benchmarks.worlds import (  # noqa: E402
+    DMLWorld,
+    draw_availability,
+    draw_bent_world,
+    draw_dml_world,
+    true_optimum,
+    true_weighted_loss,
+)
+from climb_bayes.data.pilot_table import PilotTable, validate_pilots  # noqa: E402
+from climb_bayes.decide.compare import DOUBT_THRESHOLD, gains  # noqa: E402
+from climb_bayes.decide.optimal_mix import Problem, minimise, point_estimate  # noqa: E402
 from climb_bayes.design import climb_design  # noqa: E402
 from climb_bayes.errors import InputError  # noqa: E402
 from climb_bayes.fit import Sampler, fit_posterior, pilot_rows  # noqa: E402
-from climb_bayes.health import stored_health  # noqa: E402
-from climb_bayes.law import self_map  # noqa: E402
-from climb_bayes.model import Priors, reference_tokens  # noqa: E402
-from climb_bayes.optimal_mix import Problem, minimise, point_estimate  # noqa: E402
-from climb_bayes.pilots import PilotTable, validate_pilots  # noqa: E402
-from climb_bayes.point_fit import PointFit, fit_point  # noqa: E402
-from climb_bayes.posterior import Posterior, posterior_from_idata  # noqa: E402
+from climb_bayes.model.health import stored_health  # noqa: E402
+from climb_bayes.model.law import self_map  # noqa: E402
+from climb_bayes.model.numpyro_model import Priors, reference_tokens  # noqa: E402
+from climb_bayes.model.posterior import Posterior, posterior_from_idata  # noqa: E402
 from climb_bayes.predict import predictive_losses  # noqa: E402
 from climb_bayes.simulate import (  # noqa: E402
     World,
@@ -96,14 +104,6 @@ from climb_bayes.solve import (  # noqa: E402
     feasible_bounds,
     mean_effective_shares,
     weighted_loss_draws,
-)
-from climb_bayes.worlds import (  # noqa: E402
-    DMLWorld,
-    draw_availability,
-    draw_bent_world,
-    draw_dml_world,
-    true_optimum,
-    true_weighted_loss,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -156,7 +156,7 @@ def make_world(setting: Setting, seed: int) -> tuple[pd.DataFrame, object, np.nd
     """Pilot table, truth, available tokens and target budget of world ``seed``.
 
     ``D_target = ratio * max(pilot budgets)``; availability from
-    :func:`climb_bayes.worlds.draw_availability`.
+    :func:`benchmarks.worlds.draw_availability`.
     """
     target = setting.ratio * max(PILOT_BUDGETS)
     rng = np.random.default_rng(10_000 + seed)
@@ -275,7 +275,7 @@ def score_mixes(mixes: dict[str, np.ndarray], world: object, posterior: Posterio
                 weights: np.ndarray, available: np.ndarray) -> tuple[list[dict], dict]:
     """One row per mix: true ``W``, regret, posterior interval of ``W`` and its coverage,
     the posterior's gain over the solver's reference and ``P(gain > delta)``
-    (:func:`climb_bayes.compare.gains`) beside the true gain, optimism, feasibility, the
+    (:func:`climb_bayes.decide.compare.gains`) beside the true gain, optimism, feasibility, the
     smallest share and the smallest posterior-mean effective share."""
     names = list(mixes)
     shares = np.stack([mixes[n] for n in names])
@@ -342,7 +342,7 @@ def calibration(posterior: Posterior, point: PointFit, world: object, target: fl
     """Held-out runs inside the pilot budgets and at the target: coverage of 50% / 90%
     predictive intervals of new observations and RMSE of the posterior mean and point fit;
     at the target also the 90% coverage had the fit set ``model.extrapolation_sd`` to each
-    of ``EXTRAPOLATION_SDS`` (:meth:`climb_bayes.loss_model.Law.extrapolation_error`)."""
+    of ``EXTRAPOLATION_SDS`` (:meth:`climb_bayes.model.loss_model.Law.extrapolation_error`)."""
     rng = np.random.default_rng(20_000 + seed)
     inside = tuple(b * c for b in PILOT_BUDGETS for c in CHECKPOINTS)
     scores = {}
@@ -409,7 +409,7 @@ def summary_table(mixes: pd.DataFrame) -> pd.DataFrame:
     mix truly gains more than ``delta`` over the reference and the posterior's mean
     ``P(gain > delta)``; mean optimism; coverage of the true ``W`` by the posterior's 90%
     interval; feasibility; the smallest share, and the smallest posterior-mean effective
-    share of a language (below :data:`climb_bayes.law.FLOOR_REGION`: on the law's floor)."""
+    share of a language (below :data:`climb_bayes.model.law.FLOOR_REGION`: on the law's floor)."""
     grouped = mixes.groupby(["setting", "mix"], sort=False)
     table = grouped.agg(worlds=("regret", "size"), regret_mean=("regret", "mean"),
                         regret_sd=("regret", "std"), regret_median=("regret", "median"),
@@ -465,7 +465,7 @@ def doubt_table(mixes: pd.DataFrame) -> pd.DataFrame:
     """Mean true regret of the solver's rule under doubt at several thresholds, from the
     scored worlds: ``posterior_mean`` where the posterior's ``P(gain > delta) >= level``,
     else the reference (level 0 is ``posterior_mean`` itself; the solver's default is
-    :data:`climb_bayes.compare.DOUBT_THRESHOLD`), beside the reference, ``robust`` and
+    :data:`climb_bayes.decide.compare.DOUBT_THRESHOLD`), beside the reference, ``robust`` and
     ``recommended`` (the rule at the default threshold, as the solver applied it)."""
     wide = mixes.pivot_table(index=["setting", "seed", "fraction"], columns="mix",
                              values=["regret", "p_gain"], aggfunc="first")

@@ -1,19 +1,19 @@
 """Solver speed and accuracy: the JAX interior-point solver against scipy and optax.
 
-    python benchmarks/solve_speed.py            # m = 16 languages, 4000 draws
-    python benchmarks/solve_speed.py --quick    # m = 8, 500 draws (under a minute)
-    python benchmarks/solve_speed.py --languages 16 --draws 4000 --scipy-draws 10
+    python -m benchmarks.solve_speed            # m = 16 languages, 4000 draws
+    python -m benchmarks.solve_speed --quick    # m = 8, 500 draws (under a minute)
+    python -m benchmarks.solve_speed --languages 16 --draws 4000 --scipy-draws 10
 
 Synthetic posterior: one world from :func:`climb_bayes.simulate.draw_world`, each of its
 parameters jittered per draw (log-normal for the positive ones, normal for the transfer
 terms), the target budget 10x ``D_ref``, equal weights, the full simplex. In this one process:
 
-- ``posterior_mean``: :func:`climb_bayes.optimal_mix.minimise` of the posterior expected
+- ``posterior_mean``: :func:`climb_bayes.decide.optimal_mix.minimise` of the posterior expected
   weighted loss over all draws (exact JAX gradient and Hessian, float64); time after
   compilation (best of 3), with the compile time shown separately; once without and once
-  with the effective-share floor (:func:`climb_bayes.optimal_mix.floor_constraint`, what
+  with the effective-share floor (:func:`climb_bayes.decide.optimal_mix.floor_constraint`, what
   ``solve`` uses), whose time ratio is the constraint's cost;
-- ``per-draw optima``: :func:`climb_bayes.optimal_mix.per_draw_optima`, every draw's own
+- ``per-draw optima``: :func:`climb_bayes.decide.optimal_mix.per_draw_optima`, every draw's own
   optimum in one vmapped solve, time after compilation;
 - ``scipy trust-constr`` and ``scipy SLSQP``: the same jitted float64 JAX objective with JAX's
   exact gradient (and, for trust-constr, exact Hessian), sum-to-one as a constraint, the
@@ -44,8 +44,7 @@ import optax
 import pandas as pd
 from scipy.optimize import Bounds, LinearConstraint, minimize
 
-from climb_bayes.law import FLOOR_REGION, LawParams, self_map
-from climb_bayes.optimal_mix import (
+from climb_bayes.decide.optimal_mix import (
     Problem,
     minimise,
     objective,
@@ -53,6 +52,7 @@ from climb_bayes.optimal_mix import (
     objective_value,
     per_draw_optima,
 )
+from climb_bayes.model.law import FLOOR_REGION, LawParams, self_map
 from climb_bayes.simulate import draw_world, language_names
 
 

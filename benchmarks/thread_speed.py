@@ -1,7 +1,7 @@
 """CPU training speed by torch thread count, idle and beside busy processes, side by side.
 
-    python benchmarks/thread_speed.py                 # threads 1 and 2, load 0 and 1
-    python benchmarks/thread_speed.py --threads 1 2 4 --load 0 1 2 --repeats 3
+    python -m benchmarks.thread_speed                 # threads 1 and 2, load 0 and 1
+    python -m benchmarks.thread_speed --threads 1 2 4 --load 0 1 2 --repeats 3
 
 Trains ``gpt_tiny`` on the Django corpus with the plain PyTorch loop of
 ``benchmarks/train_speed.py`` (same batches, AdamW and schedule), alternating the thread
@@ -17,7 +17,6 @@ import argparse
 import multiprocessing
 import os
 import statistics
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -27,12 +26,10 @@ import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
+from benchmarks.train_speed import SKIP, build_django_corpus, datamodule, plain_loop
+from trainers import tokeniser
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from train_speed import SKIP, build_django_corpus, datamodule, plain_loop  # noqa: E402
-
-from trainers import tokeniser  # noqa: E402
 
 
 def spin(stop: multiprocessing.Event) -> None:

@@ -8,10 +8,10 @@ median tokens per second of each is reported with their ratio. Lightning runs wi
 validation, checkpoints or loggers (the same work as the plain loop); a last row times it as
 ``train.py`` configures it (progress bar, CSV and TensorBoard loggers, checkpoints).
 
-    python benchmarks/train_speed.py                      # demo corpus, gpt_small, CPU
-    python benchmarks/train_speed.py --quick              # Django corpus, gpt_tiny, ~1 minute
-    python benchmarks/train_speed.py --model gpt_gpu --device cuda --tokens 5e6   # a GPU
-    python benchmarks/train_speed.py --quick --sweep      # also time a pilot sweep
+    python -m benchmarks.train_speed                      # demo corpus, gpt_small, CPU
+    python -m benchmarks.train_speed --quick              # Django corpus, gpt_tiny, ~1 minute
+    python -m benchmarks.train_speed --model gpt_gpu --device cuda --tokens 5e6   # a GPU
+    python -m benchmarks.train_speed --quick --sweep      # also time a pilot sweep
 
 ``--sweep`` also times the pilot sweep end to end (design table, ``python train.py -m
 experiment=pilots``, collection): m = 4 languages, the paper's 3 x m x 2 design plus
@@ -30,12 +30,11 @@ import lightning as L
 import torch
 from omegaconf import OmegaConf
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from trainers import corpus as corpus_io
+from trainers import tokeniser
+from trainers.data import MixtureDataModule
 
-from trainers import corpus as corpus_io  # noqa: E402
-from trainers import tokeniser  # noqa: E402
-from trainers.data import MixtureDataModule  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 from trainers.model import GPT, GPTConfig  # noqa: E402
 from trainers.module import LanguageModel, learning_rate_factor  # noqa: E402
 from trainers.training import NETWORK_KEYS  # noqa: E402

@@ -1,13 +1,15 @@
 """The paper's two-step procedure against the direct optimum, on the TRUE law of simulated worlds.
 
-    python benchmarks/two_step_gap.py                      # 8 worlds of two settings (~1 min)
-    python benchmarks/two_step_gap.py --settings law_m4_scarce_100x --worlds 20
+    python -m benchmarks.two_step_gap                      # 8 worlds of two settings (~1 min)
+    python -m benchmarks.two_step_gap --settings law_m4_scarce_100x --worlds 20
 
 For each world of :mod:`simulation_study` whose truth is the CLIMB law, the true parameters are
 plugged in (no fit, so only the procedure is measured): ``plugin`` minimises the weighted loss
-directly (:func:`climb_bayes.optimal_mix.minimise`), ``climb_two_step`` equalises the weighted
+directly (:func:`climb_bayes.decide.optimal_mix.minimise`), ``climb_two_step`` equalises the
+weighted
 marginal benefit of effective share and then reaches it
-(:func:`climb_bayes.optimal_mix.two_step_mix`, water-filling where an epoch cap binds). Prints
+(:func:`climb_bayes.decide.optimal_mix.two_step_mix`, water-filling where an epoch cap binds).
+Prints
 and writes ``benchmarks/results/two_step_gap.csv``: per world, the objective gap
 ``W(two_step) - W(plugin)`` (nats), the L1 distance of the shares and how many caps bind.
 """
@@ -17,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import simulation_study as study
 
-from climb_bayes.optimal_mix import Problem, minimise, objective_value, two_step_mix
+from benchmarks import simulation_study as study
+from climb_bayes.decide.optimal_mix import Problem, minimise, objective_value, two_step_mix
 from climb_bayes.solve import feasible_bounds
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -1,9 +1,9 @@
 """Convert published pilot results into a pilot table.
 
 ``python -m climb_bayes.convert mixtures=A.csv losses=B.csv tokens=1e9 output=pilots.csv``
-converts the wide layout (RegMix; :func:`climb_bayes.pilots.from_wide`), and
+converts the wide layout (RegMix; :func:`climb_bayes.data.pilot_table.from_wide`), and
 ``python -m climb_bayes.convert log=data/RedPajama/70M.txt output=pilots.csv`` a checkpoint
-log of Data Mixing Laws (:mod:`climb_bayes.checkpoint_log`). The options are in
+log of Data Mixing Laws (:mod:`climb_bayes.data.checkpoint_log`). The options are in
 ``conf/convert.yaml``.
 The table is validated before it is written, and written atomically. On bad input the command
 prints why and exits with status 2, writing nothing.
@@ -14,7 +14,6 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from climb_bayes.checkpoint_log import read_checkpoint_log
 from climb_bayes.cli import (
     check_command_line,
     flag,
@@ -24,8 +23,8 @@ from climb_bayes.cli import (
     positive,
     required,
 )
-from climb_bayes.errors import InputError, exits_on_input_error
-from climb_bayes.pilots import (
+from climb_bayes.data.checkpoint_log import read_checkpoint_log
+from climb_bayes.data.pilot_table import (
     design_warnings,
     from_wide,
     read_table,
@@ -33,6 +32,7 @@ from climb_bayes.pilots import (
     validate_pilots,
     write_pilots,
 )
+from climb_bayes.errors import InputError, exits_on_input_error
 
 #: The command line, for messages.
 USAGE = ("python -m climb_bayes.convert mixtures=A.csv losses=B.csv tokens=1e9 "

@@ -39,9 +39,9 @@ from climb_bayes.cli import (
     output_file,
     positive,
 )
+from climb_bayes.data.pilot_table import SHARE_PREFIX
 from climb_bayes.errors import exits_on_input_error
 from climb_bayes.io import atomic_path
-from climb_bayes.pilots import SHARE_PREFIX
 
 #: The least span of the pilot budgets, ``ln(max / min)``, and the least number of budgets,
 #: below which :func:`budget_span_note` warns.

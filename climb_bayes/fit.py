@@ -2,9 +2,9 @@
 
 ``python -m climb_bayes.fit pilots=PATH output=DIR`` validates the pilot table, finds a MAP
 estimate from several starts, runs NUTS from it and writes ``DIR/posterior.nc`` (ArviZ
-InferenceData, see :mod:`climb_bayes.posterior`), ``DIR/summary.csv`` (``az.summary``) and
+InferenceData, see :mod:`climb_bayes.model.posterior`), ``DIR/summary.csv`` (``az.summary``) and
 ``DIR/config.yaml``. It prints the sampler diagnostics, the fit's health verdict
-(:mod:`climb_bayes.health`: healthy, marginal or broken; stored in ``posterior.nc``) and the
+(:mod:`climb_bayes.model.health`: healthy, marginal or broken; stored in ``posterior.nc``) and the
 parameters the pilots leave to their priors. A broken fit is not written (``keep_broken=true``
 writes it for debugging) and the command exits with status 3; ``strict=true`` exits 3 on a
 marginal fit too. ``compare_forms=true`` also fits the other interaction forms, writes
@@ -40,8 +40,10 @@ from climb_bayes.cli import (
     output_directory,
     positive,
 )
+from climb_bayes.data.pilot_table import PilotTable, design_warnings, read_pilots
 from climb_bayes.errors import InputError, exits_on_input_error
-from climb_bayes.health import (
+from climb_bayes.io import atomic_path, write_text
+from climb_bayes.model.health import (
     BROKEN,
     HEALTHY,
     Health,
@@ -51,10 +53,9 @@ from climb_bayes.health import (
     store,
     stored_health,
 )
-from climb_bayes.inference import chain_starts, find_map, reparameterised, run_nuts
-from climb_bayes.io import atomic_path, write_text
-from climb_bayes.law import INTERACTION_FORMS, self_map
-from climb_bayes.model import (
+from climb_bayes.model.inference import chain_starts, find_map, reparameterised, run_nuts
+from climb_bayes.model.law import INTERACTION_FORMS, self_map
+from climb_bayes.model.numpyro_model import (
     CENTRED,
     PARAMETER_SITES,
     POOLED_SITES,
@@ -66,8 +67,7 @@ from climb_bayes.model import (
     reference_tokens,
     typical_share,
 )
-from climb_bayes.pilots import PilotTable, design_warnings, read_pilots
-from climb_bayes.posterior import constant_data, dims_and_coords, provenance, save_posterior
+from climb_bayes.model.posterior import constant_data, dims_and_coords, provenance, save_posterior
 
 log = logging.getLogger(__name__)
 
@@ -181,14 +181,15 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
                   centred: tuple[str, ...] = CENTRED, config_yaml: str = "",
                   extrapolation_sd: float = 0.0) -> az.InferenceData:
     """MAP from several starts, then NUTS from the Laplace approximation; full InferenceData
-    with its health verdict (:mod:`climb_bayes.health`) in ``posterior.attrs``.
+    with its health verdict (:mod:`climb_bayes.model.health`) in ``posterior.attrs``.
 
     With ``sampler.refit``, a broken fit is sampled again with the transfer pairs
     (``REFIT_SITES``) in the other parameterisation (centred if they were non-centred, and
     the reverse), and the fit with the better verdict is kept (on a tie, the lower worst
     R-hat, a non-finite one counting as worst); ``posterior.attrs["centred"]`` records the
     sites it centred. ``extrapolation_sd`` (nats per e-fold beyond the largest pilot budget,
-    >= 0) is stored with the posterior for :meth:`climb_bayes.loss_model.Law.extrapolation_error`.
+    >= 0) is stored with the posterior for
+    :meth:`climb_bayes.model.loss_model.Law.extrapolation_error`.
     """
     form, centred, extrapolation_sd = model_settings(form, centred, extrapolation_sd)
     data, loss, reference = model_data(table, priors.run_sd_fraction > 0)

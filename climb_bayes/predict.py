@@ -7,8 +7,8 @@ columns for the posterior's training languages (a training language without a co
 share 0). The output has one row per (mix, tokens, evaluated language) with the posterior of
 the noise-free loss (``mean``, ``q05``, ``q50``, ``q95``) and of a new observed loss with
 observation noise (``pred_q05``, ``pred_q50``, ``pred_q95``). Both come from the posterior's
-law (:class:`climb_bayes.loss_model.Law`), with its learned error in budget. A posterior from
-a broken fit (:mod:`climb_bayes.health`) is refused unless ``allow_broken=true``; one from a
+law (:class:`climb_bayes.model.loss_model.Law`), with its learned error in budget. A posterior from
+a broken fit (:mod:`climb_bayes.model.health`) is refused unless ``allow_broken=true``; one from a
 marginal fit is used with a note beside the numbers.
 """
 
@@ -29,11 +29,11 @@ from climb_bayes.cli import (
     output_file,
     required,
 )
+from climb_bayes.data.pilot_table import SHARE_PREFIX, read_csv
 from climb_bayes.errors import InputError, exits_on_input_error, listing, rows
-from climb_bayes.health import notice
 from climb_bayes.io import atomic_path
-from climb_bayes.pilots import SHARE_PREFIX, read_csv
-from climb_bayes.posterior import Posterior, read_posterior
+from climb_bayes.model.health import notice
+from climb_bayes.model.posterior import Posterior, read_posterior
 
 QUANTILES = (0.05, 0.5, 0.95)
 
@@ -41,7 +41,8 @@ QUANTILES = (0.05, 0.5, 0.95)
 def predictive_losses(posterior: Posterior, mean: jax.Array, rng_key: jax.Array) -> jax.Array:
     """Draws of a new run's observed loss, same shape as ``mean`` ``(sample, mix, target)``:
     ``mean + u + sigma * StudentT(nu)``, with ``u`` a new run's offset
-    (:func:`climb_bayes.model.run_effect`, correlated across languages) when the fit has one."""
+    (:func:`climb_bayes.model.numpyro_model.run_effect`, correlated across languages) when the fit
+    has one."""
     noise_key, run_key = jax.random.split(rng_key)
     noise = jax.random.t(noise_key, jnp.asarray(posterior.nu)[:, None, None], mean.shape)
     observed = mean + jnp.asarray(posterior.sigma)[:, None, :] * noise

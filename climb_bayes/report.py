@@ -1,10 +1,10 @@
 """A report a person can read, without Jupyter: ``python -m climb_bayes.report``.
 
 ``python -m climb_bayes.report posterior=DIR/posterior.nc mixes=MIXDIR output=OUT`` writes the
-figures of :mod:`climb_bayes.plots` as PNG files in ``OUT`` and one HTML page,
+figures of :mod:`climb_bayes.inspect.plots` as PNG files in ``OUT`` and one HTML page,
 ``OUT/report.html``, with every figure embedded (and linked to its PNG) and the tables, so the
 page can be shared alone. The page opens with the fit's health verdict
-(:mod:`climb_bayes.health`): a green line when healthy, an amber box when marginal, a red one
+(:mod:`climb_bayes.model.health`): a green line when healthy, an amber box when marginal, a red one
 when broken; a broken fit's posterior is refused (exit 2) unless ``allow_broken=true``. A
 figure that its input leaves empty (chains that never moved, draws that are not numbers) is
 left out, with a note saying why. Sections, each with a sentence on how to read it:
@@ -20,7 +20,8 @@ left out, with a note saying why. Sections, each with a sentence on how to read 
    (the solver's numbers are shown beside them), the posterior of each language's optimal share
    and ``P(mix beats uniform)``.
 
-A mix directory holds ``<name>.yaml`` mix files (:class:`climb_bayes.mix.MixFile`: the target
+A mix directory holds ``<name>.yaml`` mix files (:class:`climb_bayes.decide.mix_file.MixFile`: the
+target
 budget is read from them when ``tokens`` is not given, and the language weights), and optionally
 ``comparison.csv``, ``optimal_shares.csv`` and ``optimal_share_draws.csv``. Bad input (no
 posterior, no mixes in the directory, a mix naming a language the posterior does not know)
@@ -45,7 +46,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 from omegaconf import DictConfig
 
-from climb_bayes import plots
 from climb_bayes.cli import (
     check_command_line,
     count,
@@ -54,14 +54,15 @@ from climb_bayes.cli import (
     output_directory,
     positive,
 )
-from climb_bayes.compare import gains
+from climb_bayes.data.pilot_table import SHARE_PREFIX, read_csv
+from climb_bayes.decide.compare import gains
+from climb_bayes.decide.mix_file import MixFile, NotAMixFile, check_shares
 from climb_bayes.errors import InputError, exits_on_input_error
-from climb_bayes.health import BROKEN, HEALTHY, Health
+from climb_bayes.inspect import plots
 from climb_bayes.io import atomic_path, write_text
-from climb_bayes.mix import MixFile, NotAMixFile, check_shares
-from climb_bayes.model import PARAMETER_SITES
-from climb_bayes.pilots import SHARE_PREFIX, read_csv
-from climb_bayes.posterior import Posterior, read_posterior
+from climb_bayes.model.health import BROKEN, HEALTHY, Health
+from climb_bayes.model.numpyro_model import PARAMETER_SITES
+from climb_bayes.model.posterior import Posterior, read_posterior
 from climb_bayes.solve import noise_margin
 
 #: Name of the reference mix every mix is compared with.
@@ -254,7 +255,7 @@ def decision_table(losses: np.ndarray, mixes: list[str], weights: np.ndarray,
                    reference: str, delta: float, comparison: pd.DataFrame | None = None
                    ) -> pd.DataFrame:
     """Per mix: posterior of the weighted loss and of its gain over ``reference`` (draw by
-    draw), and ``P(gain > delta)`` (:func:`climb_bayes.compare.gains`), computed here; NaN
+    draw), and ``P(gain > delta)`` (:func:`climb_bayes.decide.compare.gains`), computed here; NaN
     where the weighted losses are not numbers, and for the reference itself.
 
     Columns of the solver's ``comparison.csv`` are appended with a ``solver_`` prefix.
@@ -291,7 +292,7 @@ def solver_comparison(mixes: MixDirectory) -> dict[str, Any]:
 
 
 def solver_recommendation(mixes: MixDirectory) -> list[str]:
-    """The solver's recommendation under doubt (:func:`climb_bayes.compare.recommendation`),
+    """The solver's recommendation under doubt (:func:`climb_bayes.decide.compare.recommendation`),
     once; none from older files."""
     comparison = solver_comparison(mixes)
     if isinstance(comparison.get("recommendation"), str):
@@ -337,7 +338,8 @@ class Section:
     def add_figure(self, stem: str, draw: Callable[..., Figure], *args: Any, **kwargs: Any
                    ) -> None:
         """Draw ``draw(*args, **kwargs)`` as figure ``stem``; when its input leaves nothing
-        to draw (:class:`climb_bayes.plots.NoFigure`), its sentence becomes a note instead."""
+        to draw (:class:`climb_bayes.inspect.plots.NoFigure`), its sentence becomes a note
+        instead."""
         try:
             self.figures[stem] = draw(*args, **kwargs)
         except plots.NoFigure as absent:
@@ -392,7 +394,7 @@ def scaling_section(posterior: Posterior, target_tokens: float | None) -> Sectio
 
 def extrapolation_note(posterior: Posterior) -> str:
     """What the intervals beyond the largest pilot budget carry: the law's learned error in
-    budget (:mod:`climb_bayes.discrepancy`) and ``model.extrapolation_sd``, when set."""
+    budget (:mod:`climb_bayes.model.discrepancy`) and ``model.extrapolation_sd``, when set."""
     where = f"Beyond the largest pilot budget ({posterior.law.pilot_tokens:.3g} tokens)"
     if posterior.law.bend is None:
         carried = ("the intervals carry the uncertainty of the law's parameters only: they "
@@ -456,7 +458,8 @@ def loo_table(loo: az.ELPDData) -> pd.DataFrame:
 
 
 def khat_notes(k: np.ndarray) -> list[str]:
-    """A sentence on the Pareto k drawn at :data:`climb_bayes.plots.KHAT_CEILING`, if any."""
+    """A sentence on the Pareto k drawn at :data:`climb_bayes.inspect.plots.KHAT_CEILING`, if
+    any."""
     beyond = int(plots.off_scale(k).sum())
     if not beyond:
         return []
@@ -650,7 +653,7 @@ def health_numbers(health: Health) -> str:
 
 
 def health_banner(health: Health) -> str:
-    """The fit's verdict (:mod:`climb_bayes.health`) as HTML for the top of the page: a small
+    """The fit's verdict (:mod:`climb_bayes.model.health`) as HTML for the top of the page: a small
     green line when healthy, an amber box with the reasons when marginal, a red one with the
     reasons and the fix when broken."""
     numbers = html.escape(health_numbers(health))

@@ -18,7 +18,7 @@ and an observed loss is ``L_i(r, D) + sigma_i * StudentT(noise_df)`` (Gaussian w
 A trained language is evaluated on the runs that train on it (``r_i > 0``); an
 evaluation-only language on every run, and its incoming transfer is positive (``|a|``,
 ``|k|``): a language that is never trained on can only be predicted from what helps it.
-The law's floor on the effective share (:func:`climb_bayes.law.positive_floor`) is a
+The law's floor on the effective share (:func:`climb_bayes.model.law.positive_floor`) is a
 numerical guard, not a regime real losses live in, so the simulator keeps away from it: a
 language's incoming transfer (``a_ji, k_ji`` over sources ``j``) is redrawn until, at every
 pilot checkpoint, interference leaves it at least half of its own share (``rt_i >= r_i / 2``).
@@ -44,13 +44,13 @@ from climb_bayes.cli import (
     optional_positive,
     output_directory,
 )
+from climb_bayes.data.pilot_table import SHARE_PREFIX, write_pilots
 from climb_bayes.design import climb_design
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.io import write_text
-from climb_bayes.law import INTERACTION_FORMS, LawParams, self_map
-from climb_bayes.loss_model import Law
-from climb_bayes.model import reference_tokens
-from climb_bayes.pilots import SHARE_PREFIX, write_pilots
+from climb_bayes.model.law import INTERACTION_FORMS, LawParams, self_map
+from climb_bayes.model.loss_model import Law
+from climb_bayes.model.numpyro_model import reference_tokens
 
 #: Names for simulated languages (ISO 639-1), then ``x17``, ``x18``, ...
 LANGUAGE_NAMES = ("en", "de", "fr", "es", "it", "pl", "ru", "ja",

@@ -8,7 +8,7 @@ output=conf/mix`` reads a posterior and writes, in ``output``:
   languages, summing to 1, and ``metadata:`` (predicted loss of every evaluated language at
   ``target_tokens``, posterior mean and 90% interval; the weighted loss; its gain over the
   reference mix and ``P(gain > delta)``, ``P(regret < delta)`` and ``P(beats posterior_mean)``
-  (:mod:`climb_bayes.compare`); the comparison's settings and the recommendation; solver
+  (:mod:`climb_bayes.decide.compare`); the comparison's settings and the recommendation; solver
   diagnostics; provenance: the posterior's
   SHA-256 and fit health, the settings and the package version). Mixes: ``posterior_mean``
   (minimises the posterior expected weighted loss), ``plugin`` (the same at the posterior-mean
@@ -26,11 +26,12 @@ output=conf/mix`` reads a posterior and writes, in ``output``:
   ``q50``, ``q95`` of the optimal share of each posterior draw solved on its own.
 - ``optimal_share_draws.csv``: one row per draw: ``draw``, ``share_<lang>``.
 
-The mathematics is in :mod:`climb_bayes.optimal_mix` and :mod:`climb_bayes.baselines`; the
-constrained Newton solver in :mod:`climb_bayes.interior`. Bad input (unknown languages,
+The mathematics is in :mod:`climb_bayes.decide.optimal_mix` and
+:mod:`climb_bayes.decide.baselines`; the
+constrained Newton solver in :mod:`climb_bayes.decide.interior`. Bad input (unknown languages,
 infeasible constraints, a posterior that is not one, a non-positive budget) exits with status
 2 before anything is written; every file is written atomically. A posterior from a broken fit
-(:mod:`climb_bayes.health`) is refused unless ``allow_broken=true``; a marginal or allowed
+(:mod:`climb_bayes.model.health`) is refused unless ``allow_broken=true``; a marginal or allowed
 broken one is named so beside the printed table.
 """
 
@@ -47,7 +48,6 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from climb_bayes import __version__
-from climb_bayes.baselines import natural_mix, temperature_mix, uniform_mix, unimax_mix
 from climb_bayes.cli import (
     check_command_line,
     choice,
@@ -58,7 +58,9 @@ from climb_bayes.cli import (
     positive,
     required,
 )
-from climb_bayes.compare import (
+from climb_bayes.data.pilot_table import SHARE_PREFIX, read_csv
+from climb_bayes.decide.baselines import natural_mix, temperature_mix, uniform_mix, unimax_mix
+from climb_bayes.decide.compare import (
     DOUBT_THRESHOLD,
     NEAR_OPTIMAL_LEVEL,
     bounded_uniform,
@@ -67,14 +69,9 @@ from climb_bayes.compare import (
     recommendation,
     run_noise,
 )
-from climb_bayes.errors import InputError, exits_on_input_error, listing, plain
-from climb_bayes.health import notice
-from climb_bayes.interior import Solution
-from climb_bayes.io import write_text
-from climb_bayes.law import FLOOR_REGION, INTERACTION_FORMS
-from climb_bayes.loss_model import Law
-from climb_bayes.mix import MixFile
-from climb_bayes.optimal_mix import (
+from climb_bayes.decide.interior import Solution
+from climb_bayes.decide.mix_file import MixFile
+from climb_bayes.decide.optimal_mix import (
     MultiStart,
     Problem,
     Settings,
@@ -87,8 +84,12 @@ from climb_bayes.optimal_mix import (
     two_step_mix,
     without_transfer,
 )
-from climb_bayes.pilots import SHARE_PREFIX, read_csv
-from climb_bayes.posterior import Posterior, file_sha256, read_posterior
+from climb_bayes.errors import InputError, exits_on_input_error, listing, plain
+from climb_bayes.io import write_text
+from climb_bayes.model.health import notice
+from climb_bayes.model.law import FLOOR_REGION, INTERACTION_FORMS
+from climb_bayes.model.loss_model import Law
+from climb_bayes.model.posterior import Posterior, file_sha256, read_posterior
 
 log = logging.getLogger(__name__)
 
@@ -417,7 +418,8 @@ def comparison_table(names: list[str], shares: np.ndarray, weighted: np.ndarray,
                      ) -> pd.DataFrame:
     """One row per mix: the weighted loss's posterior mean and 90% interval; the gain over
     ``reference`` and ``P(gain > delta)``, and ``P(regret < delta)`` against each draw's own
-    optimum ``optima`` (:func:`climb_bayes.compare.gains`); ``P(W(mix) < W(posterior_mean))``."""
+    optimum ``optima`` (:func:`climb_bayes.decide.compare.gains`); ``P(W(mix) <
+    W(posterior_mean))``."""
     q = np.quantile(weighted, (0.05, 0.95), axis=0)
     best = weighted[:, names.index("posterior_mean")][:, None]
     table = pd.concat([
@@ -433,7 +435,7 @@ def comparison_table(names: list[str], shares: np.ndarray, weighted: np.ndarray,
 def near_optimal_table(posterior: Posterior, named: np.ndarray, optima: Solution,
                        optimum_values: np.ndarray, target_tokens: float, weights: np.ndarray,
                        delta: float) -> pd.DataFrame:
-    """:func:`climb_bayes.compare.near_optimal_range` over the named mixes and up to
+    """:func:`climb_bayes.decide.compare.near_optimal_range` over the named mixes and up to
     :data:`NEAR_OPTIMAL_CANDIDATES` per-draw optima (evenly spaced draws)."""
     keep = np.unique(np.linspace(0, len(optima.x) - 1, NEAR_OPTIMAL_CANDIDATES).astype(int))
     candidates = np.vstack([named, np.stack([_clean(x) for x in optima.x[keep]])])
@@ -494,9 +496,10 @@ def mean_effective_shares(law: Law, shares: np.ndarray, target_tokens: float) ->
 def floor_warnings(law: Law, weights: np.ndarray, target_tokens: float,
                    mixes: dict[str, np.ndarray]) -> list[str]:
     """Every mix of ``mixes`` that leaves a weighted language's effective share ``rt_i``
-    (posterior mean) below :data:`climb_bayes.law.FLOOR_REGION`, where the law rests on its
+    (posterior mean) below :data:`climb_bayes.model.law.FLOOR_REGION`, where the law rests on its
     floor rather than on anything the pilots measured, in words. The mixes optimised on the
-    posterior keep above it (:func:`climb_bayes.optimal_mix.floor_constraint`) unless the bounds
+    posterior keep above it (:func:`climb_bayes.decide.optimal_mix.floor_constraint`) unless the
+    bounds
     forbid it; ``climb_two_step`` and ``isolated`` (optimised on a law without transfer) may
     not."""
     names = list(mixes)
@@ -516,7 +519,7 @@ def _per_target(losses: np.ndarray, targets: list[str]) -> dict[str, dict[str, f
 
 def mix_file(shares: np.ndarray, losses: np.ndarray, row: pd.Series, sources: list[str],
              targets: list[str], extra: dict[str, Any]) -> MixFile:
-    """One mix file (:class:`climb_bayes.mix.MixFile`): ``shares`` and ``metadata``."""
+    """One mix file (:class:`climb_bayes.decide.mix_file.MixFile`): ``shares`` and ``metadata``."""
     return MixFile(
         shares={s: float(v) for s, v in zip(sources, shares, strict=True)},
         metadata={
@@ -548,7 +551,8 @@ def _problem(cfg: DictConfig, posterior: Posterior, options: Options
 
 def noise_margin(posterior: Posterior, weights: np.ndarray) -> tuple[float, str]:
     """The default ``delta`` and where it comes from: the run-to-run noise of the weighted
-    loss (:func:`climb_bayes.compare.run_noise`) from the run effect's scale where the fit has
+    loss (:func:`climb_bayes.decide.compare.run_noise`) from the run effect's scale where the fit
+    has
     one, else from the observation noise."""
     if posterior.run_sd is not None:
         return run_noise(posterior.run_sd, weights), "the run effect's scale (run_sd)"
@@ -570,7 +574,7 @@ class Decision:
 
     @property
     def recommended(self) -> np.ndarray:
-        """The shares of the mix :func:`climb_bayes.compare.recommendation` chose."""
+        """The shares of the mix :func:`climb_bayes.decide.compare.recommendation` chose."""
         return self.shares[self.names.index(self.versus["recommended"])]
 
 
@@ -579,9 +583,10 @@ def decision(posterior: Posterior, problem: Problem, options: Options, weights: 
     """Solve every mix and compare them under the posterior, in memory.
 
     The reference is ``uniform`` where it respects the bounds, else ``uniform_capped``
-    (:func:`climb_bayes.compare.bounded_uniform`); ``delta`` is ``decision.delta`` or else the
+    (:func:`climb_bayes.decide.compare.bounded_uniform`); ``delta`` is ``decision.delta`` or else
+    the
     run-to-run noise the fit learned (the run effect's scale where it has one, else the
-    observation noise: :func:`climb_bayes.compare.run_noise`).
+    observation noise: :func:`climb_bayes.decide.compare.run_noise`).
     """
     optima = per_draw_optima(problem, options.settings)
     optimum_values = per_draw_optimal_values(problem, optima)

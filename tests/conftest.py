@@ -13,13 +13,11 @@ import jax
 import pandas as pd
 import pytest
 
-from climb_bayes.pilots import write_pilots
+from climb_bayes.data.pilot_table import write_pilots
 from climb_bayes.simulate import simulate_pilots
 from trainers import corpus as corpus_io
 
 REPO = Path(__file__).resolve().parents[1]
-#: The benchmark scripts, importable by name in the tests (``import simulation_study``).
-sys.path.insert(0, str(REPO / "benchmarks"))
 #: Languages of the tiny Django corpus the trainer tests share.
 CORPUS_LANGUAGES = ["de", "en", "fr"]
 

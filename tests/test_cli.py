@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from climb_bayes.data.pilot_table import PilotTable, read_pilots
 from climb_bayes.errors import INPUT_ERROR_STATUS
 from climb_bayes.fit import bundled_example
-from climb_bayes.law import LawParams, expected_loss
-from climb_bayes.pilots import PilotTable, read_pilots
-from climb_bayes.posterior import read_posterior
+from climb_bayes.model.law import LawParams, expected_loss
+from climb_bayes.model.posterior import read_posterior
 
 #: Mixes to predict; ``tokens`` is empty on two rows, so those take the ``tokens=`` argument.
 MIXES = pd.DataFrame({

@@ -1,10 +1,10 @@
-"""Comparing mixes (climb_bayes.compare): known answers on hand-made draws."""
+"""Comparing mixes (climb_bayes.decide.compare): known answers on hand-made draws."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from climb_bayes.compare import (
+from climb_bayes.decide.compare import (
     bounded_uniform,
     gains,
     near_optimal_range,

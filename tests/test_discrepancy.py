@@ -1,4 +1,4 @@
-"""The law's error in budget (climb_bayes.discrepancy): the integrated random walk's moments,
+"""The law's error in budget (climb_bayes.model.discrepancy): the integrated random walk's moments,
 its place in the law, and how it reaches predictions of different mixes."""
 
 import jax
@@ -6,11 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from climb_bayes.discrepancy import at_knots, beyond_knots, knot_states, without_trend
-from climb_bayes.law import LawParams, expected_loss, self_map
-from climb_bayes.loss_model import Discrepancy
-from climb_bayes.model import budget_knots
-from climb_bayes.posterior import read_posterior
+from climb_bayes.model.discrepancy import at_knots, beyond_knots, knot_states, without_trend
+from climb_bayes.model.law import LawParams, expected_loss, self_map
+from climb_bayes.model.loss_model import Discrepancy
+from climb_bayes.model.numpyro_model import budget_knots
+from climb_bayes.model.posterior import read_posterior
 
 KNOTS = jnp.array([0.0, 0.5, 1.2, 2.0])
 TAU = 0.3

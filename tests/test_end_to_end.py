@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from climb_bayes.health import VERDICTS
-from climb_bayes.pilots import read_pilots
+from climb_bayes.data.pilot_table import read_pilots
+from climb_bayes.model.health import VERDICTS
 
 REPO = Path(__file__).resolve().parents[1]
 MIXES = {"skew_large", "natural", "temperature", "uniform", "skew_small"}
@@ -27,7 +27,7 @@ LANGUAGES = {"de", "en", "fr"}
 
 
 def study(*arguments: str) -> subprocess.CompletedProcess[str]:
-    """``python benchmarks/real_study.py --quick ARGS``, checked to succeed."""
+    """``python -m benchmarks.real_study --quick ARGS``, checked to succeed."""
     result = subprocess.run([sys.executable, "benchmarks/real_study.py", "--quick", *arguments],
                             cwd=REPO, capture_output=True, text=True, timeout=2400, check=False)
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-4000:])

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from climb_bayes.errors import INPUT_ERROR_STATUS
-from climb_bayes.posterior import Posterior, read_posterior
+from climb_bayes.model.posterior import Posterior, read_posterior
 from climb_bayes.predict import predict
 from climb_bayes.report import extrapolation_note
 from climb_bayes.solve import comparison_table, weighted_loss_draws

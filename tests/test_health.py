@@ -1,4 +1,4 @@
-"""The fit's health verdict (climb_bayes.health): known chains, known verdicts; the verdict
+"""The fit's health verdict (climb_bayes.model.health): known chains, known verdicts; the verdict
 travels with the posterior file and the refit compares fits by it."""
 
 import arviz as az
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from climb_bayes.fit import better
-from climb_bayes.health import (
+from climb_bayes.model.health import (
     BROKEN,
     HEALTHY,
     MARGINAL,

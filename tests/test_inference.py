@@ -8,7 +8,7 @@ import numpyro.distributions as dist
 from numpyro.infer.reparam import LocScaleReparam
 from numpyro.infer.util import constrain_fn
 
-from climb_bayes.inference import find_map, pooled_covariance, reparameterised, run_nuts
+from climb_bayes.model.inference import find_map, pooled_covariance, reparameterised, run_nuts
 
 COVARIANCE = np.array([[1.0, 0.95 * 20.0], [0.95 * 20.0, 400.0]])  # sds 1 and 20, rho 0.95
 

@@ -1,4 +1,4 @@
-"""The CLIMB law (climb_bayes.law) against DESIGN.md, "The model": identities, hand-computed
+"""The CLIMB law (climb_bayes.model.law) against DESIGN.md, "The model": identities, hand-computed
 values, the smooth floor and its gradients, and monotonicity in the budget."""
 
 import math
@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from climb_bayes.law import (
+from climb_bayes.model.law import (
     INTERACTION_FORMS,
     MAX_LOG_REDUCIBLE,
     SHARE_FLOOR,

@@ -1,4 +1,4 @@
-"""The one object that predicts losses (:mod:`climb_bayes.loss_model`): every kind of law
+"""The one object that predicts losses (:mod:`climb_bayes.model.loss_model`): every kind of law
 answers ``predict_loss(shares, tokens) -> (draw, mix, target)`` with the law's own numbers."""
 
 import jax
@@ -6,11 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from climb_bayes.law import LawParams, expected_loss, self_map
-from climb_bayes.loss_model import Discrepancy, Law
-from climb_bayes.optimal_mix import Problem
+from benchmarks.worlds import BentWorld, draw_bent_world, draw_dml_world, true_optimum
+from climb_bayes.decide.optimal_mix import Problem
+from climb_bayes.model.law import LawParams, expected_loss, self_map
+from climb_bayes.model.loss_model import Discrepancy, Law
 from climb_bayes.simulate import draw_world
-from climb_bayes.worlds import BentWorld, draw_bent_world, draw_dml_world, true_optimum
 
 LANGUAGES = ["en", "de", "fr"]
 SHARES = np.array([[1 / 3, 1 / 3, 1 / 3], [0.8, 0.1, 0.1], [0.0, 0.5, 0.5]])

@@ -1,5 +1,5 @@
 """The loss at the anchor, split into its irreducible and reducible parts: the prior is the two
-log-normals exactly, whatever coordinates the sampler moves in (climb_bayes/loss_split.py)."""
+log-normals exactly, whatever coordinates the sampler moves in (climb_bayes/model/loss_split.py)."""
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +8,7 @@ import numpyro
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer import MCMC, NUTS
 
-from climb_bayes.loss_split import LossSplit
+from climb_bayes.model.loss_split import LossSplit
 
 LOG_E, E_SD, LOG_A, A_SD = np.array([0.5, 1.2]), 0.5, np.array([0.0, -1.0]), 1.0
 

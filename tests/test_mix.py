@@ -1,4 +1,5 @@
-"""climb_bayes.mix: the mix file (written by the solver, read by the report and the trainers)
+"""climb_bayes.decide.mix_file: the mix file (written by the solver, read by the report and the
+trainers)
 and the one check of a mix's shares."""
 
 import math
@@ -6,8 +7,8 @@ import math
 import pytest
 import yaml
 
+from climb_bayes.decide.mix_file import MixFile, NotAMixFile, check_shares
 from climb_bayes.errors import InputError
-from climb_bayes.mix import MixFile, NotAMixFile, check_shares
 
 KNOWN = ["de", "en", "fr"]
 

@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from climb_bayes.errors import INPUT_ERROR_STATUS, InputError
-from climb_bayes.pilots import (
+from climb_bayes.data.pilot_table import (
     PilotTable,
     design_warnings,
     from_wide,
@@ -17,6 +16,7 @@ from climb_bayes.pilots import (
     validate_pilots,
     write_pilots,
 )
+from climb_bayes.errors import INPUT_ERROR_STATUS, InputError
 
 REPO = Path(__file__).resolve().parents[1]
 

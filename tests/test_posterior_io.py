@@ -1,4 +1,4 @@
-"""The posterior on disk (climb_bayes.posterior): groups, dims, coordinates, provenance,
+"""The posterior on disk (climb_bayes.model.posterior): groups, dims, coordinates, provenance,
 netCDF round trip, read_posterior, and the structural zeros of the transfer matrices."""
 
 import json
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from climb_bayes.posterior import read_posterior
+from climb_bayes.model.posterior import read_posterior
 
 GROUPS = ("posterior", "sample_stats", "log_likelihood", "posterior_predictive",
           "observed_data", "constant_data", "prior")

@@ -11,9 +11,10 @@ import pytest
 import yaml
 from numpyro.infer import Predictive
 
+from climb_bayes.data.pilot_table import validate_pilots
 from climb_bayes.fit import model_data
-from climb_bayes.law import INTERACTION_FORMS, LawParams, effective_share
-from climb_bayes.model import (
+from climb_bayes.model.law import INTERACTION_FORMS, LawParams, effective_share
+from climb_bayes.model.numpyro_model import (
     POOLED_SITES,
     ModelData,
     Priors,
@@ -22,7 +23,6 @@ from climb_bayes.model import (
     transfer_pairs,
     typical_share,
 )
-from climb_bayes.pilots import validate_pilots
 from climb_bayes.simulate import simulate_pilots
 
 DRAWS = 500

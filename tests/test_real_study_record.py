@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import real_study
+
+from benchmarks import real_study
 
 
 def write(path: Path, text: str) -> None:

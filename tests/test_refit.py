@@ -1,18 +1,17 @@
 """The refit with the transfer pairs in the other parameterisation that ``sampler.refit``
 makes when a fit is broken (the verdicts themselves: tests/test_health.py)."""
 
-import importlib.util
 import json
 import logging
-import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks import simulation_study as study
+from climb_bayes.data.pilot_table import validate_pilots
 from climb_bayes.fit import Sampler, fit_posterior
-from climb_bayes.health import BROKEN, stored_health
-from climb_bayes.model import POOLED_SITES, Priors
-from climb_bayes.pilots import validate_pilots
+from climb_bayes.model.health import BROKEN, stored_health
+from climb_bayes.model.numpyro_model import POOLED_SITES, Priors
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,11 +22,6 @@ def test_a_world_of_alike_languages_is_refitted_non_centred(caplog) -> None:
     """In this simulated world every language has the same law, so the spreads of the
     transfer pairs go to zero, where centred chains can stick in the funnel: the fit that is
     kept, refitted non-centred or not, is not broken and mixes."""
-    spec = importlib.util.spec_from_file_location("simulation_study",
-                                                  ROOT / "benchmarks" / "simulation_study.py")
-    study = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("simulation_study", study)
-    spec.loader.exec_module(study)
     frame, _, _, _ = study.make_world(study.SETTINGS["law_m4_uniform_opt_10x"], 3)
     sampler = Sampler(chains=2, warmup=500, samples=500, seed=0, map_starts=4,
                       progress_bar=False)

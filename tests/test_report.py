@@ -32,14 +32,15 @@ from matplotlib.collections import LineCollection, PathCollection, PolyCollectio
 from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from climb_bayes import plots, report  # noqa: E402
+from climb_bayes import report
+from climb_bayes.data.pilot_table import validate_pilots  # noqa: E402
+from climb_bayes.decide.mix_file import MixFile  # noqa: E402
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError  # noqa: E402
 from climb_bayes.fit import model_data  # noqa: E402
-from climb_bayes.health import BROKEN, HEALTHY, MARGINAL, Health, assess, store  # noqa: E402
-from climb_bayes.mix import MixFile  # noqa: E402
-from climb_bayes.model import POOLED_SITES, Priors, climb_model  # noqa: E402
-from climb_bayes.pilots import validate_pilots  # noqa: E402
-from climb_bayes.posterior import (  # noqa: E402
+from climb_bayes.inspect import plots  # noqa: E402
+from climb_bayes.model.health import BROKEN, HEALTHY, MARGINAL, Health, assess, store  # noqa: E402
+from climb_bayes.model.numpyro_model import POOLED_SITES, Priors, climb_model  # noqa: E402
+from climb_bayes.model.posterior import (  # noqa: E402
     constant_data,
     dims_and_coords,
     provenance,

@@ -1,4 +1,5 @@
-"""The run effect (climb_bayes.model.run_effect): one offset per run, shared by its checkpoints,
+"""The run effect (climb_bayes.model.numpyro_model.run_effect): one offset per run, shared by its
+checkpoints,
 correlated across languages, and a new run's offset in the predictive intervals."""
 
 from dataclasses import replace
@@ -8,10 +9,10 @@ import numpy as np
 import pytest
 from numpyro import handlers
 
+from climb_bayes.data.pilot_table import validate_pilots
 from climb_bayes.fit import model_data
-from climb_bayes.model import Priors, climb_model
-from climb_bayes.pilots import validate_pilots
-from climb_bayes.posterior import read_posterior
+from climb_bayes.model.numpyro_model import Priors, climb_model
+from climb_bayes.model.posterior import read_posterior
 from climb_bayes.predict import predictive_losses
 from climb_bayes.simulate import simulate_pilots
 

@@ -6,12 +6,12 @@ Slow (NUTS fits): ``pytest -m slow tests/test_simulation_study.py`` (about 3 min
 import numpy as np
 import pandas as pd
 import pytest
-import simulation_study as study
 
+from benchmarks import simulation_study as study
+from benchmarks.worlds import DMLWorld, true_optimum, true_weighted_loss
 from climb_bayes.fit import Sampler
-from climb_bayes.law import FLOOR_REGION
+from climb_bayes.model.law import FLOOR_REGION
 from climb_bayes.solve import feasible_bounds
-from climb_bayes.worlds import DMLWorld, true_optimum, true_weighted_loss
 
 pytestmark = [pytest.mark.slow, pytest.mark.study]
 

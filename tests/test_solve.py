@@ -19,11 +19,8 @@ from omegaconf import OmegaConf
 from scipy.optimize import minimize
 
 from climb_bayes import __version__
-from climb_bayes.baselines import natural_mix, temperature_mix, uniform_mix, unimax_mix
-from climb_bayes.errors import InputError
-from climb_bayes.law import FLOOR_REGION, LawParams, self_map
-from climb_bayes.loss_model import Law
-from climb_bayes.optimal_mix import (
+from climb_bayes.decide.baselines import natural_mix, temperature_mix, uniform_mix, unimax_mix
+from climb_bayes.decide.optimal_mix import (
     CVAR_SMOOTHING,
     Problem,
     floor_constraint,
@@ -38,6 +35,9 @@ from climb_bayes.optimal_mix import (
     point_estimate,
     two_step_mix,
 )
+from climb_bayes.errors import InputError
+from climb_bayes.model.law import FLOOR_REGION, LawParams, self_map
+from climb_bayes.model.loss_model import Law
 from climb_bayes.solve import (
     COMPARISON_COLUMNS,
     Options,

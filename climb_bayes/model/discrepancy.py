@@ -23,7 +23,8 @@ state ``(delta, delta')`` moves by the exact transition of the process::
 (the Cholesky factor of the covariance ``tau^2 [[h^3/3, h^2/2], [h^2/2, h]]``), with
 ``z ~ N(0, 1)`` sampled non-centred. The knots are the pilots' distinct budgets, so pilots at
 three or more budgets show how far the curves bend and ``tau`` is learned from that; ``tau_i``
-is pooled across languages around a shared scale (:func:`climb_bayes.model.climb_model`).
+is pooled across languages around a shared scale
+(:func:`climb_bayes.model.numpyro_model.climb_model`).
 
 ``delta_i`` depends on the budget only, but it scales the reducible loss, which is large for a
 language that gets few tokens: different mixes get different uncertainty, and the decision

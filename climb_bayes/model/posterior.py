@@ -6,9 +6,10 @@ latents on ``pair``), ``sample_stats``, ``log_likelihood``, ``posterior_predicti
 ``constant_data`` (the mixes on ``run`` x ``source``, each observation's run, budget and
 language, the loss scales, and which languages are trained and evaluated on ``language``).
 ``posterior.attrs`` records ``reference_tokens`` (``D_ref``), the languages, the interaction
-form, ``extrapolation_sd`` (:meth:`climb_bayes.loss_model.Law.extrapolation_error`), the pooled
+form, ``extrapolation_sd`` (:meth:`climb_bayes.model.loss_model.Law.extrapolation_error`), the
+pooled
 sites sampled ``centred``, the fit's health verdict and the numbers behind it
-(:mod:`climb_bayes.health`), the config, the package version and the pilot table's checksum.
+(:mod:`climb_bayes.model.health`), the config, the package version and the pilot table's checksum.
 Reading refuses a broken fit unless asked to allow it.
 """
 
@@ -22,19 +23,19 @@ import arviz as az
 import numpy as np
 
 from climb_bayes import __version__
+from climb_bayes.data.pilot_table import PilotTable
 from climb_bayes.errors import InputError
-from climb_bayes.health import BROKEN, Health, stored_health
 from climb_bayes.io import atomic_path
-from climb_bayes.law import LawParams
-from climb_bayes.loss_model import Discrepancy, Law
-from climb_bayes.model import (
+from climb_bayes.model.health import BROKEN, Health, stored_health
+from climb_bayes.model.law import LawParams
+from climb_bayes.model.loss_model import Discrepancy, Law
+from climb_bayes.model.numpyro_model import (
     LAW_SITES,
     PARAMETER_SITES,
     ModelData,
     budget_knots,
     reference_tokens,
 )
-from climb_bayes.pilots import PilotTable
 
 TARGET_SITES = ("E", "B", "beta", "eta", "sigma", "log_beta", "log_beta_decentered",
                 "discrepancy_sd", "discrepancy_sd_offset", "run_sd")
@@ -83,7 +84,7 @@ def dims_and_coords(table: PilotTable, pairs: tuple[np.ndarray, np.ndarray]
 
 def knot_tokens(table: PilotTable) -> list[float]:
     """The discrepancy's knots in tokens: the pilots' distinct budgets
-    (:func:`climb_bayes.model.budget_knots`), the ``budget_knot`` coordinate."""
+    (:func:`climb_bayes.model.numpyro_model.budget_knots`), the ``budget_knot`` coordinate."""
     tokens = table.arrays().point_tokens
     reference = reference_tokens(tokens)
     knots, _ = budget_knots(tokens / reference)
@@ -117,14 +118,14 @@ def save_posterior(idata: az.InferenceData, path: str | Path) -> None:
 @dataclass(frozen=True)
 class Posterior:
     """Posterior draws flattened over chains (leading axis ``draw``): the law at every draw
-    (:class:`climb_bayes.loss_model.Law`, which predicts the losses) and the noise of an
+    (:class:`climb_bayes.model.loss_model.Law`, which predicts the losses) and the noise of an
     observed loss around it."""
 
     law: Law  # the parameters, D_ref, form, languages and the learned error in budget
     sigma: np.ndarray  # (draw, target) observation noise
     nu: np.ndarray  # (draw,) its Student-t degrees of freedom
     idata: az.InferenceData
-    health: Health  # the fit's verdict (climb_bayes.health)
+    health: Health  # the fit's verdict (climb_bayes.model.health)
     run_sd: np.ndarray | None = None  # (draw, target) spread of a run's offset, when fitted
     run_correlation: np.ndarray | None = None  # (draw, target, target) its Cholesky factor
 
@@ -173,7 +174,7 @@ def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceDat
     """The :class:`Posterior` of an InferenceData made by ``fit_posterior`` (read from disk
     or still in memory): draws flattened over chains, as float32. InputError naming
     ``where`` if a group, variable or attribute is missing, or if the fit's health verdict
-    (:func:`climb_bayes.health.stored_health`) is broken and not ``allow_broken``: numbers
+    (:func:`climb_bayes.model.health.stored_health`) is broken and not ``allow_broken``: numbers
     computed from such draws are not results."""
     posterior = getattr(idata, "posterior", None)
     missing = [name for name in PARAMETER_SITES if posterior is None or name not in posterior]

@@ -2,7 +2,7 @@
 (``benchmarks/simulation_study.py``).
 
 Three kinds of truth share one interface (``predict_loss(shares, tokens)``, the
-:class:`climb_bayes.loss_model.LossModel` protocol, with one draw; ``sigma``, ``sources``,
+:class:`climb_bayes.model.loss_model.LossModel` protocol, with one draw; ``sigma``, ``sources``,
 ``targets``, ``reference``), so :func:`climb_bayes.simulate.observe` and
 :func:`climb_bayes.simulate.heldout_runs` work with all three:
 
@@ -24,7 +24,7 @@ Three kinds of truth share one interface (``predict_loss(shares, tokens)``, the
 
   Below the break the factor is about 1; far beyond it the reducible loss falls with exponent
   ``beta_i + dbeta_i`` instead of ``beta_i``. It is what the model's discrepancy term
-  (:mod:`climb_bayes.discrepancy`) is for: a bend in budget the pilots cannot see.
+  (:mod:`climb_bayes.model.discrepancy`) is for: a bend in budget the pilots cannot see.
 
 The module also gives the truth's weighted loss at the target budget in float64 and its true
 optimal mix over ``{sum r = 1, lower <= r <= upper}`` (the package's interior-point solver on
@@ -40,9 +40,9 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 
-from climb_bayes.interior import minimise_on_simplex
-from climb_bayes.loss_model import Law
-from climb_bayes.optimal_mix import Problem, objective, objective_data
+from climb_bayes.decide.interior import minimise_on_simplex
+from climb_bayes.decide.optimal_mix import Problem, objective, objective_data
+from climb_bayes.model.loss_model import Law
 from climb_bayes.simulate import World
 
 Array = jax.Array

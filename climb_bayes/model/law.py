@@ -35,7 +35,7 @@ transfer alone). ``D`` is the total number of training tokens, scaled by a refer
        L_i(r, D) = E_i + B_i * (rt_i * D / D_ref) ** (-beta_i) * exp(delta_i(D))
 
    ``delta_i``, the law's own error in budget, is 0 unless given
-   (:mod:`climb_bayes.discrepancy`).
+   (:mod:`climb_bayes.model.discrepancy`).
 """
 
 from collections.abc import Callable
@@ -124,7 +124,8 @@ class InteractionForm(NamedTuple):
     #: ``(shares, own_share, alpha, eta, cross)`` -> transferred share of every target.
     transferred: Callable[..., Array]
     #: ``(eta, share)`` -> the factor in ``(0, 1]`` by which saturation scales the transfer
-    #: at a typical share (the model samples transfer there; see ``climb_bayes.model``).
+    #: at a typical share (the model samples transfer there; see
+    #: ``climb_bayes.model.numpyro_model``).
     saturation: Callable[[Array, Array], Array]
 
 
@@ -174,7 +175,8 @@ def expected_loss(params: LawParams, shares: Array, tokens_scaled: Array, self_m
     exp(delta_i)``; ``(n, target)``.
 
     ``discrepancy`` ``(n, target)`` is ``delta_i`` at each row's budget, the law's own error in
-    budget on the log of the reducible loss (:mod:`climb_bayes.discrepancy`); None is 0. With a
+    budget on the log of the reducible loss (:mod:`climb_bayes.model.discrepancy`); None is 0. With
+    a
     monolingual mix ``r = e_i`` and no transfer this is the Chinchilla law of ``i``. For many
     posterior draws, ``jax.vmap`` over ``params``.
     """

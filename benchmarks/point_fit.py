@@ -1,6 +1,6 @@
 """A point estimate of the CLIMB law, fitted as Chinchilla and Data Mixing Laws fit theirs.
 
-The law is the one in :mod:`climb_bayes.law` (imported, not rewritten). Its parameters are
+The law is the one in :mod:`climb_bayes.model.law` (imported, not rewritten). Its parameters are
 found by minimising a Huber loss of the residuals over all pilot observations::
 
     J(theta) = sum_o Huber_delta(y_o - L_{i_o}(r_{s_o}, D_{s_o}; theta))
@@ -27,12 +27,12 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 
+from climb_bayes.data.pilot_table import PilotTable
 from climb_bayes.errors import InputError
 from climb_bayes.fit import model_data
-from climb_bayes.law import INTERACTION_FORMS, LawParams, expected_loss
-from climb_bayes.loss_model import Law
-from climb_bayes.model import transfer_pairs
-from climb_bayes.pilots import PilotTable
+from climb_bayes.model.law import INTERACTION_FORMS, LawParams, expected_loss
+from climb_bayes.model.loss_model import Law
+from climb_bayes.model.numpyro_model import transfer_pairs
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
+from climb_bayes.data.pilot_table import SHARE_SUM_TOLERANCE
 from climb_bayes.errors import InputError
-from climb_bayes.pilots import SHARE_SUM_TOLERANCE
 
 
 def check_shares(shares: Any, origin: str, known: list[str], known_as: str, fix: str

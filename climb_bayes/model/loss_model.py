@@ -7,7 +7,7 @@ simulated truths) asks one object::
 
 for mixes ``shares`` ``(mix, source)`` at budgets ``tokens`` ``(mix,)`` in tokens. That is
 the :class:`LossModel` protocol. :class:`Law` implements it for the law of
-:mod:`climb_bayes.law`: it owns the parameters (one or many draws), the reference budget
+:mod:`climb_bayes.model.law`: it owns the parameters (one or many draws), the reference budget
 ``D_ref`` the law's budgets are scaled by, the interaction form, the languages, and the law's
 learned error in budget (:class:`Discrepancy`). The posterior (``Posterior.law``), the point
 fit (``PointFit.law``) and the simulated truth (``World.law``) each hold one; the Data Mixing
@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from climb_bayes.discrepancy import beyond_knots
-from climb_bayes.law import LawParams, effective_share, expected_loss, self_map
+from climb_bayes.model.discrepancy import beyond_knots
+from climb_bayes.model.law import LawParams, effective_share, expected_loss, self_map
 
 
 class LossModel(Protocol):
@@ -44,7 +44,7 @@ class LossModel(Protocol):
 
 
 class Discrepancy(NamedTuple):
-    """Posterior draws of the law's error in budget (:mod:`climb_bayes.discrepancy`)."""
+    """Posterior draws of the law's error in budget (:mod:`climb_bayes.model.discrepancy`)."""
 
     level: np.ndarray  # (draw, target, knot) delta_i at the pilots' budgets
     slope: np.ndarray  # (draw, target, knot) its slope there
@@ -64,7 +64,7 @@ class Discrepancy(NamedTuple):
 
 @dataclass(frozen=True)
 class Law:
-    """The law of :mod:`climb_bayes.law` at ``draws`` parameter draws: a :class:`LossModel`.
+    """The law of :mod:`climb_bayes.model.law` at ``draws`` parameter draws: a :class:`LossModel`.
 
     ``bend`` (the learned error in budget) and ``extrapolation_sd`` (a fixed error beyond
     ``pilot_tokens``, nats per e-fold: :meth:`extrapolation_error`) are optional.

@@ -27,10 +27,10 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from climb_bayes.compare import DOUBT_THRESHOLD
+from climb_bayes.decide.compare import DOUBT_THRESHOLD
 from climb_bayes.errors import listing
-from climb_bayes.law import transfer_coefficient
-from climb_bayes.posterior import Posterior
+from climb_bayes.model.law import transfer_coefficient
+from climb_bayes.model.posterior import Posterior
 
 #: Inner and outer credible bands of the fitted curves and intervals.
 BANDS = (0.5, 0.9)
@@ -82,7 +82,7 @@ def sample_dims(data: xr.DataArray) -> tuple[str, ...]:
 
 def transfer_draws(idata: az.InferenceData, tokens: float) -> xr.DataArray:
     """Draws of the transfer coefficient ``alpha_{j->i}(D)`` at ``D = tokens``
-    (:func:`climb_bayes.law.transfer_coefficient`).
+    (:func:`climb_bayes.model.law.transfer_coefficient`).
 
     Dims ``(chain, draw, source, target)``; a language's transfer to itself (fixed at zero by
     the model) is NaN.
@@ -637,7 +637,7 @@ def optimal_share_plot(draws: pd.DataFrame | None, quantiles: pd.DataFrame | Non
 def gain_probability_plot(probabilities: pd.Series, reference: str, delta: float) -> Figure:
     """Bar chart of ``P(gain > delta)``: the probability that a mix's weighted loss is more than
     ``delta`` below the ``reference`` mix's, one bar per mix other than the reference, with the
-    solver's threshold under doubt (:data:`climb_bayes.compare.DOUBT_THRESHOLD`) marked; a
+    solver's threshold under doubt (:data:`climb_bayes.decide.compare.DOUBT_THRESHOLD`) marked; a
     probability that is not a number says so. NoFigure when there is no such mix or no
     probability is a number."""
     if probabilities.empty:

@@ -6,9 +6,9 @@ budget ``D`` (``tokens_scaled = D / D_ref``), weights ``w`` over the evaluated l
 
     W_s(r) = sum_i w_i L_i(r, D; theta_s)
 
-with ``L`` from :mod:`climb_bayes.law` (never written again here). Objectives, all minimised
+with ``L`` from :mod:`climb_bayes.model.law` (never written again here). Objectives, all minimised
 over ``{r : sum r = 1, lower <= r <= upper}`` (``upper`` folds in the availability cap
-``r_i D <= K A_i``) by :func:`climb_bayes.interior.minimise_on_simplex` with exact JAX
+``r_i D <= K A_i``) by :func:`climb_bayes.decide.interior.minimise_on_simplex` with exact JAX
 derivatives in float64:
 
 - ``mean``:     ``(1/S) sum_s W_s(r)`` (``posterior_mean``; at one draw: ``plugin``)
@@ -25,7 +25,8 @@ and, for the paper's two-step procedure (:func:`two_step_mix`), the shortfall of
 shares from a target curve.
 
 The floor. Below an effective share of ``FLOOR_REGION`` (1%) no pilot measures the law: its loss
-there is the smooth floor of :func:`climb_bayes.law.positive_floor`, large but bounded and flat.
+there is the smooth floor of :func:`climb_bayes.model.law.positive_floor`, large but bounded and
+flat.
 A mix that left a weighted language there would rest on that plateau, not on evidence; so the
 optimised mixes keep the posterior mean of every weighted training language's effective share
 at or above it (:func:`floor_constraint`)::
@@ -45,21 +46,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from climb_bayes.interior import (
+from climb_bayes.decide.interior import (
     START_PULL,
     Solution,
     feasible_start,
     minimise_on_simplex,
     no_constraint,
 )
-from climb_bayes.law import (
+from climb_bayes.model.law import (
     FLOOR_REGION,
     LawParams,
     effective_share,
     expected_loss,
     unfloored_share,
 )
-from climb_bayes.loss_model import Law
+from climb_bayes.model.loss_model import Law
 
 Array = jax.Array
 OBJECTIVE_KINDS = ("mean", "mean_sd", "quantile", "cvar_regret")
@@ -81,8 +82,8 @@ class Problem(NamedTuple):
     def at_budget(cls, law: Law, tokens: float, weights: np.ndarray, lower: np.ndarray,
                   upper: np.ndarray, floor: float = FLOOR_REGION) -> "Problem":
         """The problem of ``law``'s draws at the target budget ``tokens``, its learned error
-        in budget folded into ``B`` (:meth:`climb_bayes.loss_model.Law.at_budget`, the draws
-        :meth:`~climb_bayes.loss_model.Law.predict_loss` makes with the default key), with
+        in budget folded into ``B`` (:meth:`climb_bayes.model.loss_model.Law.at_budget`, the draws
+        :meth:`~climb_bayes.model.loss_model.Law.predict_loss` makes with the default key), with
         the effective-share ``floor`` (:func:`floor_constraint`)."""
         return cls(LawParams(*(np.asarray(p, np.float64) for p in law.at_budget(tokens))),
                    tokens / law.reference, np.asarray(law.self_map, np.float64),
@@ -195,7 +196,8 @@ _solve = jax.jit(minimise_on_simplex, static_argnums=(0,),
 def floor_constraint(form: str, floor: float) -> Callable[[Array, Any], Array]:
     """``c(r, data)``: per target, ``(1/S) sum_s rt_i(r; theta_s) - floor`` where ``i`` is a
     weighted training language, and 1 (never binding) for the others; ``data`` as for
-    :func:`objective`. ``rt`` before the law's own floor (:func:`climb_bayes.law.unfloored_share`),
+    :func:`objective`. ``rt`` before the law's own floor
+    (:func:`climb_bayes.model.law.unfloored_share`),
     so the constraint has a gradient where the law is flat. Cached: one form and floor
     compile once."""
 
@@ -243,7 +245,7 @@ def _smallest_margin(form: str, floor: float) -> Callable[[Array, Any], Array]:
 
 
 def _pulled(problem: Problem, shares: np.ndarray) -> np.ndarray:
-    """Where :func:`climb_bayes.interior.minimise_on_simplex` starts from ``shares``."""
+    """Where :func:`climb_bayes.decide.interior.minimise_on_simplex` starts from ``shares``."""
     centre, free = feasible_start(jnp.asarray(problem.lower), jnp.asarray(problem.upper))
     return np.where(np.asarray(free), (1 - START_PULL) * shares + START_PULL * np.asarray(centre),
                     np.asarray(centre))

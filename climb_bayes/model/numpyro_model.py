@@ -1,7 +1,7 @@
 """The Bayesian CLIMB model: priors on the law's parameters and a Student-t likelihood.
 
 One numpyro model function, :func:`climb_model`. The law itself is imported from
-:mod:`climb_bayes.law`. Units: budgets are scaled by ``D_ref`` (``tokens_scaled = D / D_ref``)
+:mod:`climb_bayes.model.law`. Units: budgets are scaled by ``D_ref`` (``tokens_scaled = D / D_ref``)
 and every target's loss by its ``loss_scale`` (its median observed pilot loss), so the default
 priors in ``conf/model/*.yaml`` suit any corpus and tokenizer.
 
@@ -23,7 +23,7 @@ Priors (each hyper-parameter is a field of :class:`Priors`)::
     sigma_i ~ HalfNormal(sigma_fraction * loss_scale_i)                  observation noise
     y_{s,i} ~ StudentT(nu, L_i(r_s, D_s), sigma_i)                       nu fixed, or Gamma(2, 0.1)
 
-``L_i`` includes ``exp(delta_i(u_s))`` on its reducible part (:mod:`climb_bayes.discrepancy`;
+``L_i`` includes ``exp(delta_i(u_s))`` on its reducible part (:mod:`climb_bayes.model.discrepancy`;
 ``discrepancy_scale = 0`` leaves it out). When some run has several checkpoints, each run ``s``
 adds its own offset ``u_si`` to the mean of all its checkpoints (:func:`run_effect`).
 
@@ -33,13 +33,13 @@ target, its typical effective tokens, :func:`effective_anchor`), are one site,
 ``loss_split``, whose prior is the two log-normals above (given ``beta_i``, ``log A_i`` is
 ``log B_i`` shifted) but which NUTS moves in the loss at the anchor ``E_i + A_i`` and the
 reducible fraction ``A_i / (E_i + A_i)``: what the pilots pin down, and what they barely see
-(:mod:`climb_bayes.loss_split`).
+(:mod:`climb_bayes.model.loss_split`).
 
 Transfer is sampled where the pilots measure it, for the same reason: ``a~_ji`` (site
 ``a_pair``) is what a token of ``j`` is worth to ``i`` at the reference budget *and* at the
 typical share ``s0`` of a source in the pilots (:func:`typical_share`); the law's ``a_ji``
 (the worth of the first tokens) is ``a~_ji / g_i`` with ``g_i`` the saturation factor of the
-interaction form at ``s0`` (:class:`climb_bayes.law.InteractionForm`, e.g.
+interaction form at ``s0`` (:class:`climb_bayes.model.law.InteractionForm`, e.g.
 ``(1 - exp(-eta_i s0)) / (eta_i s0)``). Sampled as ``a_ji`` directly, every transfer into
 ``i`` slides with ``eta_i`` along a ridge (measured on a 3-language simulated design:
 correlations of +-0.95 between ``eta_i`` and the pairs into ``i``, R-hat 1.8); sampled at
@@ -61,10 +61,10 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.infer.reparam import LocScaleReparam
 
-from climb_bayes.discrepancy import at_knots, knot_states, without_trend
 from climb_bayes.errors import InputError
-from climb_bayes.law import INTERACTION_FORMS, LawParams, effective_share, expected_loss
-from climb_bayes.loss_split import LossSplit
+from climb_bayes.model.discrepancy import at_knots, knot_states, without_trend
+from climb_bayes.model.law import INTERACTION_FORMS, LawParams, effective_share, expected_loss
+from climb_bayes.model.loss_split import LossSplit
 
 #: Sampled or derived sites that make up :class:`LawParams`, plus the noise.
 LAW_SITES = ("E", "B", "beta", "a", "k", "eta")
@@ -252,7 +252,7 @@ def discrepancy(data: ModelData, priors: Priors) -> jax.Array:
     ``tau_i = tau * exp(discrepancy_spread * w_i)``, ``w_i ~ Normal(0, 1)``, around the shared
     ``tau ~ LogNormal(log discrepancy_scale, discrepancy_log_sd)`` (site
     ``discrepancy_scale``), and the process at the pilots' budgets from its non-centred
-    innovations (:mod:`climb_bayes.discrepancy`); ``discrepancy`` and ``discrepancy_slope``
+    innovations (:mod:`climb_bayes.model.discrepancy`); ``discrepancy`` and ``discrepancy_slope``
     ``(target, budget_knot)`` are recorded for predictions beyond the pilots.
     """
     n_target, n_knot = data.self_map.shape[1], data.knots.shape[0]
