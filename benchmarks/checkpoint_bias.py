@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from climb_bayes.data.pilot_table import SHARE_PREFIX, read_pilots
+from climb_bayes.data.pilot_table import SHARE_PREFIX
+from climb_bayes.data.table_files import read_pilots
 from climb_bayes.io import atomic_path
 
 REPO = Path(__file__).resolve().parents[1]

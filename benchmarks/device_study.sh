@@ -8,12 +8,12 @@ out=$1; limit=$2; draws=${3:-300}
 settings="law_m4_pos_10x law_m4_neg_10x law_m4_pos_100x law_m4_pos_1000x law_m4_scarce_100x law_m8_pos_10x dml_m4_10x dml_m4_scarce_100x"
 for s in $settings; do
   mkdir -p "$out/main/$s"
-  timeout "$limit" python3 -W ignore benchmarks/simulation_study.py --settings "$s" --worlds 20 \
+  timeout "$limit" python3 -W ignore -m benchmarks.simulation_study --settings "$s" --worlds 20 \
     --draws "$draws" --output "$out/main/$s" > "$out/main/$s/log.txt" 2>&1 &
 done
 for s in law_m4_pos_10x dml_m4_10x; do
   mkdir -p "$out/eff/$s"
-  timeout "$limit" python3 -W ignore benchmarks/simulation_study.py --efficiency --settings "$s" \
+  timeout "$limit" python3 -W ignore -m benchmarks.simulation_study --efficiency --settings "$s" \
     --worlds 6 --draws "$draws" --output "$out/eff/$s" > "$out/eff/$s/log.txt" 2>&1 &
 done
 wait

@@ -15,8 +15,8 @@ RedPajama domains, each one run evaluated on 22 Pile validation domains at check
 10k to 30k steps of 1048576 tokens. The benchmark keeps ``--targets`` (default: five domains
 of different kinds, web, code, science, books and law) and:
 
-1. fits the posterior (:func:`climb_bayes.fit.fit_posterior`, default priors, every checkpoint
-   up to ``--fit-until`` steps, as ``checkpoints=all`` does) to all 42 runs; with
+1. fits the posterior (:func:`climb_bayes.model.fitting.fit_posterior`, default priors, every
+   checkpoint up to ``--fit-until`` steps, as ``checkpoints=all`` does) to all 42 runs; with
    ``--discrepancy-scale 0`` the law alone, without its learned error in budget
    (:mod:`climb_bayes.model.discrepancy`), as the model was before it (method ``posterior``);
 2. predicts each run's loss on each target at every later checkpoint, the held-out budgets
@@ -52,8 +52,10 @@ from scipy.stats import spearmanr
 
 from benchmarks.records import append_row, commit
 from climb_bayes.data.checkpoint_log import TOKENS_PER_STEP, read_checkpoint_log
-from climb_bayes.data.pilot_table import SHARE_PREFIX, PilotTable, validate_pilots
-from climb_bayes.fit import Sampler, fit_posterior, model_data, sampling_report
+from climb_bayes.data.pilot_table import SHARE_PREFIX, PilotTable
+from climb_bayes.data.validation import validate_pilots
+from climb_bayes.fit import sampling_report
+from climb_bayes.model.fitting import Sampler, fit_posterior, model_data
 from climb_bayes.model.health import stored_health
 from climb_bayes.model.inference import find_map
 from climb_bayes.model.numpyro_model import Priors, climb_model

@@ -8,8 +8,8 @@ For each ``m`` it simulates the paper's ``3 x m x 2`` design plus monolingual ru
 budgets (3e6, 1e7, 3e7 tokens) from known parameters and keeps each run's final loss (what
 ``python -m climb_bayes.fit`` fits by default), then, in this one process:
 
-- ``nuts``: :func:`climb_bayes.fit.fit_posterior` (MAP starts, then NUTS); wall time including
-  compilation, max R-hat, min bulk and tail ESS, divergences;
+- ``nuts``: :func:`climb_bayes.model.fitting.fit_posterior` (MAP starts, then NUTS); wall time
+  including compilation, max R-hat, min bulk and tail ESS, divergences;
 - ``point``: :func:`benchmarks.point_fit.fit_point` (Huber loss, L-BFGS from many starts, as
   Chinchilla and Data Mixing Laws fit their laws).
 
@@ -30,13 +30,13 @@ import numpyro
 import pandas as pd
 
 from benchmarks.point_fit import PointFit, fit_point
-from climb_bayes.data.pilot_table import validate_pilots
-from climb_bayes.fit import Sampler, fit_posterior, pilot_rows
+from climb_bayes.data.simulated import World, heldout_runs, simulate_pilots
+from climb_bayes.data.validation import validate_pilots
+from climb_bayes.model.fitting import Sampler, fit_posterior, pilot_rows
 from climb_bayes.model.health import stored_health
 from climb_bayes.model.numpyro_model import Priors
 from climb_bayes.model.posterior import Posterior, read_posterior, save_posterior
 from climb_bayes.predict import predictive_losses
-from climb_bayes.simulate import World, heldout_runs, simulate_pilots
 
 PILOT_BUDGETS = (3e6, 1e7, 3e7)  # three budgets, as climb_bayes.design plans them
 INSIDE = PILOT_BUDGETS

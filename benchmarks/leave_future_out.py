@@ -5,19 +5,18 @@
 
 ``model.extrapolation_sd`` (the law's own error beyond the pilots, nats per e-fold; see
 :meth:`climb_bayes.model.loss_model.Law.extrapolation_error`) is a prior belief. This benchmark
-measures
-whether it could be learned from the pilots instead. For each pilot table it keeps the
+measures whether it could be learned from the pilots instead. For each pilot table it keeps the
 observations at up to a third of the largest pilot budget (the *past*), fits the law to them,
 and predicts the rest (the *future*, 1.5x and 3x beyond the past). The fit is the MAP of
 :func:`climb_bayes.model.inference.find_map` (every pooled site centred, so it is the MAP of the
 pooled values themselves) and 1000 draws of its Laplace approximation, a cheap stand-in for
-NUTS. The future's residuals give the maximum-likelihood ``extrapolation_sd``
-(``tau_lfo``: residual ``~ Normal(0, v + (tau ln(D / D_past))^2)``, ``v`` the predictive
-variance). In the simulated worlds (settings of ``simulation_study.py``, correct law
-``law_m4_pos_10x`` and misspecified ``dml_m4_10x``) the same fit to all the pilots also
-predicts 100 held-out runs at the target (10x the largest pilot), whose residuals give the
-``tau_target`` that would have been right there. If the check worked, ``tau_lfo`` would track
-``tau_target``: near 0 for the correct law, large for the wrong one. The bundled real pilots
+NUTS. The future's residuals give the maximum-likelihood ``extrapolation_sd`` (``tau_lfo``:
+residual ``~ Normal(0, v + (tau ln(D / D_past))^2)``, ``v`` the predictive variance). In the
+simulated worlds (settings of :mod:`benchmarks.simulation.settings`, correct law
+``law_m4_pos_10x`` and misspecified ``dml_m4_10x``) the same fit to all the pilots also predicts
+100 held-out runs at the target (10x the largest pilot), whose residuals give the ``tau_target``
+that would have been right there. If the check worked, ``tau_lfo`` would track ``tau_target``:
+near 0 for the correct law, large for the wrong one. The bundled real pilots
 (``climb_bayes/data/example``) get the past/future part only. One row per world, then means.
 """
 
@@ -33,9 +32,13 @@ import scipy.optimize
 from jax.flatten_util import ravel_pytree
 from numpyro.infer.util import constrain_fn
 
-from benchmarks.simulation_study import SETTINGS, heldout, make_world
-from climb_bayes.data.pilot_table import SHARE_PREFIX, PilotTable, read_pilots, validate_pilots  # noqa: E402
-from climb_bayes.fit import bundled_example, model_data  # noqa: E402
+from benchmarks.simulation.scoring import heldout
+from benchmarks.simulation.settings import SETTINGS, make_world
+from climb_bayes.data.pilot_table import SHARE_PREFIX, PilotTable  # noqa: E402
+from climb_bayes.data.table_files import read_pilots  # noqa: E402
+from climb_bayes.data.validation import validate_pilots  # noqa: E402
+from climb_bayes.fit import bundled_example  # noqa: E402
+from climb_bayes.model.fitting import model_data
 from climb_bayes.model.health import MARGINAL, Health  # noqa: E402
 from climb_bayes.model.inference import find_map  # noqa: E402
 from climb_bayes.model.law import LawParams  # noqa: E402

@@ -29,7 +29,7 @@ import scipy.optimize
 
 from climb_bayes.data.pilot_table import PilotTable
 from climb_bayes.errors import InputError
-from climb_bayes.fit import model_data
+from climb_bayes.model.fitting import model_data
 from climb_bayes.model.law import INTERACTION_FORMS, LawParams, expected_loss
 from climb_bayes.model.loss_model import Law
 from climb_bayes.model.numpyro_model import transfer_pairs

@@ -15,11 +15,11 @@ evaluated on 13 of them. The fit uses the first ``--train-runs`` runs of
 which RegMix drew them, so the first N are a random subset, and a smaller N is nested in a
 larger one); the held-out runs are the first ``--held-out`` of RegMix's own held-out set,
 ``test_mixture_1m.csv``/``test_pile_loss_1m.csv`` (256 runs). Both are converted by
-:func:`climb_bayes.data.pilot_table.from_wide` (run id column ``index``, weights divided by their
+:func:`climb_bayes.data.wide_layout.from_wide` (run id column ``index``, weights divided by their
 sum,
 as RegMix rounds them to 3 decimals).
 
-In this one process: :func:`climb_bayes.fit.fit_posterior` with the default priors; then
+In this one process: :func:`climb_bayes.model.fitting.fit_posterior` with the default priors; then
 
 - ``seconds``: wall time of that call (MAP starts, compilation, NUTS, and the non-centred
   refit when the chains look stuck);
@@ -55,8 +55,12 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from benchmarks.records import append_row, commit
-from climb_bayes.data.pilot_table import PilotTable, from_wide, read_table, validate_pilots
-from climb_bayes.fit import Sampler, fit_posterior, prior_report, sampling_report
+from climb_bayes.data.pilot_table import PilotTable
+from climb_bayes.data.table_files import read_table
+from climb_bayes.data.validation import validate_pilots
+from climb_bayes.data.wide_layout import from_wide
+from climb_bayes.fit import prior_report, sampling_report
+from climb_bayes.model.fitting import Sampler, fit_posterior
 from climb_bayes.model.health import HEALTHY, stored_health
 from climb_bayes.model.law import INTERACTION_FORMS
 from climb_bayes.model.numpyro_model import Priors

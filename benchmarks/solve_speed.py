@@ -4,7 +4,7 @@
     python -m benchmarks.solve_speed --quick    # m = 8, 500 draws (under a minute)
     python -m benchmarks.solve_speed --languages 16 --draws 4000 --scipy-draws 10
 
-Synthetic posterior: one world from :func:`climb_bayes.simulate.draw_world`, each of its
+Synthetic posterior: one world from :func:`climb_bayes.data.simulated.draw_world`, each of its
 parameters jittered per draw (log-normal for the positive ones, normal for the transfer
 terms), the target budget 10x ``D_ref``, equal weights, the full simplex. In this one process:
 
@@ -44,16 +44,10 @@ import optax
 import pandas as pd
 from scipy.optimize import Bounds, LinearConstraint, minimize
 
-from climb_bayes.decide.optimal_mix import (
-    Problem,
-    minimise,
-    objective,
-    objective_data,
-    objective_value,
-    per_draw_optima,
-)
+from climb_bayes.data.simulated import draw_world, language_names
+from climb_bayes.decide.objectives import Problem, objective, objective_data, objective_value
+from climb_bayes.decide.optimal_mix import minimise, per_draw_optima
 from climb_bayes.model.law import FLOOR_REGION, LawParams, self_map
-from climb_bayes.simulate import draw_world, language_names
 
 
 def synthetic_problem(languages: int, draws: int, seed: int = 0) -> Problem:

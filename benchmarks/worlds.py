@@ -3,10 +3,10 @@
 
 Three kinds of truth share one interface (``predict_loss(shares, tokens)``, the
 :class:`climb_bayes.model.loss_model.LossModel` protocol, with one draw; ``sigma``, ``sources``,
-``targets``, ``reference``), so :func:`climb_bayes.simulate.observe` and
-:func:`climb_bayes.simulate.heldout_runs` work with all three:
+``targets``, ``reference``), so :func:`climb_bayes.data.simulated.observe` and
+:func:`climb_bayes.data.simulated.heldout_runs` work with all three:
 
-- the CLIMB law itself (:class:`climb_bayes.simulate.World`, correctly specified);
+- the CLIMB law itself (:class:`climb_bayes.data.simulated.World`, correctly specified);
 - a *misspecified* truth, :class:`DMLWorld`: the Data Mixing Laws form (Ye et al. 2024) with
   a mix effect that shrinks with the budget and a separate budget term::
 
@@ -40,10 +40,10 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 
+from climb_bayes.data.simulated import World
 from climb_bayes.decide.interior import minimise_on_simplex
-from climb_bayes.decide.optimal_mix import Problem, objective, objective_data
+from climb_bayes.decide.objectives import Problem, objective, objective_data
 from climb_bayes.model.loss_model import Law
-from climb_bayes.simulate import World
 
 Array = jax.Array
 

@@ -1,7 +1,7 @@
 """Convert published pilot results into a pilot table.
 
 ``python -m climb_bayes.convert mixtures=A.csv losses=B.csv tokens=1e9 output=pilots.csv``
-converts the wide layout (RegMix; :func:`climb_bayes.data.pilot_table.from_wide`), and
+converts the wide layout (RegMix; :func:`climb_bayes.data.wide_layout.from_wide`), and
 ``python -m climb_bayes.convert log=data/RedPajama/70M.txt output=pilots.csv`` a checkpoint
 log of Data Mixing Laws (:mod:`climb_bayes.data.checkpoint_log`). The options are in
 ``conf/convert.yaml``.
@@ -24,14 +24,10 @@ from climb_bayes.cli import (
     required,
 )
 from climb_bayes.data.checkpoint_log import read_checkpoint_log
-from climb_bayes.data.pilot_table import (
-    design_warnings,
-    from_wide,
-    read_table,
-    table_kind,
-    validate_pilots,
-    write_pilots,
-)
+from climb_bayes.data.designs import design_warnings
+from climb_bayes.data.table_files import read_table, table_kind, write_pilots
+from climb_bayes.data.validation import validate_pilots
+from climb_bayes.data.wide_layout import from_wide
 from climb_bayes.errors import InputError, exits_on_input_error
 
 #: The command line, for messages.

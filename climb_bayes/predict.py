@@ -29,7 +29,8 @@ from climb_bayes.cli import (
     output_file,
     required,
 )
-from climb_bayes.data.pilot_table import SHARE_PREFIX, read_csv
+from climb_bayes.data.pilot_table import SHARE_PREFIX
+from climb_bayes.data.table_files import read_csv
 from climb_bayes.errors import InputError, exits_on_input_error, listing, rows
 from climb_bayes.io import atomic_path
 from climb_bayes.model.health import notice

@@ -13,8 +13,8 @@ import jax
 import pandas as pd
 import pytest
 
-from climb_bayes.data.pilot_table import write_pilots
-from climb_bayes.simulate import simulate_pilots
+from climb_bayes.data.simulated import simulate_pilots
+from climb_bayes.data.table_files import write_pilots
 from trainers import corpus as corpus_io
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,7 +117,7 @@ class QuickStart:
 @pytest.fixture(scope="session")
 def quick_start(tmp_path_factory: pytest.TempPathFactory) -> QuickStart:
     """Run the README's tiny quick start as written, in a fresh directory holding a copy of
-    ``train.py`` and ``conf/`` (so ``conf/mix`` and ``runs/`` are written there, not in the
+    ``train.py`` and ``conf/`` (so ``runs/`` and its mixes are written there, not in the
     repository). The first line creates the environment, which the test session already is:
     it is skipped, and ``python`` is this interpreter."""
     root = tmp_path_factory.mktemp("quick_start")

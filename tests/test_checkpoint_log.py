@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from climb_bayes.data.checkpoint_log import TOKENS_PER_STEP, read_checkpoint_log
-from climb_bayes.data.pilot_table import validate_pilots
+from climb_bayes.data.validation import validate_pilots
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError
-from climb_bayes.fit import pilot_rows
+from climb_bayes.model.fitting import pilot_rows
 
 ROOT = "/ckpts/RedPajama/"
 VALID = "/data/pythia-pile.valid.{}.bin"

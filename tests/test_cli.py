@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from climb_bayes.data.pilot_table import PilotTable, read_pilots
+from climb_bayes.data.pilot_table import PilotTable
+from climb_bayes.data.table_files import read_pilots
 from climb_bayes.errors import INPUT_ERROR_STATUS
 from climb_bayes.fit import bundled_example
 from climb_bayes.model.law import LawParams, expected_loss

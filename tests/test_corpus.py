@@ -11,7 +11,8 @@ import pytest
 
 from climb_bayes.errors import InputError
 from trainers import corpus as corpus_io
-from trainers import tokeniser
+from trainers import corpus_reader, tokeniser
+from trainers.sources import django, libreoffice
 
 REPO = Path(__file__).resolve().parents[1]
 LANGUAGES = ["de", "en", "fr"]
@@ -29,14 +30,14 @@ def django_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_layout_and_language_table(django_corpus: Path) -> None:
-    assert corpus_io.corpus_languages(django_corpus) == LANGUAGES
+    assert corpus_reader.corpus_languages(django_corpus) == LANGUAGES
     table = pd.read_csv(django_corpus / "languages.csv")
     assert {"language", "train_tokens", "valid_tokens", "bytes",
             "tokens_per_byte"} <= set(table.columns)
     assert list(table["language"]) == LANGUAGES
     tok = tokeniser.load(django_corpus)
     for row in table.itertuples():
-        train = corpus_io.read_documents(django_corpus, row.language, "train")
+        train = corpus_reader.read_documents(django_corpus, row.language, "train")
         # train_tokens is the length of the training stream in the shared tokeniser's tokens
         assert row.train_tokens == len(tokeniser.encode_documents(tok, train))
         assert 0.1 < row.tokens_per_byte < 1
@@ -46,13 +47,13 @@ def test_layout_and_language_table(django_corpus: Path) -> None:
 
 def test_validation_texts_never_in_training(django_corpus: Path) -> None:
     for lang in LANGUAGES:
-        train = set(corpus_io.read_documents(django_corpus, lang, "train"))
-        valid = corpus_io.read_documents(django_corpus, lang, "valid")
+        train = set(corpus_reader.read_documents(django_corpus, lang, "train"))
+        valid = corpus_reader.read_documents(django_corpus, lang, "valid")
         assert valid and not train & set(valid)
 
 
 def test_split_is_by_id_so_translations_stay_held_out() -> None:
-    documents = corpus_io.django_documents(["en", "de"])
+    documents = django.django_documents(["en", "de"])
     german_valid = {key for key in documents["de"] if corpus_io.is_valid(key, 0.1, 0)}
     english_train, _ = corpus_io.split_documents(documents["en"], 0.1, 0)
     for key in german_valid:
@@ -61,7 +62,7 @@ def test_split_is_by_id_so_translations_stay_held_out() -> None:
 
 
 def test_django_drops_untranslated_and_fuzzy() -> None:
-    documents = corpus_io.django_documents(["en", "de"])
+    documents = django.django_documents(["en", "de"])
     english, german = documents["en"], documents["de"]
     assert len(english) > 700 and len(german) > 600
     assert not any(german[key] == english.get(key) for key in german)
@@ -93,7 +94,7 @@ msgstr[1] "%d Dateien"
 #~ msgid "Obsolete"
 #~ msgstr "Veraltet"
 '''
-    entries = corpus_io.parse_po(text)
+    entries = django.parse_po(text)
     assert [e["msgid"] for e in entries] == ["", "Hello", "Stale", "May", "one file"]
     assert entries[2]["fuzzy"] == "1" and "fuzzy" not in entries[1]
     assert entries[3] == {"msgctxt": "month", "msgid": "May", "msgstr": 'Mai "kurz"'}
@@ -111,16 +112,16 @@ HELP_PAGE = """<html><head><title>T</title><script>var x = 1;</script></head><bo
 
 
 def test_libreoffice_help_parsing_and_untranslated_dropped() -> None:
-    english = corpus_io.help_paragraphs(HELP_PAGE)
+    english = libreoffice.help_paragraphs(HELP_PAGE)
     assert english == {"hd_id1": "Query Design Bar", "par_id2": "Use the Query Design Bar.",
                        "par_id3": "Shared text & more", "par_id4": "Cell"}
     german_page = (HELP_PAGE.replace("Query Design Bar</h1>", "Symbolleiste</h1>")
                    .replace("Cell", "Zelle"))
-    german = corpus_io.help_documents({"p.html": corpus_io.help_paragraphs(german_page)},
-                                      {"p.html": english})
+    german = libreoffice.help_documents(
+        {"p.html": libreoffice.help_paragraphs(german_page)}, {"p.html": english})
     assert german == {"p.html": "Symbolleiste\nZelle"}
-    assert corpus_io.libreoffice_package("pt_br") == "libreoffice-help-pt-br"
-    assert corpus_io.libreoffice_package("en") == "libreoffice-help-en-us"
+    assert libreoffice.libreoffice_package("pt_br") == "libreoffice-help-pt-br"
+    assert libreoffice.libreoffice_package("en") == "libreoffice-help-en-us"
 
 
 def test_shard_formats_and_corrupt_shard(tmp_path: Path) -> None:
@@ -129,13 +130,13 @@ def test_shard_formats_and_corrupt_shard(tmp_path: Path) -> None:
     (folder / "a.txt").write_text("first doc\nstill first\n\nsecond doc\n")
     pd.DataFrame({"text": ["third"]}).to_parquet(folder / "b.parquet")
     (folder / "c.jsonl").write_text('{"text": "fourth"}\n')
-    assert corpus_io.read_documents(tmp_path, "xx", "train") == [
+    assert corpus_reader.read_documents(tmp_path, "xx", "train") == [
         "first doc\nstill first", "second doc", "third", "fourth"]
     (folder / "d.jsonl").write_text('{"text": "ok"}\n{"text": "cut off\n')
     with pytest.raises(InputError, match=r"d\.jsonl: line 2"):
-        corpus_io.read_documents(tmp_path, "xx", "train")
+        corpus_reader.read_documents(tmp_path, "xx", "train")
     with pytest.raises(InputError, match="no such directory"):
-        corpus_io.read_documents(tmp_path, "xx", "valid")
+        corpus_reader.read_documents(tmp_path, "xx", "valid")
 
 
 def test_own_directory_gets_tokeniser_and_table(django_corpus: Path, tmp_path: Path) -> None:

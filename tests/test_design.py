@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from climb_bayes.data.designs import budget_span_note, climb_design
 from climb_bayes.data.pilot_table import SHARE_PREFIX
-from climb_bayes.design import budget_span_note, climb_design
 from climb_bayes.errors import INPUT_ERROR_STATUS
 
 LANGUAGES = ["en", "de", "fr", "es", "it"]

@@ -1,6 +1,6 @@
 """The real study on the Django corpus: pilots -> held-out mixes at 3x -> fit -> score.
 
-It runs ``benchmarks/real_study.py --quick`` on the corpus and pilots of the README's tiny
+It runs ``python -m benchmarks.real_study --quick`` on the corpus and pilots of the README's tiny
 quick start (``tests/test_quick_start.py``), which trains the study's fixed held-out mixes
 (``train.py -m +mix=...``) and fits the posterior (``climb_bayes.fit``), then checks what each
 stage left behind, that the study's tables report exactly what the runs measured, and that the
@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from climb_bayes.data.pilot_table import read_pilots
+from climb_bayes.data.table_files import read_pilots
 from climb_bayes.model.health import VERDICTS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ LANGUAGES = {"de", "en", "fr"}
 
 def study(*arguments: str) -> subprocess.CompletedProcess[str]:
     """``python -m benchmarks.real_study --quick ARGS``, checked to succeed."""
-    result = subprocess.run([sys.executable, "benchmarks/real_study.py", "--quick", *arguments],
+    result = subprocess.run([sys.executable, "-m", "benchmarks.real_study", "--quick", *arguments],
                             cwd=REPO, capture_output=True, text=True, timeout=2400, check=False)
     assert result.returncode == 0, (result.stdout[-3000:], result.stderr[-4000:])
     return result

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from climb_bayes.decide.tables import comparison_table, weighted_loss_draws
 from climb_bayes.errors import INPUT_ERROR_STATUS
+from climb_bayes.inspect.sections import extrapolation_note
 from climb_bayes.model.posterior import Posterior, read_posterior
 from climb_bayes.predict import predict
-from climb_bayes.report import extrapolation_note
-from climb_bayes.solve import comparison_table, weighted_loss_draws
 
 SD = 0.05  # nats per e-fold
 MIXES = pd.DataFrame({"mix": ["uniform", "posterior_mean", "fr_heavy"],

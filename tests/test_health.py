@@ -5,7 +5,7 @@ import arviz as az
 import numpy as np
 import pytest
 
-from climb_bayes.fit import better
+from climb_bayes.model.fitting import better
 from climb_bayes.model.health import (
     BROKEN,
     HEALTHY,

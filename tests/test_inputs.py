@@ -12,13 +12,13 @@ import pytest
 from omegaconf import DictConfig, OmegaConf
 
 from climb_bayes.cli import check_command_line, check_overrides, output_directory, output_file
-from climb_bayes.data.pilot_table import read_csv, read_pilots
-from climb_bayes.design import climb_design
+from climb_bayes.data.designs import climb_design
+from climb_bayes.data.table_files import read_csv, read_pilots
+from climb_bayes.decide.inputs import available_tokens, solve_options
+from climb_bayes.decide.inputs import language_weights as solve_language_weights
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError
+from climb_bayes.inspect.assemble import ReportSettings
 from climb_bayes.predict import mix_budgets, read_mixes
-from climb_bayes.report import ReportSettings
-from climb_bayes.solve import available_tokens, solve_options
-from climb_bayes.solve import language_weights as solve_language_weights
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from benchmarks.worlds import BentWorld, draw_bent_world, draw_dml_world, true_optimum
-from climb_bayes.decide.optimal_mix import Problem
+from climb_bayes.data.simulated import draw_world
+from climb_bayes.decide.objectives import Problem
 from climb_bayes.model.law import LawParams, expected_loss, self_map
 from climb_bayes.model.loss_model import Discrepancy, Law
-from climb_bayes.simulate import draw_world
 
 LANGUAGES = ["en", "de", "fr"]
 SHARES = np.array([[1 / 3, 1 / 3, 1 / 3], [0.8, 0.1, 0.1], [0.0, 0.5, 0.5]])

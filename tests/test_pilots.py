@@ -8,14 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from climb_bayes.data.pilot_table import (
-    PilotTable,
-    design_warnings,
-    from_wide,
-    read_pilots,
-    validate_pilots,
-    write_pilots,
-)
+from climb_bayes.data.designs import design_warnings
+from climb_bayes.data.pilot_table import PilotTable
+from climb_bayes.data.table_files import read_pilots, write_pilots
+from climb_bayes.data.validation import validate_pilots
+from climb_bayes.data.wide_layout import from_wide
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError
 
 REPO = Path(__file__).resolve().parents[1]

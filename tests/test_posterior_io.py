@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from climb_bayes.errors import InputError
 from climb_bayes.model.posterior import read_posterior
 
 GROUPS = ("posterior", "sample_stats", "log_likelihood", "posterior_predictive",
@@ -131,3 +132,30 @@ def test_transfer_is_zero_exactly_on_the_diagonal(idata) -> None:
             assert np.all(array[..., same] == 0.0), (group, name)
             # the other pairs are free parameters: not stuck at zero
             assert np.all(np.std(array[..., ~same], axis=(0, 1)) > 0), (group, name)
+
+
+@pytest.mark.parametrize("attribute, value, message", [
+    ("climb_bayes_version", "9.0.0", "incompatible with this version"),
+    ("form", "quadratic", "does not know"),
+])
+def test_every_reader_refuses_a_posterior_this_version_cannot_use(cli, fitted, tmp_path,
+                                                                   attribute, value, message):
+    """predict, solve and report read posteriors through one reader, so each refuses the same
+    file with the same reason, exit status 2 and nothing written."""
+    idata = az.from_netcdf(str(fitted.posterior))
+    idata.posterior.attrs[attribute] = value
+    path = tmp_path / "other.nc"
+    idata.to_netcdf(str(path))
+    with pytest.raises(InputError, match=message):
+        read_posterior(path)
+    mixes = tmp_path / "mixes.csv"
+    mixes.write_text("mix,tokens," + ",".join(f"share_{s}" for s in idata.posterior.source.values)
+                     + "\nequal,1e8," + ",".join(["1"] * idata.posterior.sizes["source"]) + "\n")
+    commands = {"climb_bayes.predict": [f"mixes={mixes}", f"output={tmp_path / 'p.csv'}"],
+                "climb_bayes.solve": ["target_tokens=1e8", f"output={tmp_path / 'mix'}"],
+                "climb_bayes.report": [f"output={tmp_path / 'report'}"]}
+    for command, overrides in commands.items():
+        result = cli(command, f"posterior={path}", *overrides)
+        assert result.returncode == 2, (command, result.stderr[-2000:])
+        assert message in result.stderr, command
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mixes.csv", "other.nc"]

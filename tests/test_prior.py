@@ -11,8 +11,9 @@ import pytest
 import yaml
 from numpyro.infer import Predictive
 
-from climb_bayes.data.pilot_table import validate_pilots
-from climb_bayes.fit import model_data
+from climb_bayes.data.simulated import simulate_pilots
+from climb_bayes.data.validation import validate_pilots
+from climb_bayes.model.fitting import model_data
 from climb_bayes.model.law import INTERACTION_FORMS, LawParams, effective_share
 from climb_bayes.model.numpyro_model import (
     POOLED_SITES,
@@ -23,7 +24,6 @@ from climb_bayes.model.numpyro_model import (
     transfer_pairs,
     typical_share,
 )
-from climb_bayes.simulate import simulate_pilots
 
 DRAWS = 500
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks import real_study
+from benchmarks.real.record import restore_record, update_record
 
 
 def write(path: Path, text: str) -> None:
@@ -28,14 +28,14 @@ def make_workdir(root: Path) -> tuple[Path, Path]:
 def test_record_restores_finished_runs_only(tmp_path: Path) -> None:
     workdir, corpus = make_workdir(tmp_path)
     record = tmp_path / "record"
-    real_study.update_record(workdir, corpus, record)
+    update_record(workdir, corpus, record)
     kept = sorted(str(p.relative_to(record)) for p in record.rglob("*") if p.is_file())
     assert kept == ["design.csv", "heldout/300/seed1/uniform.csv", "languages.csv",
                     "mixes.csv", "pilots/r0.csv"]
 
     fresh = tmp_path / "fresh"
     write(fresh / "corpus" / "languages.csv", (corpus / "languages.csv").read_text())
-    real_study.restore_record(fresh, fresh / "corpus", record)
+    restore_record(fresh, fresh / "corpus", record)
     for name in ("pilots/design.csv", "pilots/r0/pilots.csv", "heldout/mixes.csv",
                  "heldout/300/seed1/uniform/pilots.csv"):
         assert (fresh / name).read_text() == (workdir / name).read_text(), name
@@ -44,7 +44,7 @@ def test_record_restores_finished_runs_only(tmp_path: Path) -> None:
     # a run finished later is added; a recorded file is never rewritten
     write(fresh / "pilots" / "r1" / "pilots.csv", "run_id,loss\nr1,2.9\n")
     write(fresh / "pilots" / "r0" / "pilots.csv", "run_id,loss\nr0,9.9\n")
-    real_study.update_record(fresh, fresh / "corpus", record)
+    update_record(fresh, fresh / "corpus", record)
     assert pd.read_csv(record / "pilots" / "r1.csv")["loss"].item() == 2.9
     assert pd.read_csv(record / "pilots" / "r0.csv")["loss"].item() == 3.0
     assert not list(record.rglob("*.partial"))
@@ -53,9 +53,9 @@ def test_record_restores_finished_runs_only(tmp_path: Path) -> None:
 def test_record_refuses_another_corpus(tmp_path: Path) -> None:
     workdir, corpus = make_workdir(tmp_path)
     record = tmp_path / "record"
-    real_study.update_record(workdir, corpus, record)
+    update_record(workdir, corpus, record)
     other = tmp_path / "other"
     write(other / "corpus" / "languages.csv", "language,train_tokens\nde,11\nen,20\n")
     with pytest.raises(SystemExit, match="another corpus"):
-        real_study.restore_record(other, other / "corpus", record)
+        restore_record(other, other / "corpus", record)
     assert not (other / "pilots").exists()

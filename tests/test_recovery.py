@@ -10,12 +10,12 @@ import jax
 import numpy as np
 import pytest
 
-from climb_bayes.data.pilot_table import validate_pilots
-from climb_bayes.fit import Sampler, fit_posterior
+from climb_bayes.data.simulated import heldout_runs, simulate_pilots
+from climb_bayes.data.validation import validate_pilots
+from climb_bayes.model.fitting import Sampler, fit_posterior
 from climb_bayes.model.numpyro_model import Priors
 from climb_bayes.model.posterior import read_posterior, save_posterior
 from climb_bayes.predict import predictive_losses
-from climb_bayes.simulate import heldout_runs, simulate_pilots
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import simulation_study as study
-from climb_bayes.data.pilot_table import validate_pilots
-from climb_bayes.fit import Sampler, fit_posterior
+from benchmarks.simulation.settings import SETTINGS, make_world
+from climb_bayes.data.validation import validate_pilots
+from climb_bayes.model.fitting import Sampler, fit_posterior
 from climb_bayes.model.health import BROKEN, stored_health
 from climb_bayes.model.numpyro_model import POOLED_SITES, Priors
 
@@ -22,7 +22,7 @@ def test_a_world_of_alike_languages_is_refitted_non_centred(caplog) -> None:
     """In this simulated world every language has the same law, so the spreads of the
     transfer pairs go to zero, where centred chains can stick in the funnel: the fit that is
     kept, refitted non-centred or not, is not broken and mixes."""
-    frame, _, _, _ = study.make_world(study.SETTINGS["law_m4_uniform_opt_10x"], 3)
+    frame, _, _, _ = make_world(SETTINGS["law_m4_uniform_opt_10x"], 3)
     sampler = Sampler(chains=2, warmup=500, samples=500, seed=0, map_starts=4,
                       progress_bar=False)
     with caplog.at_level(logging.WARNING, logger="climb_bayes.fit"):

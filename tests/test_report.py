@@ -32,12 +32,60 @@ from matplotlib.collections import LineCollection, PathCollection, PolyCollectio
 from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from climb_bayes import report
-from climb_bayes.data.pilot_table import validate_pilots  # noqa: E402
+from climb_bayes.data.simulated import simulate_pilots  # noqa: E402
+from climb_bayes.data.validation import validate_pilots  # noqa: E402
 from climb_bayes.decide.mix_file import MixFile  # noqa: E402
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError  # noqa: E402
-from climb_bayes.fit import model_data  # noqa: E402
-from climb_bayes.inspect import plots  # noqa: E402
+from climb_bayes.inspect.assemble import make_report, other_forms  # noqa: E402
+from climb_bayes.inspect.decision import (  # noqa: E402
+    decision_table,
+    loss_differences,
+    loss_table,
+    mix_losses,
+    with_uniform,
+)
+from climb_bayes.inspect.decision_plots import (  # noqa: E402
+    gain_probability_plot,
+    mix_loss_plot,
+    optimal_share_plot,
+)
+from climb_bayes.inspect.diagnostic_plots import (  # noqa: E402
+    KHAT_CEILING,
+    energy_plot,
+    health_variables,
+    khat_plot,
+    rank_plot,
+    trace_plot,
+)
+from climb_bayes.inspect.figure import NoFigure  # noqa: E402
+from climb_bayes.inspect.html_page import (  # noqa: E402
+    STYLE,
+    health_banner,
+    health_numbers,
+    render_html,
+)
+from climb_bayes.inspect.mix_directory import decision_budget, read_mix_directory  # noqa: E402
+from climb_bayes.inspect.scaling_plots import scaling_plot  # noqa: E402
+from climb_bayes.inspect.sections import (  # noqa: E402
+    Section,
+    checks_section,
+    decision_section,
+    good_k,
+    health_section,
+    khat_notes,
+    loo_table,
+    transfer_section,
+)
+from climb_bayes.inspect.transfer_plots import (  # noqa: E402
+    ARROW,
+    largest_pairs,
+    pairs,
+    transfer_draws,
+    transfer_forest,
+    transfer_heatmap,
+    transfer_summary,
+)
+from climb_bayes.model.fitting import model_data  # noqa: E402
 from climb_bayes.model.health import BROKEN, HEALTHY, MARGINAL, Health, assess, store  # noqa: E402
 from climb_bayes.model.numpyro_model import POOLED_SITES, Priors, climb_model  # noqa: E402
 from climb_bayes.model.posterior import (  # noqa: E402
@@ -48,7 +96,6 @@ from climb_bayes.model.posterior import (  # noqa: E402
     save_posterior,
 )
 from climb_bayes.predict import predict  # noqa: E402
-from climb_bayes.simulate import simulate_pilots  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "inspect_posterior.ipynb"
@@ -176,15 +223,15 @@ def test_compare_section_follows_the_other_form_beside_the_posterior(fitted, tmp
     alone.mkdir()
     shutil.copy(fitted.posterior, alone / "posterior.nc")
     posterior = read_posterior(alone / "posterior.nc")
-    assert report.other_forms(alone / "posterior.nc", posterior.law.form) == {}
-    section = report.checks_section(posterior.idata, {}, posterior.law.form)
+    assert other_forms(alone / "posterior.nc", posterior.law.form) == {}
+    section = checks_section(posterior.idata, {}, posterior.law.form)
     assert "compare" not in section.figures
     assert any("only one interaction form" in note for note in section.notes)
     other = fitted.output / "posterior_self_saturating.nc"
     if other.is_file():
-        others = report.other_forms(fitted.posterior, posterior.law.form)
+        others = other_forms(fitted.posterior, posterior.law.form)
         assert set(others) == {"self_saturating"}
-        section = report.checks_section(posterior.idata, others, posterior.law.form)
+        section = checks_section(posterior.idata, others, posterior.law.form)
         table = section.tables["az.compare of the interaction forms"]
         fit_table = pd.read_csv(fitted.output / "model_comparison.csv", index_col=0)
         assert set(table.index) == set(fit_table.index)
@@ -195,7 +242,7 @@ def test_compare_section_follows_the_other_form_beside_the_posterior(fitted, tmp
 
 def test_heatmap_colours_are_posterior_means_from_the_inference_data(posterior) -> None:
     idata = posterior.idata
-    section = report.transfer_section(idata, TARGET_TOKENS)
+    section = transfer_section(idata, TARGET_TOKENS)
     image = section.figures["transfer_heatmap"].axes[0].images[0].get_array()
     post = idata.posterior
     reference = float(post.attrs["reference_tokens"])
@@ -214,13 +261,13 @@ def test_heatmap_colours_are_posterior_means_from_the_inference_data(posterior) 
 
 
 def test_decision_losses_match_the_predict_command(posterior, mix_dir) -> None:
-    mixes = report.read_mix_directory(mix_dir, posterior.sources)
-    tokens = report.decision_budget(mixes, None)
+    mixes = read_mix_directory(mix_dir, posterior.sources)
+    tokens = decision_budget(mixes, None)
     assert tokens == TARGET_TOKENS  # read from the mixes' metadata
-    shares = report.with_uniform(mixes.shares)
+    shares = with_uniform(mixes.shares)
     names = list(shares.index)
-    losses = report.mix_losses(posterior, shares, tokens)
-    table = report.loss_table(losses, names, posterior.targets, mixes.files)
+    losses = mix_losses(posterior, shares, tokens)
+    table = loss_table(losses, names, posterior.targets, mixes.files)
     frame = shares.reset_index().rename(columns={s: f"share_{s}" for s in posterior.sources})
     expected = predict(posterior, frame, np.full(len(frame), tokens))
     merged = table.merge(expected, on=["mix", "language"], suffixes=("", "_predict"))
@@ -235,8 +282,8 @@ def test_decision_losses_match_the_predict_command(posterior, mix_dir) -> None:
                         if language in posterior.sources else np.nan)
             np.testing.assert_equal(row["solver_mean"].item(), expected)
     weights = np.full(len(posterior.targets), 1.0 / len(posterior.targets))
-    decision = report.decision_table(losses, names, weights, "uniform", DELTA,
-                                     mixes.comparison)
+    decision = decision_table(losses, names, weights, "uniform", DELTA,
+                              mixes.comparison)
     weighted = losses.mean(axis=2)
     uniform = names.index("uniform")
     for m, name in enumerate(names):
@@ -258,12 +305,12 @@ def test_report_reads_what_the_solver_writes(fitted, posterior, cli, tmp_path) -
     result = cli("climb_bayes.solve", f"posterior={fitted.posterior}", "target_tokens=1e9",
                  f"output={solved}")
     assert result.returncode == 0, result.stderr[-3000:]
-    mixes = report.read_mix_directory(solved, posterior.sources)
+    mixes = read_mix_directory(solved, posterior.sources)
     assert {"posterior_mean", "plugin", "uniform"} <= set(mixes.shares.index)
     assert mixes.comparison is not None and mixes.optimal_share_draws is not None
-    tokens = report.decision_budget(mixes, None)
+    tokens = decision_budget(mixes, None)
     assert tokens == 1e9
-    section = report.decision_section(posterior, mixes, tokens)
+    section = decision_section(posterior, mixes, tokens)
     assert set(section.figures) == DECISION_FIGURES
     losses = section.tables["predicted loss per mix and language (nats)"]
     np.testing.assert_allclose(losses["mean"], losses["solver_mean"], rtol=1e-4)
@@ -283,16 +330,16 @@ def test_report_reads_what_the_solver_writes(fitted, posterior, cli, tmp_path) -
 def test_differences_are_paired_per_draw(posterior) -> None:
     shares = pd.DataFrame([[1.0 / len(posterior.sources)] * len(posterior.sources)],
                           index=["same"], columns=posterior.sources)
-    shares = report.with_uniform(shares)
-    losses = report.mix_losses(posterior, shares, TARGET_TOKENS)
-    table = report.loss_differences(losses, list(shares.index), posterior.targets)
+    shares = with_uniform(shares)
+    losses = mix_losses(posterior, shares, TARGET_TOKENS)
+    table = loss_differences(losses, list(shares.index), posterior.targets)
     assert list(table["mix"].unique()) == ["same"]
     np.testing.assert_allclose(table[["mean", "q05", "q95"]], 0.0, atol=1e-6)
 
 
 def test_without_mixes_the_decision_is_skipped_with_a_note(fitted, tmp_path) -> None:
     output = tmp_path / "report"
-    page = report.make_report(fitted.posterior, None, output)
+    page = make_report(fitted.posterior, None, output)
     written = {p.stem for p in output.glob("*.png")}
     assert POSTERIOR_FIGURES <= written and not written & DECISION_FIGURES
     html = page.read_text()
@@ -351,7 +398,7 @@ def test_make_report_rejects_bad_mixes_before_writing(fitted, posterior, tmp_pat
     overrides, named = bad_case(case, tmp_path, fitted, posterior.sources)
     output = tmp_path / "out"
     with pytest.raises(InputError) as error:
-        report.make_report(fitted.posterior, overrides[1].split("=", 1)[1], output)
+        make_report(fitted.posterior, overrides[1].split("=", 1)[1], output)
     for text in named:
         assert text in str(error.value)
     assert not output.exists()
@@ -363,10 +410,10 @@ def test_mixes_without_a_budget_need_tokens(posterior, tmp_path) -> None:
         document = yaml.safe_load(file.read_text())
         document.pop("metadata")
         file.write_text(yaml.safe_dump(document))
-    mixes = report.read_mix_directory(tmp_path, posterior.sources)
+    mixes = read_mix_directory(tmp_path, posterior.sources)
     with pytest.raises(InputError, match="tokens=N"):
-        report.decision_budget(mixes, None)
-    assert report.decision_budget(mixes, 5e8) == 5e8
+        decision_budget(mixes, None)
+    assert decision_budget(mixes, 5e8) == 5e8
 
 
 # ----------------------------------------------------------------------------- 16 languages
@@ -476,9 +523,9 @@ def assert_readable(fig: plt.Figure) -> None:
 
 def test_transfer_figures_are_readable_at_16_languages() -> None:
     idata = synthetic_idata(16)
-    alpha = plots.transfer_draws(idata, 1e9)
-    mean, positive = plots.transfer_summary(alpha)
-    heatmap = plots.transfer_heatmap(mean, positive, 1e9)
+    alpha = transfer_draws(idata, 1e9)
+    mean, positive = transfer_summary(alpha)
+    heatmap = transfer_heatmap(mean, positive, 1e9)
     image = heatmap.axes[0].images[0].get_array()
     alpha_direct = idata.posterior["a"] + idata.posterior["k"] * (1e8 / 1e9 - 1)
     direct = alpha_direct.mean(("chain", "draw")).values
@@ -487,10 +534,10 @@ def test_transfer_figures_are_readable_at_16_languages() -> None:
     assert len(heatmap.axes[0].texts) == 16 * 15
     assert heatmap.get_size_inches()[0] >= 10
     assert_readable(heatmap)
-    forest = plots.transfer_forest(alpha, count=20)
+    forest = transfer_forest(alpha, count=20)
     labels = [t.get_text() for t in forest.axes[0].get_yticklabels()]
     assert len(labels) == 20
-    top = plots.largest_pairs(alpha, 20)
+    top = largest_pairs(alpha, 20)
     assert all(any(pair in label for label in labels) for pair in top)
     assert_readable(forest)
     plt.close("all")
@@ -500,8 +547,8 @@ def test_trace_and_rank_plots_are_readable_and_labelled_at_16_languages() -> Non
     """One panel per parameter, labelled with its coordinate: every beta and the 4 pairs with
     the lowest bulk ESS; divergences are thin short ticks that leave the traces visible."""
     idata = synthetic_idata(16, divergent=0.05)
-    variables = plots.health_variables(idata, 4)
-    a = plots.pairs(idata.posterior["a"])
+    variables = health_variables(idata, 4)
+    a = pairs(idata.posterior["a"])
     ess = az.ess(a.to_dataset(name="a"))["a"]
     worst = [str(p) for p in ess.sortby(ess)["pair"].values[:4]]
     expected = [f"beta[l{i:02d}]" for i in range(16)] + [f"a[{pair}]" for pair in worst]
@@ -509,8 +556,8 @@ def test_trace_and_rank_plots_are_readable_and_labelled_at_16_languages() -> Non
     divergent = int(idata.sample_stats["diverging"].any("chain").sum())
     assert divergent > 0
 
-    rank = plots.rank_plot(variables)
-    trace = plots.trace_plot(idata, variables)
+    rank = rank_plot(variables)
+    trace = trace_plot(idata, variables)
     for fig, panels_per_entry in ((rank, 1), (trace, 2)):
         visible = [ax for ax in fig.axes if ax.get_visible()]
         titles = [ax.get_title() for ax in visible]
@@ -539,8 +586,8 @@ def test_a_pair_that_never_moved_counts_as_mixing_worst(stuck_chains: list[int])
     idata = synthetic_idata(6, chains=2)
     a = idata.posterior["a"]
     a.loc[{"source": "l03", "target": "l01", "chain": stuck_chains}] = 0.25
-    variables = plots.health_variables(idata, 2)
-    assert list(variables["a"]["pair"].values)[0] == f"l03{plots.ARROW}l01"
+    variables = health_variables(idata, 2)
+    assert list(variables["a"]["pair"].values)[0] == f"l03{ARROW}l01"
 
 
 def test_decision_figures_are_readable_at_16_languages() -> None:
@@ -553,11 +600,11 @@ def test_decision_figures_are_readable_at_16_languages() -> None:
                                 "mean": rng.normal(0, 0.02, 16 * len(mixes))})
     differences["q05"] = differences["mean"] - 0.01
     differences["q95"] = differences["mean"] + 0.01
-    assert_readable(plots.mix_loss_plot(differences, "uniform"))
+    assert_readable(mix_loss_plot(differences, "uniform"))
     draws = pd.DataFrame(rng.dirichlet(np.ones(16), 300), columns=languages)
-    assert_readable(plots.optimal_share_plot(draws, None, {"uniform": dict.fromkeys(
+    assert_readable(optimal_share_plot(draws, None, {"uniform": dict.fromkeys(
         languages, 1 / 16)}))
-    assert_readable(plots.gain_probability_plot(pd.Series(rng.uniform(size=8), index=[
+    assert_readable(gain_probability_plot(pd.Series(rng.uniform(size=8), index=[
         f"mix_{i}" for i in range(8)]), "uniform", 0.01))
     plt.close("all")
 
@@ -585,8 +632,8 @@ def test_a_failed_sampler_gives_no_empty_figure_but_a_sentence(kind: str) -> Non
     note says why (the energy plot of frozen chains and the Pareto k plot of k = inf used to
     come out empty)."""
     idata = degenerate(synthetic_idata(16, chains=2, draws=100), kind)
-    sections = [report.health_section(idata), report.transfer_section(idata, 1e9),
-                report.checks_section(idata, {}, "source_saturating")]
+    sections = [health_section(idata), transfer_section(idata, 1e9),
+                checks_section(idata, {}, "source_saturating")]
     figures = {stem: fig for section in sections for stem, fig in section.figures.items()}
     notes = [note for section in sections for note in section.notes]
     drawn = {"rank", "trace", "energy", "transfer_heatmap", "transfer_forest", "ppc", "khat"}
@@ -604,34 +651,34 @@ def test_pareto_k_beyond_the_scale_are_drawn_at_the_ceiling_with_a_note() -> Non
     loo = az.loo(degenerate(synthetic_idata(4), "frozen"), pointwise=True)
     k = np.asarray(loo.pareto_k)
     assert np.isinf(k).all()
-    ax = plots.khat_plot(loo, report.good_k(loo)).axes[0]
+    ax = khat_plot(loo, good_k(loo)).axes[0]
     y_low, y_high = ax.get_ylim()
     marked = [c for c in ax.collections if isinstance(c, PathCollection)
-              and np.allclose(c.get_offsets()[:, 1], plots.KHAT_CEILING)]
+              and np.allclose(c.get_offsets()[:, 1], KHAT_CEILING)]
     assert marked and sum(len(c.get_offsets()) for c in marked) >= k.size
-    assert y_low < plots.KHAT_CEILING < y_high and y_high < 2.0
+    assert y_low < KHAT_CEILING < y_high and y_high < 2.0
     assert_no_empty_panel(ax.figure)
-    table = report.loo_table(loo)
+    table = loo_table(loo)
     assert table["k > 1 (very bad)"].iloc[0] == k.size
-    [note] = report.khat_notes(k)
+    [note] = khat_notes(k)
     assert note.startswith(f"{k.size} of {k.size} observations have a Pareto k above 1.5")
     assert "infinite k" in note and "chains did not move" in note
     finite = np.array([0.1, 0.8, 3.0, np.nan])  # one beyond the ceiling, one not a number
-    assert report.khat_notes(finite)[0].startswith("2 of 4 observations")
-    assert "infinite" not in report.khat_notes(finite)[0]
-    assert report.khat_notes(np.array([0.1, 0.5])) == []
+    assert khat_notes(finite)[0].startswith("2 of 4 observations")
+    assert "infinite" not in khat_notes(finite)[0]
+    assert khat_notes(np.array([0.1, 0.5])) == []
     plt.close("all")
 
 
 def test_energy_plot_names_the_chain_whose_energy_never_changed() -> None:
     idata = synthetic_idata(3, chains=3)
     idata.sample_stats["energy"][1] = 2.0
-    with pytest.raises(plots.NoFigure, match=r"^No energy plot: the energy of chain 1 never "
-                                             r"changed \(E-BFMI undefined\)"):
-        plots.energy_plot(idata)
+    with pytest.raises(NoFigure, match=r"^No energy plot: the energy of chain 1 never "
+                                       r"changed \(E-BFMI undefined\)"):
+        energy_plot(idata)
     del idata.sample_stats["energy"]
-    with pytest.raises(plots.NoFigure, match="recorded no energy"):
-        plots.energy_plot(idata)
+    with pytest.raises(NoFigure, match="recorded no energy"):
+        energy_plot(idata)
 
 
 def test_decision_figures_with_degenerate_input() -> None:
@@ -639,25 +686,25 @@ def test_decision_figures_with_degenerate_input() -> None:
     give NaN probabilities, not 0%, and no figure but a sentence; so does a lone uniform mix."""
     skewed = pd.DataFrame({"mix": ["robust"] * 2, "language": ["en", "de"],
                            "mean": [0.5, -0.1], "q05": [-0.1, -0.2], "q95": [0.2, 0.3]})
-    assert_no_empty_panel(plots.mix_loss_plot(skewed, "uniform"))
-    with pytest.raises(plots.NoFigure, match="no mix besides uniform"):
-        plots.mix_loss_plot(skewed.iloc[:0], "uniform")
-    with pytest.raises(plots.NoFigure, match="not finite numbers"):
-        plots.mix_loss_plot(skewed.assign(mean=np.nan), "uniform")
+    assert_no_empty_panel(mix_loss_plot(skewed, "uniform"))
+    with pytest.raises(NoFigure, match="no mix besides uniform"):
+        mix_loss_plot(skewed.iloc[:0], "uniform")
+    with pytest.raises(NoFigure, match="not finite numbers"):
+        mix_loss_plot(skewed.assign(mean=np.nan), "uniform")
     losses = np.full((50, 2, 2), np.nan)
-    table = report.decision_table(losses, ["robust", "uniform"], np.array([0.5, 0.5]),
-                                  "uniform", 0.01)
+    table = decision_table(losses, ["robust", "uniform"], np.array([0.5, 0.5]),
+                           "uniform", 0.01)
     assert table["p_gain"].isna().all()
     beats = table.set_index("mix")["p_gain"].drop("uniform")
-    with pytest.raises(plots.NoFigure, match="not finite numbers"):
-        plots.gain_probability_plot(beats, "uniform", 0.01)
-    with pytest.raises(plots.NoFigure, match="no mix besides uniform"):
-        plots.gain_probability_plot(beats.iloc[:0], "uniform", 0.01)
-    partial = plots.gain_probability_plot(pd.Series([0.7, np.nan], index=["robust", "natural"]),
-                                          "uniform", 0.01)
+    with pytest.raises(NoFigure, match="not finite numbers"):
+        gain_probability_plot(beats, "uniform", 0.01)
+    with pytest.raises(NoFigure, match="no mix besides uniform"):
+        gain_probability_plot(beats.iloc[:0], "uniform", 0.01)
+    partial = gain_probability_plot(pd.Series([0.7, np.nan], index=["robust", "natural"]),
+                                    "uniform", 0.01)
     assert "not a number" in [t.get_text() for t in partial.axes[0].texts]
-    with pytest.raises(plots.NoFigure, match="optimal shares are not finite"):
-        plots.optimal_share_plot(pd.DataFrame({"en": [np.nan] * 3}), None, {})
+    with pytest.raises(NoFigure, match="optimal shares are not finite"):
+        optimal_share_plot(pd.DataFrame({"en": [np.nan] * 3}), None, {})
     plt.close("all")
 
 
@@ -677,12 +724,12 @@ VERDICTS = {
 @pytest.mark.parametrize("verdict", list(VERDICTS))
 def test_the_verdict_comes_first_after_the_title(verdict: str) -> None:
     health = VERDICTS[verdict]
-    page = report.render_html([report.Section("Scaling laws", "text")], {}, "title",
-                              "Posterior x.nc", report.health_banner(health))
+    page = render_html([Section("Scaling laws", "text")], {}, "title",
+                       "Posterior x.nc", health_banner(health))
     after_title = page.split("<h1>title</h1>", 1)[1]
     assert after_title.startswith(f"<p class='health {verdict}'>" if verdict == HEALTHY
                                   else f"<div class='health {verdict}'>")
-    assert after_title.index("Posterior x.nc") > after_title.index(report.health_numbers(health))
+    assert after_title.index("Posterior x.nc") > after_title.index(health_numbers(health))
     for reason in health.reasons:
         assert f"<li>{escape(reason)}</li>" in after_title  # "1.03 > 1.01" escaped
     if verdict == HEALTHY:
@@ -694,8 +741,8 @@ def test_the_verdict_comes_first_after_the_title(verdict: str) -> None:
         assert "<strong>Broken fit: these numbers are not results.</strong>" in page
         assert "Fix: fit again" in page and "allow_broken=true" in page
         assert "max R-hat not a number" in page
-        assert not re.search(r"\bnan\b", report.health_banner(health), re.IGNORECASE)
-    assert f".{verdict}{{" in report.STYLE
+        assert not re.search(r"\bnan\b", health_banner(health), re.IGNORECASE)
+    assert f".{verdict}{{" in STYLE
 
 
 def prior_posterior(path: Path, frozen: bool, chains: int = 2, draws: int = 100) -> Path:
@@ -742,7 +789,7 @@ def test_a_broken_posterior_is_refused_unless_allowed(broken_posterior, cli, tmp
     draws the report with the red box first, and the frozen chains' empty figures left out."""
     assert read_posterior(broken_posterior, allow_broken=True).health.verdict == BROKEN
     with pytest.raises(InputError, match="allow_broken=true"):
-        report.make_report(broken_posterior, None, tmp_path / "refused")
+        make_report(broken_posterior, None, tmp_path / "refused")
     assert not (tmp_path / "refused").exists()
     output = tmp_path / "allowed"
     result = cli("climb_bayes.report", f"posterior={broken_posterior}", f"output={output}",
@@ -817,7 +864,7 @@ def test_mix_directory_skips_files_without_shares_and_reads_solver_tables(poster
                                                                            tmp_path) -> None:
     mixes = write_mix_directory(tmp_path, posterior.sources)
     (tmp_path / "settings.yaml").write_text(yaml.safe_dump({"weights": None}))
-    directory = report.read_mix_directory(tmp_path, posterior.sources)
+    directory = read_mix_directory(tmp_path, posterior.sources)
     assert set(directory.shares.index) == set(mixes)
     for name, shares in mixes.items():
         np.testing.assert_allclose(directory.shares.loc[name, list(shares)],
@@ -830,15 +877,15 @@ def test_mix_directory_skips_files_without_shares_and_reads_solver_tables(poster
 
 def test_loo_table_counts_every_observation_once(posterior) -> None:
     loo = az.loo(posterior.idata, pointwise=True)
-    table = report.loo_table(loo)
+    table = loo_table(loo)
     counts = table.filter(like="k ").iloc[0]
     assert counts.sum() == posterior.idata.observed_data.sizes["obs"]
-    assert 0.0 < report.good_k(loo) <= 0.7
+    assert 0.0 < good_k(loo) <= 0.7
 
 
 def scaling_inputs(languages: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fitted curves and pilot losses in the tables of ``plots.scaling_curves`` and
-    ``plots.observations``, for ``languages``."""
+    """Fitted curves and pilot losses in the tables of ``scaling_curves`` and
+    ``observations`` (:mod:`climb_bayes.inspect.scaling_plots`), for ``languages``."""
     tokens = np.geomspace(1e6, 1e9, 30)
     curves = pd.concat([pd.DataFrame({"language": lang, "mix": mix, "tokens": tokens,
                                       "mean": 2.5 + scale * (tokens / 1e7) ** -0.3})
@@ -858,7 +905,7 @@ def scaling_inputs(languages: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_scaling_figure_is_readable_at_16_languages() -> None:
     languages = [f"l{i:02d}" for i in range(16)]
     curves, observed = scaling_inputs(languages)
-    fig = plots.scaling_plot(curves, observed, languages, target_tokens=1e9)
+    fig = scaling_plot(curves, observed, languages, target_tokens=1e9)
     visible = [ax for ax in fig.axes if ax.get_visible() and ax.get_title() in languages]
     assert [ax.get_title() for ax in visible] == languages
     assert all(ax.get_xlabel() and ax.get_ylabel() for ax in visible)
@@ -874,7 +921,7 @@ def test_scaling_panel_whose_fit_is_not_a_number_says_so() -> None:
     languages = ["en", "de", "fr"]
     curves, observed = scaling_inputs(languages)
     curves.loc[curves["language"] == "de", ["mean", "q05", "q25", "q75", "q95"]] = np.nan
-    fig = plots.scaling_plot(curves, observed, languages)
+    fig = scaling_plot(curves, observed, languages)
     notes = {ax.get_title(): [t.get_text() for t in ax.texts] for ax in fig.axes
              if ax.get_title() in languages}
     assert notes == {"en": [], "de": ["fitted law not finite everywhere\n(draws not numbers)"],

@@ -7,11 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import simulation_study as study
+from benchmarks.simulation import scoring, settings, tables
+from benchmarks.simulation_study import report
 from benchmarks.worlds import DMLWorld, true_optimum, true_weighted_loss
-from climb_bayes.fit import Sampler
+from climb_bayes.decide.compare import DOUBT_THRESHOLD
+from climb_bayes.decide.inputs import feasible_bounds
+from climb_bayes.model.fitting import Sampler
 from climb_bayes.model.law import FLOOR_REGION
-from climb_bayes.solve import feasible_bounds
 
 pytestmark = [pytest.mark.slow, pytest.mark.study]
 
@@ -29,8 +31,8 @@ def results() -> tuple[pd.DataFrame, pd.DataFrame]:
     law's pilots again for a target 100x beyond them (sharing their fit)."""
     mixes, worlds = [], []
     for name in SETTINGS:
-        rows, world = study.run_world(study.SETTINGS[name], 0, SAMPLER, point_starts=2,
-                                      fits=FITS)
+        rows, world = scoring.run_world(settings.SETTINGS[name], 0, SAMPLER, point_starts=2,
+                                        fits=FITS)
         mixes += rows
         worlds.append(world)
     return pd.DataFrame(mixes), pd.DataFrame(worlds)
@@ -48,7 +50,7 @@ def test_every_mix_is_scored_once_per_world(results):
     assert len(worlds) == len(SETTINGS)
     for _, group in mixes.groupby("setting"):
         reference = group["reference"].iloc[0]
-        expected = {*study.MIX_ORDER} - ({"uniform_capped"} if reference == "uniform" else set())
+        expected = {*tables.MIX_ORDER} - ({"uniform_capped"} if reference == "uniform" else set())
         assert sorted(group["mix"]) == sorted(expected)
     assert np.isfinite(mixes[["true_loss", "regret", "predicted", "optimism"]].to_numpy()).all()
     shares = mixes.filter(like="share_").to_numpy()
@@ -76,10 +78,10 @@ def test_intervals_inside_the_pilots_are_calibrated_where_the_law_is_true(result
     assert law["pred_cover90_inside"].between(0.8, 0.98).all(), law["pred_cover90_inside"]
     assert law["pred_cover50_inside"].between(0.35, 0.65).all(), law["pred_cover50_inside"]
     # the law's error term only widens the intervals at the target (10x and 100x here)
-    widest = f"pred_cover90_target_sd{max(study.EXTRAPOLATION_SDS):g}"
+    widest = f"pred_cover90_target_sd{max(settings.EXTRAPOLATION_SDS):g}"
     assert (worlds[widest] >= worlds["pred_cover90_target"]).all()
-    summary = study.summary_table(mixes)
-    assert set(study.calibration_table(worlds)["setting"]) == set(worlds["setting"])
+    summary = tables.summary_table(mixes)
+    assert set(tables.calibration_table(worlds)["setting"]) == set(worlds["setting"])
     assert len(summary) == len(mixes.groupby(["setting", "mix"]))
 
 
@@ -98,27 +100,27 @@ def test_gains_are_against_the_solvers_reference_and_the_rule_under_doubt_is_app
                                    rows.loc[reference, "true_loss"] - rows["true_loss"])
         # ``recommended`` is posterior_mean when P(gain > delta) clears the threshold
         chosen = ("posterior_mean" if rows.loc["posterior_mean", "p_gain"]
-                  >= study.DOUBT_THRESHOLD else reference)
+                  >= DOUBT_THRESHOLD else reference)
         assert worlds.set_index("setting").loc[setting, "recommended"] == chosen
         assert rows.loc["recommended", "true_loss"] == rows.loc[chosen, "true_loss"]
-    doubt = study.doubt_table(mixes).set_index("setting")
+    doubt = tables.doubt_table(mixes).set_index("setting")
     posterior_mean = mixes[mixes["mix"] == "posterior_mean"].set_index("setting")["regret"]
     np.testing.assert_allclose(doubt["level_0"], posterior_mean[doubt.index])
     # no optimised mix leaves a language on the law's floor
     optimised = mixes[mixes["mix"].isin(["posterior_mean", "plugin", "robust"])]
     assert (optimised["min_effective_share"] >= FLOOR_REGION * (1 - 1e-6)).all()
-    reliability = study.reliability_table(mixes)
+    reliability = tables.reliability_table(mixes)
     assert reliability["mixes"].sum() == int((mixes["mix"] != mixes["reference"]).sum())
 
 
 def test_true_optimum_beats_random_feasible_mixes():
     """The polished optimum of a (non-convex) DML truth against 500 random feasible mixes."""
-    setting = study.SETTINGS["dml_m4_scarce_100x"]
-    _, world, available, target = study.make_world(setting, 3)
+    setting = settings.SETTINGS["dml_m4_scarce_100x"]
+    _, world, available, target = settings.make_world(setting, 3)
     assert isinstance(world, DMLWorld)
     m = setting.languages
     weights = np.full(m, 1.0 / m)
-    lower, upper = feasible_bounds(np.zeros(m), np.ones(m), available, study.MAX_EPOCHS,
+    lower, upper = feasible_bounds(np.zeros(m), np.ones(m), available, settings.MAX_EPOCHS,
                                    target, world.sources)
     optimum = true_optimum(world, target, weights, lower, upper)
     rng = np.random.default_rng(0)
@@ -131,7 +133,7 @@ def test_true_optimum_beats_random_feasible_mixes():
 
 def test_dml_truth_behaves_like_a_loss():
     """More tokens lower every loss; more of a language's own share lowers its loss."""
-    _, world, _, _ = study.make_world(study.SETTINGS["dml_m4_10x"], 1)
+    _, world, _, _ = settings.make_world(settings.SETTINGS["dml_m4_10x"], 1)
     mix = np.full((1, 4), 0.25)
     small, large = (world.predict_loss(mix, np.array([d]))[0, 0] for d in (1e7, 1e9))
     assert (large < small).all()
@@ -141,12 +143,12 @@ def test_dml_truth_behaves_like_a_loss():
 
 
 def test_subsampled_pilots_keep_whole_runs():
-    frame, *_ = study.make_world(study.SETTINGS["law_m4_pos_10x"], 0)
-    table = study.subsample_runs(frame, 0.25, 0)
+    frame, *_ = settings.make_world(settings.SETTINGS["law_m4_pos_10x"], 0)
+    table = settings.subsample_runs(frame, 0.25, 0)
     kept = table.frame["run_id"].nunique()
     assert 0.2 * frame["run_id"].nunique() <= kept <= 0.3 * frame["run_id"].nunique()
     per_run = table.frame.groupby("run_id")["tokens"].nunique()
-    assert (per_run == len(study.CHECKPOINTS)).all()
+    assert (per_run == len(settings.CHECKPOINTS)).all()
 
 
 def test_report_keeps_part_designs_out_of_the_main_tables(results, tmp_path):
@@ -160,7 +162,7 @@ def test_report_keeps_part_designs_out_of_the_main_tables(results, tmp_path):
     pd.concat([mixes, half_mixes]).to_csv(tmp_path / "simulation_quick_mixes.csv", index=False)
     pd.concat([worlds, half_worlds]).to_csv(tmp_path / "simulation_quick_worlds.csv",
                                             index=False)
-    study.report("simulation_quick", tmp_path, figures=tmp_path / "figures")
+    report("simulation_quick", tmp_path, figures=tmp_path / "figures")
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
         "simulation_quick_efficiency.png", "simulation_quick_regret.png"]
     summary = pd.read_csv(tmp_path / "simulation_quick_summary.csv")

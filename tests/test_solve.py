@@ -20,36 +20,36 @@ from scipy.optimize import minimize
 
 from climb_bayes import __version__
 from climb_bayes.decide.baselines import natural_mix, temperature_mix, uniform_mix, unimax_mix
-from climb_bayes.decide.optimal_mix import (
+from climb_bayes.decide.extrapolation import extrapolation_warnings, floor_warnings
+from climb_bayes.decide.inputs import (
+    Options,
+    feasible_bounds,
+    language_weights,
+    share_bounds,
+    target_budget,
+)
+from climb_bayes.decide.mixes import baseline_mixes, optimised_mixes
+from climb_bayes.decide.objectives import (
     CVAR_SMOOTHING,
     Problem,
+    objective,
+    objective_data,
+    objective_value,
+    point_estimate,
+)
+from climb_bayes.decide.optimal_mix import (
     floor_constraint,
     floor_start,
     minimise,
     minimise_from,
-    objective,
-    objective_data,
-    objective_value,
     per_draw_optima,
     per_draw_optimal_values,
-    point_estimate,
-    two_step_mix,
 )
+from climb_bayes.decide.tables import COMPARISON_COLUMNS
+from climb_bayes.decide.two_step import two_step_mix
 from climb_bayes.errors import InputError
 from climb_bayes.model.law import FLOOR_REGION, LawParams, self_map
 from climb_bayes.model.loss_model import Law
-from climb_bayes.solve import (
-    COMPARISON_COLUMNS,
-    Options,
-    baseline_mixes,
-    extrapolation_warnings,
-    feasible_bounds,
-    floor_warnings,
-    language_weights,
-    optimised_mixes,
-    share_bounds,
-    target_budget,
-)
 
 LANGS = ["en", "de", "fr"]
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from conftest import CORPUS_LANGUAGES as LANGUAGES
 
-from climb_bayes.data.pilot_table import read_pilots
-from climb_bayes.design import climb_design
+from climb_bayes.data.designs import climb_design
+from climb_bayes.data.table_files import read_pilots
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ("data=django", "trainer.threads=1", "trainer.progress_bar=false",

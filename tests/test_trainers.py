@@ -13,8 +13,7 @@ import pytest
 import torch
 from conftest import CORPUS_LANGUAGES as LANGUAGES
 
-from trainers import corpus as corpus_io
-from trainers import tokeniser
+from trainers import corpus_reader, tokeniser
 from trainers.data import MixtureDataModule
 from trainers.mixture import allocate_tokens, epochs_needed, plan_sequences
 from trainers.model import GPT, IGNORE_INDEX, GPTConfig
@@ -92,11 +91,11 @@ def test_validation_data_never_in_training_batches(corpus: Path) -> None:
                                                                           strict=False))
     for index, lang in enumerate(LANGUAGES):
         seen_here = seen[index]
-        valid = corpus_io.read_documents(corpus, lang, "valid")
+        valid = corpus_reader.read_documents(corpus, lang, "valid")
         leaked = [d for d in valid if d in seen_here]
         assert not leaked, f"{lang}: validation documents in training batches: {leaked[:3]}"
         # the check finds what it looks for: most training documents are seen
-        train = corpus_io.read_documents(corpus, lang, "train")
+        train = corpus_reader.read_documents(corpus, lang, "train")
         assert sum(d in seen_here for d in train) > len(train) // 2
 
 
@@ -109,6 +108,23 @@ def test_same_seed_same_batches(corpus: Path) -> None:
 
     assert torch.equal(batches(7), batches(7))
     assert not torch.equal(batches(7), batches(8))
+
+
+def test_training_loader_resumes_after_the_batches_it_handed_out(corpus: Path) -> None:
+    module = MixtureDataModule(corpus, LANGUAGES, [0.2, 0.5, 0.3], LANGUAGES, 5_000,
+                               context=32, batch_size=4, seed=1)
+    module.setup("fit")
+    whole = [x for x, _ in module.train_dataloader()]
+    loader = module.train_dataloader()
+    batches = iter(loader)
+    first = [next(batches)[0] for _ in range(3)]
+    resumed = module.train_dataloader()
+    resumed.load_state_dict(loader.state_dict())
+    rest = [x for x, _ in resumed]
+    assert len(resumed) == len(whole)  # the whole pass, as Lightning counts a resumed epoch
+    assert len(first) + len(rest) == len(whole)
+    assert all(torch.equal(a, b) for a, b in zip(first + rest, whole, strict=True))
+    assert len(list(resumed)) == len(whole)  # its next pass is whole again
 
 
 # ----------------------------------------------------------------------------- model
@@ -177,8 +193,8 @@ def test_train_writes_pilot_rows_and_is_reproducible(corpus: Path, tmp_path: Pat
 
 def test_killed_run_resumes_where_it_stopped(corpus: Path, tmp_path: Path) -> None:
     """Killed after a mid-run checkpoint, the same command trains only the rest of the run
-    (Lightning counts the batches before the checkpoint towards the resumed epoch) and
-    writes exactly what an uninterrupted run writes."""
+    (Lightning restores the training loader's position from the checkpoint) and writes
+    exactly what an uninterrupted run writes."""
     common = (f"data.corpus={corpus}", "experiment.tokens=100000", "experiment.evaluations=3",
               "trainer.checkpoint_every_steps=2")
     reference = train(*common, f"experiment.output={tmp_path / 'ref'}")
@@ -204,6 +220,7 @@ def test_killed_run_resumes_where_it_stopped(corpus: Path, tmp_path: Path) -> No
     resumed = train(*common, f"experiment.output={killed}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming" in resumed.stdout
+    assert "not resumable" not in resumed.stderr  # Lightning sees the loader's state
     trained_now = int(re.search(r"\((\d+) tokens trained now", resumed.stdout).group(1))
     assert 0 < trained_now < 100000  # only the rest of the run, not the run again
     assert len(list((checkpoint.parents[1] / "logs").glob("version_*"))) == 2  # logs kept

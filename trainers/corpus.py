@@ -1,4 +1,7 @@
-"""The multilingual corpus: its on-disk layout, how it is read, and the command that builds it.
+"""The multilingual corpus: its on-disk layout and the command that builds it.
+
+Reading a corpus is :mod:`trainers.corpus_reader`'s job; the built-in sources are in
+:mod:`trainers.sources`.
 
 Layout
 ------
@@ -27,14 +30,11 @@ own in the layout above gets its tokeniser and ``languages.csv`` with
 """
 
 import hashlib
-import html.parser
 import json
 import os
-import re
 import shutil
-import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,295 +55,13 @@ from climb_bayes.cli import (
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.io import write_text
 from trainers import tokeniser
+from trainers.corpus_reader import TRAIN, VALID, corpus_languages, read_documents
+from trainers.sources import Documents, django, libreoffice
+from trainers.sources.django import django_documents
+from trainers.sources.libreoffice import libreoffice_documents
 
-TRAIN, VALID = "train", "valid"
-SHARD_SUFFIXES = (".jsonl", ".txt", ".parquet")
 LANGUAGES_FILE = "languages.csv"
 PROVENANCE_FILE = "corpus.json"
-
-#: Documents: language -> document id -> text.
-Documents = dict[str, dict[str, str]]
-
-
-def language_code(name: str) -> str:
-    """Our code for a locale name: lower case, ``_`` for ``-``; ``en-US`` and ``en_US`` are en."""
-    code = name.strip().lower().replace("-", "_")
-    return "en" if code == "en_us" else code
-
-
-# ----------------------------------------------------------------------------- reading
-
-
-def corpus_languages(root: str | os.PathLike[str]) -> list[str]:
-    """The languages of a corpus: its subdirectories that have a ``train`` folder, sorted."""
-    base = Path(root)
-    return sorted(p.name for p in base.iterdir() if (p / TRAIN).is_dir()) if base.is_dir() else []
-
-
-def shard_files(root: str | os.PathLike[str], language: str, split: str) -> list[Path]:
-    """The shards of one language's split, in name order (error if there are none)."""
-    folder = Path(root) / language / split
-    if not folder.is_dir():
-        raise InputError(f"{folder}: no such directory. A corpus holds <lang>/{TRAIN}/ and "
-                         f"<lang>/{VALID}/ for every language; build one with "
-                         f"`python -m trainers.corpus` or fix data.corpus / the language list.")
-    shards = sorted(p for p in folder.iterdir() if p.suffix in SHARD_SUFFIXES)
-    if not shards:
-        raise InputError(f"{folder}: no shards (files ending in {', '.join(SHARD_SUFFIXES)}). "
-                         f"Add the {split} documents of '{language}' or drop the language.")
-    return shards
-
-
-def read_shard(path: Path) -> list[str]:
-    """The non-empty documents of one shard; a shard that cannot be parsed is an InputError."""
-    try:
-        if path.suffix == ".parquet":
-            frame = pd.read_parquet(path)
-            if "text" not in frame.columns:
-                raise InputError(f"{path}: no 'text' column (columns: {list(frame.columns)}). "
-                                 f"Put one document per row in a column named 'text'.")
-            texts = [str(t) for t in frame["text"].dropna()]
-        elif path.suffix == ".txt":
-            texts = re.split(r"\n\s*\n", path.read_text(encoding="utf-8"))
-        else:
-            texts = []
-            with path.open(encoding="utf-8") as handle:
-                for number, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                        texts.append(record["text"])
-                    except (json.JSONDecodeError, TypeError, KeyError) as error:
-                        raise InputError(
-                            f"{path}: line {number} is not a JSON object with a \"text\" field "
-                            f"({type(error).__name__}: {error}). Each line of a .jsonl shard "
-                            f"must be like {{\"text\": \"...\"}}; repair or rebuild the shard."
-                        ) from error
-    except UnicodeDecodeError as error:
-        raise InputError(f"{path}: not UTF-8 text ({error}). Re-encode the shard as UTF-8 or "
-                         f"rebuild the corpus.") from error
-    except (OSError, ValueError) as error:
-        if isinstance(error, InputError):
-            raise
-        raise InputError(f"{path}: cannot be read ({error}). Repair or rebuild the "
-                         f"shard.") from error
-    return [t.strip() for t in texts if isinstance(t, str) and t.strip()]
-
-
-def read_documents(root: str | os.PathLike[str], language: str, split: str) -> list[str]:
-    """All documents of one language's split; an empty split is an InputError."""
-    documents = [doc for shard in shard_files(root, language, split) for doc in read_shard(shard)]
-    if not documents:
-        raise InputError(f"{Path(root) / language / split}: the shards hold no documents. "
-                         f"Add text or drop language '{language}'.")
-    return documents
-
-
-# ----------------------------------------------------------------------------- Django
-
-
-def _po_unescape(text: str) -> str:
-    """The value of a gettext string literal's body."""
-    escapes = {"n": "\n", "t": "\t", '"': '"', "\\": "\\", "r": "\r"}
-    return re.sub(r"\\(.)", lambda m: escapes.get(m.group(1), m.group(1)), text)
-
-
-def parse_po(text: str) -> list[dict[str, str]]:
-    """The entries of a gettext catalog: dicts with ``msgctxt``, ``msgid``, ``msgid_plural``,
-    ``msgstr`` or ``msgstr[n]`` keys and ``fuzzy`` ("1" when flagged). Obsolete entries
-    (``#~``) are skipped."""
-    entries: list[dict[str, str]] = []
-    entry: dict[str, str] = {}
-    key = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#~"):
-            continue
-        if line.startswith("#"):
-            if entry.get("msgid") is not None and key and key.startswith("msgstr"):
-                entries.append(entry)
-                entry, key = {}, None
-            if line.startswith("#,") and "fuzzy" in line:
-                entry["fuzzy"] = "1"
-            continue
-        match = re.match(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?)\s+"(.*)"$', line)
-        if match:
-            if match.group(1) in ("msgctxt", "msgid") and key and key.startswith("msgstr"):
-                entries.append(entry)
-                entry = {}
-            key = match.group(1)
-            entry[key] = _po_unescape(match.group(2))
-        elif line.startswith('"') and line.endswith('"') and key:
-            entry[key] += _po_unescape(line[1:-1])
-    if entry.get("msgid") is not None:
-        entries.append(entry)
-    return entries
-
-
-def django_root() -> Path:
-    """The installed ``django`` package (an InputError saying how to install it if absent)."""
-    try:
-        import django
-    except ImportError as error:
-        raise InputError("source=django needs the django package: `pip install django` (it is "
-                         "in this project's dev extra: pip install -e '.[dev]').") from error
-    return Path(django.__file__).parent
-
-
-def _django_catalogs(root: Path) -> dict[str, list[Path]]:
-    """Language code -> its catalogs (``django.po`` and ``djangojs.po``, core and contrib)."""
-    catalogs: dict[str, list[Path]] = {}
-    for path in sorted(root.glob("**/locale/*/LC_MESSAGES/django*.po")):
-        catalogs.setdefault(language_code(path.parents[1].name), []).append(path)
-    return catalogs
-
-
-def django_documents(languages: Iterable[str] | None) -> Documents:
-    """One document per translated message of Django's gettext catalogs.
-
-    English is the source text (``msgid``); other languages keep messages that are
-    translated, not fuzzy and not identical to the English. A document's id is the catalog,
-    context, message and plural form, so translations share ids.
-    """
-    root = django_root()
-    catalogs = _django_catalogs(root)
-    wanted = sorted(catalogs) if languages is None else [language_code(x) for x in languages]
-    unknown = [lang for lang in wanted if lang not in catalogs]
-    if unknown:
-        raise InputError(f"source=django: no catalogs for {', '.join(unknown)} in {root}. "
-                         f"Available: {', '.join(sorted(catalogs))}.")
-    documents: Documents = {}
-    for lang in wanted:
-        docs: dict[str, str] = {}
-        for path in catalogs[lang]:
-            catalog = f"{path.relative_to(root).parts[0]}/{path.parents[3].name}/{path.stem}"
-            for entry in parse_po(path.read_text(encoding="utf-8")):
-                msgid = entry.get("msgid", "")
-                if not msgid or entry.get("fuzzy"):
-                    continue
-                english = [msgid, entry.get("msgid_plural", msgid)]
-                forms = sorted(k for k in entry if k.startswith("msgstr"))
-                for form, name in enumerate(forms):
-                    source = english[min(form, 1)]
-                    text = source if lang == "en" else entry[name]
-                    if not text.strip() or (lang != "en" and text == source):
-                        continue
-                    key = f"{catalog}|{entry.get('msgctxt', '')}|{msgid}|{form}"
-                    docs[key] = text
-        documents[lang] = docs
-    return documents
-
-
-# ----------------------------------------------------------------------------- LibreOffice
-
-
-def libreoffice_package(language: str) -> str:
-    """Debian package name of a language's LibreOffice help (``en`` -> ``...-en-us``)."""
-    return "libreoffice-help-" + ("en-us" if language == "en" else language.replace("_", "-"))
-
-
-class _HelpPage(html.parser.HTMLParser):
-    """The text of every element with an ``id`` in a LibreOffice help page (innermost wins)."""
-
-    TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "td", "li", "pre"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[tuple[str, str | None]] = []
-        self.paragraphs: dict[str, list[str]] = {}
-        self.skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style", "header", "aside"):
-            self.skip += 1
-        if tag in self.TAGS:
-            ident = dict(attrs).get("id")
-            self.stack.append((tag, ident))
-            if ident:
-                self.paragraphs.setdefault(ident, [])
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style", "header", "aside"):
-            self.skip = max(0, self.skip - 1)
-        if tag in self.TAGS:
-            while self.stack:
-                if self.stack.pop()[0] == tag:
-                    break
-
-    def handle_data(self, data: str) -> None:
-        if self.skip:
-            return
-        for _, ident in reversed(self.stack):
-            if ident:
-                self.paragraphs[ident].append(data)
-                return
-
-
-def help_paragraphs(page: str) -> dict[str, str]:
-    """Paragraph id -> whitespace-normalised text, in page order, of one help page."""
-    parser = _HelpPage()
-    parser.feed(page)
-    texts = {key: " ".join("".join(parts).split()) for key, parts in parser.paragraphs.items()}
-    return {key: text for key, text in texts.items() if text}
-
-
-def help_documents(pages: Mapping[str, Mapping[str, str]],
-                   english: Mapping[str, Mapping[str, str]] | None) -> dict[str, str]:
-    """One document per help page (its paragraphs, one a line); with ``english`` given,
-    paragraphs identical to the English one of the same id (left untranslated) are dropped."""
-    documents = {}
-    for name, paragraphs in pages.items():
-        reference = (english or {}).get(name, {})
-        kept = [text for key, text in paragraphs.items() if reference.get(key) != text]
-        if kept:
-            documents[name] = "\n".join(kept)
-    return documents
-
-
-def _help_pages(root: Path) -> dict[str, dict[str, str]]:
-    """Page path (relative to the language folder) -> its paragraphs."""
-    return {str(path.relative_to(root)): help_paragraphs(path.read_text(encoding="utf-8"))
-            for path in sorted(root.glob("text/**/*.html"))}
-
-
-def _fetch_help(language: str, cache: Path) -> Path:
-    """Download (once) and unpack a language's help package; return its help folder."""
-    package = libreoffice_package(language)
-    unpacked = cache / package
-    if not unpacked.is_dir():
-        cache.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=cache) as work:
-            result = subprocess.run(["apt-get", "download", package], cwd=work,
-                                    capture_output=True, text=True, check=False)
-            if result.returncode:
-                raise InputError(
-                    f"source=libreoffice: `apt-get download {package}` failed for language "
-                    f"'{language}': {result.stderr.strip()[-500:]}. It needs a Debian or "
-                    f"Ubuntu system whose apt sources list the package; "
-                    f"`apt-cache search libreoffice-help` lists the languages.")
-            deb = next(Path(work).glob("*.deb"))
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(Path(work) / "x")], check=True)
-            os.replace(Path(work) / "x", unpacked)
-    helps = [p for p in (unpacked / "usr/share/libreoffice/help").iterdir()
-             if p.is_dir() and language_code(p.name) == language]
-    if not helps:
-        raise InputError(f"{unpacked}: the package holds no help folder for '{language}'.")
-    return helps[0]
-
-
-def libreoffice_documents(languages: Iterable[str], cache: Path) -> Documents:
-    """One document per help page per language, untranslated paragraphs dropped."""
-    wanted = [language_code(x) for x in languages]
-    english = _help_pages(_fetch_help("en", cache))
-    documents: Documents = {}
-    for lang in wanted:
-        pages = english if lang == "en" else _help_pages(_fetch_help(lang, cache))
-        documents[lang] = help_documents(pages, None if lang == "en" else english)
-    return documents
-
-
-# ----------------------------------------------------------------------------- building
 
 
 @dataclass(frozen=True)
@@ -483,16 +201,8 @@ def build_corpus(documents: Documents, output: str | os.PathLike[str], source: S
 
 def _source_version(name: str) -> str | None:
     """The version of the source package the corpus came from, where known."""
-    if name == "django":
-        import django
-
-        return django.get_version()
-    if name == "libreoffice":
-        result = subprocess.run(["apt-cache", "policy", libreoffice_package("en")],
-                                capture_output=True, text=True, check=False)
-        match = re.search(r"Candidate:\s*(\S+)", result.stdout)
-        return match.group(1) if match else None
-    return None
+    versions = {"django": django.version, "libreoffice": libreoffice.version}
+    return versions[name]() if name in versions else None
 
 
 @hydra.main(config_path="../conf", config_name="corpus", version_base="1.3")

@@ -6,27 +6,28 @@ times, so an edited corpus is re-encoded). Training sequences follow a
 :class:`~trainers.mixture.Plan`; validation uses every language's held-out split, cut into
 non-overlapping windows, one dataloader per evaluated language.
 
-Resuming: the module's state (saved in Lightning checkpoints) is the number of sequences
-already trained on; a resumed run's training dataloader starts after them, so an interrupted
-run sees exactly the sequences an uninterrupted one does. Its length still counts the whole
-epoch (:class:`ResumedLoader`), the way Lightning counts the batches of a resumed epoch.
+Resuming: the training dataloader is stateful (:class:`ResumableLoader`). Lightning saves its
+state, the batches handed out so far, in every checkpoint and restores it into a resumed run's
+loader, which then starts after those batches, so an interrupted run sees exactly the
+sequences an uninterrupted one does.
 """
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, SequentialSampler
 
 from climb_bayes.errors import InputError
 from climb_bayes.io import atomic_path
-from trainers import corpus as corpus_io
 from trainers import tokeniser
+from trainers.corpus_reader import TRAIN, VALID, read_documents, shard_files
 from trainers.mixture import Plan, plan_sequences
 from trainers.model import IGNORE_INDEX
 
@@ -36,7 +37,7 @@ CACHE = ".cache"
 def _cache_key(root: Path, language: str, split: str) -> str:
     """A digest of the tokeniser and of the shards (names, sizes, modification times)."""
     digest = hashlib.sha256((root / tokeniser.FILENAME).read_bytes())
-    for shard in corpus_io.shard_files(root, language, split):
+    for shard in shard_files(root, language, split):
         stat = shard.stat()
         digest.update(f"{shard.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:16]
@@ -54,7 +55,7 @@ def token_stream(root: str | os.PathLike[str], language: str, split: str) -> np.
     if cached.is_file():
         return np.load(cached)
     stream = tokeniser.encode_documents(tokeniser.load(base),
-                                        corpus_io.read_documents(base, language, split))
+                                        read_documents(base, language, split))
     with atomic_path(cached) as tmp, tmp.open("wb") as handle:
         np.save(handle, stream)
     return stream
@@ -71,19 +72,17 @@ def _window(stream: np.ndarray, start: int, length: int, context: int
 
 
 class TrainSequences(Dataset):
-    """The plan's sequences from ``first`` on, as ``(inputs, targets)`` of length ``context``."""
+    """The plan's sequences, as ``(inputs, targets)`` of length ``context``."""
 
-    def __init__(self, streams: Sequence[np.ndarray], plan: Plan, context: int,
-                 first: int = 0) -> None:
-        self.streams, self.plan, self.context, self.first = streams, plan, context, first
+    def __init__(self, streams: Sequence[np.ndarray], plan: Plan, context: int) -> None:
+        self.streams, self.plan, self.context = streams, plan, context
 
     def __len__(self) -> int:
-        return max(0, len(self.plan) - self.first)
+        return len(self.plan)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        k = self.first + index
-        return _window(self.streams[self.plan.language[k]], int(self.plan.start[k]),
-                       int(self.plan.length[k]), self.context)
+        return _window(self.streams[self.plan.language[index]], int(self.plan.start[index]),
+                       int(self.plan.length[index]), self.context)
 
 
 class ValidSequences(Dataset):
@@ -106,21 +105,41 @@ class ValidSequences(Dataset):
                        self.context)
 
 
-class ResumedLoader(DataLoader):
-    """A training loader that picks an epoch up ``done_batches`` batches in: it yields only
-    the batches of ``dataset`` (the rest of the epoch) but its length is the whole epoch's.
+class ResumableBatches(BatchSampler):
+    """Batches of indices; the next pass starts ``start`` batches in (then ``start`` is 0)."""
 
-    On resume Lightning counts the batches trained before the checkpoint towards the epoch
-    (its fetch count starts there), so a length of only the remaining batches would end the
-    epoch that many batches early.
+    def __init__(self, sampler: Sampler[int], batch_size: int, drop_last: bool = False) -> None:
+        super().__init__(sampler, batch_size, drop_last)
+        self.start = 0
+
+    def __iter__(self) -> Iterator[list[int]]:
+        start, self.start = self.start, 0
+        return islice(super().__iter__(), start, None)
+
+
+class ResumableLoader(DataLoader):
+    """A loader with a :class:`ResumableBatches` that can stop and resume mid-pass.
+
+    Its state (``state_dict``) is the number of batches handed out in the current pass;
+    Lightning saves it in every checkpoint and, on resume, loads it into the new loader before
+    iterating it. The pass then skips that many batches of indices (no data is read for them).
+    Its length stays the whole pass's, as Lightning counts the batches before the checkpoint
+    towards the resumed epoch.
     """
 
-    def __init__(self, dataset: Dataset, done_batches: int, **kwargs: Any) -> None:
-        self.done_batches = done_batches
-        super().__init__(dataset, **kwargs)
+    batches_done = 0  # handed out in the current pass
 
-    def __len__(self) -> int:
-        return super().__len__() + self.done_batches
+    def __iter__(self) -> Iterator[Any]:
+        self.batches_done = self.batch_sampler.start
+        for batch in super().__iter__():
+            self.batches_done += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"batches_done": self.batches_done}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self.batch_sampler.start = state_dict["batches_done"]
 
 
 class MixtureDataModule(L.LightningDataModule):
@@ -140,16 +159,15 @@ class MixtureDataModule(L.LightningDataModule):
         self.eval_languages = list(eval_languages)
         self.budget, self.context, self.batch_size = int(budget), context, batch_size
         self.seed, self.val_tokens, self.num_workers = seed, val_tokens, num_workers
-        self.first_sequence = 0  # sequences already trained on (restored on resume)
         self.plan: Plan | None = None
 
     def setup(self, stage: str | None = None) -> None:
         """Load the streams and plan the run (once; later calls do nothing)."""
         if self.plan is not None:
             return
-        self.train_streams = [token_stream(self.corpus, lang, corpus_io.TRAIN)
+        self.train_streams = [token_stream(self.corpus, lang, TRAIN)
                               for lang in self.languages]
-        self.valid_streams = [token_stream(self.corpus, lang, corpus_io.VALID)
+        self.valid_streams = [token_stream(self.corpus, lang, VALID)
                               for lang in self.eval_languages]
         self.plan = plan_sequences(self.shares, self.budget,
                                    [len(s) for s in self.train_streams], self.context, self.seed)
@@ -172,26 +190,16 @@ class MixtureDataModule(L.LightningDataModule):
         assert self.plan is not None, "call setup() first"
         return self.plan.tokens_after(steps * self.sequences_per_step)
 
-    def _loader(self, dataset: Dataset, done_batches: int = 0) -> DataLoader:
-        return ResumedLoader(dataset, done_batches, batch_size=self.batch_size, shuffle=False,
-                             num_workers=self.num_workers,
-                             persistent_workers=self.num_workers > 0)
+    def _workers(self) -> dict[str, Any]:
+        return {"num_workers": self.num_workers, "persistent_workers": self.num_workers > 0}
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> ResumableLoader:
         assert self.plan is not None, "call setup() first"
-        world_size = self.trainer.world_size if self.trainer is not None else 1
-        done_batches = self.first_sequence // (self.batch_size * world_size)  # on this device
-        return self._loader(TrainSequences(self.train_streams, self.plan, self.context,
-                                           self.first_sequence), done_batches)
+        dataset = TrainSequences(self.train_streams, self.plan, self.context)
+        batches = ResumableBatches(SequentialSampler(dataset), self.batch_size)
+        return ResumableLoader(dataset, batch_sampler=batches, **self._workers())
 
     def val_dataloader(self) -> list[DataLoader]:
-        return [self._loader(ValidSequences(stream, self.context, self.val_tokens))
+        return [DataLoader(ValidSequences(stream, self.context, self.val_tokens),
+                           batch_size=self.batch_size, **self._workers())
                 for stream in self.valid_streams]
-
-    def state_dict(self) -> dict[str, Any]:
-        trainer = self.trainer
-        done = trainer.global_step * self.sequences_per_step if trainer is not None else 0
-        return {"sequences_done": done}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.first_sequence = int(state_dict.get("sequences_done", 0))

@@ -58,6 +58,7 @@ class LanguageModel(L.LightningModule):
         if compile:
             self.gpt.compile()
         self.evaluations: list[dict[str, Any]] = []
+        self.first_step = 0  # where this fit starts: 0, or a resumed run's checkpoint step
         self._sums = torch.zeros(len(languages), dtype=torch.float64)
         self._counts = torch.zeros(len(languages), dtype=torch.float64)
 
@@ -69,6 +70,9 @@ class LanguageModel(L.LightningModule):
         _, loss = self.gpt(inputs, targets)
         self.log("train_loss", loss, prog_bar=True)
         return loss
+
+    def on_train_start(self) -> None:
+        self.first_step = self.global_step
 
     def configure_optimizers(self) -> dict[str, Any]:
         """AdamW (no weight decay on biases, norms and embeddings' 1-d params) + schedule."""

@@ -24,15 +24,16 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from climb_bayes.cli import check_command_line, output_directory
+from climb_bayes.data.table_files import read_table, write_pilots
+from climb_bayes.data.validation import validate_pilots
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError, exits_on_input_error
-from climb_bayes.pilots import read_table, validate_pilots, write_pilots
 
 PILOTS_FILE = "pilots.csv"
 
 
 def pilot_rows(design: str) -> str:
     """Hydra resolver: the sweep over a design's rows, ``range(0,N)``."""
-    from trainers.training import read_design
+    from trainers.runs import read_design
 
     try:
         return f"range(0,{len(read_design(design))})"
@@ -52,7 +53,7 @@ def collect(design: str | Path, output: str | Path) -> tuple[pd.DataFrame, list[
     ``output/<run_id>/pilots.csv`` once, so collecting again gives the same table. A complete
     sweep's table is validated as :func:`climb_bayes.fit` will read it.
     """
-    from trainers.training import read_design
+    from trainers.runs import read_design
 
     runs = read_design(design)["run_id"].tolist()
     frames, missing = [], []
@@ -74,13 +75,8 @@ def collect(design: str | Path, output: str | Path) -> tuple[pd.DataFrame, list[
 
 def check_sweep(config: DictConfig) -> None:
     """Resolve and check every run of the sweep against the corpus (InputError if any fails)."""
-    from trainers.training import (
-        check_corpus,
-        check_options,
-        make_datamodule,
-        read_design,
-        resolve_run,
-    )
+    from trainers.runs import check_corpus, read_design, resolve_run
+    from trainers.training import check_options, make_datamodule
 
     check_options(config)
     languages = check_corpus(config.data.corpus)

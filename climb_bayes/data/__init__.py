@@ -1,2 +1,3 @@
 """Stage 1, the pilots' evidence: the pilot table (the one file format every later stage
-reads), its validation, the converters of published runs, and the designs that plan pilots."""
+reads), its table files and validation, the converters of published runs, the designs that plan
+pilots, and simulated pilots from known parameters."""

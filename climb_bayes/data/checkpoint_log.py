@@ -65,7 +65,7 @@ def read_checkpoint_log(path: str | Path, sources: list[str] | None = None,
                         tokens_per_step: float = TOKENS_PER_STEP, normalise: bool = False,
                         model: str | None = None) -> pd.DataFrame:
     """A pilot frame (``run_id, tokens, language, loss, share_<source>..., model``) from a
-    Data Mixing Laws loss file; pass it to :func:`climb_bayes.data.pilot_table.validate_pilots`.
+    Data Mixing Laws loss file; pass it to :func:`climb_bayes.data.validation.validate_pilots`.
 
     ``sources`` names the training domains in the order of the weights in the run names
     (default ``domain1`` ... ``domainK``); ``model`` fills the ``model`` column (default: the

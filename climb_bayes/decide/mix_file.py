@@ -8,8 +8,9 @@ the reference and its probability, the comparison's settings and recommendation
 the ``target_tokens`` the mix was solved for and the language ``weights``). A file written by
 hand needs only ``shares``.
 
-:class:`MixFile` is the one reader and writer of the format: the solver writes through it, the
-report and the trainers (``python train.py +mix=NAME``) read through it.
+:class:`MixFile` is the one reader and writer of the format: the solver writes through it
+(:func:`mix_file`), the report and the trainers (``python train.py +mix=NAME``) read through
+it.
 """
 
 import math
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import yaml
 
 from climb_bayes.data.pilot_table import SHARE_SUM_TOLERANCE
@@ -133,3 +136,26 @@ class MixFile:
             raise InputError(f"{path} is not valid YAML ({error}); fix it or remove it from the "
                              f"mix directory.") from error
         return cls.parse(document, str(path))
+
+
+def _per_target(losses: np.ndarray, targets: list[str]) -> dict[str, dict[str, float]]:
+    q = np.quantile(losses, (0.05, 0.95), axis=0)
+    return {t: {"mean": float(losses[:, i].mean()), "q05": float(q[0, i]),
+                "q95": float(q[1, i])} for i, t in enumerate(targets)}
+
+
+def mix_file(shares: np.ndarray, losses: np.ndarray, row: pd.Series, sources: list[str],
+             targets: list[str], extra: dict[str, Any]) -> MixFile:
+    """One mix file (:class:`MixFile`): ``shares`` and ``metadata``."""
+    return MixFile(
+        shares={s: float(v) for s, v in zip(sources, shares, strict=True)},
+        metadata={
+            "predicted_loss": _per_target(losses, targets),
+            "weighted_loss": {key: float(row[f"weighted_loss_{key}"])
+                              for key in ("mean", "q05", "q95")},
+            "gain": {key: float(row[f"gain_{key}"]) for key in ("mean", "q05", "q95")},
+            "p_gain": float(row["p_gain"]),
+            "p_near_optimal": float(row["p_near_optimal"]),
+            "p_beats_posterior_mean": float(row["p_beats_posterior_mean"]),
+            **extra,
+        })

@@ -1,1 +1,2 @@
-"""Stage 4, looking at the evidence: the figures of the report and the notebook."""
+"""Stage 4, looking at the evidence: the report (its inputs, sections and page) and the figures it
+shares with the notebook."""

@@ -6,15 +6,18 @@ latents on ``pair``), ``sample_stats``, ``log_likelihood``, ``posterior_predicti
 ``constant_data`` (the mixes on ``run`` x ``source``, each observation's run, budget and
 language, the loss scales, and which languages are trained and evaluated on ``language``).
 ``posterior.attrs`` records ``reference_tokens`` (``D_ref``), the languages, the interaction
-form, ``extrapolation_sd`` (:meth:`climb_bayes.model.loss_model.Law.extrapolation_error`), the
-pooled
-sites sampled ``centred``, the fit's health verdict and the numbers behind it
-(:mod:`climb_bayes.model.health`), the config, the package version and the pilot table's checksum.
-Reading refuses a broken fit unless asked to allow it.
+form, ``extrapolation_sd`` (:meth:`climb_bayes.model.loss_model.Law.extrapolation_error`),
+the pooled sites sampled ``centred``, the fit's health verdict and the numbers behind it
+(:mod:`climb_bayes.model.health`), the config, the package version and the pilot table's
+checksum. :func:`read_posterior` is the one reader: every command that reads a posterior goes
+through it, and it refuses a file this version cannot use (missing parts, an unknown form,
+another major version, transfer matrices of the wrong shape) and a broken fit unless asked to
+allow it.
 """
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ from climb_bayes.data.pilot_table import PilotTable
 from climb_bayes.errors import InputError
 from climb_bayes.io import atomic_path
 from climb_bayes.model.health import BROKEN, Health, stored_health
-from climb_bayes.model.law import LawParams
+from climb_bayes.model.law import INTERACTION_FORMS, LawParams
 from climb_bayes.model.loss_model import Discrepancy, Law
 from climb_bayes.model.numpyro_model import (
     LAW_SITES,
@@ -175,17 +178,19 @@ def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceDat
     or still in memory): draws flattened over chains, as float32. InputError naming
     ``where`` if a group, variable or attribute is missing, or if the fit's health verdict
     (:func:`climb_bayes.model.health.stored_health`) is broken and not ``allow_broken``: numbers
-    computed from such draws are not results."""
+    computed from such draws are not results; InputError too if this version cannot use it
+    (:func:`check_compatible`)."""
     posterior = getattr(idata, "posterior", None)
     missing = [name for name in PARAMETER_SITES if posterior is None or name not in posterior]
     attrs = {} if posterior is None else posterior.attrs
-    missing += [key for key in ("reference_tokens", "form", "sources", "targets")
-                if key not in attrs]
-    missing += [f"constant_data.{name}" for name in ("self_map", "obs_tokens")
+    missing += [key for key in ("reference_tokens", "form", "sources", "targets",
+                                "climb_bayes_version") if key not in attrs]
+    missing += [f"constant_data.{name}" for name in ("self_map", "obs_tokens", "run_shares")
                 if name not in getattr(idata, "constant_data", {})]
     if missing:
-        raise InputError(f"{where} is not a climb_bayes posterior: it lacks {missing}; "
-                         f"re-run `python -m climb_bayes.fit` to write one.")
+        raise InputError(f"{where} is not a complete climb_bayes posterior: it lacks "
+                         f"{missing}; re-run `python -m climb_bayes.fit` to write one.")
+    check_compatible(attrs, np.shape(posterior["a"].values)[2:], where)
     health = stored_health(idata)
     if health.verdict == BROKEN and not allow_broken:
         raise InputError(f"{where} comes from a broken fit ({health.line}): its numbers are "
@@ -209,6 +214,38 @@ def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceDat
         run_correlation=(_draws(idata, "run_correlation") if "run_correlation" in posterior
                          else None),
     )
+
+
+def check_compatible(attrs: Any, matrix_shape: tuple[int, ...], where: str) -> None:
+    """InputError unless this version can use a posterior with these ``posterior.attrs`` and
+    transfer matrices of ``matrix_shape`` (sources x targets): a known interaction form, a
+    compatible version (:func:`compatible_versions`), matrices as large as its languages."""
+    version, form = str(attrs["climb_bayes_version"]), str(attrs["form"])
+    if form not in INTERACTION_FORMS:
+        raise InputError(f"{where} uses the interaction form {form!r}, which this version "
+                         f"({__version__}) does not know; known: {sorted(INTERACTION_FORMS)}. "
+                         f"Refit with this version.")
+    if not compatible_versions(version, __version__):
+        raise InputError(f"{where} was written by climb_bayes {version}, incompatible with "
+                         f"this version {__version__}; refit it with this version.")
+    shape = (len(json.loads(attrs["sources"])), len(json.loads(attrs["targets"])))
+    if tuple(matrix_shape) != shape:
+        raise InputError(f"{where}: the transfer matrices do not match its {shape[0]} training "
+                         f"and {shape[1]} evaluated languages; the file is corrupt, refit.")
+
+
+def compatible_versions(theirs: str, ours: str) -> bool:
+    """Same major version (and the same minor while the major is 0); unknown builds pass."""
+    def release(text: str) -> tuple[int, ...] | None:
+        found = re.match(r"(\d+)\.(\d+)", text)
+        return None if found is None else (int(found[1]), int(found[2]))
+
+    mine, other = release(ours), release(theirs)
+    if mine is None:
+        return True
+    if other is None:
+        return False
+    return mine[0] == other[0] and (mine[0] != 0 or mine[1] == other[1])
 
 
 def provenance(table: PilotTable, reference: float, form: str, nu: float | None,
