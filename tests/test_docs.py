@@ -4,6 +4,7 @@ file, no link leaves it but to the web, every file they name exists, every dotte
 short."""
 
 import importlib
+import importlib.util
 import re
 from pathlib import Path
 
@@ -21,13 +22,16 @@ LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 def resolves(dotted: str) -> bool:
-    """Whether ``dotted`` names a module, or an attribute (of an attribute) of one."""
+    """Whether ``dotted`` names a module, or an attribute (of an attribute) of one. A module is
+    found without importing it, so one that needs an optional extra (``optax``) still counts."""
     parts = dotted.split(".")
     for cut in range(len(parts), 0, -1):
         try:
-            target = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
+            if importlib.util.find_spec(".".join(parts[:cut])) is None:
+                continue
+        except ModuleNotFoundError:  # a parent is a module, not a package
             continue
+        target = importlib.import_module(".".join(parts[:cut])) if cut < len(parts) else None
         for name in parts[cut:]:
             if not hasattr(target, name):
                 return False
