@@ -22,7 +22,7 @@ def test_the_tiny_quick_start_fits_and_trains_the_chosen_mix(quick_start) -> Non
     assert attrs["health"] in ("healthy", "marginal")
     assert attrs["divergences"] == 0 and attrs["max_r_hat"] <= 1.02
     assert min(attrs["min_ess_bulk"], attrs["min_ess_tail"]) >= 100
-    mix = yaml.safe_load((root / "conf" / "mix" / "posterior_mean.yaml").read_text())
+    mix = yaml.safe_load((root / "runs" / "mix" / "posterior_mean.yaml").read_text())
     assert mix["metadata"]["provenance"]["fit_health"] == attrs["health"]
     trained = pd.read_csv(root / "runs" / "tiny" / "train" / "posterior_mean-1.6e+05"
                           / "pilots.csv")
