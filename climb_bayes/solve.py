@@ -60,7 +60,7 @@ from climb_bayes.decide.inputs import (
     solve_options,
 )
 from climb_bayes.decide.mix_file import mix_file
-from climb_bayes.decide.mixes import OPTIMISED, _clean
+from climb_bayes.decide.mixes import OPTIMISED, clean_shares
 from climb_bayes.decide.objectives import Problem
 from climb_bayes.decide.tables import near_optimal_table, optimal_share_tables
 from climb_bayes.errors import exits_on_input_error
@@ -100,7 +100,7 @@ def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
     delta = versus["delta"]
     near = near_optimal_table(posterior, shares, optima, chosen.optimum_values,
                               options.target_tokens, weights, delta)
-    summary, draws = optimal_share_tables(np.stack([_clean(x) for x in optima.x]), sources)
+    summary, draws = optimal_share_tables(np.stack([clean_shares(x) for x in optima.x]), sources)
     warnings = extrapolation_warnings(
         sources, np.asarray(posterior.idata.constant_data["run_shares"].values, np.float64),
         posterior.law.pilot_tokens, options.target_tokens, optimised, options.budget_factor

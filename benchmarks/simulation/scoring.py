@@ -29,7 +29,7 @@ from climb_bayes.decide.compare import gains
 from climb_bayes.decide.decision import Decision, decision
 from climb_bayes.decide.extrapolation import mean_effective_shares
 from climb_bayes.decide.inputs import Options, feasible_bounds
-from climb_bayes.decide.mixes import _clean
+from climb_bayes.decide.mixes import clean_shares
 from climb_bayes.decide.objectives import Problem, point_estimate
 from climb_bayes.decide.optimal_mix import minimise
 from climb_bayes.decide.tables import weighted_loss_draws
@@ -69,7 +69,7 @@ def decide(posterior: Posterior, point: PointFit, target: float, available: np.n
     problem = Problem.at_budget(posterior.law, target, weights, lower, upper)
     chosen = decision(posterior, problem, Options(target, available, MAX_EPOCHS), weights)
     mixes = dict(zip(chosen.names, chosen.shares, strict=True))
-    mixes["point_fit"] = _clean(minimise(Problem.at_budget(point.law, target, weights, lower,
+    mixes["point_fit"] = clean_shares(minimise(Problem.at_budget(point.law, target, weights, lower,
                                                            upper)).x)
     mixes["recommended"] = chosen.recommended
     return mixes, problem, chosen

@@ -31,7 +31,7 @@ OPTIMISED = ("posterior_mean", "plugin", "climb_two_step", "robust", "isolated")
 START_TOLERANCE = 1e-8
 
 
-def _clean(shares: np.ndarray) -> np.ndarray:
+def clean_shares(shares: np.ndarray) -> np.ndarray:
     """Shares clipped at 0 (rounding of the solver) and renormalised to sum to 1."""
     shares = np.clip(np.asarray(shares, np.float64), 0.0, None)
     return shares / shares.sum()
@@ -82,11 +82,11 @@ def optimised_mixes(problem: Problem, options: Options,
                  "plugin": (plugin, "mean at the posterior means"),
                  "robust": (robust, options.robust_kind),
                  "isolated": (isolated, "mean with b = k = 0")}
-    mixes = {name: _clean(result.best.x) for name, (result, _) in solutions.items()}
+    mixes = {name: clean_shares(result.best.x) for name, (result, _) in solutions.items()}
     info = {name: _diagnostics(result, kind) for name, (result, kind) in solutions.items()}
     info["robust"].update(k=options.robust_k, level=options.robust_level)
     two_step = two_step_mix(problem, settings)
-    mixes["climb_two_step"] = _clean(two_step.shares)
+    mixes["climb_two_step"] = clean_shares(two_step.shares)
     plugin_value = objective_value(problem, mixes["plugin"], point)
     two_step_value = objective_value(problem, mixes["climb_two_step"], point)
     info["climb_two_step"] = {

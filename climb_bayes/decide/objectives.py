@@ -163,8 +163,9 @@ def objective_data(problem: Problem, params: LawParams, optima: np.ndarray | Non
             jnp.zeros(draws, jnp.float64) if optima is None else jnp.asarray(optima, jnp.float64))
 
 
-_solve = jax.jit(minimise_on_simplex, static_argnums=(0,),
-                 static_argnames=("tol", "max_iter", "constraint"))
+#: The interior-point solver, compiled once per objective and shared by every optimised mix.
+solve_on_simplex = jax.jit(minimise_on_simplex, static_argnums=(0,),
+                           static_argnames=("tol", "max_iter", "constraint"))
 
 
 def objective_value(problem: Problem, shares: np.ndarray, params: LawParams | None = None,

@@ -39,11 +39,11 @@ from climb_bayes.decide.objectives import (
     DEFAULT_SETTINGS,
     Problem,
     Settings,
-    _solve,
     draw_weighted_losses,
     objective,
     objective_data,
     objective_value,
+    solve_on_simplex,
 )
 from climb_bayes.model.law import LawParams, unfloored_share
 
@@ -119,7 +119,7 @@ def floor_start(problem: Problem, params: LawParams | None = None,
     if floor_margin(problem, centre, params) > 0:
         return "box_centre", None
     with jax.enable_x64(True):
-        solution = _solve(_smallest_margin(problem.form, problem.floor),
+        solution = solve_on_simplex(_smallest_margin(problem.form, problem.floor),
                           objective_data(problem, params), jnp.asarray(problem.lower, jnp.float64),
                           jnp.asarray(problem.upper, jnp.float64), tol=settings.tol,
                           max_iter=settings.max_iter)
@@ -137,7 +137,7 @@ def minimise(problem: Problem, params: LawParams | None = None, kind: str = "mea
     ``cvar_regret`` needs ``optima``."""
     params = problem.params if params is None else params
     with jax.enable_x64(True):
-        solution = _solve(objective(kind, problem.form, k, level),
+        solution = solve_on_simplex(objective(kind, problem.form, k, level),
                           objective_data(problem, params, optima),
                           jnp.asarray(problem.lower, jnp.float64),
                           jnp.asarray(problem.upper, jnp.float64),

@@ -8,7 +8,7 @@ import pandas as pd
 from climb_bayes.data.pilot_table import SHARE_PREFIX
 from climb_bayes.decide.compare import gains, near_optimal_range
 from climb_bayes.decide.interior import Solution
-from climb_bayes.decide.mixes import _clean
+from climb_bayes.decide.mixes import clean_shares
 from climb_bayes.model.posterior import Posterior
 
 QUANTILES = (0.05, 0.5, 0.95)
@@ -52,7 +52,7 @@ def near_optimal_table(posterior: Posterior, named: np.ndarray, optima: Solution
     """:func:`climb_bayes.decide.compare.near_optimal_range` over the named mixes and up to
     :data:`NEAR_OPTIMAL_CANDIDATES` per-draw optima (evenly spaced draws)."""
     keep = np.unique(np.linspace(0, len(optima.x) - 1, NEAR_OPTIMAL_CANDIDATES).astype(int))
-    candidates = np.vstack([named, np.stack([_clean(x) for x in optima.x[keep]])])
+    candidates = np.vstack([named, np.stack([clean_shares(x) for x in optima.x[keep]])])
     _, weighted = weighted_loss_draws(posterior, candidates, target_tokens, weights)
     return near_optimal_range(candidates, weighted, optimum_values, delta, posterior.sources)
 

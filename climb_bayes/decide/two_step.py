@@ -18,9 +18,9 @@ from climb_bayes.decide.objectives import (
     DEFAULT_SETTINGS,
     Problem,
     Settings,
-    _solve,
     objective_data,
     point_estimate,
+    solve_on_simplex,
 )
 from climb_bayes.model.law import LawParams, effective_share
 
@@ -104,7 +104,7 @@ def _solve_on_law(f: Callable[[Array, Any], Array], problem: Problem, params: La
     mixes; the minimiser and ``f`` there."""
     with jax.enable_x64(True):
         data = (*objective_data(problem, params)[:3], jnp.asarray(extra, jnp.float64))
-        solution = _solve(f, data, jnp.asarray(problem.lower, jnp.float64),
+        solution = solve_on_simplex(f, data, jnp.asarray(problem.lower, jnp.float64),
                           jnp.asarray(problem.upper, jnp.float64),
                           tol=settings.tol, max_iter=settings.max_iter)
         return np.asarray(solution.x), float(f(solution.x, data))
