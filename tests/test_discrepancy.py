@@ -6,10 +6,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from climb_bayes.data.simulated import simulate_pilots
+from climb_bayes.data.validation import validate_pilots
 from climb_bayes.model.discrepancy import at_knots, beyond_knots, knot_states, without_trend
+from climb_bayes.model.fitting import Sampler, fit_posterior
 from climb_bayes.model.law import LawParams, expected_loss, self_map
 from climb_bayes.model.loss_model import Discrepancy
-from climb_bayes.model.numpyro_model import budget_knots
+from climb_bayes.model.numpyro_model import Priors, budget_knots
 from climb_bayes.model.posterior import read_posterior
 
 KNOTS = jnp.array([0.0, 0.5, 1.2, 2.0])
@@ -41,7 +44,7 @@ def test_beyond_the_knots_the_variance_grows_like_the_cube_of_the_distance(paths
     level, slope, sd = paths
     u = jnp.array([-1.0, 0.0, 1.2, 3.0, 4.0])
     noise = jax.random.normal(jax.random.PRNGKey(2), sd.shape)
-    delta = np.asarray(beyond_knots(level, slope, sd, KNOTS, u, noise))[..., 0]
+    delta = np.asarray(beyond_knots(level, slope, KNOTS, u, sd * noise))[..., 0]
     assert (delta[:, :2] == 0).all()  # zero and flat up to the pilots' smallest budget
     np.testing.assert_allclose(delta[:, 2], level[:, 0, 2], atol=1e-6)  # a knot is its level
     for column, at in ((3, 3.0), (4, 4.0)):  # the process's variance at u from the start
@@ -87,6 +90,7 @@ def test_a_language_given_fewer_tokens_gets_a_wider_interval_beyond_the_pilots()
     bend = Discrepancy(level=np.zeros((draws, 2, 2), np.float32),
                        slope=np.zeros((draws, 2, 2), np.float32),
                        sd=np.full((draws, 2), 0.1, np.float32),
+                       shared_sd=np.zeros(draws, np.float32),
                        knots=np.array([0.0, 1.0], np.float32))
     budgets = jnp.log(jnp.array([10.0, 10.0]))  # both mixes 10x the reference budget
     delta = bend.at(budgets, jax.random.PRNGKey(0))
@@ -100,6 +104,50 @@ def test_a_language_given_fewer_tokens_gets_a_wider_interval_beyond_the_pilots()
     width = np.quantile(losses, 0.95, axis=0) - np.quantile(losses, 0.05, axis=0)
     assert width[1, 1] > 2.0 * width[0, 1]  # language b starved in mix 2
     assert width[1, 0] < width[0, 0]  # language a well fed in mix 2
+
+
+def test_the_shared_part_moves_every_language_together_beyond_the_pilots() -> None:
+    """delta_i = delta_0 + delta~_i: beyond the last knot the languages' errors correlate by
+    tau_0^2 / (tau_0^2 + tau_i^2), so a mix's average loss keeps the shared part's spread."""
+    draws, targets = 40_000, 4
+    own, shared = 0.1, 0.2
+    bend = Discrepancy(level=np.zeros((draws, targets, 2), np.float32),
+                       slope=np.zeros((draws, targets, 2), np.float32),
+                       sd=np.full((draws, targets), own, np.float32),
+                       shared_sd=np.full(draws, shared, np.float32),
+                       knots=np.array([0.0, 1.0], np.float32))
+    h = 2.0  # e-folds beyond the last knot
+    delta = np.asarray(bend.at(jnp.array([1.0 + h]), jax.random.PRNGKey(3)))[:, 0]
+    growth = h**3 / 3
+    assert np.var(delta[:, 0]) == pytest.approx((own**2 + shared**2) * growth, rel=0.04)
+    correlation = np.corrcoef(delta[:, 0], delta[:, 1])[0, 1]
+    assert correlation == pytest.approx(shared**2 / (shared**2 + own**2), abs=0.02)
+    average = delta.mean(axis=1)  # the own parts average away, the shared part does not
+    assert np.var(average) == pytest.approx((shared**2 + own**2 / targets) * growth, rel=0.04)
+
+
+@pytest.mark.slow
+def test_the_fit_finds_a_bend_shared_by_every_language() -> None:
+    """Pilots at four budgets whose curves all flatten alike (every reducible loss times
+    ``exp(c (u - mean u)^2)``): the fit gives the shared part ``tau_0`` a larger intensity than
+    any language's own, and its recorded bend is the same convex curve for every language."""
+    table, world = simulate_pilots(languages=3, budgets=(1e7, 3e7, 1e8, 3e8),
+                                   checkpoints=(1.0,), seed=2)
+    u = np.log(table["tokens"].to_numpy())
+    irreducible = dict(zip(world.targets, world.params.E, strict=True))
+    floor = table["language"].map(irreducible).to_numpy()
+    table["loss"] = floor + (table["loss"] - floor) * np.exp(0.04 * (u - np.unique(u).mean()) ** 2)
+    idata = fit_posterior(validate_pilots(table), Priors(run_sd_fraction=0.0),
+                          "source_saturating",
+                          Sampler(chains=2, warmup=400, samples=400, map_starts=2,
+                                  progress_bar=False))
+    posterior = idata.posterior
+    shared = posterior["discrepancy_shared_sd"].median().item()
+    own = posterior["discrepancy_sd"].median(dim=("chain", "draw")).to_numpy()
+    assert (shared > own).all(), (shared, own)
+    bend = posterior["discrepancy"].median(dim=("chain", "draw")).to_numpy()  # (target, knot)
+    assert (np.diff(bend, n=2, axis=1) > 0).all()  # convex: the curves flatten
+    assert np.ptp(bend[:, 0]) < 0.5 * np.abs(bend[:, 0]).mean()  # alike across languages
 
 
 def test_the_trend_is_removed_and_the_bend_kept() -> None:

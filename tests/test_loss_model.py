@@ -99,6 +99,7 @@ def bent(law: Law, sd: float) -> Law:
                Discrepancy(level=rng.normal(0, sd, (count, targets, 2)).astype(np.float32),
                            slope=rng.normal(0, sd, (count, targets, 2)).astype(np.float32),
                            sd=np.full((count, targets), sd, np.float32),
+                           shared_sd=np.full(count, sd, np.float32),
                            knots=np.log(np.array([0.3, 1.0], np.float32))),
                pilot_tokens=1e8)
 

@@ -6,25 +6,30 @@ multiplies each target's reducible loss by ``exp(delta_i(u))``, ``u = ln(D / D_r
 
     ln(L_i - E_i) = ln B_i - beta_i ln(rt_i D / D_ref) + delta_i(u)
 
-``delta_i`` is an integrated Wiener process (a cubic-spline prior) started at the pilots'
-smallest budget ``u_1``, zero and flat there, less its least-squares line over the pilots'
-budgets (:func:`without_trend`: a line is what ``ln B_i`` and ``beta_i`` already describe, so
-``delta_i`` holds only the bending they cannot). The process's slope performs a random walk with
-intensity ``tau_i^2`` per e-fold of budget, so beyond the last knot ``u_K``, ``h`` e-folds out,
+``delta_i = delta_0 + delta~_i``: a part ``delta_0`` shared by every language (what bends all
+curves alike: a network running short of capacity, a learning-rate schedule) and a part
+``delta~_i`` of each language's own. Each is an integrated Wiener process (a cubic-spline
+prior) started at the pilots' smallest budget ``u_1``, zero and flat there, less its
+least-squares line over the pilots' budgets (:func:`without_trend`: a line is what ``ln B_i``
+and ``beta_i`` already describe, so ``delta_i`` holds only the bending they cannot). A process's
+slope performs a random walk with intensity ``tau^2`` per e-fold of budget, so beyond the last
+knot ``u_K``, ``h`` e-folds out,
 
-    delta_i(u_K + h) = delta_i(u_K) + h delta_i'(u_K) + tau_i * sqrt(h^3 / 3) * e,  e ~ N(0, 1)
+    delta_i(u_K + h) = delta_i(u_K) + h delta_i'(u_K) + (tau_0 e_0 + tau_i e_i) sqrt(h^3 / 3),
 
-and the uncertainty grows like ``h^(3/2)``. Between knots ``u_k < u_{k+1}`` (``h`` apart) the
+``e_0, e_i ~ N(0, 1)``, ``tau_0`` the shared part's intensity, ``tau_i`` the language's own:
+the uncertainty grows like ``h^(3/2)``, and the shared part does not average away in a mix's
+weighted loss. Between knots ``u_k < u_{k+1}`` (``h`` apart) the
 state ``(delta, delta')`` moves by the exact transition of the process::
 
     delta_{k+1}  = delta_k + h delta'_k + tau_i h^(3/2) / sqrt(3) * z1
     delta'_{k+1} = delta'_k + tau_i (sqrt(3) / 2 * h^(1/2) z1 + h^(1/2) / 2 * z2)
 
 (the Cholesky factor of the covariance ``tau^2 [[h^3/3, h^2/2], [h^2/2, h]]``), with
-``z ~ N(0, 1)`` sampled non-centred. The knots are the pilots' distinct budgets, so pilots at
-three or more budgets show how far the curves bend and ``tau`` is learned from that; ``tau_i``
-is pooled across languages around a shared scale
-(:func:`climb_bayes.model.numpyro_model.climb_model`).
+``z ~ N(0, 1)`` sampled non-centred, for each part. The knots are the pilots' distinct budgets,
+so pilots at three or more budgets show how far the curves bend and how much of it all
+languages share, and ``tau_0`` and ``tau_i`` are learned from that; ``tau_i`` is pooled across
+languages around a common scale (:func:`climb_bayes.model.numpyro_model.discrepancy`).
 
 ``delta_i`` depends on the budget only, but it scales the reducible loss, which is large for a
 language that gets few tokens: different mixes get different uncertainty, and the decision
@@ -38,10 +43,11 @@ Array = jax.Array
 
 
 def knot_states(sd: Array, innovations: Array, knots: Array) -> tuple[Array, Array]:
-    """The process at the knots: ``(level, slope)``, each ``(..., target, knot)``.
+    """Processes at the knots: ``(level, slope)``, each ``(..., process, knot)``.
 
-    ``sd`` is ``tau_i`` ``(..., target)``, ``innovations`` the standard normal ``z``
-    ``(..., target, knot - 1, 2)``, ``knots`` the sorted ``u_k`` ``(knot,)``; both start at 0.
+    ``sd`` is each process's intensity (``tau_i`` or ``tau_0``) ``(..., process)``,
+    ``innovations`` the standard normal ``z`` ``(..., process, knot - 1, 2)``, ``knots`` the
+    sorted ``u_k`` ``(knot,)``; level and slope start at 0.
     """
     steps = jnp.diff(knots)  # (knot - 1,)
     root = jnp.sqrt(steps)
@@ -79,21 +85,20 @@ def at_knots(level: Array, point_knot: Array) -> Array:
     return jnp.swapaxes(level[..., point_knot], -1, -2)
 
 
-def beyond_knots(level: Array, slope: Array, sd: Array, knots: Array, u: Array,
-                 noise: Array) -> Array:
+def beyond_knots(level: Array, slope: Array, knots: Array, u: Array, wander: Array) -> Array:
     """``delta_i(u)`` for budgets ``u`` ``(budget,)`` given the knots' states; ``(..., budget,
     target)``.
 
     Below the first knot the first knot's level; between knots the level interpolated linearly
     (the pilots' own budgets are knots, so this is where predictions inside the pilots' range
-    fall); beyond the last knot the extrapolation above, with ``noise`` ``(..., target)``
-    standard normal draws shared by every budget (one path per draw: the same ``e`` at every
-    ``h``).
+    fall); beyond the last knot the extrapolation above, with ``wander`` ``(..., target)`` the
+    draws of ``tau_0 e_0 + tau_i e_i``, shared by every budget (one path per draw: the same
+    ``e`` at every ``h``).
     """
     h = jnp.maximum(u - knots[-1], 0.0)[:, None]  # (budget, 1)
     last_level, last_slope = level[..., None, :, -1], slope[..., None, :, -1]
     outside = (last_level + h * last_slope
-               + sd[..., None, :] * jnp.sqrt(h ** 3 / 3.0) * noise[..., None, :])
+               + wander[..., None, :] * jnp.sqrt(h ** 3 / 3.0))
     if knots.shape[0] > 1:
         right = jnp.clip(jnp.searchsorted(knots, u), 1, knots.shape[0] - 1)
         weight = (u - knots[right - 1]) / (knots[right] - knots[right - 1])

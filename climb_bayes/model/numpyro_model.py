@@ -18,8 +18,10 @@ Priors (each hyper-parameter is a field of :class:`Priors`)::
         a_ji = a~_ji / g_i,  k_ji = k~_ji / g_i,  g_i = saturation(eta_i, s0)
     eta_i   ~ LogNormal(log(eta_median), eta_log_sd)                     saturation
     tau_i = tau exp(discrepancy_spread w_i),  w_i ~ Normal(0, 1),         the law's error in
-        tau ~ LogNormal(log discrepancy_scale, discrepancy_log_sd)       budget, delta_i(u), an
-        delta_i ~ integrated Wiener process of intensity tau_i^2        integrated random walk
+        tau ~ LogNormal(log discrepancy_scale, discrepancy_log_sd)       budget, delta_i(u) =
+    tau_0 ~ LogNormal(log discrepancy_shared_scale, discrepancy_log_sd)  delta_0(u) + delta~_i(u):
+        delta~_i, delta_0 ~ integrated Wiener processes of intensity    integrated random walks,
+        tau_i^2, tau_0^2                                                one shared by all
     sigma_i ~ HalfNormal(sigma_fraction * loss_scale_i)                  observation noise
     y_{s,i} ~ StudentT(nu, L_i(r_s, D_s), sigma_i)                       nu fixed, or Gamma(2, 0.1)
 
@@ -93,6 +95,7 @@ class Priors:
     discrepancy_scale: float = 0.05
     discrepancy_log_sd: float = 0.75
     discrepancy_spread: float = 0.5
+    discrepancy_shared_scale: float = 0.05
     run_sd_fraction: float = 0.02
     run_correlation: float = 2.0
 
@@ -249,11 +252,14 @@ def effective_anchor(data: ModelData, a: jax.Array, k: jax.Array, eta: jax.Array
 def discrepancy(data: ModelData, priors: Priors) -> jax.Array:
     """The law's error in budget at every checkpoint, ``delta_i(u)``: ``(point, target)``.
 
-    ``tau_i = tau * exp(discrepancy_spread * w_i)``, ``w_i ~ Normal(0, 1)``, around the shared
-    ``tau ~ LogNormal(log discrepancy_scale, discrepancy_log_sd)`` (site
-    ``discrepancy_scale``), and the process at the pilots' budgets from its non-centred
-    innovations (:mod:`climb_bayes.model.discrepancy`); ``discrepancy`` and ``discrepancy_slope``
-    ``(target, budget_knot)`` are recorded for predictions beyond the pilots.
+    ``delta_i = delta_0 + delta~_i`` (:mod:`climb_bayes.model.discrepancy`): the shared part's
+    intensity ``tau_0 ~ LogNormal(log discrepancy_shared_scale, discrepancy_log_sd)`` (site
+    ``discrepancy_shared_sd``); each language's own ``tau_i = tau * exp(discrepancy_spread *
+    w_i)``, ``w_i ~ Normal(0, 1)``, around the common ``tau ~ LogNormal(log discrepancy_scale,
+    discrepancy_log_sd)`` (site ``discrepancy_scale``). Both processes at the pilots' budgets
+    come from their non-centred innovations; ``discrepancy`` and ``discrepancy_slope``
+    ``(target, budget_knot)`` record their sum for predictions beyond the pilots.
+    ``discrepancy_shared_scale = 0`` leaves the shared part out.
     """
     n_target, n_knot = data.self_map.shape[1], data.knots.shape[0]
     scale = numpyro.sample("discrepancy_scale", dist.LogNormal(
@@ -262,12 +268,20 @@ def discrepancy(data: ModelData, priors: Priors) -> jax.Array:
         offset = numpyro.sample("discrepancy_sd_offset", dist.Normal(0.0, 1.0))
     sd = numpyro.deterministic("discrepancy_sd",
                                scale * jnp.exp(priors.discrepancy_spread * offset))
-    if n_knot > 1:
+    if n_knot == 1:
+        level = slope = jnp.zeros((n_target, 1))
+    else:
         innovations = numpyro.sample("discrepancy_innovation", dist.Normal(0.0, 1.0).expand(
             [n_target, n_knot - 1, 2]).to_event(3))
+        if priors.discrepancy_shared_scale > 0:
+            shared_sd = numpyro.sample("discrepancy_shared_sd", dist.LogNormal(
+                jnp.log(priors.discrepancy_shared_scale), priors.discrepancy_log_sd))
+            shared = numpyro.sample("discrepancy_shared_innovation", dist.Normal(
+                0.0, 1.0).expand([1, n_knot - 1, 2]).to_event(3))
+            sd, innovations = jnp.append(sd, shared_sd), jnp.concatenate([innovations, shared])
         level, slope = without_trend(*knot_states(sd, innovations, data.knots), data.knots)
-    else:
-        level = slope = jnp.zeros((n_target, 1))
+        if priors.discrepancy_shared_scale > 0:  # the languages' own parts plus the shared one
+            level, slope = level[:-1] + level[-1], slope[:-1] + slope[-1]
     numpyro.deterministic("discrepancy", level)
     numpyro.deterministic("discrepancy_slope", slope)
     return at_knots(level, data.point_knot)

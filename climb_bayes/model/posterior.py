@@ -66,7 +66,7 @@ def dims_and_coords(table: PilotTable, pairs: tuple[np.ndarray, np.ndarray]
         "pair": [f"{sources[s]}->{targets[t]}" for s, t in zip(*pairs, strict=True)],
         "loss_part": ["irreducible", "reducible_at_anchor"],
         "budget_knot": knots, "budget_step": np.arange(len(knots) - 1),
-        "innovation": ["level", "slope"], "other_target": targets,
+        "innovation": ["level", "slope"], "shared": ["all"], "other_target": targets,
     }
     dims = {
         **{site: ["target"] for site in TARGET_SITES},
@@ -75,6 +75,7 @@ def dims_and_coords(table: PilotTable, pairs: tuple[np.ndarray, np.ndarray]
         "loss_split": ["target", "loss_part"],
         **{site: ["target", "budget_knot"] for site in KNOT_SITES},
         "discrepancy_innovation": ["target", "budget_step", "innovation"],
+        "discrepancy_shared_innovation": ["shared", "budget_step", "innovation"],
         "knot_log_budget": ["budget_knot"],
         **{site: ["run", "target"] for site in RUN_SITES},
         "run_correlation": ["target", "other_target"],
@@ -197,10 +198,13 @@ def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceDat
                          f"not results. Fit again (more sampler.warmup, a higher "
                          f"sampler.target_accept, or pilots that pin down the flagged "
                          f"parameters), or pass allow_broken=true to use it anyway.")
-    nu = (_draws(idata, "nu") if "nu" in posterior
-          else np.full(posterior.sizes["chain"] * posterior.sizes["draw"], float(attrs["nu"])))
+    count = posterior.sizes["chain"] * posterior.sizes["draw"]
+    nu = _draws(idata, "nu") if "nu" in posterior else np.full(count, float(attrs["nu"]))
     bend = (Discrepancy(_draws(idata, "discrepancy"), _draws(idata, "discrepancy_slope"),
                         _draws(idata, "discrepancy_sd"),
+                        _draws(idata, "discrepancy_shared_sd")
+                        if "discrepancy_shared_sd" in posterior
+                        else np.zeros(count, np.float32),
                         np.asarray(idata.constant_data["knot_log_budget"].values))
             if "discrepancy" in posterior else None)
     law = Law(params=LawParams(*(_draws(idata, name) for name in LAW_SITES)),
