@@ -86,6 +86,16 @@ def optional_positive(value: Any, key: str, what: str, example: str) -> float | 
     return None if value is None else positive(value, key, what, example)
 
 
+#: What every budget option is, in the one message they share (:func:`budget`).
+BUDGET = "budget in training tokens (the total tokens of one run)"
+
+
+def budget(value: Any, key: str = "tokens", example: str = "tokens=2e9") -> float:
+    """A budget in training tokens, ``D``: a finite float > 0. The one check of every budget
+    a command reads (``target_tokens``, ``tokens``, a mix file's budget, a trainer's run)."""
+    return positive(value, key, BUDGET, example)
+
+
 def count(value: Any, key: str, what: str, example: str, minimum: int = 1) -> int:
     """``value`` as a whole number >= ``minimum``; otherwise an InputError like :func:`number`'s."""
     whole = (not isinstance(value, bool) and isinstance(value, Real)

@@ -15,10 +15,10 @@ import hydra
 from omegaconf import DictConfig
 
 from climb_bayes.cli import (
+    budget,
     check_command_line,
     flag,
     names,
-    optional_positive,
     output_file,
     positive,
     required,
@@ -57,8 +57,7 @@ def main(cfg: DictConfig) -> None:
     else:
         mixtures, losses = (str(required(cfg, key, f"{key} table (CSV or Parquet)", USAGE))
                             for key in ("mixtures", "losses"))
-        tokens = optional_positive(cfg.tokens, "tokens", "training budget of every run",
-                                   "tokens=1e9")
+        tokens = None if cfg.tokens is None else budget(cfg.tokens, example="tokens=1e9")
         frame = from_wide(read_table(mixtures), read_table(losses), tokens=tokens,
                           run_id_column=cfg.run_id_column, normalise=normalise,
                           paths=(mixtures, losses))

@@ -22,10 +22,10 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from climb_bayes.cli import (
+    budget,
     check_command_line,
     count,
     flag,
-    optional_positive,
     output_file,
     required,
 )
@@ -136,7 +136,7 @@ def predict(posterior: Posterior, mixes: pd.DataFrame, budgets: np.ndarray,
 @exits_on_input_error
 def main(cfg: DictConfig) -> None:
     """Read the posterior and the mixes, write the prediction table."""
-    tokens = optional_positive(cfg.tokens, "tokens", "budget in training tokens", "tokens=1e9")
+    tokens = None if cfg.tokens is None else budget(cfg.tokens, example="tokens=1e9")
     seed = count(cfg.seed, "seed", "seed", "seed=0", minimum=0)
     path = required(cfg, "mixes", "mixes CSV (share_<lang> columns, optional mix and tokens)",
                     "mixes=mixes.csv")

@@ -175,14 +175,27 @@ def test_design_checks_every_argument(arguments: dict, named: str) -> None:
     assert named in str(error.value)
 
 
-def test_report_refuses_a_negative_budget_before_reading_anything(cli, tmp_path) -> None:
-    output = tmp_path / "report"
-    result = cli("climb_bayes.report", "tokens=-5", f"posterior={tmp_path / 'none.nc'}",
-                 f"output={output}")
+@pytest.mark.parametrize("command, option", [
+    ("climb_bayes.report", "tokens"), ("climb_bayes.predict", "tokens"),
+    ("climb_bayes.solve", "target_tokens"), ("climb_bayes.convert", "tokens"),
+])
+def test_every_command_checks_a_budget_alike_before_reading_anything(cli, tmp_path, command,
+                                                                      option) -> None:
+    """One check of a budget (``climb_bayes.cli.budget``): the same message from every command,
+    before any input is read, and nothing written."""
+    output = tmp_path / "out"
+    inputs = {"climb_bayes.report": [f"posterior={tmp_path / 'none.nc'}", f"output={output}"],
+              "climb_bayes.predict": [f"posterior={tmp_path / 'none.nc'}",
+                                      f"mixes={tmp_path / 'none.csv'}", f"output={output}"],
+              "climb_bayes.solve": [f"posterior={tmp_path / 'none.nc'}", f"output={output}"],
+              "climb_bayes.convert": [f"mixtures={tmp_path / 'none.csv'}",
+                                      f"losses={tmp_path / 'none.csv'}",
+                                      f"output={output}/pilots.csv"]}[command]
+    result = cli(command, f"{option}=-5", *inputs)
     assert result.returncode == INPUT_ERROR_STATUS, result.stderr[-3000:]
-    assert "tokens=-5: the target budget in training tokens must be a finite number > 0" \
-        in result.stderr
-    assert "none.nc" not in result.stderr  # checked before the posterior is read
+    assert (f"{option}=-5: the budget in training tokens (the total tokens of one run) must be "
+            f"a finite number > 0") in result.stderr
+    assert "none." not in result.stderr  # checked before any input is read
     assert not output.exists()
 
 
@@ -195,7 +208,7 @@ def config(name: str, **overrides: object) -> DictConfig:
 
 
 @pytest.mark.parametrize(("overrides", "named"), [
-    ({"tokens": 0}, "tokens=0: the target budget"),
+    ({"tokens": 0}, "tokens=0: the budget in training tokens"),
     ({"tokens": float("nan")}, "tokens=nan"),
     ({"forest_pairs": 0}, "forest_pairs=0: the number of coefficients in the forest plot must "
                           "be a whole number >= 1"),
@@ -209,7 +222,7 @@ def test_report_checks_every_setting(overrides: dict, named: str) -> None:
 
 
 @pytest.mark.parametrize(("overrides", "named"), [
-    ({"target_tokens": -5}, "target_tokens=-5: the total training tokens"),
+    ({"target_tokens": -5}, "target_tokens=-5: the budget in training tokens"),
     ({}, "target_tokens is not set"),
     ({"target_tokens": 1e9, "max_epochs": 0}, "max_epochs=0: the repetition cap in epochs"),
     ({"target_tokens": 1e9, "temperature": -1}, "temperature=-1"),

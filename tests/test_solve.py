@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from scipy.optimize import minimize
 
 from climb_bayes import __version__
+from climb_bayes.cli import budget
 from climb_bayes.decide.baselines import natural_mix, temperature_mix, uniform_mix, unimax_mix
 from climb_bayes.decide.extrapolation import extrapolation_warnings, floor_warnings
 from climb_bayes.decide.inputs import (
@@ -26,7 +27,6 @@ from climb_bayes.decide.inputs import (
     feasible_bounds,
     language_weights,
     share_bounds,
-    target_budget,
 )
 from climb_bayes.decide.mixes import baseline_mixes, optimised_mixes
 from climb_bayes.decide.objectives import (
@@ -522,7 +522,7 @@ def test_unknown_languages_and_bad_budgets_are_input_errors():
         share_bounds(None, {"en": 1.5}, LANGS)
     for bad in (0, -1e9, "lots", None):
         with pytest.raises(InputError, match="target_tokens"):
-            target_budget(bad)
+            budget(bad, "target_tokens")
     np.testing.assert_allclose(language_weights({"en": 3, "de": 1}, LANGS), [0.75, 0.25, 0])
 
 
@@ -626,7 +626,7 @@ def test_cli_writes_loadable_mixes_and_tables(cli, known_posterior, tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["target_tokens=-5"], "target_tokens=-5: the total training tokens"),
+    (["target_tokens=-5"], "target_tokens=-5: the budget in training tokens"),
     (["target_tokens=1e9", "available={en: 1e7, de: 1e7, fr: 1e7}"], "cannot cover"),
     (["target_tokens=1e9", "weights={xx: 1}"], "xx"),
     (["target_tokens=1e9", "min_share={en: 0.7, de: 0.7}"], "min_share values sum"),

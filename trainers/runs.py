@@ -9,7 +9,6 @@ file ``conf/mix/<name>.yaml`` with ``shares: {lang: share}``; a mix written by
 or uniform over ``data.languages`` (all corpus languages when null).
 """
 
-import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from climb_bayes.cli import budget
 from climb_bayes.data.pilot_table import SHARE_PREFIX
 from climb_bayes.data.table_files import read_csv
 from climb_bayes.decide.mix_file import MixFile, check_shares
@@ -131,14 +131,10 @@ def resolve_run(cfg: DictConfig, corpus_languages: list[str]) -> RunSpec:
         tokens = experiment.tokens if mix is None else _mix_budget(mix, origin,
                                                                     experiment.tokens)
         run_id = experiment.get("run_id") or f"{name}-{float(tokens):.3g}"
-    try:
-        tokens_value = float(tokens)
-    except (TypeError, ValueError):
-        tokens_value = math.nan
-    if not (math.isfinite(tokens_value) and tokens_value >= 1
-            and tokens_value == round(tokens_value)):
+    tokens_value = budget(tokens, f"{origin}: tokens", "experiment.tokens=2e5")
+    if tokens_value != round(tokens_value):
         raise InputError(f"{origin}: the budget tokens={plain(tokens)} must be a whole number of "
-                         f"tokens >= 1 (e.g. experiment.tokens=2e5).")
+                         f"tokens (e.g. experiment.tokens=2e5).")
     values = check_shares(shares, origin, corpus_languages, "the corpus",
                           "Fix the language names, or build a corpus that has them "
                           "(python -m trainers.corpus languages=[...]).")

@@ -11,14 +11,13 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from climb_bayes.cli import choice, count, number, positive, required
+from climb_bayes.cli import BUDGET, budget, choice, count, number, positive, required
 from climb_bayes.data.table_files import read_csv
 from climb_bayes.decide.compare import DOUBT_THRESHOLD
 from climb_bayes.decide.objectives import Settings
 from climb_bayes.errors import InputError, listing, plain
 
 #: What ``target_tokens`` is, for messages.
-TARGET = "total training tokens of the run the mix is for"
 
 
 def _names(mapping: Any, key: str) -> dict[str, Any]:
@@ -29,11 +28,6 @@ def _names(mapping: Any, key: str) -> dict[str, Any]:
     if not isinstance(mapping, dict):
         raise InputError(f"{key} must be a mapping {{language: value}}; got {mapping!r}.")
     return {str(name): value for name, value in mapping.items()}
-
-
-def target_budget(value: Any) -> float:
-    """``target_tokens`` as a positive float."""
-    return positive(value, "target_tokens", TARGET, "target_tokens=2e9")
 
 
 def language_weights(mapping: Any, targets: list[str]) -> np.ndarray:
@@ -171,9 +165,9 @@ class Options:
 def solve_options(cfg: DictConfig) -> Options:
     """The settings of ``cfg`` that do not depend on the posterior, each checked (an InputError
     naming its key); ``available`` is read later, against the posterior's languages."""
-    target_tokens = required(cfg, "target_tokens", TARGET, "target_tokens=2e9")
+    target_tokens = required(cfg, "target_tokens", BUDGET, "target_tokens=2e9")
     return Options(
-        target_tokens=target_budget(target_tokens), available=None,
+        target_tokens=budget(target_tokens, "target_tokens", "target_tokens=2e9"), available=None,
         max_epochs=positive(cfg.max_epochs, "max_epochs", "repetition cap in epochs",
                             "max_epochs=4"),
         temperature=number(cfg.temperature, "temperature", "temperature-sampling exponent",

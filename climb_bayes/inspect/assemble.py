@@ -9,10 +9,9 @@ from pathlib import Path
 import arviz as az
 from omegaconf import DictConfig
 
-from climb_bayes.cli import count, optional_positive
+from climb_bayes.cli import budget, count
 from climb_bayes.inspect.html_page import health_banner, render_figures, render_html, write_report
 from climb_bayes.inspect.mix_directory import (
-    BUDGET,
     MixDirectory,
     decision_budget,
     read_mix_directory,
@@ -57,7 +56,7 @@ class ReportSettings:
     def from_config(cls, cfg: DictConfig) -> "ReportSettings":
         """The settings of ``cfg``, each checked (an InputError naming its key)."""
         return cls(
-            tokens=optional_positive(cfg.tokens, "tokens", BUDGET, "tokens=2e9"),
+            tokens=None if cfg.tokens is None else budget(cfg.tokens),
             forest_pairs=count(cfg.forest_pairs, "forest_pairs",
                                "number of coefficients in the forest plot", "forest_pairs=20"),
             health_pairs=count(cfg.health_pairs, "health_pairs",

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from climb_bayes.cli import positive
+from climb_bayes.cli import budget
 from climb_bayes.data.pilot_table import SHARE_PREFIX
 from climb_bayes.data.table_files import read_csv
 from climb_bayes.decide.mix_file import MixFile, NotAMixFile, check_shares
@@ -19,7 +19,6 @@ from climb_bayes.errors import InputError
 #: Solver outputs read from a mix directory, when present.
 SOLVER_TABLES = ("comparison.csv", "optimal_shares.csv", "optimal_share_draws.csv")
 #: What ``tokens`` is, for messages.
-BUDGET = "target budget in training tokens"
 
 
 @dataclass(frozen=True)
@@ -117,9 +116,9 @@ def decision_budget(mixes: MixDirectory, tokens: float | None) -> float:
         if len(values) > 1:
             raise InputError(f"the mixes in {mixes.path} were solved for different budgets "
                              f"{values}; pass tokens=N to choose one.")
-        return positive(values[0], f"{mixes.path}: metadata.provenance.target_tokens", BUDGET,
-                        "tokens=2e9 to override it")
-    return positive(tokens, "tokens", BUDGET, "tokens=2e9")
+        return budget(values[0], f"{mixes.path}: metadata.provenance.target_tokens",
+                      "tokens=2e9 to override it")
+    return budget(tokens)
 
 
 def language_weights(mixes: MixDirectory, targets: list[str]) -> tuple[np.ndarray, str]:
