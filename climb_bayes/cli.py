@@ -293,7 +293,7 @@ def check_overrides(config_name: str, overrides: Iterable[str],
     ``config_name`` lacks, with the closest valid keys.
 
     The configuration is composed with Hydra's compose API, with the config-group selections
-    (``model=self_saturating``) and the ``+``, ``++``, ``~`` and ``hydra`` overrides of the
+    (``law=self_saturating``) and the ``+``, ``++``, ``~`` and ``hydra`` overrides of the
     command line (every combination of a sweep's values); a key passes if any of those
     configurations has it. Anything Hydra itself refuses (a syntax error, an unknown group
     option, a missing ``+mix`` file) is left for Hydra to report.

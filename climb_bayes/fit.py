@@ -9,7 +9,9 @@ parameters the pilots leave to their priors. A broken fit is not written (``keep
 writes it for debugging) and the command exits with status 3; ``strict=true`` exits 3 on a
 marginal fit too. ``compare_forms=true`` also fits the other interaction forms, writes
 ``DIR/posterior_<form>.nc`` and compares all by PSIS-LOO (``DIR/model_comparison.csv``).
-Overrides follow Hydra: ``sampler.chains=2 model=self_saturating``.
+Overrides follow Hydra: ``sampler.chains=2 law=self_saturating law.priors.discrepancy_scale=0``.
+The defaults of ``sampler`` and ``law`` live in dataclasses registered with Hydra by
+:mod:`climb_bayes.config_store` (imported here, before Hydra starts).
 """
 import logging
 import sys
@@ -25,6 +27,7 @@ import numpyro
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+import climb_bayes.config_store  # noqa: F401  (registers fit_schema before Hydra starts)
 from climb_bayes.cli import (
     check_command_line,
     choice,
@@ -99,7 +102,7 @@ def prior_report(idata: az.InferenceData) -> str | None:
              for site, entries in left.items()]
     return ("the pilots leave these parameters to their priors (posterior sd >= 90% of the "
             "prior sd): " + "; ".join(parts) + ". Their values in predictions come from the "
-            "priors in conf/model/; pilots that vary what they govern would pin them down.")
+            "priors (law.priors); pilots that vary what they govern would pin them down.")
 
 
 def compare_forms(posteriors: dict[str, az.InferenceData]) -> pd.DataFrame:
@@ -112,13 +115,13 @@ def compare_forms(posteriors: dict[str, az.InferenceData]) -> pd.DataFrame:
 def main(cfg: DictConfig) -> None:
     """Validate, fit, diagnose and write the posterior (see the module docstring)."""
     sampler = Sampler.from_config(cfg.sampler)
-    chosen, centred, extrapolation_sd = model_settings(cfg.model.form, cfg.model.centred,
-                                                       cfg.model.extrapolation_sd)
+    chosen, centred, extrapolation_sd = model_settings(cfg.law.form, cfg.law.centred,
+                                                       cfg.law.extrapolation_sd)
     compare, strict = flag(cfg.compare_forms, "compare_forms"), flag(cfg.strict, "strict")
     keep_broken = flag(cfg.keep_broken, "keep_broken")
     output = output_directory(cfg.output, "output", "runs/fit",
                               "posterior.nc, summary.csv and config.yaml")
-    priors = Priors.from_mapping(OmegaConf.to_container(cfg.model.priors))
+    priors = Priors.from_mapping(OmegaConf.to_container(cfg.law.priors))
     numpyro.set_host_device_count(max(sampler.chains, 1))
     table = pilot_rows(read_pilots(cfg.pilots or bundled_example()),
                        choice(cfg.checkpoints, "checkpoints", CHECKPOINTS))

@@ -13,6 +13,7 @@ import jax
 import pandas as pd
 import pytest
 
+import climb_bayes.config_store  # noqa: F401  (registers fit_schema, as climb_bayes.fit does)
 from climb_bayes.data.simulated import simulate_pilots
 from climb_bayes.data.table_files import write_pilots
 from trainers import corpus as corpus_io
@@ -29,13 +30,13 @@ CORPUS_LANGUAGES = ["de", "en", "fr"]
 #: Every pooled site centred: the simulated pilots are far less noisy than real ones and pin
 #: each transfer pair down, where centred pairs mix well and non-centred ones did not
 #: (measured on this world at these settings: R-hat 1.16, min bulk ESS 11; the default suits
-#: real pilots, see conf/model/source_saturating.yaml).
+#: real pilots, see climb_bayes.config_store.LawConfig).
 CHAINS, DRAWS = 2, 200
 #: ``checkpoints=all``: a simulated checkpoint is the law's loss at that budget (the simulator
 #: has no learning-rate schedule), so every row is evidence; the run effect is then fitted.
 FIT_OVERRIDES = (f"sampler.chains={CHAINS}", "sampler.warmup=300", f"sampler.samples={DRAWS}",
                  "sampler.map_starts=2", "sampler.progress_bar=false", "sampler.refit=false",
-                 "compare_forms=true", "model.centred=[log_beta,a_pair,k_pair]",
+                 "compare_forms=true", "law.centred=[log_beta,a_pair,k_pair]",
                  "checkpoints=all")
 
 

@@ -17,6 +17,7 @@ from climb_bayes.data.table_files import read_pilots
 from climb_bayes.errors import INPUT_ERROR_STATUS
 from climb_bayes.fit import bundled_example
 from climb_bayes.model.law import LawParams, expected_loss
+from climb_bayes.model.numpyro_model import Priors
 from climb_bayes.model.posterior import read_posterior
 
 #: Mixes to predict; ``tokens`` is empty on two rows, so those take the ``tokens=`` argument.
@@ -43,7 +44,8 @@ def test_fit_writes_summary_config_and_reports_nuts(fitted) -> None:
     assert config.pilots == str(fitted.pilots)
     assert config.sampler.chains == fitted.chains
     assert config.sampler.samples == fitted.draws
-    assert config.model.form == "source_saturating"
+    assert config.law.form == "source_saturating"
+    assert config.law.priors.discrepancy_scale == Priors().discrepancy_scale  # the schema's
     report = re.search(
         rf"NUTS: {fitted.chains} chains x {fitted.draws} draws in \d+ s .*; \d+ divergences; "
         r"max R-hat [\d.]+; min bulk ESS \d+; min tail ESS \d+; min E-BFMI [\d.]+; "

@@ -1,4 +1,4 @@
-"""The law's error beyond the pilots (``model.extrapolation_sd``, Law.extrapolation_error):
+"""The law's error beyond the pilots (``law.extrapolation_sd``, Law.extrapolation_error):
 its size and shape, that it leaves the differences between mixes alone, and that fit, predict
 and solve carry it from the config to the intervals."""
 
@@ -111,7 +111,7 @@ def test_the_setting_travels_with_the_posterior_file(fitted, tmp_path) -> None:
 def test_fit_rejects_a_negative_setting(cli, fitted, tmp_path) -> None:
     output = tmp_path / "out"
     result = cli("climb_bayes.fit", f"pilots={fitted.pilots}", f"output={output}",
-                 "model.extrapolation_sd=-0.1", "sampler.progress_bar=false")
+                 "law.extrapolation_sd=-0.1", "sampler.progress_bar=false")
     assert result.returncode == INPUT_ERROR_STATUS, result.stderr[-3000:]
-    assert "model.extrapolation_sd" in result.stderr and "-0.1" in result.stderr
+    assert "law.extrapolation_sd" in result.stderr and "-0.1" in result.stderr
     assert not output.exists() or list(output.iterdir()) == []

@@ -18,6 +18,7 @@ from climb_bayes.decide.inputs import available_tokens, solve_options
 from climb_bayes.decide.inputs import language_weights as solve_language_weights
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError
 from climb_bayes.inspect.assemble import ReportSettings
+from climb_bayes.model.numpyro_model import Priors
 from climb_bayes.predict import mix_budgets, read_mixes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,7 +70,7 @@ def test_group_selections_and_sweeps_are_composed(groups: Path) -> None:
     message = refused("main", ["part.beta=3"], groups)  # the default option a has no beta
     assert "no key 'part.beta'" in message and "did you mean part.alpha?" in message
     assert "no key 'sise'" in refused("main", ["sise=1,2"], groups)
-    check_overrides("fit", ["model=self_saturating", "model.form=self_saturating"])
+    check_overrides("fit", ["law=self_saturating", "law.form=self_saturating"])
     check_overrides("config", ["experiment=pilots", "experiment.design=d.csv"])
 
 
@@ -77,7 +78,7 @@ def test_added_deleted_and_hydra_keys_are_left_to_hydra(tmp_path: Path) -> None:
     check_overrides("fit", ["+new=1", "++other=2", "~strict", "hydra.run.dir=x",
                             "hydra/job_logging=stdout"])
     check_overrides("design", ["budgets.0=5"])  # an item of a list
-    check_overrides("fit", ["model=nonexistent", "sampler.chain=2"])  # Hydra refuses first
+    check_overrides("fit", ["law=nonexistent", "sampler.chain=2"])  # Hydra refuses first
     check_overrides("fit", ["sampler.chain=="])  # a syntax error: Hydra explains it
     # a config group of the user's own, added with + from hydra.searchpath
     (tmp_path / "mix").mkdir()
@@ -128,6 +129,41 @@ def test_fit_refuses_a_typo_before_it_starts(cli, tmp_path) -> None:
     assert result.returncode == INPUT_ERROR_STATUS, result.stderr[-3000:]
     assert "sampler.chain=2" in result.stderr and "did you mean sampler.chains?" in result.stderr
     assert "Traceback" not in result.stderr and not output.exists()
+
+
+def test_an_unknown_prior_names_the_key(capsys) -> None:
+    """``law.priors`` is typed by the Priors dataclass: a key it lacks is refused with the
+    closest ones, before Hydra starts; one added with ``+`` is refused by Priors.from_mapping,
+    listing the allowed keys; the law's keys moved from ``model`` to ``law``."""
+    message = refused("fit", ["law.priors.nonsense=1"])
+    assert message.startswith("law.priors.nonsense=1: there is no key 'law.priors.nonsense'")
+    assert "did you mean law.priors." in message
+    assert "did you mean law.priors.nu?" in refused("fit", ["model.priors.nu=3"])
+    assert "did you mean law.extrapolation_sd?" in refused("fit", ["model.extrapolation_sd=0.1"])
+    check_overrides("fit", ["law.priors.discrepancy_scale=0", "law.centred=[]",
+                            "law=self_saturating"])
+    with pytest.raises(InputError, match=re.escape("['nonsense'] in law.priors; the allowed "
+                                                   "keys are ['B_fraction'")):
+        Priors.from_mapping({"nonsense": 1.0})
+
+
+def test_fit_refuses_a_bad_law_or_sampler_value_and_writes_nothing(cli, tmp_path) -> None:
+    """Our range checks exit 2 with our message; a value of the wrong type for a typed key
+    (``sampler.chains=2.5``: an int) is refused by Hydra itself, exit 1, naming the key."""
+    output = tmp_path / "out"
+    for override, status, named in [
+            ("+law.priors.nonsense=1", INPUT_ERROR_STATUS, "['nonsense'] in law.priors"),
+            ("law.form=linear", INPUT_ERROR_STATUS, "law.form=linear: choose one of"),
+            ("law.centred=[log_beta,foo]", INPUT_ERROR_STATUS, "law.centred names unknown "
+                                                               "sites ['foo']"),
+            ("sampler.chains=0", INPUT_ERROR_STATUS, "sampler.chains=0: the number of chains "
+                                                     "must be a whole number >= 1"),
+            ("sampler.chains=2.5", 1, "sampler.chains=2.5"),
+            ("law.priors.nu=many", 1, "law.priors.nu=many")]:
+        result = cli("climb_bayes.fit", override, f"output={output}")
+        assert result.returncode == status, (override, result.stderr[-3000:])
+        assert named in result.stderr, (override, result.stderr[-3000:])
+        assert "Traceback" not in result.stderr and not output.exists()
 
 
 def test_a_sweep_still_runs(cli, tmp_path) -> None:

@@ -2,20 +2,23 @@
 range for the data at hand, and the check itself rejects an absurd prior."""
 
 import dataclasses
-from pathlib import Path
 
 import jax
 import numpy as np
 import numpyro
 import pytest
 import yaml
+from hydra import compose, initialize_config_dir
 from numpyro.infer import Predictive
+from omegaconf import DictConfig, OmegaConf
 
+from climb_bayes.cli import CONFIG_DIR
 from climb_bayes.data.simulated import simulate_pilots
 from climb_bayes.data.validation import validate_pilots
-from climb_bayes.model.fitting import model_data
+from climb_bayes.model.fitting import Sampler, model_data
 from climb_bayes.model.law import INTERACTION_FORMS, LawParams, effective_share
 from climb_bayes.model.numpyro_model import (
+    CENTRED,
     POOLED_SITES,
     ModelData,
     Priors,
@@ -199,9 +202,23 @@ def test_scaling_the_transfer_into_an_evaluation_only_target_leaves_its_losses(
     assert np.ptp(np.asarray(once["loss"]["fn"].loc)[french]) > 0.01  # the mixes differ
 
 
-def test_the_model_config_holds_every_prior_at_its_default() -> None:
-    """Every hyper-parameter of ``Priors`` is a key of ``conf/model/source_saturating.yaml``
-    (so ``model.priors.<key>=...`` overrides it) with the same value as the dataclass."""
-    config = yaml.safe_load((Path(__file__).parents[1] / "conf" / "model"
-                             / "source_saturating.yaml").read_text())
-    assert config["priors"] == dataclasses.asdict(Priors())
+def fit_config(*overrides: str) -> DictConfig:
+    """``conf/fit.yaml`` composed as ``python -m climb_bayes.fit`` composes it."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose("fit", list(overrides))
+
+
+@pytest.mark.parametrize("law", ["source_saturating", "self_saturating"])
+def test_the_fit_config_holds_every_prior_at_its_default(law: str) -> None:
+    """Every hyper-parameter of ``Priors`` is a key of ``law.priors`` in the composed fit
+    config (so ``law.priors.<key>=...`` overrides it) with the dataclass's default, whichever
+    law is chosen; the law files set only the form (the defaults are written once)."""
+    config = fit_config(f"law={law}")
+    assert OmegaConf.to_container(config.law.priors) == dataclasses.asdict(Priors())
+    assert config.law.form == law
+    assert config.law.centred == list(CENTRED) and config.law.extrapolation_sd == 0.0
+    assert OmegaConf.to_container(config.sampler) == dataclasses.asdict(Sampler())
+    assert yaml.safe_load((CONFIG_DIR / "law" / f"{law}.yaml").read_text()) == {"form": law}
+    changed = fit_config(f"law={law}", "law.priors.discrepancy_scale=0", "law.priors.nu=null")
+    priors = Priors.from_mapping(OmegaConf.to_container(changed.law.priors))
+    assert priors == dataclasses.replace(Priors(), discrepancy_scale=0.0, nu=None)

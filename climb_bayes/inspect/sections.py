@@ -134,11 +134,11 @@ def scaling_section(posterior: Posterior, target_tokens: float | None) -> Sectio
 
 def extrapolation_note(posterior: Posterior) -> str:
     """What the intervals beyond the largest pilot budget carry: the law's learned error in
-    budget (:mod:`climb_bayes.model.discrepancy`) and ``model.extrapolation_sd``, when set."""
+    budget (:mod:`climb_bayes.model.discrepancy`) and ``law.extrapolation_sd``, when set."""
     where = f"Beyond the largest pilot budget ({posterior.law.pilot_tokens:.3g} tokens)"
     if posterior.law.bend is None:
         carried = ("the intervals carry the uncertainty of the law's parameters only: they "
-                   "trust the law itself (model.priors.discrepancy_scale = 0)")
+                   "trust the law itself (law.priors.discrepancy_scale = 0)")
     else:
         tau = np.median(posterior.law.bend.sd, axis=0)
         carried = ("the intervals carry the law's learned error in budget: each language's "
@@ -149,7 +149,7 @@ def extrapolation_note(posterior: Posterior) -> str:
     if posterior.law.extrapolation_sd == 0.0:
         return f"{where} {carried}."
     return (f"{where} {carried}, and a fixed error of {posterior.law.extrapolation_sd:g} nats per "
-            f"e-fold of extrapolation (model.extrapolation_sd).")
+            f"e-fold of extrapolation (law.extrapolation_sd).")
 
 
 def transfer_section(idata: az.InferenceData, tokens: float, forest_pairs: int = 20

@@ -74,25 +74,35 @@ def model_data(table: PilotTable, run_effect: bool = True
 
 @dataclass(frozen=True)
 class Sampler:
-    """NUTS and MAP settings (``sampler`` in ``conf/fit.yaml``)."""
+    """NUTS and MAP settings: ``sampler`` of ``python -m climb_bayes.fit`` (registered with
+    Hydra by :mod:`climb_bayes.config_store`; this class is where the defaults live,
+    ``sampler.<key>=...`` overrides one)."""
 
     chains: int = 4
+    # a quarter, then a half, re-estimate the mass matrix from all chains' draws
     warmup: int = 1000
+    # 1500 left the bundled example's min tail ESS at 308 (eta[es]); 2000: >= 1450 (seeds 0, 1)
     samples: int = 2000
     seed: int = 0
+    # 0.9 left a few divergences on the E-B-beta ridge at m = 16
     target_accept: float = 0.95
+    # false: a diagonal mass matrix (the variances of those draws)
     dense_mass: bool = True
     max_tree_depth: int = 10
+    # L-BFGS starts for the MAP estimate that initialises the chains
     map_starts: int = 8
     map_max_iter: int = 3000
+    # chains start from optima within this many nats of the best one
     map_tolerance: float = 5.0
     progress_bar: bool = True
+    # a broken fit with centred transfer pairs: sample again with them non-centred and keep
+    # the one with the better health verdict
     refit: bool = True
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> "Sampler":
-        """The ``sampler`` settings of ``conf/fit.yaml``, each checked (an InputError naming
-        its key)."""
+        """The ``sampler`` settings of the fit's configuration, each checked (an InputError
+        naming its key)."""
         def whole(name: str, what: str, minimum: int = 1) -> int:
             return count(cfg[name], f"sampler.{name}", what,
                          f"sampler.{name}={getattr(cls, name)}", minimum)
@@ -117,18 +127,19 @@ class Sampler:
 
 def model_settings(form: str, centred: Iterable[str], extrapolation_sd: float
                    ) -> tuple[str, tuple[str, ...], float]:
-    """The interaction form, the centred sites and the law's error beyond the pilots (``model``
-    in ``conf/fit.yaml``), checked: an InputError naming the key otherwise."""
-    form = choice(form, "model.form", INTERACTION_FORMS)
-    centred = tuple(names(centred, "model.centred", "pooled site", "model.centred=[log_beta]",
+    """The interaction form, the centred sites and the law's error beyond the pilots (``law``
+    of the fit's configuration, :class:`climb_bayes.config_store.LawConfig`), checked: an
+    InputError naming the key otherwise."""
+    form = choice(form, "law.form", INTERACTION_FORMS)
+    centred = tuple(names(centred, "law.centred", "pooled site", "law.centred=[log_beta]",
                           minimum=0))
     unknown = sorted(set(centred) - set(POOLED_SITES))
     if unknown:
-        raise InputError(f"model.centred names unknown sites {unknown}; choose from "
+        raise InputError(f"law.centred names unknown sites {unknown}; choose from "
                          f"{list(POOLED_SITES)}.")
-    extrapolation_sd = number(extrapolation_sd, "model.extrapolation_sd",
+    extrapolation_sd = number(extrapolation_sd, "law.extrapolation_sd",
                               "law's error beyond the pilots (nats per e-fold)",
-                              "model.extrapolation_sd=0.05", at_least=0.0)
+                              "law.extrapolation_sd=0.05", at_least=0.0)
     return form, centred, extrapolation_sd
 
 
@@ -198,7 +209,7 @@ def pilot_rows(table: PilotTable, checkpoints: str) -> PilotTable:
 
 
 def uninformed_sites(data: ModelData) -> tuple[str, ...]:
-    """Pooled sites the pilots cannot inform, sampled non-centred whatever ``model.centred``
+    """Pooled sites the pilots cannot inform, sampled non-centred whatever ``law.centred``
     says: ``k_pair`` when every pilot has the same budget, since ``k`` multiplies
     ``D_ref / D - 1 = 0`` there. Its posterior is then its prior, a funnel between ``k_tau``
     and the pairs that centred NUTS cannot enter, and that a non-centred one samples freely."""

@@ -129,7 +129,7 @@ class InteractionForm(NamedTuple):
     saturation: Callable[[Array, Array], Array]
 
 
-#: The interaction forms, by the name used in ``conf/model/*.yaml``.
+#: The interaction forms, by the name used in ``law.form`` (``conf/law/*.yaml``).
 INTERACTION_FORMS: dict[str, InteractionForm] = {
     "source_saturating": InteractionForm(source_saturating, source_saturation),
     "self_saturating": InteractionForm(self_saturating, self_saturation),

@@ -3,7 +3,7 @@
 One numpyro model function, :func:`climb_model`. The law itself is imported from
 :mod:`climb_bayes.model.law`. Units: budgets are scaled by ``D_ref`` (``tokens_scaled = D / D_ref``)
 and every target's loss by its ``loss_scale`` (its median observed pilot loss), so the default
-priors in ``conf/model/*.yaml`` suit any corpus and tokenizer.
+priors (the fields of :class:`Priors`) suit any corpus and tokenizer.
 
 Priors (each hyper-parameter is a field of :class:`Priors`)::
 
@@ -48,7 +48,7 @@ correlations of +-0.95 between ``eta_i`` and the pairs into ``i``, R-hat 1.8); s
 ``s0`` they are nearly independent of it.
 
 Each pooled site is sampled centred or non-centred (``z ~ Normal(0, 1)``, value
-``mu + tau * z``) as configured (``model.centred``). Transfer coefficients exist only for
+``mu + tau * z``) as configured (``law.centred``). Transfer coefficients exist only for
 pairs of different languages (``source != target``); on the diagonal ``a`` and ``k`` are
 zero by construction.
 """
@@ -75,27 +75,75 @@ PARAMETER_SITES = (*LAW_SITES, "sigma")
 
 @dataclass(frozen=True)
 class Priors:
-    """Prior hyper-parameters; the reasons for the defaults are in ``conf/model/*.yaml``."""
+    """Prior hyper-parameters, with the reasons for their defaults: ``law.priors`` of
+    ``python -m climb_bayes.fit`` (registered with Hydra by :mod:`climb_bayes.config_store`;
+    this class is where the defaults live, ``law.priors.<key>=...`` overrides one).
 
+    Budgets are scaled by ``D_ref`` (the median pilot checkpoint budget) and each language's
+    losses by its ``loss_scale`` (its median observed pilot loss), so these priors suit any
+    corpus.
+    """
+
+    # E_i ~ LogNormal(log(E_fraction * loss_scale_i), E_log_sd): the irreducible loss is about
+    # half of a typical pilot loss (Chinchilla's E is 55-60% of the loss at 1B tokens); sd 0.5
+    # lets it range over x0.4-x2.7.
     E_fraction: float = 0.5
     E_log_sd: float = 0.5
+    # B_i ~ LogNormal(log(B_fraction * loss_scale_i), B_log_sd): the reducible part at D_ref;
+    # wide (sd 1.0) because it trades off with E and beta over a narrow budget range.
     B_fraction: float = 0.5
     B_log_sd: float = 1.0
+    # log beta_i ~ Normal(mu, tau), pooled across languages: mu ~ Normal(log beta_median,
+    # beta_log_sd) around Chinchilla's 0.28; tau ~ Gamma(4, 5 / beta_spread) lets languages
+    # differ. Every spread (tau) has this prior: the mean of a HalfNormal(spread) (0.8 spread;
+    # 90% interval 0.27-1.55 spread), but a density that vanishes at 0 like tau^3, so the
+    # posterior has no funnel where all languages are squeezed alike (with half-normal
+    # spreads NUTS diverged there).
     beta_median: float = 0.3
     beta_log_sd: float = 0.5
     beta_spread: float = 0.3
+    # a_ji ~ Normal(mu_a, tau_a), tau_a ~ Gamma(4, 5 / a_spread): transfer at the reference
+    # budget, pooled over pairs; centred on a small positive value (a token of j is worth ~0.1
+    # tokens of i) with room for interference.
     a_mean: float = 0.1
     a_mean_sd: float = 0.2
     a_spread: float = 0.3
+    # k_ji ~ Normal(0, tau_k), tau_k ~ Gamma(4, 5 / k_spread): how the transfer changes with
+    # budget, multiplied by D_ref / D - 1 (zero at D_ref); small, since early checkpoints
+    # multiply it by up to ~10.
     k_spread: float = 0.05
+    # eta_i ~ LogNormal(log eta_median, eta_log_sd): transferred help saturates at alpha / eta;
+    # sd 1.0 spans nearly linear (eta 0.1) to strongly saturating (eta 10).
     eta_median: float = 1.0
     eta_log_sd: float = 1.0
+    # sigma_i ~ HalfNormal(sigma_fraction * loss_scale_i): run-to-run noise of a validation
+    # loss, typically 0.01-0.05 nats, i.e. about 1% of the loss.
     sigma_fraction: float = 0.02
+    # Student-t degrees of freedom of the likelihood: 4 keeps one bad run from dominating;
+    # null (None) learns it with a Gamma(2, 0.1) prior.
     nu: float | None = 4.0
+    # The law's error in budget (climb_bayes/model/discrepancy.py): each language's reducible
+    # loss is multiplied by exp(delta_i(ln D)), delta_i an integrated random walk (less its
+    # trend over the pilots' budgets) whose slope wanders with intensity tau_i^2 per e-fold;
+    # tau_i = tau * exp(discrepancy_spread * w_i), w_i ~ Normal(0, 1), pooled around
+    # tau ~ LogNormal(log discrepancy_scale, discrepancy_log_sd). Prior median from published
+    # multi-size loss curves: Data Mixing Laws' RedPajama runs of 160M, 305M and 410M
+    # parameters (github yegcjs/mixinglaws; the 70M runs are kept for the benchmark), 440-462
+    # curves each: the slope of ln L against ln D changes between 10k-16k and 18k-30k steps
+    # (0.59 e-folds apart) by sd 0.021-0.029, tau of ln L 0.027-0.038, and ~0.05-0.08 on the
+    # reducible part (about half the loss). sd 0.75: x0.3-x3.4 at 90%. 0 fits the law alone.
     discrepancy_scale: float = 0.05
     discrepancy_log_sd: float = 0.75
     discrepancy_spread: float = 0.5
+    # A second part of the error, delta_0, shared by every language (what bends all curves
+    # alike, e.g. a network short of capacity), of intensity tau_0 ~ LogNormal(log
+    # discrepancy_shared_scale, discrepancy_log_sd); 0 leaves it out.
     discrepancy_shared_scale: float = 0.05
+    # The run effect (used when some run has several checkpoints, checkpoints=all): each run's
+    # offset u_s ~ MultivariateNormal(0, diag(rho) Omega diag(rho)) on all its checkpoints,
+    # rho_i ~ HalfNormal(run_sd_fraction * loss_scale_i), Omega ~ LKJ(run_correlation), so one
+    # run's checkpoints weigh as one run's evidence. 0.02: a run's luck is worth about as much
+    # as the observation noise (sigma_fraction); 0 leaves the effect out.
     run_sd_fraction: float = 0.02
     run_correlation: float = 2.0
 
@@ -106,7 +154,7 @@ class Priors:
         unknown = sorted(set(values) - known)
         if unknown:
             raise InputError(
-                f"unknown prior hyper-parameter(s) {unknown} in model.priors; "
+                f"unknown prior hyper-parameter(s) {unknown} in law.priors; "
                 f"the allowed keys are {sorted(known)}."
             )
         return cls(**values)
@@ -154,9 +202,9 @@ def spread(name: str, scale: float) -> jax.Array:
     return numpyro.sample(name, dist.Gamma(4.0, 5.0 / scale))
 
 
-#: Hierarchical sites that can be sampled centred or non-centred (``model.centred``).
+#: Hierarchical sites that can be sampled centred or non-centred (``law.centred``).
 POOLED_SITES = ("log_beta", "a_pair", "k_pair")
-#: The default of ``model.centred``: the exponents centred, the transfer pairs non-centred
+#: The default of ``law.centred``: the exponents centred, the transfer pairs non-centred
 #: (measured on the bundled example and the tiny Django pilots: centred pairs diverged in the
 #: joint tail of small spread and small transfer; non-centred, both fits healthy).
 CENTRED = ("log_beta",)

@@ -1,0 +1,83 @@
+"""Structured configs: the defaults of ``python -m climb_bayes.fit`` live in dataclasses, and
+this module registers them in Hydra's ``ConfigStore``.
+
+``conf/fit.yaml`` starts its defaults list with ``fit_schema`` (stored here), which provides
+
+- ``sampler``: :class:`climb_bayes.model.fitting.Sampler` (NUTS and MAP settings), and
+- ``law``: :class:`LawConfig`, the statistical law: its interaction form, its priors
+  (:class:`climb_bayes.model.numpyro_model.Priors`, where each default is explained), the
+  pooled sites sampled centred and its error beyond the pilots,
+
+then selects an option of the config group ``law`` (``conf/law/source_saturating.yaml``, the
+default, or ``conf/law/self_saturating.yaml``), which sets only what differs: the form. The
+values are typed and the keys fixed: an override of a key the schema lacks
+(``law.priors.nonsense=1``) is refused naming it, and ``--cfg job`` shows every key with its
+default. The range checks stay in the code that reads the config (``Sampler.from_config``,
+:func:`climb_bayes.model.fitting.model_settings`).
+
+The frozen dataclasses themselves cannot be stored (OmegaConf would make their nodes read-only,
+and no override could change them): :func:`schema` copies their fields, types and defaults
+into a plain dataclass, so the defaults are written once. Every entry point that composes
+``conf/fit.yaml`` imports this module before Hydra starts; importing it registers the
+schemas (:func:`register`, idempotent).
+"""
+
+from dataclasses import dataclass, field, fields, make_dataclass
+
+from hydra.core.config_store import ConfigStore
+
+from climb_bayes.model.fitting import Sampler
+from climb_bayes.model.numpyro_model import CENTRED, Priors
+
+#: The name of the fit's schema node in the ConfigStore (first in ``conf/fit.yaml``'s defaults).
+FIT_SCHEMA = "fit_schema"
+
+
+def schema(cls: type, name: str) -> type:
+    """A mutable dataclass ``name`` with the fields, types and defaults of the dataclass
+    ``cls`` (which may be frozen): the node OmegaConf types a config section with."""
+    return make_dataclass(name, [(f.name, f.type, field(default=f.default))
+                                 for f in fields(cls)])
+
+
+#: The schema of ``sampler`` (:class:`~climb_bayes.model.fitting.Sampler`).
+SamplerConfig = schema(Sampler, "SamplerConfig")
+#: The schema of ``law.priors`` (:class:`~climb_bayes.model.numpyro_model.Priors`).
+PriorsConfig = schema(Priors, "PriorsConfig")
+
+
+@dataclass
+class LawConfig:
+    """``law``: the CLIMB law the fit samples (DESIGN.md; docs/model.md)."""
+
+    # The interaction form (climb_bayes.model.law.INTERACTION_FORMS): source_saturating,
+    # rt_i = r_i + sum_{j != i} alpha_{j->i}(D) * (1 - exp(-eta_i * r_j)) / eta_i (the
+    # default), or self_saturating, rt_i = r_i + exp(-eta_i * r_i) * sum_{j != i}
+    # alpha_{j->i}(D) * r_j. Selected with the config group: law=self_saturating
+    # (conf/law/*.yaml); compare_forms=true fits both and compares them by PSIS-LOO.
+    form: str = "source_saturating"
+    # The prior hyper-parameters, the same for every form; the reasons for each default are
+    # beside the fields of climb_bayes.model.numpyro_model.Priors.
+    priors: PriorsConfig = field(default_factory=PriorsConfig)  # type: ignore[valid-type]
+    # Pooled sites sampled centred (the rest non-centred, via numpyro's LocScaleReparam; choose
+    # from log_beta, a_pair, k_pair). Transfer pairs non-centred: on real pilots they mixed
+    # better (bundled example: centred, 2-3 of 6000 transitions divergent; RegMix's 128 runs:
+    # centred, tree depth 10 and min ESS 205 in 1036 s; non-centred, healthy in 683 s).
+    # Simulated pilots, far less noisy, pin each pair down and mix better centred: list all
+    # three for them. k_pair is non-centred whatever this says when every pilot has the same
+    # budget; a broken fit is sampled again with the pairs the other way (sampler.refit).
+    centred: list[str] = field(default_factory=lambda: list(CENTRED))
+    # How far the true loss may depart from the law beyond the largest pilot budget, in nats
+    # per e-fold of extrapolation: predictions at D get delta ~ Normal(0, (sd * ln(D /
+    # D_pilot))^2), shared by every mix (python -m climb_bayes.predict, solve and report show
+    # it; the mix choice does not change). 0 trusts the law; see docs/extrapolation.md.
+    extrapolation_sd: float = 0.0
+
+
+def register() -> None:
+    """Store ``fit_schema`` (``sampler`` and ``law``) in Hydra's ConfigStore; idempotent."""
+    ConfigStore.instance().store(name=FIT_SCHEMA,
+                                 node={"sampler": SamplerConfig, "law": LawConfig})
+
+
+register()
