@@ -3,7 +3,7 @@
     python -m benchmarks.leave_future_out               # 6 worlds per setting, real pilots
     python -m benchmarks.leave_future_out --worlds 3    # quicker
 
-``model.extrapolation_sd`` (the law's own error beyond the pilots, nats per e-fold; see
+``law.extrapolation_sd`` (the law's own error beyond the pilots, nats per e-fold; see
 :meth:`climb_bayes.model.loss_model.Law.extrapolation_error`) is a prior belief. This benchmark
 measures whether it could be learned from the pilots instead. For each pilot table it keeps the
 observations at up to a third of the largest pilot budget (the *past*), fits the law to them,

@@ -34,7 +34,7 @@ and ``recommended`` (the solver's rule under doubt); score each mix by its TRUE 
 true optimum (:func:`benchmarks.worlds.true_optimum`, the same interior-point solver on the true
 objective, polished by SLSQP). Calibration: coverage of the 50% and 90% posterior predictive
 intervals of new observed losses on 100 held-out runs inside the pilot budgets and 100 at the
-target budget (there also with the error term of ``model.extrapolation_sd`` = 0.02 and 0.05 nats
+target budget (there also with the error term of ``law.extrapolation_sd`` = 0.02 and 0.05 nats
 per e-fold added, ``EXTRAPOLATION_SDS``); coverage of the true ``W`` at every chosen mix by the
 posterior's 50% / 90% interval of ``W``; and each mix's ``optimism``: the method's own predicted
 ``W`` at its mix minus the true ``W`` (negative: it promised less loss than it got).

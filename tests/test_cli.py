@@ -145,10 +145,11 @@ def test_predictive_quantiles_are_wider_than_the_posterior_ones(fitted, predicte
     _, _, _, targets, sigma = draws_from_netcdf(fitted.posterior)
     noise_width = np.tile(2 * 2.132 * np.median(sigma, axis=0), len(MIXES))
     assert np.all(pred_width > 0.5 * noise_width)
-    # never narrower than the posterior's interval beyond Monte Carlo error (300 draws), and
-    # clearly wider where the noise is not swamped by the posterior's own spread (a mix far
-    # outside the pilots, such as fr_only for en, has a posterior interval of several nats)
-    assert np.all(pred_width > 0.98 * width)
+    # never narrower than the posterior's interval beyond Monte Carlo error (300 draws: where
+    # the posterior's spread is several nats, as for fr_only on en beyond the pilots, its 5%
+    # and 95% sample quantiles move by more than the added noise), and clearly wider where
+    # the noise is not swamped by the posterior's own spread
+    assert np.all(pred_width > width - 0.5 * noise_width)
     noisy = width < noise_width  # beyond the pilots the learned error in budget widens both
     assert noisy.sum() >= len(width) // 3
     assert np.all(pred_width[noisy] > width[noisy] + 0.25 * noise_width[noisy])

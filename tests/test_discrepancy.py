@@ -139,7 +139,7 @@ def test_the_fit_finds_a_bend_shared_by_every_language() -> None:
     table["loss"] = floor + (table["loss"] - floor) * np.exp(0.04 * (u - np.unique(u).mean()) ** 2)
     idata = fit_posterior(validate_pilots(table), Priors(run_sd_fraction=0.0),
                           "source_saturating",
-                          Sampler(chains=2, warmup=400, samples=400, map_starts=2,
+                          Sampler(chains=2, warmup=300, samples=300, map_starts=2,
                                   progress_bar=False))
     posterior = idata.posterior
     shared = posterior["discrepancy_shared_sd"].median().item()

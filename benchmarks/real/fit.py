@@ -14,7 +14,7 @@ from benchmarks.real.stages import REPO, Study, run
 #: Fit status with ``keep_broken=true`` when the fit is broken: posterior.nc is still written.
 FIT_BROKEN_STATUS = 3
 #: What the fit's result depends on in this repository (hashed into the model version).
-MODEL_FILES = ("climb_bayes/**/*.py", "conf/fit.yaml", "conf/model/*saturating*.yaml")
+MODEL_FILES = ("climb_bayes/**/*.py", "conf/fit.yaml", "conf/law/*.yaml")
 
 
 def model_version(study: Study, pilots: Path) -> str:

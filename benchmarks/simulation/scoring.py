@@ -160,7 +160,7 @@ def calibration(posterior: Posterior, point: PointFit, world: object, target: fl
                 seed: int) -> dict[str, float]:
     """Held-out runs inside the pilot budgets and at the target: coverage of 50% / 90%
     predictive intervals of new observations and RMSE of the posterior mean and point fit;
-    at the target also the 90% coverage had the fit set ``model.extrapolation_sd`` to each
+    at the target also the 90% coverage had the fit set ``law.extrapolation_sd`` to each
     of ``EXTRAPOLATION_SDS`` (:meth:`climb_bayes.model.loss_model.Law.extrapolation_error`)."""
     rng = np.random.default_rng(20_000 + seed)
     inside = tuple(b * c for b in PILOT_BUDGETS for c in CHECKPOINTS)

@@ -27,7 +27,7 @@ CHECKPOINTS = (0.25, 0.5, 1.0)
 MAX_EPOCHS = 4.0
 NOISE = 0.02
 HELDOUT = 100
-#: ``model.extrapolation_sd`` values (nats per e-fold) whose coverage at the target is scored.
+#: ``law.extrapolation_sd`` values (nats per e-fold) whose coverage at the target is scored.
 EXTRAPOLATION_SDS = (0.02, 0.05)
 BAYES_MIXES = ("posterior_mean", "robust", "isolated", "recommended")
 POINT_MIXES = ("plugin", "climb_two_step")

@@ -163,7 +163,7 @@ class Law:
 
     def extrapolation_error(self, tokens: np.ndarray, rng_key: jax.Array) -> jax.Array:
         """Draws ``(draw, mix, target)`` of a fixed error beyond the pilots (the explicit
-        override ``model.extrapolation_sd``), for budgets ``tokens`` ``(mix,)``::
+        override ``law.extrapolation_sd``), for budgets ``tokens`` ``(mix,)``::
 
             e_i(D) = eps_i * max(0, ln(D / D_pilot)),    eps_i ~ Normal(0, sd^2)
 
