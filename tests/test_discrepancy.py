@@ -137,8 +137,8 @@ def test_the_fit_finds_a_bend_shared_by_every_language() -> None:
     irreducible = dict(zip(world.targets, world.params.E, strict=True))
     floor = table["language"].map(irreducible).to_numpy()
     table["loss"] = floor + (table["loss"] - floor) * np.exp(0.04 * (u - np.unique(u).mean()) ** 2)
-    idata = fit_posterior(validate_pilots(table), Priors(run_sd_fraction=0.0),
-                          "source_saturating",
+    priors = Priors(run_sd_fraction=0.0, discrepancy_shared_scale=0.05)
+    idata = fit_posterior(validate_pilots(table), priors, "source_saturating",
                           Sampler(chains=2, warmup=300, samples=300, map_starts=2,
                                   progress_bar=False))
     posterior = idata.posterior
