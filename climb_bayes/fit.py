@@ -40,6 +40,7 @@ from climb_bayes.errors import exits_on_input_error
 from climb_bayes.io import atomic_path, write_text
 from climb_bayes.model.fitting import (
     CHECKPOINTS,
+    UNTRAINED,
     Sampler,
     fit_posterior,
     model_settings,
@@ -124,7 +125,8 @@ def main(cfg: DictConfig) -> None:
     priors = Priors.from_mapping(OmegaConf.to_container(cfg.law.priors))
     numpyro.set_host_device_count(max(sampler.chains, 1))
     table = pilot_rows(read_pilots(cfg.pilots or bundled_example()),
-                       choice(cfg.checkpoints, "checkpoints", CHECKPOINTS))
+                       choice(cfg.checkpoints, "checkpoints", CHECKPOINTS),
+                       choice(cfg.untrained, "untrained", UNTRAINED))
     for warning in design_warnings(table):
         log.warning(warning)
     config_yaml = OmegaConf.to_yaml(cfg)

@@ -154,6 +154,7 @@ def test_fit_refuses_a_bad_law_or_sampler_value_and_writes_nothing(cli, tmp_path
     for override, status, named in [
             ("+law.priors.nonsense=1", INPUT_ERROR_STATUS, "['nonsense'] in law.priors"),
             ("law.form=linear", INPUT_ERROR_STATUS, "law.form=linear: choose one of"),
+            ("untrained=some", INPUT_ERROR_STATUS, "untrained=some: choose one of drop, keep"),
             ("law.centred=[log_beta,foo]", INPUT_ERROR_STATUS, "law.centred names unknown "
                                                                "sites ['foo']"),
             ("sampler.chains=0", INPUT_ERROR_STATUS, "sampler.chains=0: the number of chains "

@@ -122,6 +122,20 @@ class PilotTable:
         last = self.frame["tokens"] == self.frame.groupby("run_id")["tokens"].transform("max")
         return replace(self, frame=self.frame[last].reset_index(drop=True))
 
+    def untrained(self) -> np.ndarray:
+        """``(row,)`` True where the row's run has a share of 0 of the evaluated language,
+        which other runs do train on (a monolingual pilot evaluated on another training
+        language): its loss comes from transfer alone. An evaluation-only language (no share
+        column, or a share of 0 in every run) is never untrained: all its losses are of that
+        kind, and they are all the table says about it."""
+        untrained = np.zeros(len(self.frame), dtype=bool)
+        for language in self.targets:
+            column = SHARE_PREFIX + language
+            if column in self.frame and (self.frame[column] > 0).any():
+                untrained |= ((self.frame["language"] == language)
+                              & (self.frame[column] == 0)).to_numpy()
+        return untrained
+
     def runs(self) -> pd.DataFrame:
         """One row per run: ``run_id``, its largest budget ``max_tokens``, and its shares."""
         grouped = self.frame.groupby("run_id", sort=False)

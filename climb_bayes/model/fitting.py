@@ -9,7 +9,7 @@ other parameterisation. The result is a full ArviZ InferenceData
 """
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import arviz as az
 import jax
@@ -190,22 +190,45 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
 #: What ``checkpoints`` in ``conf/fit.yaml`` may say: which rows of each run the fit uses.
 CHECKPOINTS = {"final": "each run's last checkpoint only",
                "all": "every checkpoint, as the loss a run of that budget would reach"}
+#: What ``untrained`` in ``conf/fit.yaml`` may say: whether the fit uses the losses of a
+#: training language on runs with none of it (:meth:`PilotTable.untrained`).
+UNTRAINED = {"drop": "leave them out (the law does not describe them)",
+             "keep": "fit them like every other loss"}
 
 
-def pilot_rows(table: PilotTable, checkpoints: str) -> PilotTable:
-    """The rows the fit conditions on: with ``checkpoints="final"`` each run's last checkpoint
+def pilot_rows(table: PilotTable, checkpoints: str = "final", untrained: str = "drop"
+               ) -> PilotTable:
+    """The rows the fit conditions on (the defaults are those of ``conf/fit.yaml``).
+
+    ``checkpoints``: with ``"final"`` each run's last checkpoint
     (:meth:`PilotTable.final_of_run`), with ``"all"`` every row. A mid-run checkpoint under a
     decaying learning rate is not the loss a run of that budget reaches (measured in
     ``docs/checkpoints.md``), so ``final`` is the default; ``all`` suits tables whose runs
-    share one long schedule and have no shorter siblings (published checkpoint series)."""
-    if checkpoints == "all":
-        return table
-    final = table.final_of_run()
-    dropped = len(table.frame) - len(final.frame)
-    if dropped:
-        log.info("using each run's final checkpoint: %d of %d rows are mid-run checkpoints "
-                 "and are left out (checkpoints=all uses them)", dropped, len(table.frame))
-    return final
+    share one long schedule and have no shorter siblings (published checkpoint series).
+
+    ``untrained``: with ``"drop"`` the losses of a training language on a run with none of it
+    (:meth:`PilotTable.untrained`: the monolingual pilots evaluated on the other languages)
+    are left out; ``"keep"`` fits them. On real pilots those losses sit at or above the
+    uniform guess and several rise with the budget, which no law of effective data describes;
+    fitted, they set the languages' noise and split the transfer into modes, and given their
+    own noise the transfer pairs interpolate them (``docs/model.md``, "Which losses the fit
+    uses"). The transfer stays measured by the mixed pilots.
+    """
+    if checkpoints != "all":
+        final = table.final_of_run()
+        dropped = len(table.frame) - len(final.frame)
+        if dropped:
+            log.info("using each run's final checkpoint: %d of %d rows are mid-run "
+                     "checkpoints and are left out (checkpoints=all uses them)", dropped,
+                     len(table.frame))
+        table = final
+    if untrained == "drop":
+        mask = table.untrained()
+        if mask.any():
+            log.info("leaving out %d of %d losses of a training language on a run with none "
+                     "of it (untrained=keep fits them)", mask.sum(), len(mask))
+            table = replace(table, frame=table.frame[~mask].reset_index(drop=True))
+    return table
 
 
 def uninformed_sites(data: ModelData) -> tuple[str, ...]:
