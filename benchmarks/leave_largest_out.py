@@ -27,6 +27,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import numpyro
 import pandas as pd
 
 from benchmarks.external_extrapolation import posterior_predictions
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path,
                         default=REPO / "benchmarks" / "results" / "leave_largest_out.csv")
     args = parser.parse_args()
+    numpyro.set_host_device_count(args.chains)  # chains in parallel, as the fit CLI runs them
     pilots = args.pilots or bundled_example()
     rows = pilot_rows(read_pilots(pilots)).frame
     fitted, held_out = split_largest(rows)
