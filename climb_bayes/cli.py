@@ -7,11 +7,13 @@ configuration does not have exits with status 2, naming the key and the closest 
 (Hydra's own message would advise ``+key=value``, which adds a key nothing reads). The main
 functions then check their options with :func:`number` (and :func:`positive`,
 :func:`optional_positive`), :func:`count`, :func:`numbers`, :func:`names`, :func:`choice`,
-:func:`flag` and :func:`required`, and their outputs with :func:`output_file` and
-:func:`output_directory`, before they read or write anything. Every failed check is an
+:func:`flag` and :func:`required` (a structured config's keys with :func:`schema_keys`), and
+their outputs with :func:`output_file` and :func:`output_directory`, before they read or write
+anything. Every failed check is an
 :class:`~climb_bayes.errors.InputError` that names the key, the value and the fix.
 """
 
+import dataclasses
 import difflib
 import itertools
 import math
@@ -151,6 +153,29 @@ def flag(value: Any, key: str) -> bool:
     if not isinstance(value, bool):
         raise InputError(f"{key}={plain(value)}: must be true or false, e.g. {key}=true.")
     return value
+
+
+def schema_keys(cfg: DictConfig) -> None:
+    """An InputError naming every key of ``cfg`` that its structured config (a dataclass
+    registered by :mod:`climb_bayes.config_store`, nested ones too) lacks: one added with
+    ``+key=value``, which Hydra lets into a structured config."""
+    def added(node: DictConfig, prefix: str) -> list[str]:
+        schema = OmegaConf.get_type(node)
+        known = ({f.name for f in dataclasses.fields(schema)}
+                 if dataclasses.is_dataclass(schema) else None)
+        found = []
+        for key in node:
+            if known is not None and key not in known:
+                found.append(f"{prefix}{key}")
+            elif not OmegaConf.is_missing(node, key) and isinstance(node[key], DictConfig):
+                found += added(node[key], f"{prefix}{key}.")
+        return found
+
+    unknown = added(cfg, "")
+    if unknown:
+        raise InputError(f"there is no key {listing(unknown)} in this command's configuration "
+                         f"(added with +key=value, nothing would read it); remove it. "
+                         f"`--cfg job` prints every key.")
 
 
 def required(cfg: DictConfig, key: str, what: str, example: str) -> Any:

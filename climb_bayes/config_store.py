@@ -1,36 +1,48 @@
-"""Structured configs: the defaults of ``python -m climb_bayes.fit`` live in dataclasses, and
-this module registers them in Hydra's ``ConfigStore``.
+"""Structured configs: the defaults of ``python -m climb_bayes.fit``, ``solve`` and ``report``
+live in dataclasses, and this module registers them in Hydra's ``ConfigStore``.
 
-``conf/fit.yaml`` starts its defaults list with ``fit_schema`` (stored here), which provides
+Each command's YAML file starts its defaults list with its schema node (stored here), so the
+YAML holds no defaults of its own:
 
-- ``sampler``: :class:`climb_bayes.model.fitting.Sampler` (NUTS and MAP settings), and
-- ``law``: :class:`LawConfig`, the statistical law: its interaction form, its priors
-  (:class:`climb_bayes.model.numpyro_model.Priors`, where each default is explained), the
-  pooled sites sampled centred and its error beyond the pilots,
+- ``fit_schema`` (``conf/fit.yaml``): ``sampler``, :class:`climb_bayes.model.fitting.Sampler`
+  (NUTS and MAP settings), and ``law``, :class:`LawConfig`, the statistical law: its
+  interaction form, its priors (:class:`climb_bayes.model.numpyro_model.Priors`, where each
+  default is explained), the pooled sites sampled centred and its error beyond the pilots.
+  ``conf/fit.yaml`` then selects an option of the config group ``law``
+  (``conf/law/source_saturating.yaml``, the default, or ``conf/law/self_saturating.yaml``),
+  which sets only what differs: the form;
+- ``solve_schema`` (``conf/solve.yaml``): :class:`climb_bayes.decide.solve_config.SolveConfig`;
+- ``report_schema`` (``conf/report.yaml``):
+  :class:`climb_bayes.inspect.report_config.ReportConfig`.
 
-then selects an option of the config group ``law`` (``conf/law/source_saturating.yaml``, the
-default, or ``conf/law/self_saturating.yaml``), which sets only what differs: the form. The
-values are typed and the keys fixed: an override of a key the schema lacks
-(``law.priors.nonsense=1``) is refused naming it, and ``--cfg job`` shows every key with its
-default. The range checks stay in the code that reads the config (``Sampler.from_config``,
-:func:`climb_bayes.model.fitting.model_settings`).
+The values are typed and the keys fixed: an override of a key the schema lacks
+(``law.priors.nonsense=1``) is refused naming it, a value of the wrong type
+(``sampler.chains=2.5``) is refused by OmegaConf naming the key, and ``--cfg job`` shows every
+key with its default. The range checks stay in the code that reads the config
+(``Sampler.from_config``, :func:`climb_bayes.model.fitting.model_settings`,
+:func:`climb_bayes.decide.inputs.solve_options`,
+:meth:`climb_bayes.inspect.assemble.ReportSettings.from_config`).
 
-The frozen dataclasses themselves cannot be stored (OmegaConf would make their nodes read-only,
+The frozen dataclasses of ``fit`` cannot be stored (OmegaConf would make their nodes read-only,
 and no override could change them): :func:`schema` copies their fields, types and defaults
-into a plain dataclass, so the defaults are written once. Every entry point that composes
-``conf/fit.yaml`` imports this module before Hydra starts; importing it registers the
-schemas (:func:`register`, idempotent).
+into a plain dataclass, so the defaults are written once. Every entry point that composes one
+of these configs imports this module before Hydra starts; importing it registers the schemas
+(:func:`register`, idempotent).
 """
 
 from dataclasses import dataclass, field, fields, make_dataclass
 
 from hydra.core.config_store import ConfigStore
 
+from climb_bayes.decide.solve_config import SolveConfig
+from climb_bayes.inspect.report_config import ReportConfig
 from climb_bayes.model.fitting import Sampler
 from climb_bayes.model.numpyro_model import CENTRED, Priors
 
 #: The name of the fit's schema node in the ConfigStore (first in ``conf/fit.yaml``'s defaults).
 FIT_SCHEMA = "fit_schema"
+#: The names of the schema nodes of solve and report (first in their YAML files' defaults).
+SOLVE_SCHEMA, REPORT_SCHEMA = "solve_schema", "report_schema"
 
 
 def schema(cls: type, name: str) -> type:
@@ -75,9 +87,12 @@ class LawConfig:
 
 
 def register() -> None:
-    """Store ``fit_schema`` (``sampler`` and ``law``) in Hydra's ConfigStore; idempotent."""
-    ConfigStore.instance().store(name=FIT_SCHEMA,
-                                 node={"sampler": SamplerConfig, "law": LawConfig})
+    """Store ``fit_schema`` (``sampler`` and ``law``), ``solve_schema`` and ``report_schema``
+    in Hydra's ConfigStore; idempotent."""
+    store = ConfigStore.instance()
+    store.store(name=FIT_SCHEMA, node={"sampler": SamplerConfig, "law": LawConfig})
+    store.store(name=SOLVE_SCHEMA, node=SolveConfig)
+    store.store(name=REPORT_SCHEMA, node=ReportConfig)
 
 
 register()

@@ -15,16 +15,17 @@ left out, with a note saying why. Sections, each with a sentence on how to read 
    ``P(alpha > 0)``, and a forest plot of the largest coefficients;
 4. checks: posterior predictive checks, PSIS-LOO with Pareto k, and ``az.compare`` of the
    interaction forms when ``posterior_<form>.nc`` for another form lies beside the posterior;
-5. the decision (only with ``mixes=DIR``, a directory written by ``python -m climb_bayes.solve``):
-   each mix's per-language predicted loss with 90% intervals, computed here from the posterior
-   (the solver's numbers are shown beside them), the posterior of each language's optimal share
-   and ``P(mix beats uniform)``.
+5. the decision (only with ``mixes=DIR``, a directory written by ``python -m climb_bayes.solve``),
+   as the solver wrote it (:mod:`climb_bayes.inspect.decision`; nothing is computed again):
+   each mix's per-language predicted loss with 90% intervals and its loss minus the reference
+   mix's, draw by draw, the posterior of each language's optimal share, each mix's gain over the
+   reference and ``P(gain > delta)``, and the recommendation.
 
 A mix directory holds ``<name>.yaml`` mix files (:class:`climb_bayes.decide.mix_file.MixFile`:
 the target budget is read from them when ``tokens`` is not given, and the language weights),
-and optionally ``comparison.csv``, ``optimal_shares.csv`` and ``optimal_share_draws.csv``. Bad
-input (no posterior, no mixes in the directory, a mix naming a language the posterior does not
-know) exits with status 2 before anything is written.
+and the solver's tables (:mod:`climb_bayes.inspect.mix_directory`); mixes written by hand carry
+no decision, and the section says so. Bad input (no posterior, no mixes in the directory, a mix
+naming a language the posterior does not know) exits with status 2 before anything is written.
 
 This module is the command line only: :func:`climb_bayes.inspect.assemble.make_report` reads
 the inputs and writes the report.
@@ -34,7 +35,8 @@ import hydra
 import matplotlib
 from omegaconf import DictConfig
 
-from climb_bayes.cli import check_command_line, flag, output_directory
+import climb_bayes.config_store  # noqa: F401  (registers report_schema before Hydra starts)
+from climb_bayes.cli import check_command_line, output_directory
 from climb_bayes.errors import exits_on_input_error
 from climb_bayes.inspect.assemble import ReportSettings, make_report
 
@@ -47,7 +49,7 @@ def main(cfg: DictConfig) -> None:
     output = output_directory(cfg.output, "output", "runs/report", "PNG files and report.html")
     matplotlib.use("Agg")
     page = make_report(cfg.posterior, cfg.mixes, output, settings,
-                       allow_broken=flag(cfg.allow_broken, "allow_broken"))
+                       allow_broken=cfg.allow_broken)
     print(f"wrote {page}")
 
 

@@ -25,6 +25,9 @@ output=runs/mix`` reads a posterior and writes, in ``output``:
 - ``optimal_shares.csv``: one row per training language: ``language``, ``mean``, ``q05``,
   ``q50``, ``q95`` of the optimal share of each posterior draw solved on its own.
 - ``optimal_share_draws.csv``: one row per draw: ``draw``, ``share_<lang>``.
+- ``loss_differences.csv``: per mix and evaluated language (and the weighted loss), the
+  posterior mean and 90% interval of its loss minus the reference's, draw by draw
+  (:mod:`climb_bayes.decide.loss_differences`).
 
 The steps are in :mod:`climb_bayes.decide` (:mod:`~climb_bayes.decide.inputs`,
 :mod:`~climb_bayes.decide.decision`, :mod:`~climb_bayes.decide.tables`,
@@ -46,8 +49,9 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+import climb_bayes.config_store  # noqa: F401  (registers solve_schema before Hydra starts)
 from climb_bayes import __version__
-from climb_bayes.cli import check_command_line, flag, output_directory
+from climb_bayes.cli import check_command_line, output_directory
 from climb_bayes.decide.compare import NEAR_OPTIMAL_LEVEL
 from climb_bayes.decide.decision import decision
 from climb_bayes.decide.extrapolation import extrapolation_warnings, floor_warnings
@@ -59,6 +63,7 @@ from climb_bayes.decide.inputs import (
     share_bounds,
     solve_options,
 )
+from climb_bayes.decide.loss_differences import LOSS_DIFFERENCES, loss_differences
 from climb_bayes.decide.mix_file import mix_file
 from climb_bayes.decide.mixes import OPTIMISED, clean_shares
 from climb_bayes.decide.objectives import Problem
@@ -89,8 +94,7 @@ def _problem(cfg: DictConfig, posterior: Posterior, options: Options
 def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
     """Everything the command writes, as ``{file name: text}`` (nothing written yet), with
     the settings ``options`` from :func:`solve_options`."""
-    posterior = read_posterior(cfg.posterior, allow_broken=flag(cfg.allow_broken,
-                                                                 "allow_broken"))
+    posterior = read_posterior(cfg.posterior, allow_broken=cfg.allow_broken)
     problem, options, weights = _problem(cfg, posterior, options)
     sources, targets = posterior.sources, posterior.targets
     chosen = decision(posterior, problem, options, weights)
@@ -135,6 +139,8 @@ def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
     files["optimal_shares.csv"] = summary.to_csv(index=False)
     files["optimal_share_draws.csv"] = draws.to_csv(index=False)
     files["near_optimal_shares.csv"] = near.to_csv(index=False)
+    files[LOSS_DIFFERENCES] = loss_differences(losses, weights, names, targets,
+                                               versus["reference"]).to_csv(index=False)
     for message in warnings:
         log.warning(message)
     gap = info["climb_two_step"]

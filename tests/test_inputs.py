@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from omegaconf import DictConfig, OmegaConf
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 
 from climb_bayes.cli import check_command_line, check_overrides, output_directory, output_file
 from climb_bayes.data.designs import climb_design
 from climb_bayes.data.table_files import read_csv, read_pilots
-from climb_bayes.decide.inputs import available_tokens, solve_options
+from climb_bayes.decide.inputs import Options, available_tokens, solve_options
 from climb_bayes.decide.inputs import language_weights as solve_language_weights
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError
 from climb_bayes.inspect.assemble import ReportSettings
@@ -228,55 +229,86 @@ def test_every_command_checks_a_budget_alike_before_reading_anything(cli, tmp_pa
               "climb_bayes.convert": [f"mixtures={tmp_path / 'none.csv'}",
                                       f"losses={tmp_path / 'none.csv'}",
                                       f"output={output}/pilots.csv"]}[command]
-    result = cli(command, f"{option}=-5", *inputs)
+    result = cli(command, f"{option}=-5.0", *inputs)
     assert result.returncode == INPUT_ERROR_STATUS, result.stderr[-3000:]
-    assert (f"{option}=-5: the budget in training tokens (the total tokens of one run) must be "
+    assert (f"{option}=-5.0: the budget in training tokens (the total tokens of one run) must be "
             f"a finite number > 0") in result.stderr
     assert "none." not in result.stderr  # checked before any input is read
     assert not output.exists()
 
 
-def config(name: str, **overrides: object) -> DictConfig:
-    """``conf/<name>.yaml`` with ``overrides`` (dotted keys), as the command sees it."""
-    cfg = OmegaConf.load(REPO / "conf" / f"{name}.yaml")
-    for key, value in overrides.items():
-        OmegaConf.update(cfg, key, value)
-    return cfg
+def config(name: str, *overrides: str) -> DictConfig:
+    """``conf/<name>.yaml`` composed with ``overrides`` (its structured config's defaults
+    included), as the command sees it."""
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(name, list(overrides))
 
 
 @pytest.mark.parametrize(("overrides", "named"), [
-    ({"tokens": 0}, "tokens=0: the budget in training tokens"),
-    ({"tokens": float("nan")}, "tokens=nan"),
-    ({"forest_pairs": 0}, "forest_pairs=0: the number of coefficients in the forest plot must "
-                          "be a whole number >= 1"),
-    ({"ppc_draws": 2.5}, "ppc_draws=2.5"),
-    ({"seed": -1}, "seed=-1"),
+    (["tokens=0"], "tokens=0.0: the budget in training tokens"),  # typed float: 0.0
+    (["tokens=nan"], "tokens=nan"),
+    (["forest_pairs=0"], "forest_pairs=0: the number of coefficients in the forest plot must "
+                         "be a whole number >= 1"),
+    (["ppc_draws=0"], "ppc_draws=0"),
+    (["seed=-1"], "seed=-1"),
+    (["+colour=red"], "there is no key colour"),
 ])
-def test_report_checks_every_setting(overrides: dict, named: str) -> None:
+def test_report_checks_every_setting(overrides: list[str], named: str) -> None:
     with pytest.raises(InputError, match=re.escape(named)):
-        ReportSettings.from_config(config("report", **overrides))
-    assert ReportSettings.from_config(config("report", tokens=2e9)).tokens == 2e9
+        ReportSettings.from_config(config("report", *overrides))
+    assert ReportSettings.from_config(config("report", "tokens=2e9")).tokens == 2e9
+    assert ReportSettings.from_config(config("report")) == ReportSettings()
 
 
 @pytest.mark.parametrize(("overrides", "named"), [
-    ({"target_tokens": -5}, "target_tokens=-5: the budget in training tokens"),
-    ({}, "target_tokens is not set"),
-    ({"target_tokens": 1e9, "max_epochs": 0}, "max_epochs=0: the repetition cap in epochs"),
-    ({"target_tokens": 1e9, "temperature": -1}, "temperature=-1"),
-    ({"target_tokens": 1e9, "robust.kind": "worst"}, "robust.kind=worst: choose one of "
-                                                     "cvar_regret, mean_sd, quantile"),
-    ({"target_tokens": 1e9, "robust.k": float("inf")}, "robust.k=inf"),
-    ({"target_tokens": 1e9, "robust.level": 1.0}, "robust.level=1.0: the tail or quantile "
-                                                  "level must be a number in (0, 1)"),
-    ({"target_tokens": 1e9, "decision.delta": -0.1}, "decision.delta=-0.1"),
-    ({"target_tokens": 1e9, "decision.threshold": 1.0}, "decision.threshold=1.0"),
-    ({"target_tokens": 1e9, "solver.tol": 0}, "solver.tol=0"),
-    ({"target_tokens": 1e9, "solver.max_iter": 0}, "solver.max_iter=0"),
-    ({"target_tokens": 1e9, "guard.budget_factor": -10}, "guard.budget_factor=-10"),
+    (["target_tokens=-5"], "target_tokens=-5.0: the budget in training tokens"),
+    ([], "target_tokens is not set"),
+    (["max_epochs=0"], "max_epochs=0.0: the repetition cap in epochs"),
+    (["temperature=-1"], "temperature=-1"),
+    (["robust.kind=worst"], "robust.kind=worst: choose one of cvar_regret, mean_sd, quantile"),
+    (["robust.k=inf"], "robust.k=inf"),
+    (["robust.level=1.0"], "robust.level=1.0: the tail or quantile level must be a number in "
+                           "(0, 1)"),
+    (["decision.delta=-0.1"], "decision.delta=-0.1"),
+    (["decision.threshold=1.0"], "decision.threshold=1.0"),
+    (["solver.tol=0"], "solver.tol=0"),
+    (["solver.max_iter=0"], "solver.max_iter=0"),
+    (["guard.budget_factor=-10"], "guard.budget_factor=-10"),
+    (["+robust.width=2"], "there is no key robust.width"),
 ])
-def test_solve_checks_every_setting_before_the_posterior(overrides: dict, named: str) -> None:
+def test_solve_checks_every_setting_before_the_posterior(overrides: list[str],
+                                                         named: str) -> None:
+    given = overrides if not overrides or overrides[0].startswith("target_tokens") \
+        else ["target_tokens=1e9", *overrides]
     with pytest.raises(InputError, match=re.escape(named)):
-        solve_options(config("solve", **overrides))
+        solve_options(config("solve", *given))
+
+
+def test_solve_defaults_are_the_options_defaults() -> None:
+    """The structured config is the one source of the defaults: Options built from it equals
+    Options built from its own defaults, and a budget given as text is read as a number."""
+    options = solve_options(config("solve", "target_tokens='2e9'"))
+    assert options == Options(2e9, None)
+
+
+@pytest.mark.parametrize(("command", "override"), [
+    ("climb_bayes.solve", "max_epochs=lots"), ("climb_bayes.solve", "solver.max_iter=2.5"),
+    ("climb_bayes.solve", "target_tokens=null"), ("climb_bayes.report", "ppc_draws=2.5"),
+    ("climb_bayes.report", "allow_broken=perhaps"),
+])
+def test_a_value_of_the_wrong_type_is_refused_naming_its_key(cli, tmp_path, command: str,
+                                                             override: str) -> None:
+    """solve's and report's keys are typed by their structured configs: OmegaConf refuses a
+    value of the wrong type when Hydra merges the override (exit 1), naming the key, before
+    anything is read or written."""
+    output = tmp_path / "out"
+    budget = ["target_tokens=1e9"] if command.endswith("solve") else []
+    result = cli(command, f"posterior={tmp_path / 'none.nc'}", *budget, override,
+                 f"output={output}")
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert f"Error merging override {override}" in result.stderr
+    assert f"full_key: {override.split('=')[0]}" in result.stderr
+    assert "none.nc" not in result.stderr and not output.exists()
 
 
 def test_solve_checks_the_values_of_its_mappings() -> None:

@@ -38,7 +38,8 @@ def test_refuses_bad_shares_naming_the_origin(shares: object, named: str) -> Non
     assert named in str(error.value)
 
 
-METADATA = {"predicted_loss": {"de": {"mean": 3.25, "q05": 3.1, "q95": 3.4}},
+METADATA = {"predicted_loss": {"de": {"mean": 3.25, "q05": 3.1, "q95": 3.4},
+                               "en": {"mean": "lots"}},
             "comparison": {"reference": "uniform", "delta": 0.01},
             "extrapolation_warnings": ["posterior_mean: the share of de is outside", 7],
             "provenance": {"target_tokens": 2e9, "weights": {"de": 1, "en": 3}}}
@@ -56,7 +57,8 @@ def test_a_mix_file_reads_back_what_it_wrote(tmp_path) -> None:
     assert read.target_tokens == 2e9 and read.weights == {"de": 1.0, "en": 3.0}
     assert read.comparison == {"reference": "uniform", "delta": 0.01}
     assert read.warnings == ["posterior_mean: the share of de is outside"]  # strings only
-    assert read.predicted_mean("de") == 3.25 and math.isnan(read.predicted_mean("en"))
+    assert read.predicted_loss["de"] == {"mean": 3.25, "q05": 3.1, "q95": 3.4}
+    assert all(math.isnan(v) for v in read.predicted_loss["en"].values())  # not numbers
 
 
 def test_a_hand_written_mix_file_has_shares_only(tmp_path) -> None:

@@ -34,16 +34,11 @@ from matplotlib.text import Text  # noqa: E402
 
 from climb_bayes.data.simulated import simulate_pilots  # noqa: E402
 from climb_bayes.data.validation import validate_pilots  # noqa: E402
+from climb_bayes.decide.loss_differences import LOSS_DIFFERENCES  # noqa: E402
 from climb_bayes.decide.mix_file import MixFile  # noqa: E402
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError  # noqa: E402
 from climb_bayes.inspect.assemble import make_report, other_forms  # noqa: E402
-from climb_bayes.inspect.decision import (  # noqa: E402
-    decision_table,
-    loss_differences,
-    loss_table,
-    mix_losses,
-    with_uniform,
-)
+from climb_bayes.inspect.decision import SolvedDecision, solved_decision  # noqa: E402
 from climb_bayes.inspect.decision_plots import (  # noqa: E402
     gain_probability_plot,
     mix_loss_plot,
@@ -104,57 +99,9 @@ TARGET_TOKENS = 2e8
 POSTERIOR_FIGURES = {"rank", "trace", "energy", "scaling_laws", "transfer_heatmap",
                      "transfer_forest", "ppc", "khat"}
 DECISION_FIGURES = {"mix_losses", "optimal_shares", "p_gain"}
-EXTRAPOLATION = "target_tokens is far beyond the pilots (a test warning)"
-RECOMMENDATION = "the evidence cannot tell posterior_mean from uniform (a test reason)"
-DELTA = 0.004  # the solver's margin of a meaningful gain, in the test's mix files
 
 
 # ----------------------------------------------------------------------------- inputs
-
-
-WRITTEN_MIXES = ("posterior_mean", "uniform", "last_heavy")
-
-
-def solver_mean(mix: str, language: int) -> float:
-    """The predicted mean loss :func:`write_mix_directory` writes for a mix and a language, a
-    different one for each."""
-    return 3.0 + 0.1 * language + 0.01 * WRITTEN_MIXES.index(mix)
-
-
-def write_mix_directory(directory: Path, sources: list[str], tokens: float = TARGET_TOKENS,
-                        draws: int = 200, seed: int = 0) -> dict[str, dict[str, float]]:
-    """A mix directory in the solver's format (``python -m climb_bayes.solve``)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    m = len(sources)
-    first = {s: (0.5 if i == 0 else 0.5 / (m - 1)) for i, s in enumerate(sources)}
-    mixes = {"posterior_mean": first, "uniform": {s: 1.0 / m for s in sources},
-             "last_heavy": {s: (0.6 if i == m - 1 else 0.4 / (m - 1))
-                            for i, s in enumerate(sources)}}
-    weights = {s: 1.0 / m for s in sources}
-    assert tuple(mixes) == WRITTEN_MIXES
-    for name, shares in mixes.items():
-        metadata = {"predicted_loss": {s: {"mean": solver_mean(name, i), "q05": 2.9, "q95": 3.1}
-                                       for i, s in enumerate(sources)},
-                    "weighted_loss": {"mean": 3.0, "q05": 2.9, "q95": 3.1},
-                    "p_gain": 0.5, "extrapolation_warnings": [EXTRAPOLATION],
-                    "comparison": {"reference": "uniform", "delta": DELTA,
-                                   "recommended": "uniform",
-                                   "recommendation": RECOMMENDATION},
-                    "provenance": {"target_tokens": tokens, "weights": weights}}
-        (directory / f"{name}.yaml").write_text(MixFile(shares, metadata).text(name))
-    rows = [{"mix": name, "weighted_loss_mean": 3.0, "weighted_loss_q05": 2.9,
-             "weighted_loss_q95": 3.1, "p_gain": 0.5, "p_beats_posterior_mean": 0.5,
-             **{f"share_{s}": v for s, v in shares.items()}} for name, shares in mixes.items()]
-    pd.DataFrame(rows).to_csv(directory / "comparison.csv", index=False)
-    rng = np.random.default_rng(seed)
-    optima = rng.dirichlet(np.full(m, 4.0), size=draws)
-    pd.DataFrame(optima, columns=[f"share_{s}" for s in sources]).rename_axis("draw").to_csv(
-        directory / "optimal_share_draws.csv")
-    quantiles = np.quantile(optima, [0.05, 0.5, 0.95], axis=0)
-    pd.DataFrame({"language": sources, "mean": optima.mean(0), "q05": quantiles[0],
-                  "q50": quantiles[1], "q95": quantiles[2]}).to_csv(
-        directory / "optimal_shares.csv", index=False)
-    return mixes
 
 
 @pytest.fixture(scope="module")
@@ -163,9 +110,18 @@ def posterior(fitted):
 
 
 @pytest.fixture(scope="module")
-def mix_dir(fitted, posterior, tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("mixes")
-    write_mix_directory(directory, posterior.sources)
+def mix_dir(fitted, cli, tmp_path_factory) -> Path:
+    """What ``python -m climb_bayes.solve`` writes for the session's posterior."""
+    directory = tmp_path_factory.mktemp("mixes") / "mix"
+    result = cli("climb_bayes.solve", f"posterior={fitted.posterior}",
+                 f"target_tokens={TARGET_TOKENS}", f"output={directory}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return directory
+
+
+def solved_copy(mix_dir: Path, directory: Path) -> Path:
+    """A copy of the solver's mix directory to alter."""
+    shutil.copytree(mix_dir, directory)
     return directory
 
 
@@ -199,7 +155,7 @@ def test_every_figure_is_written_and_is_a_non_empty_png(fitted, reported) -> Non
         assert image[..., :3].std() > 0.01, f"{stem}.png is blank"
 
 
-def test_html_page_embeds_and_links_every_figure(reported) -> None:
+def test_html_page_embeds_and_links_every_figure(reported, mix_dir) -> None:
     page = (reported / "report.html").read_text()
     for png in reported.glob("*.png"):
         assert f"href='{png.name}'" in page, png.name
@@ -211,9 +167,14 @@ def test_html_page_embeds_and_links_every_figure(reported) -> None:
                   "Posterior predictive checks and PSIS-LOO", "The decision"):
         assert f">{title}</h2>" in page
     assert "r_hat" in page and "ess_bulk" in page and "p_gain" in page
-    assert f"delta = {DELTA:.3g} nats (the solver" in page  # the solver's margin, used
-    assert f"solver: {EXTRAPOLATION}" in page  # the solver's warnings are passed on
-    assert f"solver recommends uniform: {RECOMMENDATION}" in page  # and its recommendation
+    solved = MixFile.read(mix_dir / "posterior_mean.yaml")
+    versus = solved.comparison
+    # the solver's margin, its warnings and its recommendation, passed on
+    assert escape(f"delta = {versus['delta']:.3g} nats ({versus['delta_from']})") in page
+    for warning in solved.warnings:
+        assert escape(f"solver: {warning}") in page
+    assert escape(f"solver recommends {versus['recommended']}: "
+                  f"{versus['recommendation']}") in page
     assert "learned error in budget" in page
     assert not list(reported.glob(".*.tmp"))  # no temporary files left behind
 
@@ -260,81 +221,79 @@ def test_heatmap_colours_are_posterior_means_from_the_inference_data(posterior) 
     plt.close("all")
 
 
-def test_decision_losses_match_the_predict_command(posterior, mix_dir) -> None:
-    mixes = read_mix_directory(mix_dir, posterior.sources)
-    tokens = decision_budget(mixes, None)
-    assert tokens == TARGET_TOKENS  # read from the mixes' metadata
-    shares = with_uniform(mixes.shares)
-    names = list(shares.index)
-    losses = mix_losses(posterior, shares, tokens)
-    table = loss_table(losses, names, posterior.targets, mixes.files)
-    frame = shares.reset_index().rename(columns={s: f"share_{s}" for s in posterior.sources})
-    expected = predict(posterior, frame, np.full(len(frame), tokens))
-    merged = table.merge(expected, on=["mix", "language"], suffixes=("", "_predict"))
-    assert len(merged) == len(names) * len(posterior.targets)
-    for column in ("mean", "q05", "q50", "q95"):
+def test_solver_losses_match_the_predict_command(posterior, mix_dir) -> None:
+    """The predicted losses the report shows (the mix files') are those of ``predict``."""
+    mixes = read_mix_directory(mix_dir, posterior.sources, posterior.targets)
+    assert decision_budget(mixes, None) == TARGET_TOKENS  # read from the mixes' metadata
+    solved = solved_decision(mixes)
+    frame = mixes.shares.reset_index().rename(columns={s: f"share_{s}"
+                                                       for s in posterior.sources})
+    expected = predict(posterior, frame, np.full(len(frame), TARGET_TOKENS))
+    merged = solved.losses.merge(expected, on=["mix", "language"], suffixes=("", "_predict"))
+    assert len(merged) == len(mixes.shares) * len(posterior.targets)
+    for column in ("mean", "q05", "q95"):
         np.testing.assert_allclose(merged[column], merged[f"{column}_predict"], rtol=1e-5)
-    # the solver's numbers, each beside ours for its own mix and language
-    for mix in mixes.files:
-        for language in posterior.targets:
-            row = table[(table["mix"] == mix) & (table["language"] == language)]
-            expected = (solver_mean(mix, posterior.sources.index(language))
-                        if language in posterior.sources else np.nan)
-            np.testing.assert_equal(row["solver_mean"].item(), expected)
-    weights = np.full(len(posterior.targets), 1.0 / len(posterior.targets))
-    decision = decision_table(losses, names, weights, "uniform", DELTA,
-                              mixes.comparison)
-    weighted = losses.mean(axis=2)
-    uniform = names.index("uniform")
-    for m, name in enumerate(names):
-        row = decision.set_index("mix").loc[name]
-        gain = weighted[:, uniform] - weighted[:, m]
-        assert row["weighted_loss_mean"] == pytest.approx(weighted[:, m].mean(), rel=1e-6)
-        assert row["gain_mean"] == pytest.approx(gain.mean(), abs=1e-6)
-        assert row["gain_q05"] == pytest.approx(np.quantile(gain, 0.05), abs=1e-6)
-        if name == "uniform":
-            assert np.isnan(row["p_gain"])
-        else:
-            assert row["p_gain"] == pytest.approx((gain > DELTA).mean())
-    assert "solver_p_gain" in decision  # the solver's columns, beside ours
 
 
-def test_report_reads_what_the_solver_writes(fitted, posterior, cli, tmp_path) -> None:
-    """End to end with the real solver: our predictions and gains over uniform agree with its."""
-    solved = tmp_path / "mix"
-    result = cli("climb_bayes.solve", f"posterior={fitted.posterior}", "target_tokens=1e9",
-                 f"output={solved}")
-    assert result.returncode == 0, result.stderr[-3000:]
-    mixes = read_mix_directory(solved, posterior.sources)
+def figure_points(section: Section, stem: str) -> list[np.ndarray]:
+    """The data of the markers (mix_losses) or bars (p_gain) of one of the section's figures."""
+    ax = section.figures[stem].axes[0]
+    if stem == "p_gain":
+        return [np.array([bar.get_width() for bar in ax.patches if isinstance(bar, Rectangle)
+                          and bar.get_height() < 1.0])]
+    return [np.asarray(line.get_xdata(), float) for line in ax.lines if line.get_marker() == "o"]
+
+
+def test_report_shows_the_numbers_the_solver_wrote(posterior, mix_dir) -> None:
+    """Every number of the decision section is the solver's, as its files hold it: the
+    comparison, each mix's predicted loss, its loss minus the reference's (drawn), and
+    P(gain > delta) (drawn)."""
+    mixes = read_mix_directory(mix_dir, posterior.sources, posterior.targets)
     assert {"posterior_mean", "plugin", "uniform"} <= set(mixes.shares.index)
-    assert mixes.comparison is not None and mixes.optimal_share_draws is not None
-    tokens = decision_budget(mixes, None)
-    assert tokens == 1e9
-    section = decision_section(posterior, mixes, tokens)
+    section = decision_section(posterior, mixes)
     assert set(section.figures) == DECISION_FIGURES
+    reference = MixFile.read(mix_dir / "posterior_mean.yaml").comparison["reference"]
+    comparison = pd.read_csv(mix_dir / "comparison.csv")
+    shown = section.tables[f"mixes: weighted loss and gain over {reference}"]
+    pd.testing.assert_frame_equal(shown.reset_index(drop=True),
+                                  comparison[list(shown.columns)], check_exact=True)
     losses = section.tables["predicted loss per mix and language (nats)"]
-    np.testing.assert_allclose(losses["mean"], losses["solver_mean"], rtol=1e-4)
-    decision = section.tables["mixes: weighted loss and gain over uniform"].set_index("mix")
-    others = decision.drop(index="uniform")
-    # the same draws, reference and delta: our gains and P(gain > delta) are the solver's
-    assert (decision["solver_gain_mean"].loc["uniform"] == 0.0
-            and decision["solver_p_gain"].loc["uniform"] == 0.0)
-    for column in ("gain_mean", "gain_q05", "gain_q95"):
-        np.testing.assert_allclose(others[column], others[f"solver_{column}"], atol=1e-3)
-    np.testing.assert_allclose(others["p_gain"], others["solver_p_gain"], atol=0.02)
-    np.testing.assert_allclose(decision["weighted_loss_mean"],
-                               decision["solver_weighted_loss_mean"], rtol=1e-4)
+    for row in losses.itertuples():
+        written = MixFile.read(mix_dir / f"{row.mix}.yaml").metadata["predicted_loss"]
+        assert (row.mean, row.q05, row.q95) == tuple(written[row.language][k]
+                                                     for k in ("mean", "q05", "q95"))
+    assert len(losses) == len(mixes.files) * len(posterior.targets)
+    differences = pd.read_csv(mix_dir / LOSS_DIFFERENCES)
+    drawn = figure_points(section, "mix_losses")
+    languages = list(dict.fromkeys(differences["language"]))
+    expected = [differences[differences["mix"] == mix].set_index("language").loc[languages,
+                                                                                 "mean"]
+                for mix in dict.fromkeys(differences["mix"])]
+    assert len(drawn) == len(expected)
+    for points, values in zip(drawn, expected, strict=True):
+        np.testing.assert_array_equal(points, values.to_numpy())
+    bars = comparison.set_index("mix")["p_gain"].drop(reference)
+    np.testing.assert_array_equal(figure_points(section, "p_gain")[0], bars.to_numpy())
     plt.close("all")
 
 
-def test_differences_are_paired_per_draw(posterior) -> None:
-    shares = pd.DataFrame([[1.0 / len(posterior.sources)] * len(posterior.sources)],
-                          index=["same"], columns=posterior.sources)
-    shares = with_uniform(shares)
-    losses = mix_losses(posterior, shares, TARGET_TOKENS)
-    table = loss_differences(losses, list(shares.index), posterior.targets)
-    assert list(table["mix"].unique()) == ["same"]
-    np.testing.assert_allclose(table[["mean", "q05", "q95"]], 0.0, atol=1e-6)
+def test_mixes_written_by_hand_carry_no_decision(posterior, mix_dir, tmp_path) -> None:
+    """Without the solver's numbers the section shows the shares and says what is lacking;
+    nothing is computed in their place."""
+    directory = solved_copy(mix_dir, tmp_path / "mixes")
+    for file in directory.glob("*.yaml"):
+        file.write_text(yaml.safe_dump({"shares": yaml.safe_load(file.read_text())["shares"]}))
+    (directory / LOSS_DIFFERENCES).unlink()
+    mixes = read_mix_directory(directory, posterior.sources, posterior.targets)
+    lacking = solved_decision(mixes)
+    assert not isinstance(lacking, SolvedDecision)
+    assert LOSS_DIFFERENCES in lacking and "the mixes' metadata.predicted_loss" in lacking
+    section = decision_section(posterior, mixes)
+    assert set(section.figures) == {"optimal_shares"}
+    assert section.text.startswith(f"The mixes in {directory} carry no decision")
+    assert list(section.tables) == ["shares of the mixes", "the solver's optimal share per "
+                                                           "language"]
+    plt.close("all")
 
 
 def test_without_mixes_the_decision_is_skipped_with_a_note(fitted, tmp_path) -> None:
@@ -350,7 +309,8 @@ def test_without_mixes_the_decision_is_skipped_with_a_note(fitted, tmp_path) -> 
 # ----------------------------------------------------------------------------- bad input
 
 
-def bad_case(case: str, tmp: Path, fitted, sources: list[str]) -> tuple[list[str], list[str]]:
+def bad_case(case: str, tmp: Path, fitted, sources: list[str], mix_dir: Path
+             ) -> tuple[list[str], list[str]]:
     """Overrides for one bad input, and what the error message must name."""
     mixes = tmp / "mixes"
     if case == "missing posterior":
@@ -359,12 +319,12 @@ def bad_case(case: str, tmp: Path, fitted, sources: list[str]) -> tuple[list[str
     if case == "missing mix directory":
         return [f"posterior={fitted.posterior}", f"mixes={mixes}"], [str(mixes), "solve"]
     if case == "no mixes":
-        write_mix_directory(mixes, sources)
+        solved_copy(mix_dir, mixes)
         for file in mixes.glob("*.yaml"):
             file.unlink()
         return [f"posterior={fitted.posterior}", f"mixes={mixes}"], [str(mixes), "shares"]
     if case == "unknown language":
-        write_mix_directory(mixes, sources)
+        solved_copy(mix_dir, mixes)
         document = yaml.safe_load((mixes / "uniform.yaml").read_text())
         rest = 1.0 - 0.2 * (len(sources) - 1)
         document["shares"] = {**{s: 0.2 for s in sources[:-1]}, "xx": rest}
@@ -372,7 +332,7 @@ def bad_case(case: str, tmp: Path, fitted, sources: list[str]) -> tuple[list[str
         return [f"posterior={fitted.posterior}", f"mixes={mixes}"], [
             str(mixes / "uniform.yaml"), "'xx'", str(sources)]
     if case == "shares not summing to 1":
-        write_mix_directory(mixes, sources)
+        solved_copy(mix_dir, mixes)
         (mixes / "bad.yaml").write_text(yaml.safe_dump({"shares": {sources[0]: 0.5}}))
         return [f"posterior={fitted.posterior}", f"mixes={mixes}"], [
             str(mixes / "bad.yaml"), "sum to 1"]
@@ -380,9 +340,9 @@ def bad_case(case: str, tmp: Path, fitted, sources: list[str]) -> tuple[list[str
 
 
 @pytest.mark.parametrize("case", ["missing posterior", "no mixes", "unknown language"])
-def test_report_command_rejects_bad_input_and_writes_nothing(fitted, posterior, cli, tmp_path,
-                                                             case: str) -> None:
-    overrides, named = bad_case(case, tmp_path, fitted, posterior.sources)
+def test_report_command_rejects_bad_input_and_writes_nothing(fitted, posterior, mix_dir, cli,
+                                                             tmp_path, case: str) -> None:
+    overrides, named = bad_case(case, tmp_path, fitted, posterior.sources, mix_dir)
     output = tmp_path / "out"
     result = cli("climb_bayes.report", *overrides, f"output={output}")
     assert result.returncode == INPUT_ERROR_STATUS, result.stderr[-3000:]
@@ -393,9 +353,9 @@ def test_report_command_rejects_bad_input_and_writes_nothing(fitted, posterior, 
 
 
 @pytest.mark.parametrize("case", ["missing mix directory", "shares not summing to 1"])
-def test_make_report_rejects_bad_mixes_before_writing(fitted, posterior, tmp_path,
+def test_make_report_rejects_bad_mixes_before_writing(fitted, posterior, mix_dir, tmp_path,
                                                       case: str) -> None:
-    overrides, named = bad_case(case, tmp_path, fitted, posterior.sources)
+    overrides, named = bad_case(case, tmp_path, fitted, posterior.sources, mix_dir)
     output = tmp_path / "out"
     with pytest.raises(InputError) as error:
         make_report(fitted.posterior, overrides[1].split("=", 1)[1], output)
@@ -404,13 +364,13 @@ def test_make_report_rejects_bad_mixes_before_writing(fitted, posterior, tmp_pat
     assert not output.exists()
 
 
-def test_mixes_without_a_budget_need_tokens(posterior, tmp_path) -> None:
-    write_mix_directory(tmp_path, posterior.sources)
-    for file in tmp_path.glob("*.yaml"):
+def test_mixes_without_a_budget_need_tokens(posterior, mix_dir, tmp_path) -> None:
+    directory = solved_copy(mix_dir, tmp_path / "mixes")
+    for file in directory.glob("*.yaml"):
         document = yaml.safe_load(file.read_text())
         document.pop("metadata")
         file.write_text(yaml.safe_dump(document))
-    mixes = read_mix_directory(tmp_path, posterior.sources)
+    mixes = read_mix_directory(directory, posterior.sources, posterior.targets)
     with pytest.raises(InputError, match="tokens=N"):
         decision_budget(mixes, None)
     assert decision_budget(mixes, 5e8) == 5e8
@@ -691,11 +651,7 @@ def test_decision_figures_with_degenerate_input() -> None:
         mix_loss_plot(skewed.iloc[:0], "uniform")
     with pytest.raises(NoFigure, match="not finite numbers"):
         mix_loss_plot(skewed.assign(mean=np.nan), "uniform")
-    losses = np.full((50, 2, 2), np.nan)
-    table = decision_table(losses, ["robust", "uniform"], np.array([0.5, 0.5]),
-                           "uniform", 0.01)
-    assert table["p_gain"].isna().all()
-    beats = table.set_index("mix")["p_gain"].drop("uniform")
+    beats = pd.Series([np.nan, np.nan], index=["robust", "natural"])
     with pytest.raises(NoFigure, match="not finite numbers"):
         gain_probability_plot(beats, "uniform", 0.01)
     with pytest.raises(NoFigure, match="no mix besides uniform"):
@@ -843,36 +799,47 @@ def test_notebook_runs_on_a_posterior_and_its_mixes(fitted, mix_dir, tmp_path) -
 
 
 @pytest.mark.slow
-def test_notebook_fits_and_inspects_the_bundled_example(tmp_path) -> None:
+def test_notebook_fits_and_inspects_the_bundled_example(cli, tmp_path) -> None:
     """The notebook's default: fit the bundled example (small settings), inspect it, and the
     decision on a mix directory for its languages. One form and no refit, to keep it short:
     the comparison of forms is drawn on the session's posterior (the test above)."""
-    mixes = tmp_path / "mixes"
-    write_mix_directory(mixes, ["en", "de", "fr", "es"])
     fit = ["sampler.chains=2", "sampler.warmup=100", "sampler.samples=100",
            "sampler.map_starts=2", "sampler.max_tree_depth=5", "sampler.refit=false"]
-    notebook = execute_notebook(f"EXAMPLE_DIR = {str(tmp_path / 'example')!r}\n"
-                                f"EXAMPLE_FIT = {fit!r}\nMIXES = {str(mixes)!r}", tmp_path)
+    example = f"EXAMPLE_DIR = {str(tmp_path / 'example')!r}\nEXAMPLE_FIT = {fit!r}\n"
+    notebook = execute_notebook(example, tmp_path)
     assert (tmp_path / "example" / "posterior.nc").is_file()
+    assert images(notebook) == len(POSTERIOR_FIGURES)
+    mixes = tmp_path / "mixes"  # then the decision, on the fit the notebook made and reuses
+    solved = cli("climb_bayes.solve", f"posterior={tmp_path / 'example' / 'posterior.nc'}",
+                 "target_tokens=2e9", f"output={mixes}", "allow_broken=true")
+    assert solved.returncode == 0, solved.stderr[-3000:]
+    notebook = execute_notebook(example + f"MIXES = {str(mixes)!r}", tmp_path)
     assert images(notebook) == len(POSTERIOR_FIGURES | DECISION_FIGURES)
     printed = "".join(output.get("text", "") for cell in notebook.cells
                       if cell.cell_type == "code" for output in cell.outputs)
     assert "fit health:" in printed and "Only one interaction form was fitted" in printed
 
 
-def test_mix_directory_skips_files_without_shares_and_reads_solver_tables(posterior,
+def test_mix_directory_skips_files_without_shares_and_reads_solver_tables(posterior, mix_dir,
                                                                            tmp_path) -> None:
-    mixes = write_mix_directory(tmp_path, posterior.sources)
-    (tmp_path / "settings.yaml").write_text(yaml.safe_dump({"weights": None}))
-    directory = read_mix_directory(tmp_path, posterior.sources)
+    path = solved_copy(mix_dir, tmp_path / "mixes")
+    (path / "settings.yaml").write_text(yaml.safe_dump({"weights": None}))
+    directory = read_mix_directory(path, posterior.sources, posterior.targets)
+    mixes = {file.stem: yaml.safe_load(file.read_text())["shares"]
+             for file in mix_dir.glob("*.yaml")}
     assert set(directory.shares.index) == set(mixes)
     for name, shares in mixes.items():
-        np.testing.assert_allclose(directory.shares.loc[name, list(shares)],
-                                   list(shares.values()))
+        np.testing.assert_array_equal(directory.shares.loc[name, list(shares)],
+                                      list(shares.values()))
     assert any("settings.yaml" in note for note in directory.notes)
     assert list(directory.optimal_share_draws.columns) == posterior.sources
     assert list(directory.optimal_shares.index) == posterior.sources
-    assert set(directory.comparison["mix"]) == set(mixes)
+    assert list(directory.comparison["mix"]) == list(pd.read_csv(mix_dir / "comparison.csv")
+                                                     ["mix"])
+    assert set(directory.loss_differences["mix"]) == set(mixes) - {"uniform"}
+    (path / LOSS_DIFFERENCES).write_text("mix,language,mean\nplugin,en,0.1\n")
+    with pytest.raises(InputError, match=f"{LOSS_DIFFERENCES}: missing columns q05, q95"):
+        read_mix_directory(path, posterior.sources, posterior.targets)
 
 
 def test_loo_table_counts_every_observation_once(posterior) -> None:

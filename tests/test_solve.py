@@ -28,6 +28,7 @@ from climb_bayes.decide.inputs import (
     language_weights,
     share_bounds,
 )
+from climb_bayes.decide.loss_differences import LOSS_DIFFERENCES, WEIGHTED, loss_differences
 from climb_bayes.decide.mixes import baseline_mixes, optimised_mixes
 from climb_bayes.decide.objectives import (
     CVAR_SMOOTHING,
@@ -466,6 +467,20 @@ def test_floor_warning_names_the_mixes_whose_bounds_forbid_the_floor():
 
 # --- heuristics --------------------------------------------------------------------------------
 
+def test_loss_differences_are_paired_per_draw():
+    """A mix's loss minus the reference's is taken draw by draw: a copy of the reference
+    differs by exactly zero, and a mix that is worse by a constant in every draw by exactly
+    that constant, however widely the losses vary across draws."""
+    rng = np.random.default_rng(0)
+    reference = rng.normal(3.0, 0.5, size=(200, 1, 2))
+    losses = np.concatenate([reference, reference, reference + [0.1, 0.3]], axis=1)
+    table = loss_differences(losses, np.array([0.5, 0.5]), ["uniform", "copy", "worse"],
+                             ["en", "de"], "uniform").set_index(["mix", "language"])
+    np.testing.assert_allclose(table.loc["copy"], 0.0, atol=1e-12)
+    for language, shift in (("en", 0.1), ("de", 0.3), (WEIGHTED, 0.2)):
+        np.testing.assert_allclose(table.loc[("worse", language)], shift, atol=1e-12)
+
+
 def test_unimax_by_hand():
     # smallest first: a gets min(30/3, 4*1) = 4; b gets min(26/2, 4*2) = 8; c gets the 18 left
     np.testing.assert_allclose(unimax_mix(np.array([100.0, 1.0, 2.0]), 30.0, 4.0) * 30,
@@ -623,10 +638,19 @@ def test_cli_writes_loadable_mixes_and_tables(cli, known_posterior, tmp_path):
     np.testing.assert_allclose(draws[["share_en", "share_de", "share_fr"]].sum(axis=1), 1.0)
     assert "climb_two_step vs plugin" in result.stdout
     assert "extrapolating in D" in result.stdout + result.stderr  # 1e9 > 10 x 3e7
+    differences = pd.read_csv(out / LOSS_DIFFERENCES)
+    assert list(differences.columns) == ["mix", "language", "mean", "q05", "q95"]
+    assert list(dict.fromkeys(differences["mix"])) == [n for n in names if n != "uniform"]
+    assert list(dict.fromkeys(differences["language"])) == [*LANGS, WEIGHTED]
+    weighted = differences[differences["language"] == WEIGHTED].set_index("mix")
+    others = row.drop(index="uniform")  # the weighted difference is minus the gain
+    np.testing.assert_allclose(weighted["mean"], -others["gain_mean"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(weighted["q05"], -others["gain_q95"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(weighted["q95"], -others["gain_q05"], rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["target_tokens=-5"], "target_tokens=-5: the budget in training tokens"),
+    (["target_tokens=-5"], "target_tokens=-5.0: the budget in training tokens"),
     (["target_tokens=1e9", "available={en: 1e7, de: 1e7, fr: 1e7}"], "cannot cover"),
     (["target_tokens=1e9", "weights={xx: 1}"], "xx"),
     (["target_tokens=1e9", "min_share={en: 0.7, de: 0.7}"], "min_share values sum"),

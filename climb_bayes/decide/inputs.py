@@ -1,7 +1,9 @@
 """The decision's inputs, each checked: the target budget, the language weights, the available
 tokens, the share bounds and the feasible bounds they make (availability cap folded in), and
-the other settings (:class:`Options`). Bad input raises an InputError that names it and says
-how to fix it.
+the other settings (:class:`Options`). Their types and defaults are those of
+:class:`climb_bayes.decide.solve_config.SolveConfig`; here are the checks types cannot make
+(ranges, choices, languages). Bad input raises an InputError that names it and says how to fix
+it.
 """
 
 from dataclasses import dataclass
@@ -11,13 +13,25 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from climb_bayes.cli import BUDGET, budget, choice, count, number, positive, required
+from climb_bayes.cli import (
+    BUDGET,
+    budget,
+    choice,
+    count,
+    number,
+    positive,
+    required,
+    schema_keys,
+)
 from climb_bayes.data.table_files import read_csv
-from climb_bayes.decide.compare import DOUBT_THRESHOLD
-from climb_bayes.decide.objectives import Settings
+from climb_bayes.decide.objectives import DEFAULT_SETTINGS, Settings
+from climb_bayes.decide.solve_config import (
+    DecisionConfig,
+    GuardConfig,
+    RobustConfig,
+    SolveConfig,
+)
 from climb_bayes.errors import InputError, listing, plain
-
-#: What ``target_tokens`` is, for messages.
 
 
 def _names(mapping: Any, key: str) -> dict[str, Any]:
@@ -147,24 +161,28 @@ def feasible_bounds(lower: np.ndarray, upper_share: np.ndarray, available: np.nd
 
 @dataclass(frozen=True)
 class Options:
-    """The decision's settings besides the posterior and the bounds."""
+    """The decision's settings besides the posterior and the bounds, checked; each default is
+    that of its key in :class:`~climb_bayes.decide.solve_config.SolveConfig` (where its meaning
+    is explained)."""
 
     target_tokens: float
-    available: np.ndarray | None
-    max_epochs: float = 4.0
-    temperature: float = 0.3
-    robust_kind: str = "cvar_regret"
-    robust_k: float = 1.0
-    robust_level: float = 0.9
-    settings: Settings = Settings()
-    budget_factor: float = 10.0
-    delta: float | None = None  # margin of P(gain > delta); None: the run-to-run noise
-    doubt_threshold: float = DOUBT_THRESHOLD
+    available: np.ndarray | None  # tokens per training language; None: no availability cap
+    max_epochs: float = SolveConfig.max_epochs
+    temperature: float = SolveConfig.temperature
+    robust_kind: str = RobustConfig.kind
+    robust_k: float = RobustConfig.k
+    robust_level: float = RobustConfig.level
+    settings: Settings = DEFAULT_SETTINGS  # solver.tol and solver.max_iter
+    budget_factor: float = GuardConfig.budget_factor
+    delta: float | None = DecisionConfig.delta  # margin of P(gain > delta); None: run noise
+    doubt_threshold: float = DecisionConfig.threshold
 
 
 def solve_options(cfg: DictConfig) -> Options:
-    """The settings of ``cfg`` that do not depend on the posterior, each checked (an InputError
-    naming its key); ``available`` is read later, against the posterior's languages."""
+    """The settings of ``cfg`` (typed by :class:`~climb_bayes.decide.solve_config.SolveConfig`)
+    that do not depend on the posterior, each checked (an InputError naming its key);
+    ``available`` is read later, against the posterior's languages."""
+    schema_keys(cfg)
     target_tokens = required(cfg, "target_tokens", BUDGET, "target_tokens=2e9")
     return Options(
         target_tokens=budget(target_tokens, "target_tokens", "target_tokens=2e9"), available=None,

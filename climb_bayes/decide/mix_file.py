@@ -57,6 +57,10 @@ def check_shares(shares: Any, origin: str, known: list[str], known_as: str, fix:
     return values
 
 
+#: What ``metadata.predicted_loss`` gives of each language's loss: posterior mean, 90% interval.
+PREDICTED_LOSS_KEYS = ("mean", "q05", "q95")
+
+
 class NotAMixFile(InputError):
     """A YAML document without a top-level ``shares`` mapping."""
 
@@ -104,11 +108,17 @@ class MixFile:
         found = self.metadata.get("extrapolation_warnings")
         return [w for w in found if isinstance(w, str)] if isinstance(found, list) else []
 
-    def predicted_mean(self, language: str) -> float:
-        """The solver's posterior-mean loss of ``language`` (NaN where it did not say)."""
-        entry = _mapping(_mapping(self.metadata.get("predicted_loss")).get(language))
-        value = _number(entry.get("mean"))
-        return math.nan if value is None else value
+    @property
+    def predicted_loss(self) -> dict[str, dict[str, float]]:
+        """The solver's predicted loss of each evaluated language (``metadata.predicted_loss``):
+        ``{language: {mean, q05, q95}}``, NaN for a value that is not a number; empty for a
+        hand-written file."""
+        def value(entry: Any, key: str) -> float:
+            number = _number(_mapping(entry).get(key))
+            return math.nan if number is None else number
+
+        return {str(language): {key: value(entry, key) for key in PREDICTED_LOSS_KEYS}
+                for language, entry in _mapping(self.metadata.get("predicted_loss")).items()}
 
     def text(self, name: str) -> str:
         """The YAML text of the file ``<name>.yaml``, with a header saying how to train on it."""

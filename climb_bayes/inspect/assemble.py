@@ -1,4 +1,4 @@
-"""A report from its inputs: the settings of ``conf/report.yaml``, the posterior, the
+"""A report from its inputs: the settings of ``python -m climb_bayes.report``, the posterior, the
 posteriors of other interaction forms beside it and the mix directory read (all checks first),
 every section drawn, and the page and its figures written."""
 
@@ -9,13 +9,14 @@ from pathlib import Path
 import arviz as az
 from omegaconf import DictConfig
 
-from climb_bayes.cli import budget, count
+from climb_bayes.cli import budget, count, schema_keys
 from climb_bayes.inspect.html_page import health_banner, render_figures, render_html, write_report
 from climb_bayes.inspect.mix_directory import (
     MixDirectory,
     decision_budget,
     read_mix_directory,
 )
+from climb_bayes.inspect.report_config import ReportConfig
 from climb_bayes.inspect.sections import (
     Section,
     checks_section,
@@ -44,17 +45,20 @@ def other_forms(path: str | Path, form: str, allow_broken: bool = False
 
 @dataclass(frozen=True)
 class ReportSettings:
-    """Keys of ``conf/report.yaml`` besides the paths."""
+    """The report's settings besides the paths, checked; each default is that of its key in
+    :class:`~climb_bayes.inspect.report_config.ReportConfig` (where its meaning is explained)."""
 
-    tokens: float | None = None
-    forest_pairs: int = 20
-    health_pairs: int = 4
-    ppc_draws: int = 50
-    seed: int = 0
+    tokens: float | None = ReportConfig.tokens
+    forest_pairs: int = ReportConfig.forest_pairs
+    health_pairs: int = ReportConfig.health_pairs
+    ppc_draws: int = ReportConfig.ppc_draws
+    seed: int = ReportConfig.seed
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> "ReportSettings":
-        """The settings of ``cfg``, each checked (an InputError naming its key)."""
+        """The settings of ``cfg`` (typed by :class:`ReportConfig`), each checked (an
+        InputError naming its key)."""
+        schema_keys(cfg)
         return cls(
             tokens=None if cfg.tokens is None else budget(cfg.tokens),
             forest_pairs=count(cfg.forest_pairs, "forest_pairs",
@@ -85,7 +89,7 @@ def build_sections(posterior: Posterior, others: Mapping[str, az.InferenceData],
                                 "written by `python -m climb_bayes.solve`): this section is "
                                 "skipped."))
     else:
-        sections.append(decision_section(posterior, mixes, tokens))
+        sections.append(decision_section(posterior, mixes))
     if target is None:
         sections[2].notes.append(f"no target budget given (tokens=N): transfer is shown at "
                                  f"the reference budget D_ref = {tokens:.3g} tokens.")
@@ -99,7 +103,8 @@ def make_report(posterior_path: str | Path, mixes_path: str | Path | None,
     (or another form's beside it) from a broken fit is refused unless ``allow_broken``; the
     page opens with the fit's verdict (:func:`climb_bayes.inspect.html_page.health_banner`)."""
     posterior = read_posterior(posterior_path, allow_broken=allow_broken)
-    mixes = read_mix_directory(mixes_path, posterior.sources) if mixes_path else None
+    mixes = (read_mix_directory(mixes_path, posterior.sources, posterior.targets)
+             if mixes_path else None)
     others = other_forms(posterior_path, posterior.law.form, allow_broken)
     sections = build_sections(posterior, others, mixes, settings)
     figures = render_figures(sections)

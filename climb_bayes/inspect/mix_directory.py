@@ -1,7 +1,9 @@
 """Reading what ``python -m climb_bayes.solve`` wrote: a directory of mix files
-(:class:`climb_bayes.decide.mix_file.MixFile`) and the solver's tables, checked against the
-posterior's languages, and what the mix files say (the target budget, the language weights, the
-solver's comparison, recommendation and warnings)."""
+(:class:`climb_bayes.decide.mix_file.MixFile`) and the solver's tables (``comparison.csv``,
+``optimal_shares.csv``, ``optimal_share_draws.csv`` and
+:mod:`~climb_bayes.decide.loss_differences`), checked against the posterior's languages, and
+what the mix files say (the target budget, the language weights, the solver's comparison,
+recommendation and warnings)."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +15,13 @@ import pandas as pd
 from climb_bayes.cli import budget
 from climb_bayes.data.pilot_table import SHARE_PREFIX
 from climb_bayes.data.table_files import read_csv
+from climb_bayes.decide.loss_differences import read_loss_differences
 from climb_bayes.decide.mix_file import MixFile, NotAMixFile, check_shares
-from climb_bayes.errors import InputError
+from climb_bayes.decide.tables import COMPARISON_COLUMNS
+from climb_bayes.errors import InputError, listing
 
 #: Solver outputs read from a mix directory, when present.
 SOLVER_TABLES = ("comparison.csv", "optimal_shares.csv", "optimal_share_draws.csv")
-#: What ``tokens`` is, for messages.
 
 
 @dataclass(frozen=True)
@@ -28,9 +31,10 @@ class MixDirectory:
     path: Path
     shares: pd.DataFrame  # mix x source, rows on the simplex
     files: dict[str, MixFile]  # mix -> its file
-    comparison: pd.DataFrame | None = None
+    comparison: pd.DataFrame | None = None  # COMPARISON_COLUMNS and share_<lang>, per mix
     optimal_shares: pd.DataFrame | None = None  # language x (mean, q05, q50, q95)
     optimal_share_draws: pd.DataFrame | None = None  # draw x language
+    loss_differences: pd.DataFrame | None = None  # climb_bayes.decide.loss_differences
     notes: tuple[str, ...] = ()
 
 
@@ -44,6 +48,16 @@ def mix_shares(path: Path, mix: MixFile, sources: list[str]) -> np.ndarray:
 
 def _read_csv(path: Path) -> pd.DataFrame | None:
     return read_csv(path) if path.is_file() else None
+
+
+def _comparison(frame: pd.DataFrame | None, path: Path) -> pd.DataFrame | None:
+    if frame is None:
+        return None
+    missing = [c for c in COMPARISON_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: missing columns {listing(missing)} of the solver's "
+                         f"comparison; solve again to write it.")
+    return frame.astype({"mix": str})
 
 
 def _optimal_share_draws(frame: pd.DataFrame | None, path: Path, sources: list[str]
@@ -76,8 +90,10 @@ def _optimal_shares(frame: pd.DataFrame | None, path: Path, sources: list[str]
     return table.apply(pd.to_numeric, errors="coerce")
 
 
-def read_mix_directory(path: str | Path, sources: list[str]) -> MixDirectory:
-    """Read the solver's mix directory; InputError naming the file and the fix when it is bad."""
+def read_mix_directory(path: str | Path, sources: list[str], targets: list[str]
+                       ) -> MixDirectory:
+    """Read the solver's mix directory for a posterior with training languages ``sources`` and
+    evaluated languages ``targets``; InputError naming the file and the fix when it is bad."""
     path = Path(path)
     if not path.is_dir():
         raise InputError(f"mix directory {path} does not exist; write one with "
@@ -98,39 +114,42 @@ def read_mix_directory(path: str | Path, sources: list[str]) -> MixDirectory:
     tables = {name: _read_csv(path / name) for name in SOLVER_TABLES}
     return MixDirectory(
         path=path, shares=pd.DataFrame(rows, index=sources).T.rename_axis("mix"),
-        files=files, comparison=tables["comparison.csv"],
+        files=files, comparison=_comparison(tables["comparison.csv"], path / "comparison.csv"),
         optimal_shares=_optimal_shares(tables["optimal_shares.csv"],
                                        path / "optimal_shares.csv", sources),
         optimal_share_draws=_optimal_share_draws(tables["optimal_share_draws.csv"],
                                                  path / "optimal_share_draws.csv", sources),
+        loss_differences=read_loss_differences(path, list(files), targets),
         notes=tuple(notes))
 
 
+def solved_budget(mixes: MixDirectory) -> float | None:
+    """The budget the mixes were solved for (their ``target_tokens``); None when their metadata
+    does not say, and an InputError when they disagree."""
+    values = sorted({mix.target_tokens for mix in mixes.files.values()} - {None})
+    if len(values) > 1:
+        raise InputError(f"the mixes in {mixes.path} were solved for different budgets "
+                         f"{values}; solve them again into one directory.")
+    return (budget(values[0], f"{mixes.path}: metadata.provenance.target_tokens",
+                   "target_tokens=2e9 when solving") if values else None)
+
+
 def decision_budget(mixes: MixDirectory, tokens: float | None) -> float:
-    """The budget of the decision: ``tokens`` if given, else the mixes' ``target_tokens``."""
-    if tokens is None:
-        values = sorted({mix.target_tokens for mix in mixes.files.values()} - {None})
-        if not values:
-            raise InputError(f"no target budget in the metadata of the mixes in {mixes.path}; "
-                             f"pass tokens=N (total training tokens of the full run).")
-        if len(values) > 1:
-            raise InputError(f"the mixes in {mixes.path} were solved for different budgets "
-                             f"{values}; pass tokens=N to choose one.")
-        return budget(values[0], f"{mixes.path}: metadata.provenance.target_tokens",
-                      "tokens=2e9 to override it")
-    return budget(tokens)
+    """The budget of the transfer heatmap with mixes: ``tokens`` if given, else the mixes'
+    ``target_tokens``."""
+    if tokens is not None:
+        return budget(tokens)
+    solved = solved_budget(mixes)
+    if solved is None:
+        raise InputError(f"no target budget in the metadata of the mixes in {mixes.path}; "
+                         f"pass tokens=N (total training tokens of the full run).")
+    return solved
 
 
-def language_weights(mixes: MixDirectory, targets: list[str]) -> tuple[np.ndarray, str]:
-    """Weights of the evaluated languages the mixes were solved with (normalised to sum to 1),
-    else equal; with a sentence saying which."""
-    for name, mix in mixes.files.items():
-        weights = mix.weights
-        if weights is not None and set(weights) <= set(targets):
-            values = np.array([weights.get(t, 0.0) for t in targets])
-            if (values >= 0).all() and values.sum() > 0:
-                return values / values.sum(), f"language weights from {name}.yaml's metadata"
-    return np.full(len(targets), 1.0 / len(targets)), "equal language weights"
+def solved_weights(mixes: MixDirectory) -> dict[str, float] | None:
+    """The language weights the mixes were solved with (``metadata.provenance.weights``), if
+    their metadata says."""
+    return next((mix.weights for mix in mixes.files.values() if mix.weights), None)
 
 
 def solver_warnings(mixes: MixDirectory) -> list[str]:

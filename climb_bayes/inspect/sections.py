@@ -12,18 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from climb_bayes.inspect.decision import (
-    WEIGHTED,
-    decision_table,
-    is_number,
-    loss_differences,
-    loss_table,
-    mix_losses,
-    mix_markers,
-    reference_and_margin,
-    with_uniform,
-    with_weighted,
-)
+from climb_bayes.inspect.decision import SolvedDecision, mix_markers, solved_decision
 from climb_bayes.inspect.decision_plots import (
     gain_probability_plot,
     mix_loss_plot,
@@ -44,7 +33,7 @@ from climb_bayes.inspect.diagnostic_plots import (
 from climb_bayes.inspect.figure import NoFigure
 from climb_bayes.inspect.mix_directory import (
     MixDirectory,
-    language_weights,
+    solved_weights,
     solver_recommendation,
     solver_warnings,
 )
@@ -185,7 +174,10 @@ def _recorded(function: Any, *args: Any, **kwargs: Any) -> tuple[Any, list[str]]
 def good_k(loo: az.ELPDData) -> float:
     """The Pareto k below which PSIS-LOO is reliable for this number of draws (at most 0.7)."""
     value = loo.get("good_k") if hasattr(loo, "get") else None
-    return float(value) if is_number(value) else 0.7
+    try:
+        return float(value) if np.isfinite(float(value)) else 0.7
+    except (TypeError, ValueError):
+        return 0.7
 
 
 def loo_table(loo: az.ELPDData) -> pd.DataFrame:
@@ -236,43 +228,53 @@ def checks_section(idata: az.InferenceData, others: Mapping[str, az.InferenceDat
     return section
 
 
-def decision_section(posterior: Posterior, mixes: MixDirectory, tokens: float) -> Section:
-    """Each mix's predicted losses, the optimal shares' posterior and ``P(gain > delta)``
-    over the solver's reference."""
-    shares = with_uniform(mixes.shares)
-    names = list(shares.index)
-    losses = mix_losses(posterior, shares, tokens)
-    weights, weight_note = language_weights(mixes, posterior.targets)
-    reference, delta, delta_from = reference_and_margin(mixes, names, posterior, weights)
-    decision = decision_table(losses, names, weights, reference, delta, mixes.comparison)
-    section = Section(
-        "The decision",
-        f"Predicted losses at the target budget D = {tokens:.3g} tokens for every mix in "
-        f"{mixes.path}, computed here from the posterior (solver_ columns: the solver's own "
-        f"numbers, for a cross-check). The first figure shows each mix's loss minus the "
-        f"{reference} mix's, per language, with 90% intervals over the posterior (left of zero "
-        f"is better); the last row is the weighted total. The gain of a mix is the "
-        f"{reference} mix's weighted loss ({weight_note}) minus its own, draw by draw; "
-        f"P(gain > delta) is the share of posterior draws in which the gain exceeds delta = "
-        f"{delta:.3g} nats ({delta_from}): a smaller gain could not be seen in one training "
-        f"run. {extrapolation_note(posterior)}",
-        tables={f"mixes: weighted loss and gain over {reference}": decision,
-                "predicted loss per mix and language (nats)":
-                    loss_table(losses, names, posterior.targets, mixes.files),
-                "shares of the mixes": shares.reset_index()},
-        notes=[*solver_recommendation(mixes), *mixes.notes, *solver_warnings(mixes)])
-    section.add_figure("mix_losses", mix_loss_plot, loss_differences(
-        with_weighted(losses, weights), names, [*posterior.targets, WEIGHTED], reference),
-        reference)
+def decision_text(posterior: Posterior, mixes: MixDirectory,
+                  solved: SolvedDecision | list[str]) -> str:
+    """How to read the decision section; for a directory without the solver's decision, what
+    it lacks (:func:`climb_bayes.inspect.decision.solved_decision`)."""
+    if isinstance(solved, list):
+        return (f"The mixes in {mixes.path} carry no decision: the directory lacks "
+                f"{'; '.join(solved)}, which python -m climb_bayes.solve writes. Solve for "
+                f"them, or get their predicted losses with python -m climb_bayes.predict.")
+    weights = solved_weights(mixes)
+    weighting = ("language weights " + ", ".join(f"{k} {v:.3g}" for k, v in weights.items())
+                 if weights else "the solver's language weights")
+    reference = solved.reference
+    return (f"The decision python -m climb_bayes.solve made for a target budget of D = "
+            f"{solved.budget:.3g} tokens, as it wrote it in {mixes.path}. The first figure "
+            f"shows each mix's predicted loss minus the {reference} mix's, per language, with "
+            f"90% intervals over the posterior draws (left of zero is better); the last row is "
+            f"the weighted total. The gain of a mix is the {reference} mix's weighted loss "
+            f"({weighting}) minus its own, draw by draw; P(gain > delta) is the share of "
+            f"posterior draws in which the gain exceeds delta = {solved.delta:.3g} nats "
+            f"({solved.delta_from}): a smaller gain could not be seen in one training run. "
+            f"{extrapolation_note(posterior)}")
+
+
+def decision_section(posterior: Posterior, mixes: MixDirectory) -> Section:
+    """The solver's decision as it wrote it (:func:`climb_bayes.inspect.decision.solved_decision`):
+    each mix's predicted losses and its loss minus the reference's, the optimal shares'
+    posterior and ``P(gain > delta)`` over the reference."""
+    solved = solved_decision(mixes)
+    tables = {} if isinstance(solved, list) else {
+        f"mixes: weighted loss and gain over {solved.reference}": solved.comparison,
+        "predicted loss per mix and language (nats)": solved.losses}
+    section = Section("The decision", decision_text(posterior, mixes, solved),
+                      tables={**tables, "shares of the mixes": mixes.shares.reset_index()},
+                      notes=[*solver_recommendation(mixes), *mixes.notes,
+                             *solver_warnings(mixes)])
+    if not isinstance(solved, list):
+        section.add_figure("mix_losses", mix_loss_plot, solved.differences, solved.reference)
     if mixes.optimal_share_draws is not None or mixes.optimal_shares is not None:
-        section.add_figure("optimal_shares", optimal_share_plot,
-                           mixes.optimal_share_draws, mixes.optimal_shares, mix_markers(shares))
+        section.add_figure("optimal_shares", optimal_share_plot, mixes.optimal_share_draws,
+                           mixes.optimal_shares, mix_markers(mixes.shares))
         if mixes.optimal_shares is not None:
             section.tables["the solver's optimal share per language"] = (
                 mixes.optimal_shares.rename_axis("language").reset_index())
     else:
         section.notes.append(f"{mixes.path} has neither optimal_share_draws.csv nor "
                              f"optimal_shares.csv: no posterior of the optimal shares.")
-    section.add_figure("p_gain", gain_probability_plot,
-                       decision.set_index("mix")["p_gain"].drop(reference), reference, delta)
+    if not isinstance(solved, list):
+        section.add_figure("p_gain", gain_probability_plot, solved.p_gain, solved.reference,
+                           solved.delta)
     return section
