@@ -72,12 +72,13 @@ class LawConfig:
     # beside the fields of climb_bayes.model.numpyro_model.Priors.
     priors: PriorsConfig = field(default_factory=PriorsConfig)  # type: ignore[valid-type]
     # Pooled sites sampled centred (the rest non-centred, via numpyro's LocScaleReparam; choose
-    # from log_beta, a_pair, k_pair). Transfer pairs non-centred: on real pilots they mixed
-    # better (bundled example: centred, 2-3 of 6000 transitions divergent; RegMix's 128 runs:
-    # centred, tree depth 10 and min ESS 205 in 1036 s; non-centred, healthy in 683 s).
-    # Simulated pilots, far less noisy, pin each pair down and mix better centred: list all
-    # three for them. k_pair is non-centred whatever this says when every pilot has the same
-    # budget; a broken fit is sampled again with the pairs the other way (sampler.refit).
+    # from log_beta, a_pair, k_pair). None by default: on real pilots every site mixed better
+    # non-centred (the reasons beside climb_bayes.model.numpyro_model.CENTRED; RegMix's 128
+    # runs: centred pairs, tree depth 10 and min ESS 205 in 1036 s; non-centred, healthy in
+    # 683 s). Simulated pilots, far less noisy, pin each pair down and mix better centred: list
+    # all three for them. k_pair is non-centred whatever this says when every pilot has the same
+    # budget; a broken fit with centred pairs is sampled again with them non-centred
+    # (sampler.refit).
     centred: list[str] = field(default_factory=lambda: list(CENTRED))
     # How far the true loss may depart from the law beyond the largest pilot budget, in nats
     # per e-fold of extrapolation: predictions at D get delta ~ Normal(0, (sd * ln(D /

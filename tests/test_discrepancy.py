@@ -8,7 +8,13 @@ import pytest
 
 from climb_bayes.data.simulated import simulate_pilots
 from climb_bayes.data.validation import validate_pilots
-from climb_bayes.model.discrepancy import at_knots, beyond_knots, knot_states, without_trend
+from climb_bayes.model.discrepancy import (
+    at_knots,
+    beyond_knots,
+    drift,
+    knot_states,
+    without_trend,
+)
 from climb_bayes.model.fitting import Sampler, fit_posterior
 from climb_bayes.model.law import LawParams, expected_loss, self_map
 from climb_bayes.model.loss_model import Discrepancy
@@ -160,6 +166,40 @@ def test_the_trend_is_removed_and_the_bend_kept() -> None:
     bend = 0.1 * (knots - 1.5) ** 2
     level, _ = without_trend((line + bend)[None], jnp.zeros((1, 4)), knots)
     np.testing.assert_allclose(level[0], bend - bend.mean(), atol=1e-6)  # a parabola stays
+
+
+def test_a_parabola_is_removed_when_the_drift_owns_it() -> None:
+    knots = jnp.array([0.0, 0.7, 1.5, 3.0])
+    parabola = 0.3 - 0.2 * knots + 0.1 * knots**2
+    level, slope = without_trend(parabola[None], (-0.2 + 0.2 * knots)[None], knots, degree=2)
+    np.testing.assert_allclose(level, 0.0, atol=1e-5)
+    np.testing.assert_allclose(slope, 0.0, atol=1e-5)
+    cubic = 0.05 * (knots - 1.0) ** 3  # what a parabola cannot describe stays
+    level, _ = without_trend((parabola + cubic)[None], jnp.zeros((1, 4)), knots, degree=2)
+    assert np.abs(np.asarray(level)).max() > 1e-3
+    np.testing.assert_allclose(np.asarray(level).sum(), 0.0, atol=1e-6)
+
+
+def test_the_drift_keeps_bending_beyond_the_knots() -> None:
+    """A curve ``gamma u^2 / 2`` seen at three knots, less its line there, is predicted
+    exactly beyond them: the drift continues the pilots' curvature, the random walk alone
+    continues only their last slope."""
+    knots = jnp.array([-1.0, 0.0, 1.0])
+    gamma = 0.12
+    unit_level, unit_slope = drift(knots)
+    level, slope = gamma * unit_level[None], gamma * unit_slope[None]
+    u = jnp.array([0.5, 2.0, 3.3])
+    truth = gamma * (u - knots[0]) ** 2 / 2
+    slope_fit, intercept = np.polyfit(np.asarray(knots),
+                                      np.asarray(gamma * (knots - knots[0]) ** 2 / 2), 1)
+    expected = np.asarray(truth) - (intercept + slope_fit * np.asarray(u))
+    no_wander = jnp.zeros((1,))
+    bent = np.asarray(beyond_knots(level, slope, knots, u, no_wander, jnp.array([gamma])))
+    np.testing.assert_allclose(bent[1:, 0], expected[1:], atol=1e-6)
+    straight = np.asarray(beyond_knots(level, slope, knots, u, no_wander))
+    assert straight[-1, 0] < expected[-1] - 0.3  # 2.3 e-folds out the slope alone falls short
+    # inside the knots the levels are interpolated, the same with or without the drift
+    np.testing.assert_allclose(bent[0], straight[0])
 
 
 def test_the_solver_sees_the_same_draws_as_the_predictions(fitted) -> None:

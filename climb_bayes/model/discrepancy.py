@@ -61,22 +61,40 @@ def knot_states(sd: Array, innovations: Array, knots: Array) -> tuple[Array, Arr
     return (jnp.concatenate([zero, level], axis=-1), jnp.concatenate([zero, slope], axis=-1))
 
 
-def without_trend(level: Array, slope: Array, knots: Array) -> tuple[Array, Array]:
-    """The process less its least-squares line over the knots, ``a + b u``: ``(level - a - b u,
-    slope - b)``.
+def without_trend(level: Array, slope: Array, knots: Array, degree: int = 1
+                  ) -> tuple[Array, Array]:
+    """The process less its least-squares polynomial of ``degree`` over the knots, ``p(u)``:
+    ``(level - p(u), slope - p'(u))``.
 
-    A straight line in ``u`` is exactly what the law's own ``ln B_i`` and ``beta_i`` already
-    describe, so the discrepancy keeps only what they cannot: the bending. Without this, a
-    trend in ``delta_i`` and a change of ``beta_i`` would fit the pilots equally well, a ridge
-    NUTS crawls along. With two knots or fewer nothing is left at the knots; the process still
-    extrapolates beyond them.
+    A straight line in ``u`` (``degree=1``) is exactly what the law's own ``ln B_i`` and
+    ``beta_i`` already describe, so the discrepancy keeps only what they cannot: the bending.
+    Without this, a trend in ``delta_i`` and a change of ``beta_i`` would fit the pilots equally
+    well, a ridge NUTS crawls along. With the exponent's drift (:func:`drift`) the parabola is
+    the drift's, so the process loses its parabola too (``degree=2``). With ``degree + 1``
+    knots or fewer nothing is left at the knots; the process still extrapolates beyond them.
     """
+    degree = min(degree, knots.shape[0] - 1)
     centred = knots - knots.mean()
-    denominator = jnp.sum(centred ** 2)
-    b = (jnp.sum(level * centred, axis=-1) / jnp.where(denominator > 0, denominator, 1.0)
-         if knots.shape[0] > 1 else jnp.zeros(level.shape[:-1]))
-    a = level.mean(axis=-1) - b * knots.mean()
-    return level - a[..., None] - b[..., None] * knots, slope - b[..., None]
+    powers = jnp.arange(degree + 1)
+    basis = centred[:, None] ** powers  # (knot, degree + 1)
+    derivative = jnp.where(powers > 0, powers * centred[:, None] ** jnp.maximum(powers - 1, 0),
+                           0.0)
+    coefficients = level @ jnp.linalg.pinv(basis).T  # (..., degree + 1)
+    return level - coefficients @ basis.T, slope - coefficients @ derivative.T
+
+
+def drift(knots: Array) -> tuple[Array, Array]:
+    """The exponent's drift at the knots, per unit of ``gamma_i``: ``(level, slope)``,
+    each ``(knot,)``.
+
+    A law whose exponent falls by ``gamma_i`` per e-fold of budget, ``-d ln(L_i - E_i) / du =
+    beta_i - gamma_i u``, adds ``gamma_i u^2 / 2`` to ``ln(L_i - E_i)``: a bend that keeps
+    curving the way the pilots curve, where the random walk's slope only wanders. Less its
+    line over the knots, like the process (:func:`without_trend`), so it bends and does not
+    tilt.
+    """
+    parabola = (knots - knots[0]) ** 2 / 2.0
+    return without_trend(parabola, knots - knots[0], knots)
 
 
 def at_knots(level: Array, point_knot: Array) -> Array:
@@ -85,7 +103,8 @@ def at_knots(level: Array, point_knot: Array) -> Array:
     return jnp.swapaxes(level[..., point_knot], -1, -2)
 
 
-def beyond_knots(level: Array, slope: Array, knots: Array, u: Array, wander: Array) -> Array:
+def beyond_knots(level: Array, slope: Array, knots: Array, u: Array, wander: Array,
+                 curvature: Array | None = None) -> Array:
     """``delta_i(u)`` for budgets ``u`` ``(budget,)`` given the knots' states; ``(..., budget,
     target)``.
 
@@ -93,12 +112,15 @@ def beyond_knots(level: Array, slope: Array, knots: Array, u: Array, wander: Arr
     (the pilots' own budgets are knots, so this is where predictions inside the pilots' range
     fall); beyond the last knot the extrapolation above, with ``wander`` ``(..., target)`` the
     draws of ``tau_0 e_0 + tau_i e_i``, shared by every budget (one path per draw: the same
-    ``e`` at every ``h``).
+    ``e`` at every ``h``). ``curvature`` ``(..., target)``, the exponent's drift ``gamma_i``
+    (:func:`drift`), keeps bending it: ``+ gamma_i h^2 / 2``.
     """
     h = jnp.maximum(u - knots[-1], 0.0)[:, None]  # (budget, 1)
     last_level, last_slope = level[..., None, :, -1], slope[..., None, :, -1]
     outside = (last_level + h * last_slope
                + wander[..., None, :] * jnp.sqrt(h ** 3 / 3.0))
+    if curvature is not None:
+        outside = outside + curvature[..., None, :] * h ** 2 / 2.0
     if knots.shape[0] > 1:
         right = jnp.clip(jnp.searchsorted(knots, u), 1, knots.shape[0] - 1)
         weight = (u - knots[right - 1]) / (knots[right] - knots[right - 1])

@@ -47,6 +47,7 @@ MARGINAL_BFMI = 0.3
 CHECKED_SITES = ("E", "B", "beta", "eta", "sigma", "nu", "a_pair", "k_pair",
                  "beta_mu", "beta_tau", "a_mu", "a_tau", "k_tau",
                  "discrepancy_scale", "discrepancy_sd", "discrepancy_shared_sd",
+                 "exponent_drift_mean", "exponent_drift",
                  "run_sd")
 
 

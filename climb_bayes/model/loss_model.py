@@ -51,19 +51,22 @@ class Discrepancy(NamedTuple):
     sd: np.ndarray  # (draw, target) tau_i, each language's own part
     shared_sd: np.ndarray  # (draw,) tau_0, the part shared by every language
     knots: np.ndarray  # (knot,) ln(D / D_ref) of the pilots' distinct budgets
+    curvature: np.ndarray | None = None  # (draw, target) the exponent's drift gamma_i, if fitted
 
     def at(self, log_budget: jax.Array, rng_key: jax.Array) -> jax.Array:
         """Draws of ``delta_i`` at budgets ``ln(D / D_ref)`` ``(mix,)``: ``(draw, mix,
         target)``. Zero up to the pilots' smallest budget, interpolated between their budgets,
         and beyond the largest one a fresh path of the integrated random walk, one per draw
         (its shared part one per draw, its own part one per draw and language), shared by every
-        mix."""
+        mix, still bending by the exponent's drift where the fit has one."""
         own_key, shared_key = jax.random.split(rng_key)
         wander = (jnp.asarray(self.sd) * jax.random.normal(own_key, self.sd.shape)
                   + jnp.asarray(self.shared_sd)[:, None]
                   * jax.random.normal(shared_key, self.shared_sd.shape)[:, None])
+        curvature = None if self.curvature is None else jnp.asarray(self.curvature)
         return beyond_knots(jnp.asarray(self.level), jnp.asarray(self.slope),
-                            jnp.asarray(self.knots, dtype=jnp.float32), log_budget, wander)
+                            jnp.asarray(self.knots, dtype=jnp.float32), log_budget, wander,
+                            curvature)
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,9 @@ class Law:
         """The law at the draws ``keep`` only."""
         bend = (None if self.bend is None
                 else self.bend._replace(**{name: np.asarray(getattr(self.bend, name))[keep]
-                                           for name in ("level", "slope", "sd", "shared_sd")}))
+                                           for name in ("level", "slope", "sd", "shared_sd",
+                                                        "curvature")
+                                           if getattr(self.bend, name) is not None}))
         return Law(LawParams(*(np.asarray(p)[keep] for p in self.params)), self.reference,
                    self.sources, self.targets, self.form, bend, self.extrapolation_sd,
                    self.pilot_tokens)

@@ -41,7 +41,8 @@ from climb_bayes.model.numpyro_model import (
 )
 
 TARGET_SITES = ("E", "B", "beta", "eta", "sigma", "log_beta", "log_beta_decentered",
-                "discrepancy_sd", "discrepancy_sd_offset", "run_sd")
+                "discrepancy_sd", "discrepancy_sd_offset", "exponent_drift",
+                "exponent_drift_offset", "run_sd")
 RUN_SITES = ("run_offset", "run_effect")
 KNOT_SITES = ("discrepancy", "discrepancy_slope")
 MATRIX_SITES = ("a", "k", "self_map")
@@ -205,7 +206,9 @@ def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceDat
                         _draws(idata, "discrepancy_shared_sd")
                         if "discrepancy_shared_sd" in posterior
                         else np.zeros(count, np.float32),
-                        np.asarray(idata.constant_data["knot_log_budget"].values))
+                        np.asarray(idata.constant_data["knot_log_budget"].values),
+                        _draws(idata, "exponent_drift") if "exponent_drift" in posterior
+                        else None)
             if "discrepancy" in posterior else None)
     law = Law(params=LawParams(*(_draws(idata, name) for name in LAW_SITES)),
               reference=float(attrs["reference_tokens"]), sources=json.loads(attrs["sources"]),
