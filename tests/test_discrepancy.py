@@ -1,9 +1,13 @@
 """The law's error in budget (climb_bayes.model.discrepancy): the integrated random walk's moments,
 its place in the law, and how it reaches predictions of different mixes."""
 
+from collections.abc import Callable
+from dataclasses import replace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 from climb_bayes.data.simulated import simulate_pilots
@@ -16,10 +20,11 @@ from climb_bayes.model.discrepancy import (
     without_trend,
 )
 from climb_bayes.model.fitting import Sampler, fit_posterior
+from climb_bayes.model.health import BROKEN, stored_health
 from climb_bayes.model.law import LawParams, expected_loss, self_map
 from climb_bayes.model.loss_model import Discrepancy
 from climb_bayes.model.numpyro_model import Priors, budget_knots
-from climb_bayes.model.posterior import read_posterior
+from climb_bayes.model.posterior import posterior_from_idata, read_posterior
 
 KNOTS = jnp.array([0.0, 0.5, 1.2, 2.0])
 TAU = 0.3
@@ -132,18 +137,38 @@ def test_the_shared_part_moves_every_language_together_beyond_the_pilots() -> No
     assert np.var(average) == pytest.approx((shared**2 + own**2 / targets) * growth, rel=0.04)
 
 
+BENT_BUDGETS = (1e7, 3e7, 1e8, 3e8)
+BEND = 0.04  # every reducible loss times exp(BEND (u - mean u)^2): an exponent drift of 0.08
+
+
+def bent_pilots() -> tuple[pd.DataFrame, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    """Pilots at four budgets whose curves all flatten alike, and the truth that made them:
+    ``truth(shares, tokens) -> (mix, target)``, the law's loss with every reducible part times
+    ``exp(BEND (u - mean u)^2)``, ``u = ln D``."""
+    table, world = simulate_pilots(languages=2, budgets=BENT_BUDGETS, checkpoints=(1.0,), seed=2)
+    centre = np.log(BENT_BUDGETS).mean()
+    floor = np.asarray(world.params.E)
+
+    def bend(tokens: np.ndarray) -> np.ndarray:
+        return np.exp(BEND * (np.log(tokens) - centre) ** 2)
+
+    irreducible = table["language"].map(dict(zip(world.targets, floor, strict=True))).to_numpy()
+    table["loss"] = irreducible + (table["loss"] - irreducible) * bend(table["tokens"].to_numpy())
+
+    def truth(shares: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        law = world.law.predict_loss(shares, tokens)[0]
+        return floor + (law - floor) * bend(tokens)[:, None]
+
+    return table, truth
+
+
 @pytest.mark.slow
 def test_the_fit_finds_a_bend_shared_by_every_language() -> None:
-    """Pilots at four budgets whose curves all flatten alike (every reducible loss times
-    ``exp(c (u - mean u)^2)``): the fit gives the shared part ``tau_0`` a larger intensity than
-    any language's own, and its recorded bend is the same convex curve for every language."""
-    table, world = simulate_pilots(languages=2, budgets=(1e7, 3e7, 1e8, 3e8),
-                                   checkpoints=(1.0,), seed=2)
-    u = np.log(table["tokens"].to_numpy())
-    irreducible = dict(zip(world.targets, world.params.E, strict=True))
-    floor = table["language"].map(irreducible).to_numpy()
-    table["loss"] = floor + (table["loss"] - floor) * np.exp(0.04 * (u - np.unique(u).mean()) ** 2)
-    priors = Priors(run_sd_fraction=0.0, discrepancy_shared_scale=0.05)
+    """Without the exponent's drift, the bent pilots' curvature goes to the random walks: the
+    fit gives the shared part ``tau_0`` a larger intensity than any language's own, and its
+    recorded bend is the same convex curve for every language."""
+    table, _ = bent_pilots()
+    priors = Priors(run_sd_fraction=0.0, discrepancy_shared_scale=0.05, exponent_drift_scale=0.0)
     idata = fit_posterior(validate_pilots(table), priors, "source_saturating",
                           Sampler(chains=2, warmup=300, samples=300, map_starts=2,
                                   progress_bar=False))
@@ -154,6 +179,29 @@ def test_the_fit_finds_a_bend_shared_by_every_language() -> None:
     bend = posterior["discrepancy"].median(dim=("chain", "draw")).to_numpy()  # (target, knot)
     assert (np.diff(bend, n=2, axis=1) > 0).all()  # convex: the curves flatten
     assert np.ptp(bend[:, 0]) < 0.5 * np.abs(bend[:, 0]).mean()  # alike across languages
+
+
+@pytest.mark.slow
+def test_the_drift_is_recovered_and_carries_the_bend_ten_times_beyond() -> None:
+    """With the default priors the fit recovers the exponent's drift of the bent pilots
+    (``2 BEND``) and predicts the truth 10x beyond the largest pilot inside its 90% intervals;
+    the same draws continuing only the random walk's last slope fall short of it."""
+    table, truth = bent_pilots()
+    idata = fit_posterior(validate_pilots(table), Priors(run_sd_fraction=0.0),
+                          "source_saturating", Sampler(chains=2, warmup=300, samples=300,
+                                                       map_starts=2, progress_bar=False))
+    assert stored_health(idata).verdict != BROKEN
+    law = posterior_from_idata(idata).law
+    assert law.bend is not None and law.bend.curvature is not None
+    low, high = np.quantile(law.bend.curvature, [0.05, 0.95], axis=0)
+    assert ((low < 2 * BEND) & (2 * BEND < high)).all(), (low, high)
+    shares = np.array([[0.5, 0.5], [0.8, 0.2], [0.2, 0.8]])
+    tokens = np.full(len(shares), 10 * BENT_BUDGETS[-1])
+    true = truth(shares, tokens)
+    low, high = np.quantile(law.predict_loss(shares, tokens), [0.05, 0.95], axis=0)
+    assert ((low < true) & (true < high)).all(), (low, true, high)
+    straight = replace(law, bend=law.bend._replace(curvature=None))
+    assert (np.median(straight.predict_loss(shares, tokens), axis=0) < true).all()
 
 
 def test_the_trend_is_removed_and_the_bend_kept() -> None:
