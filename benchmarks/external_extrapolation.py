@@ -17,8 +17,8 @@ of different kinds, web, code, science, books and law) and:
 
 1. fits the posterior (:func:`climb_bayes.model.fitting.fit_posterior`, default priors, every
    checkpoint up to ``--fit-until`` steps, as ``checkpoints=all`` does) to all 42 runs; with
-   ``--discrepancy-scale 0`` the law alone, without its learned error in budget
-   (:mod:`climb_bayes.model.discrepancy`), as the model was before it (method ``posterior``);
+   ``--discrepancy-scale 0 --exponent-drift-scale 0`` the law alone, without its learned
+   error in budget (:mod:`climb_bayes.model.discrepancy`) (method ``posterior``);
 2. predicts each run's loss on each target at every later checkpoint, the held-out budgets
    ``D > D_fit``, and scores, per held-out budget ratio ``D / D_fit``:
 
@@ -179,7 +179,7 @@ def bench(log: Path, fit_until_steps: int, targets: list[str], sampler: Sampler,
               "runs": table.frame["run_id"].nunique(), "fit_rows": len(table.frame)}
     posterior = posterior_predictions(idata, held_out, table.sources, table.targets)
     method = (f"posterior(discrepancy={priors.discrepancy_scale:g},"
-              f"run_sd={priors.run_sd_fraction:g})")
+              f"drift={priors.exponent_drift_scale:g},run_sd={priors.run_sd_fraction:g})")
     rows = [{**common, "method": method, "health": health.verdict, "seconds": seconds,
              "chains": sampler.chains, "samples": sampler.samples, **score}
             for score in scores(posterior, fit_until)]
@@ -201,7 +201,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--map-starts", type=int, default=Sampler.map_starts)
     parser.add_argument("--discrepancy-scale", type=float, default=Priors.discrepancy_scale,
-                        help="prior median of the law's error in budget (0: the law alone)")
+                        help="prior median of the random walk in budget (0: none)")
+    parser.add_argument("--exponent-drift-scale", type=float,
+                        default=Priors.exponent_drift_scale,
+                        help="prior scale of the exponent's drift (0: none; both 0: the law "
+                             "alone)")
     parser.add_argument("--run-sd-fraction", type=float, default=Priors.run_sd_fraction,
                         help="prior scale of each run's offset, / the loss scale (0: none)")
     parser.add_argument("--save-posterior", type=Path, default=None,
@@ -218,6 +222,7 @@ def main() -> None:
                       seed=args.seed, map_starts=args.map_starts, progress_bar=False)
     numpyro.set_host_device_count(sampler.chains)
     priors = Priors(discrepancy_scale=args.discrepancy_scale,
+                    exponent_drift_scale=args.exponent_drift_scale,
                     run_sd_fraction=args.run_sd_fraction)
     if args.diagnose:
         diagnose(fit_table(args.log, args.fit_until, args.targets)[0], priors, sampler)

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from numpyro.infer import Predictive
 
 from climb_bayes.data.simulated import simulate_pilots
 from climb_bayes.data.validation import validate_pilots
@@ -19,11 +20,11 @@ from climb_bayes.model.discrepancy import (
     knot_states,
     without_trend,
 )
-from climb_bayes.model.fitting import Sampler, fit_posterior
+from climb_bayes.model.fitting import Sampler, fit_posterior, model_data
 from climb_bayes.model.health import BROKEN, stored_health
 from climb_bayes.model.law import LawParams, expected_loss, self_map
 from climb_bayes.model.loss_model import Discrepancy
-from climb_bayes.model.numpyro_model import Priors, budget_knots
+from climb_bayes.model.numpyro_model import Priors, budget_knots, climb_model
 from climb_bayes.model.posterior import posterior_from_idata, read_posterior
 
 KNOTS = jnp.array([0.0, 0.5, 1.2, 2.0])
@@ -248,6 +249,33 @@ def test_the_drift_keeps_bending_beyond_the_knots() -> None:
     assert straight[-1, 0] < expected[-1] - 0.3  # 2.3 e-folds out the slope alone falls short
     # inside the knots the levels are interpolated, the same with or without the drift
     np.testing.assert_allclose(bent[0], straight[0])
+
+
+def test_the_bend_is_the_walk_plus_the_drift_and_each_can_be_left_out() -> None:
+    """Prior draws of the model: the recorded bend at the knots is the drift's parabola times
+    ``gamma_i`` plus the walks (which then have no parabola left at three knots); without the
+    walks it is the drift alone, and without both there is no bend."""
+    frame, _ = simulate_pilots(languages=2, budgets=(1e7, 3e7, 1e8), checkpoints=(1.0,), seed=1)
+    data, _, _ = model_data(validate_pilots(frame, "<simulated>"))
+    unit, _ = drift(jnp.asarray(data.knots))
+
+    def draws(**priors: float) -> dict[str, np.ndarray]:
+        return {name: np.asarray(value) for name, value in Predictive(climb_model, num_samples=200)(
+            jax.random.PRNGKey(5), data=data, priors=Priors(run_sd_fraction=0.0, **priors)).items()}
+
+    both = draws()
+    drift_part = both["exponent_drift"][..., None] * np.asarray(unit)
+    np.testing.assert_allclose(both["discrepancy"], drift_part, atol=1e-5)  # 3 knots: no walk left
+    walk_slope = both["discrepancy_slope"] - both["exponent_drift"][..., None] * np.asarray(
+        drift(jnp.asarray(data.knots))[1])
+    assert np.std(walk_slope) > 1e-3  # but the walks' slopes still carry their uncertainty
+    alone = draws(discrepancy_scale=0.0)
+    assert "discrepancy_sd" not in alone and "discrepancy_innovation" not in alone
+    np.testing.assert_allclose(alone["discrepancy"],
+                               alone["exponent_drift"][..., None] * np.asarray(unit), atol=1e-6)
+    assert "discrepancy" not in draws(discrepancy_scale=0.0, exponent_drift_scale=0.0)
+    walk = draws(exponent_drift_scale=0.0)
+    assert "exponent_drift" not in walk and np.std(walk["discrepancy"]) > 1e-3
 
 
 def test_the_solver_sees_the_same_draws_as_the_predictions(fitted) -> None:

@@ -125,16 +125,27 @@ def extrapolation_note(posterior: Posterior) -> str:
     """What the intervals beyond the largest pilot budget carry: the law's learned error in
     budget (:mod:`climb_bayes.model.discrepancy`) and ``law.extrapolation_sd``, when set."""
     where = f"Beyond the largest pilot budget ({posterior.law.pilot_tokens:.3g} tokens)"
-    if posterior.law.bend is None:
+    bend = posterior.law.bend
+    if bend is None:
         carried = ("the intervals carry the uncertainty of the law's parameters only: they "
-                   "trust the law itself (law.priors.discrepancy_scale = 0)")
+                   "trust the law itself (law.priors.discrepancy_scale = 0 and "
+                   "law.priors.exponent_drift_scale = 0)")
     else:
-        tau = np.median(posterior.law.bend.sd, axis=0)
+        def medians(draws: np.ndarray) -> str:
+            return ", ".join(f"{t} {v:.3g}" for t, v in zip(posterior.targets,
+                                                             np.median(draws, axis=0),
+                                                             strict=True))
+
+        parts = []
+        if bend.curvature is not None:
+            parts.append("an exponent that falls by gamma per e-fold of budget, so each "
+                         "language's curve keeps bending the way the pilots' curves bend "
+                         f"(posterior median gamma: {medians(bend.curvature)})")
+        if np.any(bend.sd > 0):
+            parts.append("a random walk whose slope wanders by tau per e-fold (posterior "
+                         f"median tau: {medians(bend.sd)})")
         carried = ("the intervals carry the law's learned error in budget: each language's "
-                   "reducible loss bends away from the power law by a random walk whose "
-                   "slope wanders by tau per e-fold (posterior median tau: "
-                   + ", ".join(f"{t} {v:.3g}" for t, v in zip(posterior.targets, tau,
-                                                             strict=True)) + ")")
+                   "reducible loss bends away from the power law by " + ", and by ".join(parts))
     if posterior.law.extrapolation_sd == 0.0:
         return f"{where} {carried}."
     return (f"{where} {carried}, and a fixed error of {posterior.law.extrapolation_sd:g} nats per "

@@ -274,7 +274,8 @@ def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating"
     B = numpyro.deterministic("B", split[..., 1] * anchor ** beta)
     nu = priors.nu if priors.nu is not None else numpyro.sample("nu", dist.Gamma(2.0, 0.1))
     params = LawParams(E=E, B=B, beta=beta, a=a, k=k, eta=eta)
-    bend = None if priors.discrepancy_scale == 0 else discrepancy(data, priors)
+    bend = (None if priors.discrepancy_scale == 0 and priors.exponent_drift_scale == 0
+            else discrepancy(data, priors))
     mean = expected_loss(params, data.shares, data.tokens_scaled, data.self_map, form, bend)
     if data.run_count:
         mean = mean + run_effect(data, priors)[data.point_run]
@@ -328,29 +329,11 @@ def discrepancy(data: ModelData, priors: Priors) -> jax.Array:
     (:func:`exponent_drift`), and the processes lose their parabola over the knots instead of
     their line.
     """
-    n_target, n_knot = data.self_map.shape[1], data.knots.shape[0]
-    scale = numpyro.sample("discrepancy_scale", dist.LogNormal(
-        jnp.log(priors.discrepancy_scale), priors.discrepancy_log_sd))
-    with numpyro.plate("target", n_target):
-        offset = numpyro.sample("discrepancy_sd_offset", dist.Normal(0.0, 1.0))
-    sd = numpyro.deterministic("discrepancy_sd",
-                               scale * jnp.exp(priors.discrepancy_spread * offset))
+    n_target = data.self_map.shape[1]
     drifting = priors.exponent_drift_scale > 0
-    if n_knot == 1:
-        level = slope = jnp.zeros((n_target, 1))
-    else:
-        innovations = numpyro.sample("discrepancy_innovation", dist.Normal(0.0, 1.0).expand(
-            [n_target, n_knot - 1, 2]).to_event(3))
-        if priors.discrepancy_shared_scale > 0:
-            shared_sd = numpyro.sample("discrepancy_shared_sd", dist.LogNormal(
-                jnp.log(priors.discrepancy_shared_scale), priors.discrepancy_log_sd))
-            shared = numpyro.sample("discrepancy_shared_innovation", dist.Normal(
-                0.0, 1.0).expand([1, n_knot - 1, 2]).to_event(3))
-            sd, innovations = jnp.append(sd, shared_sd), jnp.concatenate([innovations, shared])
-        level, slope = without_trend(*knot_states(sd, innovations, data.knots), data.knots,
-                                     degree=2 if drifting else 1)
-        if priors.discrepancy_shared_scale > 0:  # the languages' own parts plus the shared one
-            level, slope = level[:-1] + level[-1], slope[:-1] + slope[-1]
+    level = slope = jnp.zeros((n_target, data.knots.shape[0]))
+    if priors.discrepancy_scale > 0:
+        level, slope = random_walks(data, priors, degree=2 if drifting else 1)
     if drifting:
         gamma = exponent_drift(n_target, priors)
         drift_level, drift_slope = drift(jnp.asarray(data.knots))
@@ -359,6 +342,39 @@ def discrepancy(data: ModelData, priors: Priors) -> jax.Array:
     numpyro.deterministic("discrepancy", level)
     numpyro.deterministic("discrepancy_slope", slope)
     return at_knots(level, data.point_knot)
+
+
+def random_walks(data: ModelData, priors: Priors, degree: int) -> tuple[jax.Array, jax.Array]:
+    """The integrated random walks at the knots, less their least-squares polynomial of
+    ``degree`` there: ``(level, slope)``, each ``(target, budget_knot)``.
+
+    Each language's own walk has intensity ``tau_i`` (site ``discrepancy_sd``); with
+    ``discrepancy_shared_scale > 0`` the walk shared by every language (``tau_0``, site
+    ``discrepancy_shared_sd``) is added to each.
+    """
+    n_target, n_knot = data.self_map.shape[1], data.knots.shape[0]
+    scale = numpyro.sample("discrepancy_scale", dist.LogNormal(
+        jnp.log(priors.discrepancy_scale), priors.discrepancy_log_sd))
+    with numpyro.plate("target", n_target):
+        offset = numpyro.sample("discrepancy_sd_offset", dist.Normal(0.0, 1.0))
+    sd = numpyro.deterministic("discrepancy_sd",
+                               scale * jnp.exp(priors.discrepancy_spread * offset))
+    if n_knot == 1:
+        return jnp.zeros((n_target, 1)), jnp.zeros((n_target, 1))
+    innovations = numpyro.sample("discrepancy_innovation", dist.Normal(0.0, 1.0).expand(
+        [n_target, n_knot - 1, 2]).to_event(3))
+    shared = priors.discrepancy_shared_scale > 0
+    if shared:
+        shared_sd = numpyro.sample("discrepancy_shared_sd", dist.LogNormal(
+            jnp.log(priors.discrepancy_shared_scale), priors.discrepancy_log_sd))
+        shared_innovations = numpyro.sample("discrepancy_shared_innovation", dist.Normal(
+            0.0, 1.0).expand([1, n_knot - 1, 2]).to_event(3))
+        sd = jnp.append(sd, shared_sd)
+        innovations = jnp.concatenate([innovations, shared_innovations])
+    level, slope = without_trend(*knot_states(sd, innovations, data.knots), data.knots, degree)
+    if shared:  # the languages' own parts plus the shared one
+        return level[:-1] + level[-1], slope[:-1] + slope[-1]
+    return level, slope
 
 
 def exponent_drift(n_target: int, priors: Priors) -> jax.Array:

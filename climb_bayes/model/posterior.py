@@ -202,7 +202,8 @@ def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceDat
     count = posterior.sizes["chain"] * posterior.sizes["draw"]
     nu = _draws(idata, "nu") if "nu" in posterior else np.full(count, float(attrs["nu"]))
     bend = (Discrepancy(_draws(idata, "discrepancy"), _draws(idata, "discrepancy_slope"),
-                        _draws(idata, "discrepancy_sd"),
+                        _draws(idata, "discrepancy_sd") if "discrepancy_sd" in posterior
+                        else np.zeros((count, len(json.loads(attrs["targets"]))), np.float32),
                         _draws(idata, "discrepancy_shared_sd")
                         if "discrepancy_shared_sd" in posterior
                         else np.zeros(count, np.float32),
