@@ -23,7 +23,7 @@ left out, with a note saying why. Sections, each with a sentence on how to read 
 
 A mix directory holds ``<name>.yaml`` mix files (:class:`climb_bayes.decide.mix_file.MixFile`:
 the target budget is read from them when ``tokens`` is not given, and the language weights),
-and the solver's tables (:mod:`climb_bayes.inspect.mix_directory`); mixes written by hand carry
+and the solver's tables (:mod:`climb_bayes.decide.mix_directory`); mixes written by hand carry
 no decision, and the section says so. Bad input (no posterior, no mixes in the directory, a mix
 naming a language the posterior does not know) exits with status 2 before anything is written.
 

@@ -17,7 +17,7 @@ output=runs/mix`` reads a posterior and writes, in ``output``:
   optimum; or mean + k sd, or an upper quantile, of the weighted loss),
   ``isolated`` (the solver with all transfer removed), and the heuristics ``uniform``,
   ``natural``, ``temperature`` and ``unimax`` (the last three need the available tokens).
-- ``comparison.csv``: one row per mix: :data:`climb_bayes.decide.tables.COMPARISON_COLUMNS`
+- ``comparison.csv``: one row per mix: :data:`climb_bayes.decide.mix_directory.COMPARISON_COLUMNS`
   and ``share_<lang>``. Printed too. The reference is ``uniform``, or where the bounds forbid it
   ``uniform_capped`` (the mix closest to uniform within them), added to the mixes.
 - ``near_optimal_shares.csv``: per training language the range of shares of the near-optimal
@@ -29,9 +29,12 @@ output=runs/mix`` reads a posterior and writes, in ``output``:
   posterior mean and 90% interval of its loss minus the reference's, draw by draw
   (:mod:`climb_bayes.decide.loss_differences`).
 
+:mod:`climb_bayes.decide.mix_directory` owns the directory: its file names and columns.
+
 The steps are in :mod:`climb_bayes.decide` (:mod:`~climb_bayes.decide.inputs`,
 :mod:`~climb_bayes.decide.decision`, :mod:`~climb_bayes.decide.tables`,
-:mod:`~climb_bayes.decide.extrapolation`, :mod:`~climb_bayes.decide.mix_file`); the mathematics
+:mod:`~climb_bayes.decide.extrapolation`, :mod:`~climb_bayes.decide.mix_file`,
+:mod:`~climb_bayes.decide.mix_directory`); the mathematics
 in :mod:`climb_bayes.decide.objectives`, :mod:`climb_bayes.decide.optimal_mix`,
 :mod:`climb_bayes.decide.two_step` and :mod:`climb_bayes.decide.baselines`; the constrained
 Newton solver in :mod:`climb_bayes.decide.interior`. Bad input (unknown languages,
@@ -63,7 +66,8 @@ from climb_bayes.decide.inputs import (
     share_bounds,
     solve_options,
 )
-from climb_bayes.decide.loss_differences import LOSS_DIFFERENCES, loss_differences
+from climb_bayes.decide.loss_differences import loss_differences
+from climb_bayes.decide.mix_directory import SolverTables, mix_directory_files
 from climb_bayes.decide.mix_file import mix_file
 from climb_bayes.decide.mixes import OPTIMISED, clean_shares
 from climb_bayes.decide.objectives import Problem
@@ -124,7 +128,7 @@ def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
         "settings": OmegaConf.to_container(cfg, resolve=True),
         "solver": "primal-dual interior point, exact JAX gradient and Hessian, float64",
     }
-    files = {}
+    mixes = {}
     for index, name in enumerate(names):
         extra = {"comparison": versus, "solver": info.get(name, {"objective": "heuristic"}),
                  "per_draw_optima_converged": float(np.mean(optima.converged)),
@@ -133,14 +137,12 @@ def decide(cfg: DictConfig, options: Options) -> dict[str, str]:
             extra["epochs"] = dict(zip(sources, (shares[index] * options.target_tokens
                                                  / np.maximum(options.available, 1e-300)
                                                  ).tolist(), strict=True))
-        files[f"{name}.yaml"] = mix_file(shares[index], losses[:, index], table.iloc[index],
-                                         sources, targets, extra).text(name)
-    files["comparison.csv"] = table.to_csv(index=False)
-    files["optimal_shares.csv"] = summary.to_csv(index=False)
-    files["optimal_share_draws.csv"] = draws.to_csv(index=False)
-    files["near_optimal_shares.csv"] = near.to_csv(index=False)
-    files[LOSS_DIFFERENCES] = loss_differences(losses, weights, names, targets,
-                                               versus["reference"]).to_csv(index=False)
+        mixes[name] = mix_file(shares[index], losses[:, index], table.iloc[index], sources,
+                               targets, extra)
+    files = mix_directory_files(mixes, SolverTables(
+        comparison=table, optimal_shares=summary, optimal_share_draws=draws,
+        near_optimal_shares=near,
+        loss_differences=loss_differences(losses, weights, names, targets, versus["reference"])))
     for message in warnings:
         log.warning(message)
     gap = info["climb_two_step"]

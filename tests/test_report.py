@@ -35,6 +35,7 @@ from matplotlib.text import Text  # noqa: E402
 from climb_bayes.data.simulated import simulate_pilots  # noqa: E402
 from climb_bayes.data.validation import validate_pilots  # noqa: E402
 from climb_bayes.decide.loss_differences import LOSS_DIFFERENCES  # noqa: E402
+from climb_bayes.decide.mix_directory import read_mix_directory  # noqa: E402
 from climb_bayes.decide.mix_file import MixFile  # noqa: E402
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError  # noqa: E402
 from climb_bayes.inspect.assemble import make_report, other_forms  # noqa: E402
@@ -59,7 +60,7 @@ from climb_bayes.inspect.html_page import (  # noqa: E402
     health_numbers,
     render_html,
 )
-from climb_bayes.inspect.mix_directory import decision_budget, read_mix_directory  # noqa: E402
+from climb_bayes.inspect.mix_directory import decision_budget  # noqa: E402
 from climb_bayes.inspect.scaling_plots import scaling_plot  # noqa: E402
 from climb_bayes.inspect.sections import (  # noqa: E402
     Section,

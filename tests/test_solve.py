@@ -29,6 +29,7 @@ from climb_bayes.decide.inputs import (
     share_bounds,
 )
 from climb_bayes.decide.loss_differences import LOSS_DIFFERENCES, WEIGHTED, loss_differences
+from climb_bayes.decide.mix_directory import COMPARISON_COLUMNS
 from climb_bayes.decide.mixes import baseline_mixes, optimised_mixes
 from climb_bayes.decide.objectives import (
     CVAR_SMOOTHING,
@@ -46,7 +47,6 @@ from climb_bayes.decide.optimal_mix import (
     per_draw_optima,
     per_draw_optimal_values,
 )
-from climb_bayes.decide.tables import COMPARISON_COLUMNS
 from climb_bayes.decide.two_step import two_step_mix
 from climb_bayes.errors import InputError
 from climb_bayes.model.law import FLOOR_REGION, LawParams, self_map

@@ -1,5 +1,6 @@
 """Evaluating the mixes under the posterior: per-draw losses, and the tables the solver writes
-(the comparison, the shares of the near-optimal mixes, each draw's optimal shares).
+(the comparison, the shares of the near-optimal mixes, each draw's optimal shares), as data
+frames; :mod:`climb_bayes.decide.mix_directory` writes them.
 """
 
 import numpy as np
@@ -12,9 +13,6 @@ from climb_bayes.decide.mixes import clean_shares
 from climb_bayes.model.posterior import Posterior
 
 QUANTILES = (0.05, 0.5, 0.95)
-COMPARISON_COLUMNS = ("mix", "weighted_loss_mean", "weighted_loss_q05", "weighted_loss_q95",
-                      "gain_mean", "gain_q05", "gain_q95", "p_gain", "p_near_optimal",
-                      "p_beats_posterior_mean")
 #: How many per-draw optima join the named mixes as candidates of the near-optimal set.
 NEAR_OPTIMAL_CANDIDATES = 400
 

@@ -10,12 +10,9 @@ import arviz as az
 from omegaconf import DictConfig
 
 from climb_bayes.cli import budget, count, schema_keys
+from climb_bayes.decide.mix_directory import MixDirectory, read_mix_directory
 from climb_bayes.inspect.html_page import health_banner, render_figures, render_html, write_report
-from climb_bayes.inspect.mix_directory import (
-    MixDirectory,
-    decision_budget,
-    read_mix_directory,
-)
+from climb_bayes.inspect.mix_directory import decision_budget
 from climb_bayes.inspect.report_config import ReportConfig
 from climb_bayes.inspect.sections import (
     Section,

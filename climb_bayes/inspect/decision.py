@@ -1,5 +1,5 @@
 """The decision as the report shows it: the numbers ``python -m climb_bayes.solve`` wrote,
-read from its mix directory (:mod:`climb_bayes.inspect.mix_directory`) and arranged for the
+read from its mix directory (:mod:`climb_bayes.decide.mix_directory`) and arranged for the
 page; nothing here is computed from the posterior again.
 
 :func:`solved_decision` gathers them: the budget, the reference mix and ``delta`` the solver
@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from climb_bayes.decide.loss_differences import LOSS_DIFFERENCES
+from climb_bayes.decide.mix_directory import COMPARISON, COMPARISON_COLUMNS, MixDirectory
 from climb_bayes.decide.mix_file import PREDICTED_LOSS_KEYS
-from climb_bayes.decide.tables import COMPARISON_COLUMNS
-from climb_bayes.inspect.mix_directory import MixDirectory, solved_budget, solver_comparison
+from climb_bayes.inspect.mix_directory import solved_budget, solver_comparison
 
 #: Mixes marked on the optimal-share figure, where the directory has them.
 MARKED = ("posterior_mean", "uniform")
@@ -57,7 +57,7 @@ def solved_decision(mixes: MixDirectory) -> SolvedDecision | list[str]:
     losses = loss_table(mixes)
     delta = versus.get("delta")
     lacking = [what for what, absent in [
-        ("comparison.csv", mixes.comparison is None),
+        (COMPARISON, mixes.comparison is None),
         (LOSS_DIFFERENCES, mixes.loss_differences is None),
         ("the mixes' metadata.provenance.target_tokens", budget is None),
         ("the mixes' metadata.comparison (reference and delta)",

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from climb_bayes.decide.mix_directory import OPTIMAL_SHARE_DRAWS, OPTIMAL_SHARES, MixDirectory
 from climb_bayes.inspect.decision import SolvedDecision, mix_markers, solved_decision
 from climb_bayes.inspect.decision_plots import (
     gain_probability_plot,
@@ -32,7 +33,6 @@ from climb_bayes.inspect.diagnostic_plots import (
 )
 from climb_bayes.inspect.figure import NoFigure
 from climb_bayes.inspect.mix_directory import (
-    MixDirectory,
     solved_weights,
     solver_recommendation,
     solver_warnings,
@@ -283,8 +283,8 @@ def decision_section(posterior: Posterior, mixes: MixDirectory) -> Section:
             section.tables["the solver's optimal share per language"] = (
                 mixes.optimal_shares.rename_axis("language").reset_index())
     else:
-        section.notes.append(f"{mixes.path} has neither optimal_share_draws.csv nor "
-                             f"optimal_shares.csv: no posterior of the optimal shares.")
+        section.notes.append(f"{mixes.path} has neither {OPTIMAL_SHARE_DRAWS} nor "
+                             f"{OPTIMAL_SHARES}: no posterior of the optimal shares.")
     if not isinstance(solved, list):
         section.add_figure("p_gain", gain_probability_plot, solved.p_gain, solved.reference,
                            solved.delta)
