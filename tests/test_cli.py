@@ -151,7 +151,7 @@ def test_predictive_quantiles_are_wider_than_the_posterior_ones(fitted, predicte
     # the noise is not swamped by the posterior's own spread
     assert np.all(pred_width > width - 0.5 * noise_width)
     noisy = width < noise_width  # beyond the pilots the learned error in budget widens both
-    assert noisy.sum() >= len(width) // 3
+    assert noisy.sum() >= 3  # at least the languages de_fr trains, inside the pilots' budgets
     assert np.all(pred_width[noisy] > width[noisy] + 0.25 * noise_width[noisy])
 
 

@@ -57,9 +57,9 @@ def test_the_fit_recovers_the_law_when_untrained_losses_are_off_it(tmp_path) -> 
     its own language only), with the other languages' losses of each monolingual run added as
     real pilots show them: about the uniform guess (ln 512 = 6.2 nats), rising with the budget,
     with 0.5 nats of scatter. Left out, the fit recovers the law: its noise stays at the
-    simulator's and most true transfer values lie in their 90% intervals. Kept, they break the
-    fit (its chains split between transfer modes) or inflate its noise many times over: the
-    failures the default avoids."""
+    simulator's and most true transfer values lie in their 90% intervals. Kept, they spoil the
+    fit (chains that do not mix: R-hat above 1.01, ESS below 400, or split between transfer
+    modes) or inflate its noise many times over: the failures the default avoids."""
     frame, world = simulate_pilots(languages=3, checkpoints=(1.0,), seed=3)
     rng = np.random.default_rng(0)
     monolingual = frame[frame["run_id"].str.contains("-only-")]
@@ -85,5 +85,5 @@ def test_the_fit_recovers_the_law_when_untrained_losses_are_off_it(tmp_path) -> 
     inside = ((world.params.a >= low) & (world.params.a <= high))[cross]
     assert inside.mean() >= 4 / 6, (inside, world.params.a[cross], low[cross], high[cross])
     kept = fitted["keep"]
-    assert kept.health.verdict == "broken" or kept.sigma.mean() > 4.0 * noise.mean(), (
+    assert kept.health.verdict != "healthy" or kept.sigma.mean() > 4.0 * noise.mean(), (
         kept.health.line, kept.sigma.mean(0))
