@@ -1,5 +1,6 @@
-"""Structured configs: the defaults of ``python -m climb_bayes.fit``, ``solve`` and ``report``
-live in dataclasses, and this module registers them in Hydra's ``ConfigStore``.
+"""Structured configs: the defaults of ``python -m climb_bayes.fit``, ``predict``, ``solve``,
+``report``, ``design``, ``simulate`` and ``convert`` live in dataclasses, and this module
+registers them in Hydra's ``ConfigStore``.
 
 Each command's YAML file starts its defaults list with its schema node (stored here), so the
 YAML holds no defaults of its own:
@@ -13,15 +14,29 @@ YAML holds no defaults of its own:
   which sets only what differs: the form;
 - ``solve_schema`` (``conf/solve.yaml``): :class:`climb_bayes.decide.solve_config.SolveConfig`;
 - ``report_schema`` (``conf/report.yaml``):
-  :class:`climb_bayes.inspect.report_config.ReportConfig`.
+  :class:`climb_bayes.inspect.report_config.ReportConfig`;
+- ``predict_schema`` (``conf/predict.yaml``): :class:`climb_bayes.predict_config.PredictConfig`;
+- ``design_schema`` (``conf/design.yaml``):
+  :class:`climb_bayes.data.design_config.DesignConfig`;
+- ``simulate_schema`` (``conf/simulate.yaml``):
+  :class:`climb_bayes.data.simulate_config.SimulateConfig`;
+- ``convert_schema`` (``conf/convert.yaml``):
+  :class:`climb_bayes.data.convert_config.ConvertConfig`.
+
+``sweep_schema`` (``conf/sweep.yaml``, :class:`trainers.sweep_config.SweepConfig`) is
+registered by :mod:`trainers.sweep_config` in the same way: ``climb_bayes`` never imports
+``trainers``.
 
 The values are typed and the keys fixed: an override of a key the schema lacks
-(``law.priors.nonsense=1``) is refused naming it, a value of the wrong type
+(``law.priors.nonsense=1``), or one added with ``+key=value``
+(:func:`climb_bayes.cli.schema_keys`), is refused naming it, a value of the wrong type
 (``sampler.chains=2.5``) is refused by OmegaConf naming the key, and ``--cfg job`` shows every
 key with its default. The range checks stay in the code that reads the config
 (``Sampler.from_config``, :func:`climb_bayes.model.fitting.model_settings`,
 :func:`climb_bayes.decide.inputs.solve_options`,
-:meth:`climb_bayes.inspect.assemble.ReportSettings.from_config`).
+:meth:`climb_bayes.inspect.assemble.ReportSettings.from_config`, :func:`climb_bayes.predict.main`,
+:func:`climb_bayes.data.designs.climb_design`, :func:`climb_bayes.simulate.settings`,
+:func:`climb_bayes.convert.main`).
 
 The frozen dataclasses of ``fit`` cannot be stored (OmegaConf would make their nodes read-only,
 and no override could change them): :func:`schema` copies their fields, types and defaults
@@ -34,15 +49,22 @@ from dataclasses import dataclass, field, fields, make_dataclass
 
 from hydra.core.config_store import ConfigStore
 
+from climb_bayes.data.convert_config import ConvertConfig
+from climb_bayes.data.design_config import DesignConfig
+from climb_bayes.data.simulate_config import SimulateConfig
 from climb_bayes.decide.solve_config import SolveConfig
 from climb_bayes.inspect.report_config import ReportConfig
 from climb_bayes.model.fitting import Sampler
 from climb_bayes.model.numpyro_model import CENTRED, Priors
+from climb_bayes.predict_config import PredictConfig
 
 #: The name of the fit's schema node in the ConfigStore (first in ``conf/fit.yaml``'s defaults).
 FIT_SCHEMA = "fit_schema"
-#: The names of the schema nodes of solve and report (first in their YAML files' defaults).
-SOLVE_SCHEMA, REPORT_SCHEMA = "solve_schema", "report_schema"
+#: The schema node of every other command, by its config name (``conf/<name>.yaml`` lists
+#: ``<name>_schema`` first in its defaults).
+SCHEMAS: dict[str, type] = {"solve": SolveConfig, "report": ReportConfig,
+                            "predict": PredictConfig, "design": DesignConfig,
+                            "simulate": SimulateConfig, "convert": ConvertConfig}
 
 
 def schema(cls: type, name: str) -> type:
@@ -88,12 +110,12 @@ class LawConfig:
 
 
 def register() -> None:
-    """Store ``fit_schema`` (``sampler`` and ``law``), ``solve_schema`` and ``report_schema``
-    in Hydra's ConfigStore; idempotent."""
+    """Store ``fit_schema`` (``sampler`` and ``law``) and ``<name>_schema`` for every command of
+    :data:`SCHEMAS` in Hydra's ConfigStore; idempotent."""
     store = ConfigStore.instance()
     store.store(name=FIT_SCHEMA, node={"sampler": SamplerConfig, "law": LawConfig})
-    store.store(name=SOLVE_SCHEMA, node=SolveConfig)
-    store.store(name=REPORT_SCHEMA, node=ReportConfig)
+    for name, node in SCHEMAS.items():
+        store.store(name=f"{name}_schema", node=node)
 
 
 register()

@@ -9,7 +9,8 @@ the noise-free loss (``mean``, ``q05``, ``q50``, ``q95``) and of a new observed 
 observation noise (``pred_q05``, ``pred_q50``, ``pred_q95``). Both come from the posterior's
 law (:class:`climb_bayes.model.loss_model.Law`), with its learned error in budget. A posterior from
 a broken fit (:mod:`climb_bayes.model.health`) is refused unless ``allow_broken=true``; one from a
-marginal fit is used with a note beside the numbers.
+marginal fit is used with a note beside the numbers. The keys, their types, defaults and
+meaning are those of :class:`climb_bayes.predict_config.PredictConfig`.
 """
 
 from pathlib import Path
@@ -21,13 +22,14 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+import climb_bayes.config_store  # noqa: F401  (registers predict_schema before Hydra starts)
 from climb_bayes.cli import (
     budget,
     check_command_line,
     count,
-    flag,
     output_file,
     required,
+    schema_keys,
 )
 from climb_bayes.data.pilot_table import SHARE_PREFIX
 from climb_bayes.data.table_files import read_csv
@@ -39,14 +41,16 @@ from climb_bayes.model.posterior import Posterior, read_posterior
 QUANTILES = (0.05, 0.5, 0.95)
 
 
-def predictive_losses(posterior: Posterior, mean: jax.Array, rng_key: jax.Array) -> jax.Array:
-    """Draws of a new run's observed loss, same shape as ``mean`` ``(sample, mix, target)``:
-    ``mean + u + sigma * StudentT(nu)``, with ``u`` a new run's offset
-    (:func:`climb_bayes.model.numpyro_model.run_effect`, correlated across languages) when the fit
-    has one."""
+def predictive_losses(posterior: Posterior, mean: jax.Array, tokens: np.ndarray,
+                      rng_key: jax.Array) -> jax.Array:
+    """Draws of a new run's observed loss, same shape as ``mean`` ``(sample, mix, target)``,
+    the mixes at budgets ``tokens`` ``(mix,)``: ``mean + u + sigma(D) * StudentT(nu)``, with
+    ``sigma(D)`` the noise at that budget (:meth:`Posterior.noise_sd`) and ``u`` a new run's
+    offset (:func:`climb_bayes.model.numpyro_model.run_effect`, correlated across languages)
+    when the fit has one."""
     noise_key, run_key = jax.random.split(rng_key)
     noise = jax.random.t(noise_key, jnp.asarray(posterior.nu)[:, None, None], mean.shape)
-    observed = mean + jnp.asarray(posterior.sigma)[:, None, :] * noise
+    observed = mean + jnp.asarray(posterior.noise_sd(tokens)) * noise
     if posterior.run_sd is None:
         return observed
     z = jax.random.normal(run_key, mean.shape)
@@ -128,21 +132,22 @@ def predict(posterior: Posterior, mixes: pd.DataFrame, budgets: np.ndarray,
     law_key = jax.random.PRNGKey(seed)  # the draws solve and report use with seed 0
     noise_key = jax.random.fold_in(law_key, 1)
     mean = posterior.law.predict_loss(shares, budgets, law_key)
-    predictive = predictive_losses(posterior, mean, noise_key)
+    predictive = predictive_losses(posterior, mean, budgets, noise_key)
     return summarise(np.asarray(mean), np.asarray(predictive), mixes, budgets, posterior.targets)
 
 
 @hydra.main(config_path="../conf", config_name="predict", version_base="1.3")
 @exits_on_input_error
 def main(cfg: DictConfig) -> None:
-    """Read the posterior and the mixes, write the prediction table."""
+    """Read the posterior and the mixes, write the prediction table (``cfg`` typed by
+    :class:`~climb_bayes.predict_config.PredictConfig`; every value checked first)."""
+    schema_keys(cfg)
     tokens = None if cfg.tokens is None else budget(cfg.tokens, example="tokens=1e9")
     seed = count(cfg.seed, "seed", "seed", "seed=0", minimum=0)
     path = required(cfg, "mixes", "mixes CSV (share_<lang> columns, optional mix and tokens)",
                     "mixes=mixes.csv")
     output = output_file(cfg.output, "output", "predictions.csv")
-    allow_broken = flag(cfg.allow_broken, "allow_broken")
-    posterior = read_posterior(cfg.posterior, allow_broken=allow_broken)
+    posterior = read_posterior(cfg.posterior, allow_broken=cfg.allow_broken)
     mixes = read_mixes(path, posterior.sources)
     table = predict(posterior, mixes, mix_budgets(mixes, tokens, path), seed)
     with atomic_path(output) as tmp:

@@ -2,7 +2,8 @@
 
 ``python -m climb_bayes.simulate languages=4 output=DIR`` draws a world and its pilot table
 (:func:`climb_bayes.data.simulated.simulate_pilots`) and writes ``DIR/pilots.csv`` with the
-true parameters beside it in ``DIR/truth.json``; the options are in ``conf/simulate.yaml``.
+true parameters beside it in ``DIR/truth.json``. The keys, their types, defaults and meaning
+are those of :class:`climb_bayes.data.simulate_config.SimulateConfig`.
 """
 
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+import climb_bayes.config_store  # noqa: F401  (registers simulate_schema before Hydra starts)
 from climb_bayes.cli import (
     check_command_line,
     choice,
@@ -18,6 +20,7 @@ from climb_bayes.cli import (
     numbers,
     optional_positive,
     output_directory,
+    schema_keys,
 )
 from climb_bayes.data.simulated import simulate_pilots
 from climb_bayes.data.table_files import write_pilots
@@ -27,9 +30,10 @@ from climb_bayes.model.law import INTERACTION_FORMS
 
 
 def settings(cfg: DictConfig) -> dict[str, Any]:
-    """The arguments of :func:`climb_bayes.data.simulated.simulate_pilots` from
-    ``conf/simulate.yaml``, each checked (the budgets by
-    :func:`climb_bayes.data.designs.climb_design`)."""
+    """The arguments of :func:`climb_bayes.data.simulated.simulate_pilots` from ``cfg`` (typed
+    by :class:`~climb_bayes.data.simulate_config.SimulateConfig`), each checked (the budgets
+    by :func:`climb_bayes.data.designs.climb_design`)."""
+    schema_keys(cfg)
     return {
         "languages": count(cfg.languages, "languages", "number of trained languages",
                            "languages=4", minimum=2),

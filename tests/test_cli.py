@@ -173,7 +173,7 @@ def test_predict_rejects_bad_input(fitted, cli, tmp_path, case: str) -> None:
     assert result.returncode == INPUT_ERROR_STATUS, result.stderr[-3000:]
     assert not output.exists()
     assert list(tmp_path.glob(".pred.csv*")) == []  # no temporary file left either
-    assert ("tokens=0: the budget" if case == "bad_tokens" else str(path)) in result.stderr
+    assert ("tokens=0.0: the budget" if case == "bad_tokens" else str(path)) in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -6,7 +6,8 @@ design (``python -m climb_bayes.design`` writes one) through Hydra's multirun: t
 the joblib launcher runs the jobs in parallel (``hydra/launcher=slurm`` submits them to a
 SLURM cluster instead), and :class:`CollectPilots`, a Hydra callback, checks the whole sweep
 before any job starts and collects the runs' rows into ``<experiment.output>/pilots.csv``
-when they end. ``python -m trainers.sweep design=... output=...`` collects by hand.
+when they end. ``python -m trainers.sweep design=... output=...`` collects by hand (its keys,
+types, defaults and meaning: :class:`trainers.sweep_config.SweepConfig`).
 
 Resumable and idempotent: each run owns ``<experiment.output>/<run_id>/``; a finished run
 (its ``pilots.csv`` exists) is skipped, an interrupted one resumes from its last checkpoint,
@@ -23,7 +24,8 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from climb_bayes.cli import check_command_line, output_directory
+import trainers.sweep_config  # noqa: F401  (registers sweep_schema before Hydra starts)
+from climb_bayes.cli import check_command_line, output_directory, schema_keys
 from climb_bayes.data.table_files import read_table, write_pilots
 from climb_bayes.data.validation import validate_pilots
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError, exits_on_input_error
@@ -108,7 +110,9 @@ class CollectPilots(Callback):
 @hydra.main(config_path="../conf", config_name="sweep", version_base="1.3")
 @exits_on_input_error
 def main(cfg: DictConfig) -> None:
-    """Collect a sweep's finished runs into ``cfg.output/pilots.csv``."""
+    """Collect a sweep's finished runs into ``cfg.output/pilots.csv`` (``cfg`` typed by
+    :class:`~trainers.sweep_config.SweepConfig`)."""
+    schema_keys(cfg)
     output = output_directory(cfg.output, "output", "runs/pilots",
                               "pilots.csv, beside the runs' directories")
     table, missing = collect(cfg.design, output)
