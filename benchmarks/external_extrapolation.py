@@ -81,7 +81,8 @@ def posterior_predictions(idata, held_out: pd.DataFrame, sources: list[str],
     points = held_out.drop_duplicates(["run_id", "tokens"]).reset_index(drop=True)
     shares = points[[SHARE_PREFIX + s for s in sources]].to_numpy()
     mean = posterior.law.predict_loss(shares, points["tokens"].to_numpy())
-    draws = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(seed)))
+    draws = np.asarray(predictive_losses(posterior, mean, points["tokens"].to_numpy(),
+                                         jax.random.PRNGKey(seed)))
     point = points[["run_id", "tokens"]].reset_index(drop=True)
     table = pd.concat([point.assign(language=t, predicted=np.asarray(mean)[:, :, k].mean(0),
                                     q05=np.quantile(draws[:, :, k], 0.05, axis=0),

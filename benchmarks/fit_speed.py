@@ -56,7 +56,7 @@ def score_nuts(posterior: Posterior, world: World, rng: np.random.Generator) -> 
         shares, tokens, truth, observed = heldout_runs(world, HELDOUT, budgets, rng)
         mean = posterior.law.predict_loss(shares, tokens)
         scores[name] = rmse(np.asarray(mean).mean(0), truth)
-        draws = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(0)))
+        draws = np.asarray(predictive_losses(posterior, mean, tokens, jax.random.PRNGKey(0)))
         low, high = np.quantile(draws, [0.05, 0.95], axis=0)
         scores[name.replace("rmse", "cover90")] = float(np.mean((observed >= low)
                                                                 & (observed <= high)))

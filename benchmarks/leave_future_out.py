@@ -80,7 +80,8 @@ def residuals(posterior: Posterior, shares: np.ndarray, tokens: np.ndarray,
     """Observed minus predicted mean, the predictive variance, and whether each observation
     lies in its 90% predictive interval; ``target`` picks one language per row (else all)."""
     mean = posterior.law.predict_loss(shares, tokens)
-    draws = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(seed)), np.float64)
+    draws = np.asarray(predictive_losses(posterior, mean, tokens, jax.random.PRNGKey(seed)),
+                       np.float64)
     if target is not None:
         draws = draws[:, np.arange(len(target)), target]
     low, high = np.quantile(draws, (0.05, 0.95), axis=0)

@@ -41,14 +41,16 @@ from climb_bayes.model.posterior import Posterior, read_posterior
 QUANTILES = (0.05, 0.5, 0.95)
 
 
-def predictive_losses(posterior: Posterior, mean: jax.Array, rng_key: jax.Array) -> jax.Array:
-    """Draws of a new run's observed loss, same shape as ``mean`` ``(sample, mix, target)``:
-    ``mean + u + sigma * StudentT(nu)``, with ``u`` a new run's offset
-    (:func:`climb_bayes.model.numpyro_model.run_effect`, correlated across languages) when the fit
-    has one."""
+def predictive_losses(posterior: Posterior, mean: jax.Array, tokens: np.ndarray,
+                      rng_key: jax.Array) -> jax.Array:
+    """Draws of a new run's observed loss, same shape as ``mean`` ``(sample, mix, target)``,
+    the mixes at budgets ``tokens`` ``(mix,)``: ``mean + u + sigma(D) * StudentT(nu)``, with
+    ``sigma(D)`` the noise at that budget (:meth:`Posterior.noise_sd`) and ``u`` a new run's
+    offset (:func:`climb_bayes.model.numpyro_model.run_effect`, correlated across languages)
+    when the fit has one."""
     noise_key, run_key = jax.random.split(rng_key)
     noise = jax.random.t(noise_key, jnp.asarray(posterior.nu)[:, None, None], mean.shape)
-    observed = mean + jnp.asarray(posterior.sigma)[:, None, :] * noise
+    observed = mean + jnp.asarray(posterior.noise_sd(tokens)) * noise
     if posterior.run_sd is None:
         return observed
     z = jax.random.normal(run_key, mean.shape)
@@ -130,7 +132,7 @@ def predict(posterior: Posterior, mixes: pd.DataFrame, budgets: np.ndarray,
     law_key = jax.random.PRNGKey(seed)  # the draws solve and report use with seed 0
     noise_key = jax.random.fold_in(law_key, 1)
     mean = posterior.law.predict_loss(shares, budgets, law_key)
-    predictive = predictive_losses(posterior, mean, noise_key)
+    predictive = predictive_losses(posterior, mean, budgets, noise_key)
     return summarise(np.asarray(mean), np.asarray(predictive), mixes, budgets, posterior.targets)
 
 

@@ -64,7 +64,7 @@ def test_heldout_predictive_coverage(fitted):
     shares, tokens, _, observed = heldout_runs(world, 60, HELDOUT_BUDGETS,
                                                np.random.default_rng(123))
     mean = posterior.law.predict_loss(shares, tokens)
-    predictive = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(0)))
+    predictive = np.asarray(predictive_losses(posterior, mean, tokens, jax.random.PRNGKey(0)))
     coverage = interval_hits(predictive, observed).mean()
     assert 0.80 <= coverage <= 0.97, f"90% predictive intervals cover {coverage:.0%}"
 

@@ -51,7 +51,7 @@ def predictions(posterior: Posterior, mixes: pd.DataFrame, tokens: float, seed: 
     budgets = np.full(len(shares), tokens)
     law_key, noise_key = jax.random.split(jax.random.PRNGKey(seed))
     mean = posterior.law.predict_loss(shares, budgets, law_key)
-    observed = np.asarray(predictive_losses(posterior, mean, noise_key))
+    observed = np.asarray(predictive_losses(posterior, mean, budgets, noise_key))
     mean = np.asarray(mean)
     per_language = summarise(mean, observed, mixes, budgets, posterior.targets)[
         ["mix", "language", "mean", "pred_q05", "pred_q95"]].rename(columns={"mean": "predicted"})

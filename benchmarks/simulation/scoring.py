@@ -168,7 +168,8 @@ def calibration(posterior: Posterior, point: PointFit, world: object, target: fl
     for where, budgets in (("inside", inside), ("target", (target,))):
         shares, tokens, truth, observed = heldout(world, HELDOUT, budgets, rng)
         mean = posterior.law.predict_loss(shares, tokens)
-        predictive = np.asarray(predictive_losses(posterior, mean, jax.random.PRNGKey(seed)))
+        predictive = np.asarray(predictive_losses(posterior, mean, tokens,
+                                                       jax.random.PRNGKey(seed)))
         if where == "target":
             for sd in EXTRAPOLATION_SDS:
                 error = replace(posterior.law, extrapolation_sd=sd).extrapolation_error(

@@ -68,7 +68,8 @@ def climb_design(languages: Sequence[str], budgets: Sequence[float],
     least ``floor`` times an even split.
     The same mixes are used at every budget, so the budget effect is not confounded with the
     mix. With ``monolingual``, one run per language and budget with ``r = e_i``. Bad
-    arguments (named as the keys of ``conf/design.yaml``) raise an InputError.
+    arguments (named as the keys of :class:`climb_bayes.data.design_config.DesignConfig`)
+    raise an InputError.
     """
     languages = names(languages, "languages", "training language", "languages=[en,de,fr,es]",
                       minimum=2)

@@ -44,7 +44,8 @@ MARGINAL_ESS = 400.0
 MARGINAL_BFMI = 0.3
 
 #: Sampled quantities whose diagonal-free values the diagnostics cover (those present are used).
-CHECKED_SITES = ("E", "B", "beta", "eta", "sigma", "nu", "a_pair", "k_pair",
+CHECKED_SITES = ("E", "B", "beta", "eta", "sigma", "noise_budget_exponent", "nu", "a_pair",
+                 "k_pair",
                  "beta_mu", "beta_tau", "a_mu", "a_tau", "k_tau",
                  "discrepancy_scale", "discrepancy_sd", "discrepancy_shared_sd",
                  "exponent_drift_mean", "exponent_drift",

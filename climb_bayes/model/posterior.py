@@ -127,12 +127,23 @@ class Posterior:
     observed loss around it."""
 
     law: Law  # the parameters, D_ref, form, languages and the learned error in budget
-    sigma: np.ndarray  # (draw, target) observation noise
+    sigma: np.ndarray  # (draw, target) observation noise at the reference budget D_ref
     nu: np.ndarray  # (draw,) its Student-t degrees of freedom
     idata: az.InferenceData
     health: Health  # the fit's verdict (climb_bayes.model.health)
     run_sd: np.ndarray | None = None  # (draw, target) spread of a run's offset, when fitted
     run_correlation: np.ndarray | None = None  # (draw, target, target) its Cholesky factor
+    noise_exponent: np.ndarray | None = None  # (draw,) kappa: noise ~ (D / D_ref)^-kappa
+
+    def noise_sd(self, tokens: np.ndarray) -> np.ndarray:
+        """The observation noise's scale at budgets ``tokens`` ``(mix,)``: ``sigma_i (D /
+        D_ref)^-kappa``, ``(draw, mix, target)`` (``kappa = 0`` when the fit has none)."""
+        sigma = self.sigma[:, None, :]
+        if self.noise_exponent is None:
+            return np.broadcast_to(sigma, (sigma.shape[0], len(tokens), sigma.shape[2]))
+        scaled = np.asarray(tokens, dtype=np.float64) / self.law.reference
+        return sigma * (scaled[None, :, None] ** -self.noise_exponent[:, None, None]
+                        ).astype(np.float32)
 
     @property
     def sources(self) -> list[str]:
@@ -151,7 +162,8 @@ class Posterior:
 
         return replace(self, law=self.law.thinned(keep), sigma=self.sigma[keep],
                        nu=self.nu[keep], run_sd=part(self.run_sd),
-                       run_correlation=part(self.run_correlation))
+                       run_correlation=part(self.run_correlation),
+                       noise_exponent=part(self.noise_exponent))
 
 
 def _draws(idata: az.InferenceData, name: str) -> np.ndarray:
@@ -221,6 +233,8 @@ def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceDat
         run_sd=_draws(idata, "run_sd") if "run_sd" in posterior else None,
         run_correlation=(_draws(idata, "run_correlation") if "run_correlation" in posterior
                          else None),
+        noise_exponent=(_draws(idata, "noise_budget_exponent")
+                        if "noise_budget_exponent" in posterior else None),
     )
 
 
