@@ -54,7 +54,7 @@ def test_noise_that_falls_with_the_budget_is_recovered() -> None:
     scale = NOISE_AT_REFERENCE * (table["tokens"].to_numpy() / reference) ** -KAPPA
     table = table.assign(loss=table["loss"] + scale * rng.standard_normal(len(table)))
     idata = fit_posterior(validate_pilots(table), Priors(run_sd_fraction=0.0),
-                          "source_saturating", Sampler(chains=2, warmup=300, samples=300,
+                          "source_saturating", Sampler(chains=2, warmup=200, samples=200,
                                                        map_starts=2, progress_bar=False))
     assert stored_health(idata).verdict != BROKEN
     posterior = posterior_from_idata(idata)

@@ -52,6 +52,7 @@ def test_a_language_no_run_trains_on_is_kept_as_evaluation_only() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.study  # two fits, one that mixes badly: about 5 minutes on 2 cores
 def test_the_fit_recovers_the_law_when_untrained_losses_are_off_it(tmp_path) -> None:
     """Simulated pilots (3 languages, 2 budgets; the simulator evaluates a monolingual run on
     its own language only), with the other languages' losses of each monolingual run added as
@@ -69,7 +70,7 @@ def test_the_fit_recovers_the_law_when_untrained_losses_are_off_it(tmp_path) -> 
              for other in world.targets if other != row.language]
     off_law = validate_pilots(pd.concat([frame, pd.DataFrame(added)], ignore_index=True))
     assert off_law.untrained().sum() == len(added) == 12
-    sampler = Sampler(chains=2, warmup=500, samples=500, map_starts=4, progress_bar=False)
+    sampler = Sampler(chains=2, warmup=300, samples=300, map_starts=2, progress_bar=False)
     fitted = {}
     for choice in ("drop", "keep"):
         idata = fit_posterior(pilot_rows(off_law, "all", choice), Priors(run_sd_fraction=0.0),
