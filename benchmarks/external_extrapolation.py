@@ -58,8 +58,9 @@ from climb_bayes.fit import sampling_report
 from climb_bayes.model.fitting import Sampler, fit_posterior, model_data
 from climb_bayes.model.health import stored_health
 from climb_bayes.model.inference import find_map
-from climb_bayes.model.numpyro_model import Priors, climb_model
+from climb_bayes.model.numpyro_model import climb_model
 from climb_bayes.model.posterior import posterior_from_idata, save_posterior
+from climb_bayes.model.priors import Priors
 from climb_bayes.predict import predictive_losses
 
 REPO = Path(__file__).resolve().parents[1]

@@ -34,8 +34,8 @@ from climb_bayes.data.simulated import World, heldout_runs, simulate_pilots
 from climb_bayes.data.validation import validate_pilots
 from climb_bayes.model.fitting import Sampler, fit_posterior, pilot_rows
 from climb_bayes.model.health import stored_health
-from climb_bayes.model.numpyro_model import Priors
 from climb_bayes.model.posterior import Posterior, read_posterior, save_posterior
+from climb_bayes.model.priors import Priors
 from climb_bayes.predict import predictive_losses
 
 PILOT_BUDGETS = (3e6, 1e7, 3e7)  # three budgets, as climb_bayes.design plans them

@@ -43,8 +43,9 @@ from climb_bayes.model.health import MARGINAL, Health  # noqa: E402
 from climb_bayes.model.inference import find_map  # noqa: E402
 from climb_bayes.model.law import LawParams  # noqa: E402
 from climb_bayes.model.loss_model import Law  # noqa: E402
-from climb_bayes.model.numpyro_model import LAW_SITES, POOLED_SITES, Priors, climb_model  # noqa: E402
+from climb_bayes.model.numpyro_model import LAW_SITES, POOLED_SITES, climb_model  # noqa: E402
 from climb_bayes.model.posterior import Posterior  # noqa: E402
+from climb_bayes.model.priors import Priors
 from climb_bayes.predict import predictive_losses  # noqa: E402
 
 FORM = "source_saturating"

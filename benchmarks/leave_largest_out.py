@@ -37,7 +37,7 @@ from climb_bayes.data.validation import validate_pilots
 from climb_bayes.fit import bundled_example
 from climb_bayes.model.fitting import Sampler, fit_posterior, pilot_rows
 from climb_bayes.model.health import stored_health
-from climb_bayes.model.numpyro_model import Priors
+from climb_bayes.model.priors import Priors
 
 
 def split_largest(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

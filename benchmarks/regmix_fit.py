@@ -63,8 +63,8 @@ from climb_bayes.fit import prior_report, sampling_report
 from climb_bayes.model.fitting import Sampler, fit_posterior
 from climb_bayes.model.health import HEALTHY, stored_health
 from climb_bayes.model.law import INTERACTION_FORMS
-from climb_bayes.model.numpyro_model import Priors
 from climb_bayes.model.posterior import posterior_from_idata
+from climb_bayes.model.priors import Priors
 
 REPO = Path(__file__).resolve().parents[1]
 #: Training tokens of every 1M-parameter proxy run: the losses are read at step 1000

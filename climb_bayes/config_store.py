@@ -7,7 +7,7 @@ YAML holds no defaults of its own:
 
 - ``fit_schema`` (``conf/fit.yaml``): ``sampler``, :class:`climb_bayes.model.fitting.Sampler`
   (NUTS and MAP settings), and ``law``, :class:`LawConfig`, the statistical law: its
-  interaction form, its priors (:class:`climb_bayes.model.numpyro_model.Priors`, where each
+  interaction form, its priors (:class:`climb_bayes.model.priors.Priors`, where each
   default is explained), the pooled sites sampled centred and its error beyond the pilots.
   ``conf/fit.yaml`` then selects an option of the config group ``law``
   (``conf/law/source_saturating.yaml``, the default, or ``conf/law/self_saturating.yaml``),
@@ -55,7 +55,8 @@ from climb_bayes.data.simulate_config import SimulateConfig
 from climb_bayes.decide.solve_config import SolveConfig
 from climb_bayes.inspect.report_config import ReportConfig
 from climb_bayes.model.fitting import Sampler
-from climb_bayes.model.numpyro_model import CENTRED, Priors
+from climb_bayes.model.numpyro_model import CENTRED
+from climb_bayes.model.priors import Priors
 from climb_bayes.predict_config import PredictConfig
 
 #: The name of the fit's schema node in the ConfigStore (first in ``conf/fit.yaml``'s defaults).
@@ -76,7 +77,7 @@ def schema(cls: type, name: str) -> type:
 
 #: The schema of ``sampler`` (:class:`~climb_bayes.model.fitting.Sampler`).
 SamplerConfig = schema(Sampler, "SamplerConfig")
-#: The schema of ``law.priors`` (:class:`~climb_bayes.model.numpyro_model.Priors`).
+#: The schema of ``law.priors`` (:class:`~climb_bayes.model.priors.Priors`).
 PriorsConfig = schema(Priors, "PriorsConfig")
 
 
@@ -91,7 +92,7 @@ class LawConfig:
     # (conf/law/*.yaml); compare_forms=true fits both and compares them by PSIS-LOO.
     form: str = "source_saturating"
     # The prior hyper-parameters, the same for every form; the reasons for each default are
-    # beside the fields of climb_bayes.model.numpyro_model.Priors.
+    # beside the fields of climb_bayes.model.priors.Priors.
     priors: PriorsConfig = field(default_factory=PriorsConfig)  # type: ignore[valid-type]
     # Pooled sites sampled centred (the rest non-centred, via numpyro's LocScaleReparam; choose
     # from log_beta, a_pair, k_pair). None by default: on real pilots every site mixed better

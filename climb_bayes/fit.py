@@ -54,11 +54,9 @@ from climb_bayes.model.health import (
     stored_health,
 )
 from climb_bayes.model.law import INTERACTION_FORMS
-from climb_bayes.model.numpyro_model import (
-    PARAMETER_SITES,
-    Priors,
-)
+from climb_bayes.model.numpyro_model import PARAMETER_SITES
 from climb_bayes.model.posterior import save_posterior
+from climb_bayes.model.priors import Priors
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from climb_bayes.data.simulated import simulate_pilots
 from climb_bayes.data.validation import validate_pilots
 from climb_bayes.model.fitting import Sampler, fit_posterior
 from climb_bayes.model.health import BROKEN, stored_health
-from climb_bayes.model.numpyro_model import Priors
 from climb_bayes.model.posterior import posterior_from_idata, read_posterior
+from climb_bayes.model.priors import Priors
 from climb_bayes.predict import predictive_losses
 
 BUDGETS = (1e7, 3e7, 1e8)

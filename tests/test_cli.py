@@ -17,8 +17,8 @@ from climb_bayes.data.table_files import read_pilots
 from climb_bayes.errors import INPUT_ERROR_STATUS
 from climb_bayes.fit import bundled_example
 from climb_bayes.model.law import LawParams, expected_loss
-from climb_bayes.model.numpyro_model import Priors
 from climb_bayes.model.posterior import read_posterior
+from climb_bayes.model.priors import Priors
 
 #: Mixes to predict; ``tokens`` is empty on two rows, so those take the ``tokens=`` argument.
 MIXES = pd.DataFrame({

@@ -24,8 +24,9 @@ from climb_bayes.model.fitting import Sampler, fit_posterior, model_data
 from climb_bayes.model.health import BROKEN, stored_health
 from climb_bayes.model.law import LawParams, expected_loss, self_map
 from climb_bayes.model.loss_model import Discrepancy
-from climb_bayes.model.numpyro_model import Priors, budget_knots, climb_model
+from climb_bayes.model.numpyro_model import budget_knots, climb_model
 from climb_bayes.model.posterior import posterior_from_idata, read_posterior
+from climb_bayes.model.priors import Priors
 
 KNOTS = jnp.array([0.0, 0.5, 1.2, 2.0])
 TAU = 0.3

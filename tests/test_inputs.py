@@ -19,7 +19,7 @@ from climb_bayes.decide.inputs import Options, available_tokens, solve_options
 from climb_bayes.decide.inputs import language_weights as solve_language_weights
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError
 from climb_bayes.inspect.assemble import ReportSettings
-from climb_bayes.model.numpyro_model import Priors
+from climb_bayes.model.priors import Priors
 from climb_bayes.predict import mix_budgets, read_mixes
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,12 +21,12 @@ from climb_bayes.model.numpyro_model import (
     CENTRED,
     POOLED_SITES,
     ModelData,
-    Priors,
     anchor_tokens,
     climb_model,
     transfer_pairs,
     typical_share,
 )
+from climb_bayes.model.priors import Priors
 
 DRAWS = 500
 

@@ -13,8 +13,8 @@ import pytest
 from climb_bayes.data.simulated import heldout_runs, simulate_pilots
 from climb_bayes.data.validation import validate_pilots
 from climb_bayes.model.fitting import Sampler, fit_posterior
-from climb_bayes.model.numpyro_model import Priors
 from climb_bayes.model.posterior import read_posterior, save_posterior
+from climb_bayes.model.priors import Priors
 from climb_bayes.predict import predictive_losses
 
 pytestmark = pytest.mark.slow

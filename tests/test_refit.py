@@ -11,7 +11,8 @@ from benchmarks.simulation.settings import SETTINGS, make_world
 from climb_bayes.data.validation import validate_pilots
 from climb_bayes.model.fitting import Sampler, fit_posterior
 from climb_bayes.model.health import BROKEN, stored_health
-from climb_bayes.model.numpyro_model import POOLED_SITES, Priors
+from climb_bayes.model.numpyro_model import POOLED_SITES
+from climb_bayes.model.priors import Priors
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -83,7 +83,7 @@ from climb_bayes.inspect.transfer_plots import (  # noqa: E402
 )
 from climb_bayes.model.fitting import model_data  # noqa: E402
 from climb_bayes.model.health import BROKEN, HEALTHY, MARGINAL, Health, assess, store  # noqa: E402
-from climb_bayes.model.numpyro_model import POOLED_SITES, Priors, climb_model  # noqa: E402
+from climb_bayes.model.numpyro_model import POOLED_SITES, climb_model  # noqa: E402
 from climb_bayes.model.posterior import (  # noqa: E402
     constant_data,
     dims_and_coords,
@@ -91,6 +91,7 @@ from climb_bayes.model.posterior import (  # noqa: E402
     read_posterior,
     save_posterior,
 )
+from climb_bayes.model.priors import Priors
 from climb_bayes.predict import predict  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

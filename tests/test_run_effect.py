@@ -12,8 +12,9 @@ from numpyro import handlers
 from climb_bayes.data.simulated import simulate_pilots
 from climb_bayes.data.validation import validate_pilots
 from climb_bayes.model.fitting import model_data
-from climb_bayes.model.numpyro_model import Priors, climb_model
+from climb_bayes.model.numpyro_model import climb_model
 from climb_bayes.model.posterior import read_posterior
+from climb_bayes.model.priors import Priors
 from climb_bayes.predict import predictive_losses
 
 

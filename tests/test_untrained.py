@@ -14,8 +14,8 @@ import pytest
 from climb_bayes.data.simulated import simulate_pilots
 from climb_bayes.data.validation import validate_pilots
 from climb_bayes.model.fitting import Sampler, fit_posterior, pilot_rows
-from climb_bayes.model.numpyro_model import Priors
 from climb_bayes.model.posterior import read_posterior, save_posterior
+from climb_bayes.model.priors import Priors
 
 
 def table(rows: list[tuple[str, float, str, float, float]]) -> pd.DataFrame:

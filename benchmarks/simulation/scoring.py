@@ -35,8 +35,8 @@ from climb_bayes.decide.optimal_mix import minimise
 from climb_bayes.decide.tables import weighted_loss_draws
 from climb_bayes.model.fitting import Sampler, fit_posterior, pilot_rows
 from climb_bayes.model.health import stored_health
-from climb_bayes.model.numpyro_model import Priors
 from climb_bayes.model.posterior import Posterior, posterior_from_idata
+from climb_bayes.model.priors import Priors
 from climb_bayes.predict import predictive_losses
 
 

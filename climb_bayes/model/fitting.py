@@ -28,7 +28,6 @@ from climb_bayes.model.numpyro_model import (
     CENTRED,
     POOLED_SITES,
     ModelData,
-    Priors,
     anchor_tokens,
     budget_knots,
     climb_model,
@@ -36,6 +35,7 @@ from climb_bayes.model.numpyro_model import (
     typical_share,
 )
 from climb_bayes.model.posterior import constant_data, dims_and_coords, provenance
+from climb_bayes.model.priors import Priors
 
 log = logging.getLogger(__name__)
 
