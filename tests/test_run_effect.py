@@ -57,10 +57,12 @@ def test_a_new_runs_offset_is_correlated_across_languages(fitted) -> None:
                    run_sd=np.full((draws, targets), 0.1, np.float32),
                    run_correlation=together)
     mean = np.zeros((draws, 5, targets), np.float32)
-    offsets = np.asarray(predictive_losses(runs, mean, np.ones(5), jax.random.PRNGKey(0)))
+    offsets = np.asarray(predictive_losses(runs, mean, np.full(5, posterior.law.reference),
+                                           jax.random.PRNGKey(0)))
     np.testing.assert_allclose(offsets[..., 1], offsets[..., 0], atol=1e-4)  # one offset
     assert np.std(offsets) == pytest.approx(0.1, rel=0.1)
     alone = np.asarray(predictive_losses(replace(posterior, sigma=runs.sigma, run_sd=None,
                                                  run_correlation=None), mean,
-                                         np.ones(5), jax.random.PRNGKey(0)))
+                                         np.full(5, posterior.law.reference),
+                                         jax.random.PRNGKey(0)))
     assert np.abs(alone).max() < 1e-3  # a fit without a run effect: only the noise
