@@ -83,7 +83,7 @@ PriorsConfig = schema(Priors, "PriorsConfig")
 
 @dataclass
 class LawConfig:
-    """``law``: the CLIMB law the fit samples (DESIGN.md; docs/model.md)."""
+    """``law``: the CLIMB law the fit samples (docs/design.md; docs/model.md)."""
 
     # The interaction form (climb_bayes.model.law.INTERACTION_FORMS): source_saturating,
     # rt_i = r_i + sum_{j != i} alpha_{j->i}(D) * (1 - exp(-eta_i * r_j)) / eta_i (the

@@ -1,5 +1,5 @@
-"""The CLIMB law (climb_bayes.model.law) against DESIGN.md, "The model": identities, hand-computed
-values, the smooth floor and its gradients, and monotonicity in the budget."""
+"""The CLIMB law (climb_bayes.model.law) against docs/design.md, "The law": identities,
+hand-computed values, the smooth floor and its gradients, and monotonicity in the budget."""
 
 import math
 
@@ -26,8 +26,8 @@ LANGS = ["en", "de", "fr"]
 #: Relative tolerance of a float32 evaluation of the law (a few ulps of a loss of ~3 nats).
 F32_RTOL = 2e-6
 
-#: DESIGN.md says the monolingual mix gives law 1 exactly, but ``positive_floor`` adds a
-#: constant ``0.1 * SHARE_FLOOR`` (1e-4) to every effective share, however large.
+#: As written (docs/design.md), the monolingual mix gives law 1 exactly, but ``positive_floor``
+#: adds a constant ``0.1 * SHARE_FLOOR`` (1e-4) to every effective share, however large.
 
 def random_params(rng: np.random.Generator, n_source: int, n_target: int,
                   transfer: bool = True, a_low: float = -0.3, a_high: float = 0.6,

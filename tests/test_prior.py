@@ -1,4 +1,4 @@
-"""Prior predictive sanity (DESIGN.md, "Priors"): the default priors give losses in a plausible
+"""Prior predictive sanity (docs/model.md): the default priors give losses in a plausible
 range for the data at hand, and the check itself rejects an absurd prior."""
 
 import dataclasses

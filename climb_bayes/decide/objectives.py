@@ -1,6 +1,6 @@
 """The problem and its objectives: the weighted loss of a mix over posterior draws.
 
-Notation of ``../shared/DESIGN.md`` ("The decision"): draws ``theta_1..theta_S``, target
+Notation of ``docs/design.md`` ("The decision"): draws ``theta_1..theta_S``, target
 budget ``D`` (``tokens_scaled = D / D_ref``), weights ``w`` over the evaluated languages
 (summing to 1), shares ``r`` of the training languages. The weighted loss of one draw is::
 

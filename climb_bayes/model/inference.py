@@ -2,7 +2,7 @@
 
 NUTS from numpyro's default random start does not converge on this model (curved ridges
 between ``E``, ``B`` and ``beta``; ``alpha`` and ``eta`` trade off; local optima), see
-``../shared/DESIGN.md``, "Fitting notes". So we first minimise the potential energy (the
+``docs/model.md``. So we first minimise the potential energy (the
 negative log joint density in numpyro's unconstrained space) from several points near the
 prior median (:func:`find_map`, with the pooled sites non-centred, where a mode exists), move
 the optima into the coordinates NUTS samples (:func:`reparameterised`), and start each chain

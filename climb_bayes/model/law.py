@@ -3,7 +3,7 @@
 This is the only place the law is written down; fitting, prediction, the solver and the
 benchmarks all import it from here. Everything is a pure function of JAX arrays.
 
-Notation (``../shared/DESIGN.md``, "The model"): ``S`` training languages (sources), ``T``
+Notation (``docs/design.md``, "The law"): ``S`` training languages (sources), ``T``
 evaluated languages (targets). A language may be both; a source-only language is trained on
 but not evaluated, an evaluation-only language is never trained on (its loss comes from
 transfer alone). ``D`` is the total number of training tokens, scaled by a reference budget:
@@ -119,7 +119,7 @@ def self_saturation(eta: Array, share: Array) -> Array:
 
 
 class InteractionForm(NamedTuple):
-    """One member of the family of interaction forms (``../shared/DESIGN.md``, step 3)."""
+    """One member of the family of interaction forms (``docs/design.md``, "The law")."""
 
     #: ``(shares, own_share, alpha, eta, cross)`` -> transferred share of every target.
     transferred: Callable[..., Array]
