@@ -88,6 +88,8 @@ def test_pilots_heldout_fit_score(tmp_path: Path, quick_start) -> None:
         assert row["coverage_90"] == pytest.approx(inside.mean())
         assert row["mae"] == pytest.approx((at["predicted"] - at["measured"]).abs().mean())
         assert row["bias"] == pytest.approx((at["predicted"] - at["measured"]).mean())
+        z = (at["measured"] - at["predicted"]) / ((at["pred_q95"] - at["pred_q05"]) / 3.29)
+        assert row["scaled_error_rms"] == pytest.approx(np.sqrt((z ** 2).mean()), rel=1e-3)
         point_error = at["point_predicted"] - at["measured"]  # the point fit's, beside it
         assert row["point_mae"] == pytest.approx(point_error.abs().mean())
         assert row["point_bias"] == pytest.approx(point_error.mean())

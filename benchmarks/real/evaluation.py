@@ -20,6 +20,9 @@ from climb_bayes.model.loss_model import Law
 from climb_bayes.model.posterior import Posterior, read_posterior
 from climb_bayes.predict import predictive_losses, summarise
 
+#: The standard normal 95% quantile: a 90% interval spans 2 x 1.645 standard deviations.
+NORMAL_Q95 = 1.6449
+
 
 def measured_losses(workdir: Path, budgets: dict[str, float], seeds: tuple[int, ...]
                     ) -> pd.DataFrame:
@@ -87,16 +90,22 @@ def score(measured: pd.DataFrame, per_language: pd.DataFrame, per_mix: pd.DataFr
     Over the per-(mix, seed, language) losses ``y`` with posterior mean ``m`` and 90%
     predictive interval ``[q05, q95]``: ``coverage_90 = mean(q05 <= y <= q95)``,
     ``mae = mean|m - y|`` and ``bias = mean(m - y)`` (positive: the posterior predicts higher
-    losses than measured). Across mixes: ``rank_correlation``, Spearman's correlation of the
-    measured ``W`` (mean over seeds of the mean over languages) with its posterior mean. The
-    same three for the point fit's prediction ``point_predicted`` (a column of
-    ``per_language``) as ``point_mae``, ``point_bias`` and ``point_rank_correlation``.
+    losses than measured), and ``scaled_error_rms = sqrt(mean(z^2))`` with
+    ``z = (y - m) / ((q95 - q05) / 3.29)``, each error in units of the standard deviation its
+    interval implies: 1 when the intervals are as wide as the errors (Gaussian), whatever the
+    errors' shape, which coverage alone mixes up with the width. Across mixes:
+    ``rank_correlation``, Spearman's correlation of the measured ``W`` (mean over seeds of the
+    mean over languages) with its posterior mean. The same three for the point fit's
+    prediction ``point_predicted`` (a column of ``per_language``) as ``point_mae``,
+    ``point_bias`` and ``point_rank_correlation``.
     """
     languages = measured.merge(per_language, on=["mix", "language"], validate="many_to_one")
     languages["error"] = languages["predicted"] - languages["measured"]
     languages["point_error"] = languages["point_predicted"] - languages["measured"]
     languages["inside_90"] = languages["measured"].between(languages["pred_q05"],
                                                            languages["pred_q95"])
+    implied_sd = (languages["pred_q95"] - languages["pred_q05"]) / (2 * NORMAL_Q95)
+    languages["scaled_error"] = -languages["error"] / implied_sd
     run_w = languages.groupby(["mix", "seed"])["measured"].mean().rename("measured_W")
     point_w = languages.groupby("mix")["point_predicted"].mean().rename("point_W")
     mixes = (run_w.groupby("mix").agg(seeds="size", measured_W="mean", measured_W_sd="std")
@@ -108,6 +117,7 @@ def score(measured: pd.DataFrame, per_language: pd.DataFrame, per_mix: pd.DataFr
     scores = {
         "coverage_90": languages["inside_90"].mean(),
         "mae": languages["error"].abs().mean(), "bias": languages["error"].mean(),
+        "scaled_error_rms": float(np.sqrt((languages["scaled_error"] ** 2).mean())),
         "rank_correlation": mixes["measured_W"].corr(mixes["predicted_W"], method="spearman"),
         "best_measured": mixes["mix"].iloc[0],
         "best_predicted": mixes.loc[mixes["predicted_W"].idxmin(), "mix"],
