@@ -232,26 +232,45 @@ def test_a_parabola_is_removed_when_the_drift_owns_it() -> None:
     np.testing.assert_allclose(np.asarray(level).sum(), 0.0, atol=1e-6)
 
 
-def test_the_drift_keeps_bending_beyond_the_knots() -> None:
-    """A curve ``gamma u^2 / 2`` seen at three knots, less its line there, is predicted
-    exactly beyond them: the drift continues the pilots' curvature, the random walk alone
-    continues only their last slope."""
+def test_the_drift_keeps_bending_beyond_the_knots_and_never_turns_the_loss_up() -> None:
+    """A curve ``gamma u^2 / 2`` seen at three knots, less its line there: just beyond them
+    the drift continues the pilots' curvature, where the random walk alone continues only
+    their last slope; far beyond, the local exponent of the reducible loss decays
+    geometrically, ``b exp(-gamma h / b)``, and never crosses zero, where a constant drift
+    would turn the loss upward."""
     knots = jnp.array([-1.0, 0.0, 1.0])
-    gamma = 0.12
+    gamma, beta = 0.12, 0.3
     unit_level, unit_slope = drift(knots)
     level, slope = gamma * unit_level[None], gamma * unit_slope[None]
-    u = jnp.array([0.5, 2.0, 3.3])
-    truth = gamma * (u - knots[0]) ** 2 / 2
-    slope_fit, intercept = np.polyfit(np.asarray(knots),
-                                      np.asarray(gamma * (knots - knots[0]) ** 2 / 2), 1)
-    expected = np.asarray(truth) - (intercept + slope_fit * np.asarray(u))
+    b = beta - float(slope[0, -1])  # the reducible loss's exponent at the last knot
     no_wander = jnp.zeros((1,))
-    bent = np.asarray(beyond_knots(level, slope, knots, u, no_wander, jnp.array([gamma])))
-    np.testing.assert_allclose(bent[1:, 0], expected[1:], atol=1e-6)
-    straight = np.asarray(beyond_knots(level, slope, knots, u, no_wander))
-    assert straight[-1, 0] < expected[-1] - 0.3  # 2.3 e-folds out the slope alone falls short
+    h = np.array([0.01, 0.05, 1.0, 2.3, 5.0, 10.0, 30.0])
+    u = jnp.asarray(1.0 + h)
+    bent = np.asarray(beyond_knots(level, slope, knots, u, no_wander, jnp.array([gamma]),
+                                   jnp.array([beta])))[:, 0]
+    straight = np.asarray(beyond_knots(level, slope, knots, u, no_wander))[:, 0]
+    # just beyond the knots: the pilots' curvature, gamma h^2 / 2
+    np.testing.assert_allclose((bent - straight)[:2], gamma * h[:2] ** 2 / 2, rtol=0.02)
+    # everywhere: the closed form of the geometric decay
+    x = gamma * h / b
+    np.testing.assert_allclose(bent - straight, b * h * (1 - (1 - np.exp(-x)) / x), rtol=1e-4)
+    assert straight[3] < bent[3] - 0.15  # 2.3 e-folds out the slope alone falls short
+    # the reducible loss ln(L - E) = ... - beta u + delta(u) never rises ...
+    grid = jnp.linspace(1.0, 40.0, 400)
+    path = np.asarray(beyond_knots(level, slope, knots, grid, no_wander, jnp.array([gamma]),
+                                   jnp.array([beta])))[:, 0] - beta * np.asarray(grid)
+    assert (np.diff(path) < 1e-5).all()  # (float32: flat to 1e-6 where it has levelled off)
+    # ... where the drift carried on unchanged would: its exponent crosses zero b / gamma out
+    constant = straight + gamma * h ** 2 / 2 - beta * np.asarray(u)
+    assert constant[-1] > constant[3]
+    with pytest.raises(ValueError, match="exponent"):
+        beyond_knots(level, slope, knots, u, no_wander, jnp.array([gamma]))
     # inside the knots the levels are interpolated, the same with or without the drift
-    np.testing.assert_allclose(bent[0], straight[0])
+    inside = jnp.array([0.5])
+    np.testing.assert_allclose(
+        beyond_knots(level, slope, knots, inside, no_wander, jnp.array([gamma]),
+                     jnp.array([beta])),
+        beyond_knots(level, slope, knots, inside, no_wander))
 
 
 def test_the_bend_is_the_walk_plus_the_drift_and_each_can_be_left_out() -> None:

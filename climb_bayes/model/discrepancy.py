@@ -103,8 +103,31 @@ def at_knots(level: Array, point_knot: Array) -> Array:
     return jnp.swapaxes(level[..., point_knot], -1, -2)
 
 
+def drift_beyond(exponent: Array, curvature: Array, h: Array) -> Array:
+    """What the exponent's drift adds to ``delta_i`` ``h`` e-folds beyond the last knot, where
+    the local exponent of the reducible loss is ``b = beta_i - delta_i'(u_K)``.
+
+    Inside the pilots the drift is ``gamma_i u^2 / 2``: the exponent falls by ``gamma_i`` per
+    e-fold. Carried on unchanged it would cross zero ``b / gamma_i`` e-folds out and turn the
+    loss upward, which no longer training does. So beyond the pilots the exponent decays
+    geometrically at the same initial rate, ``b(h) = b exp(-gamma_i h / b)``: the curve keeps
+    flattening (``gamma_i > 0``) or steepening (``< 0``) and never turns. Integrated::
+
+        b h (1 - (1 - exp(-x)) / x),   x = gamma_i h / b,
+
+    which is ``gamma_i h^2 / 2`` to first order: the pilots' own curvature, the same at the
+    last knot. ``b`` is floored at 1e-3.
+    """
+    b = jnp.maximum(exponent, 1e-3)
+    x = curvature * h / b
+    small = jnp.abs(x) < 1e-4
+    safe = jnp.where(small, 1.0, x)
+    retained = jnp.where(small, 1.0 - x / 2.0 + x ** 2 / 6.0, -jnp.expm1(-safe) / safe)
+    return b * h * (1.0 - retained)
+
+
 def beyond_knots(level: Array, slope: Array, knots: Array, u: Array, wander: Array,
-                 curvature: Array | None = None) -> Array:
+                 curvature: Array | None = None, exponent: Array | None = None) -> Array:
     """``delta_i(u)`` for budgets ``u`` ``(budget,)`` given the knots' states; ``(..., budget,
     target)``.
 
@@ -113,14 +136,18 @@ def beyond_knots(level: Array, slope: Array, knots: Array, u: Array, wander: Arr
     fall); beyond the last knot the extrapolation above, with ``wander`` ``(..., target)`` the
     draws of ``tau_0 e_0 + tau_i e_i``, shared by every budget (one path per draw: the same
     ``e`` at every ``h``). ``curvature`` ``(..., target)``, the exponent's drift ``gamma_i``
-    (:func:`drift`), keeps bending it: ``+ gamma_i h^2 / 2``.
+    (:func:`drift`), keeps bending it by :func:`drift_beyond`, which needs the law's
+    ``exponent`` ``beta_i`` ``(..., target)``.
     """
     h = jnp.maximum(u - knots[-1], 0.0)[:, None]  # (budget, 1)
     last_level, last_slope = level[..., None, :, -1], slope[..., None, :, -1]
     outside = (last_level + h * last_slope
                + wander[..., None, :] * jnp.sqrt(h ** 3 / 3.0))
     if curvature is not None:
-        outside = outside + curvature[..., None, :] * h ** 2 / 2.0
+        if exponent is None:
+            raise ValueError("the drift beyond the pilots needs the law's exponent beta_i")
+        local = exponent - slope[..., -1]  # the reducible loss's exponent at the last knot
+        outside = outside + drift_beyond(local[..., None, :], curvature[..., None, :], h)
     if knots.shape[0] > 1:
         right = jnp.clip(jnp.searchsorted(knots, u), 1, knots.shape[0] - 1)
         weight = (u - knots[right - 1]) / (knots[right] - knots[right - 1])

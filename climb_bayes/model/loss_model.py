@@ -53,12 +53,15 @@ class Discrepancy(NamedTuple):
     knots: np.ndarray  # (knot,) ln(D / D_ref) of the pilots' distinct budgets
     curvature: np.ndarray | None = None  # (draw, target) the exponent's drift gamma_i, if fitted
 
-    def at(self, log_budget: jax.Array, rng_key: jax.Array) -> jax.Array:
+    def at(self, log_budget: jax.Array, rng_key: jax.Array,
+           exponent: np.ndarray | None = None) -> jax.Array:
         """Draws of ``delta_i`` at budgets ``ln(D / D_ref)`` ``(mix,)``: ``(draw, mix,
         target)``. Zero up to the pilots' smallest budget, interpolated between their budgets,
         and beyond the largest one a fresh path of the integrated random walk, one per draw
         (its shared part one per draw, its own part one per draw and language), shared by every
-        mix, still bending by the exponent's drift where the fit has one."""
+        mix, still bending by the exponent's drift where the fit has one (which needs the law's
+        ``exponent`` ``beta_i`` ``(draw, target)``:
+        :func:`climb_bayes.model.discrepancy.drift_beyond`)."""
         own_key, shared_key = jax.random.split(rng_key)
         wander = (jnp.asarray(self.sd) * jax.random.normal(own_key, self.sd.shape)
                   + jnp.asarray(self.shared_sd)[:, None]
@@ -66,7 +69,7 @@ class Discrepancy(NamedTuple):
         curvature = None if self.curvature is None else jnp.asarray(self.curvature)
         return beyond_knots(jnp.asarray(self.level), jnp.asarray(self.slope),
                             jnp.asarray(self.knots, dtype=jnp.float32), log_budget, wander,
-                            curvature)
+                            curvature, None if exponent is None else jnp.asarray(exponent))
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,8 @@ class Law:
         with self._precision():
             dtype = self._dtype()
             scaled = jnp.asarray(tokens / self.reference, dtype=dtype)
-            bend = None if self.bend is None else self.bend.at(jnp.log(scaled), bend_key)
+            bend = (None if self.bend is None
+                    else self.bend.at(jnp.log(scaled), bend_key, self.params.beta))
             per_draw = jax.vmap(expected_loss, in_axes=(0, None, None, None, None, 0))
             losses = per_draw(LawParams(*(jnp.asarray(p, dtype) for p in self.params)),
                               jnp.asarray(shares, dtype), scaled,
@@ -152,7 +156,7 @@ class Law:
         key = jax.random.PRNGKey(0) if rng_key is None else rng_key
         bend_key, _ = jax.random.split(key)
         log_budget = jnp.log(jnp.asarray([tokens / self.reference], dtype=jnp.float32))
-        delta = np.asarray(self.bend.at(log_budget, bend_key))[:, 0, :]
+        delta = np.asarray(self.bend.at(log_budget, bend_key, self.params.beta))[:, 0, :]
         return self.params._replace(B=np.asarray(self.params.B) * np.exp(delta))
 
     def effective_share(self, shares: np.ndarray, tokens: np.ndarray) -> np.ndarray:
