@@ -235,9 +235,9 @@ def test_a_parabola_is_removed_when_the_drift_owns_it() -> None:
 def test_the_drift_keeps_bending_beyond_the_knots_and_never_turns_the_loss_up() -> None:
     """A curve ``gamma u^2 / 2`` seen at three knots, less its line there: just beyond them
     the drift continues the pilots' curvature, where the random walk alone continues only
-    their last slope; far beyond, the local exponent of the reducible loss decays
+    their last slope; far beyond, a falling exponent of the reducible loss decays
     geometrically, ``b exp(-gamma h / b)``, and never crosses zero, where a constant drift
-    would turn the loss upward."""
+    would turn the loss upward; a rising one keeps rising as the pilots show."""
     knots = jnp.array([-1.0, 0.0, 1.0])
     gamma, beta = 0.12, 0.3
     unit_level, unit_slope = drift(knots)
@@ -263,6 +263,12 @@ def test_the_drift_keeps_bending_beyond_the_knots_and_never_turns_the_loss_up() 
     # ... where the drift carried on unchanged would: its exponent crosses zero b / gamma out
     constant = straight + gamma * h ** 2 / 2 - beta * np.asarray(u)
     assert constant[-1] > constant[3]
+    # a steepening curve (gamma < 0) keeps steepening as the pilots show, gamma h^2 / 2
+    steep = np.asarray(beyond_knots(-level, -slope, knots, u, no_wander, jnp.array([-gamma]),
+                                    jnp.array([beta])))[:, 0]
+    np.testing.assert_allclose(steep - np.asarray(beyond_knots(-level, -slope, knots, u,
+                                                               no_wander))[:, 0],
+                               -gamma * h ** 2 / 2, rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="exponent"):
         beyond_knots(level, slope, knots, u, no_wander, jnp.array([gamma]))
     # inside the knots the levels are interpolated, the same with or without the drift

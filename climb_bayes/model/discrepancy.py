@@ -107,23 +107,24 @@ def drift_beyond(exponent: Array, curvature: Array, h: Array) -> Array:
     """What the exponent's drift adds to ``delta_i`` ``h`` e-folds beyond the last knot, where
     the local exponent of the reducible loss is ``b = beta_i - delta_i'(u_K)``.
 
-    Inside the pilots the drift is ``gamma_i u^2 / 2``: the exponent falls by ``gamma_i`` per
-    e-fold. Carried on unchanged it would cross zero ``b / gamma_i`` e-folds out and turn the
-    loss upward, which no longer training does. So beyond the pilots the exponent decays
-    geometrically at the same initial rate, ``b(h) = b exp(-gamma_i h / b)``: the curve keeps
-    flattening (``gamma_i > 0``) or steepening (``< 0``) and never turns. Integrated::
+    Inside the pilots the drift is ``gamma_i u^2 / 2``: the exponent changes by ``-gamma_i`` per
+    e-fold. A rising exponent (``gamma_i < 0``, the curve steepening) keeps rising so,
+    ``gamma_i h^2 / 2``. A falling one (``gamma_i > 0``, the curve flattening) carried on
+    unchanged would cross zero ``b / gamma_i`` e-folds out and turn the loss upward, which no
+    longer training does; so it decays geometrically at the same initial rate,
+    ``b(h) = b exp(-gamma_i h / b)``, and the curve keeps flattening without turning::
 
         b h (1 - (1 - exp(-x)) / x),   x = gamma_i h / b,
 
-    which is ``gamma_i h^2 / 2`` to first order: the pilots' own curvature, the same at the
-    last knot. ``b`` is floored at 1e-3.
+    which is ``gamma_i h^2 / 2`` to first order: the pilots' own curvature at the last knot.
+    ``b`` is floored at 1e-3.
     """
     b = jnp.maximum(exponent, 1e-3)
-    x = curvature * h / b
-    small = jnp.abs(x) < 1e-4
+    x = jnp.maximum(curvature, 0.0) * h / b
+    small = x < 1e-4
     safe = jnp.where(small, 1.0, x)
     retained = jnp.where(small, 1.0 - x / 2.0 + x ** 2 / 6.0, -jnp.expm1(-safe) / safe)
-    return b * h * (1.0 - retained)
+    return jnp.where(curvature > 0.0, b * h * (1.0 - retained), curvature * h ** 2 / 2.0)
 
 
 def beyond_knots(level: Array, slope: Array, knots: Array, u: Array, wander: Array,
