@@ -9,6 +9,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from benchmarks.point_fit import fit_point
 from benchmarks.real.mixes import MIXES
@@ -21,7 +22,7 @@ from climb_bayes.model.posterior import Posterior, read_posterior
 from climb_bayes.predict import predictive_losses, summarise
 
 #: The standard normal 95% quantile: a 90% interval spans 2 x 1.645 standard deviations.
-NORMAL_Q95 = 1.6449
+NORMAL_Q95 = float(norm.ppf(0.95))
 
 
 def measured_losses(workdir: Path, budgets: dict[str, float], seeds: tuple[int, ...]
