@@ -17,6 +17,8 @@ from climb_bayes.model.discrepancy import (
     at_knots,
     beyond_knots,
     drift,
+    exponent_beyond,
+    fall_beyond,
     knot_states,
     without_trend,
 )
@@ -57,7 +59,8 @@ def test_beyond_the_knots_the_variance_grows_like_the_cube_of_the_distance(paths
     level, slope, sd = paths
     u = jnp.array([-1.0, 0.0, 1.2, 3.0, 4.0])
     noise = jax.random.normal(jax.random.PRNGKey(2), sd.shape)
-    delta = np.asarray(beyond_knots(level, slope, KNOTS, u, sd * noise))[..., 0]
+    steep = jnp.full(sd.shape, 50.0)  # a wander small beside the exponent: its first order
+    delta = np.asarray(beyond_knots(level, slope, KNOTS, u, steep, sd * noise, sd))[..., 0]
     assert (delta[:, :2] == 0).all()  # zero and flat up to the pilots' smallest budget
     np.testing.assert_allclose(delta[:, 2], level[:, 0, 2], atol=1e-6)  # a knot is its level
     for column, at in ((3, 3.0), (4, 4.0)):  # the process's variance at u from the start
@@ -106,7 +109,7 @@ def test_a_language_given_fewer_tokens_gets_a_wider_interval_beyond_the_pilots()
                        shared_sd=np.zeros(draws, np.float32),
                        knots=np.array([0.0, 1.0], np.float32))
     budgets = jnp.log(jnp.array([10.0, 10.0]))  # both mixes 10x the reference budget
-    delta = bend.at(budgets, jax.random.PRNGKey(0))
+    delta = bend.at(budgets, jax.random.PRNGKey(0), np.full((draws, 2), 0.4, np.float32))
     assert delta.shape == (draws, 2, 2)
     np.testing.assert_allclose(delta[:, 0], delta[:, 1])  # shared by the two mixes
     shares = jnp.array([[0.5, 0.5], [0.95, 0.05]])
@@ -130,7 +133,8 @@ def test_the_shared_part_moves_every_language_together_beyond_the_pilots() -> No
                        shared_sd=np.full(draws, shared, np.float32),
                        knots=np.array([0.0, 1.0], np.float32))
     h = 2.0  # e-folds beyond the last knot
-    delta = np.asarray(bend.at(jnp.array([1.0 + h]), jax.random.PRNGKey(3)))[:, 0]
+    steep = np.full((draws, targets), 50.0, np.float32)  # the wander's first order
+    delta = np.asarray(bend.at(jnp.array([1.0 + h]), jax.random.PRNGKey(3), steep))[:, 0]
     growth = h**3 / 3
     assert np.var(delta[:, 0]) == pytest.approx((own**2 + shared**2) * growth, rel=0.04)
     correlation = np.corrcoef(delta[:, 0], delta[:, 1])[0, 1]
@@ -243,12 +247,13 @@ def test_the_drift_keeps_bending_beyond_the_knots_and_never_turns_the_loss_up() 
     unit_level, unit_slope = drift(knots)
     level, slope = gamma * unit_level[None], gamma * unit_slope[None]
     b = beta - float(slope[0, -1])  # the reducible loss's exponent at the last knot
-    no_wander = jnp.zeros((1,))
+    no_wander, exponent = jnp.zeros((1,)), jnp.array([beta])
     h = np.array([0.01, 0.05, 1.0, 2.3, 5.0, 10.0, 30.0])
     u = jnp.asarray(1.0 + h)
-    bent = np.asarray(beyond_knots(level, slope, knots, u, no_wander, jnp.array([gamma]),
-                                   jnp.array([beta])))[:, 0]
-    straight = np.asarray(beyond_knots(level, slope, knots, u, no_wander))[:, 0]
+    bent = np.asarray(beyond_knots(level, slope, knots, u, exponent, no_wander, no_wander,
+                                   jnp.array([gamma])))[:, 0]
+    straight = np.asarray(beyond_knots(level, slope, knots, u, exponent, no_wander,
+                                       no_wander))[:, 0]
     # just beyond the knots: the pilots' curvature, gamma h^2 / 2
     np.testing.assert_allclose((bent - straight)[:2], gamma * h[:2] ** 2 / 2, rtol=0.02)
     # everywhere: the closed form of the geometric decay
@@ -257,26 +262,59 @@ def test_the_drift_keeps_bending_beyond_the_knots_and_never_turns_the_loss_up() 
     assert straight[3] < bent[3] - 0.15  # 2.3 e-folds out the slope alone falls short
     # the reducible loss ln(L - E) = ... - beta u + delta(u) never rises ...
     grid = jnp.linspace(1.0, 40.0, 400)
-    path = np.asarray(beyond_knots(level, slope, knots, grid, no_wander, jnp.array([gamma]),
-                                   jnp.array([beta])))[:, 0] - beta * np.asarray(grid)
+    path = np.asarray(beyond_knots(level, slope, knots, grid, exponent, no_wander, no_wander,
+                                   jnp.array([gamma])))[:, 0] - beta * np.asarray(grid)
     assert (np.diff(path) < 1e-5).all()  # (float32: flat to 1e-6 where it has levelled off)
     # ... where the drift carried on unchanged would: its exponent crosses zero b / gamma out
     constant = straight + gamma * h ** 2 / 2 - beta * np.asarray(u)
     assert constant[-1] > constant[3]
     # a steepening curve (gamma < 0) keeps steepening as the pilots show, gamma h^2 / 2
-    steep = np.asarray(beyond_knots(-level, -slope, knots, u, no_wander, jnp.array([-gamma]),
-                                    jnp.array([beta])))[:, 0]
+    steep = np.asarray(beyond_knots(-level, -slope, knots, u, exponent, no_wander, no_wander,
+                                    jnp.array([-gamma])))[:, 0]
     np.testing.assert_allclose(steep - np.asarray(beyond_knots(-level, -slope, knots, u,
+                                                               exponent, no_wander,
                                                                no_wander))[:, 0],
                                -gamma * h ** 2 / 2, rtol=1e-4, atol=1e-6)
-    with pytest.raises(ValueError, match="exponent"):
-        beyond_knots(level, slope, knots, u, no_wander, jnp.array([gamma]))
     # inside the knots the levels are interpolated, the same with or without the drift
     inside = jnp.array([0.5])
     np.testing.assert_allclose(
-        beyond_knots(level, slope, knots, inside, no_wander, jnp.array([gamma]),
-                     jnp.array([beta])),
-        beyond_knots(level, slope, knots, inside, no_wander))
+        beyond_knots(level, slope, knots, inside, exponent, no_wander, no_wander,
+                     jnp.array([gamma])),
+        beyond_knots(level, slope, knots, inside, exponent, no_wander, no_wander))
+
+
+def test_beyond_the_knots_the_wander_moves_the_exponent_and_never_turns_a_loss_up() -> None:
+    """A wander as large as the exponent: the walk's own continuation, ``w sqrt(h^3 / 3)``,
+    turns many draws' loss upward within ten e-folds; the wander on the exponent's logarithm
+    keeps every draw falling, with the same mean of ``ln(L - E)`` (the lognormal factor has
+    mean 1), and the fall is the integral of the exponent (quadrature against a fine grid)."""
+    draws, beta, tau = 20_000, 0.4, 0.3
+    knots = jnp.array([0.0, 1.0])
+    level = jnp.zeros((draws, 1, 2))
+    slope = jnp.full((draws, 1, 2), 0.05)  # the exponent at the last knot: 0.35
+    exponent, sd = jnp.full((draws, 1), beta), jnp.full((draws, 1), tau)
+    wander = sd * jax.random.normal(jax.random.PRNGKey(4), sd.shape)
+    grid = jnp.linspace(1.0, 11.0, 201)
+    path = np.asarray(beyond_knots(level, slope, knots, grid, exponent, wander, sd))[..., 0]
+    reducible = path - beta * np.asarray(grid)  # ln(L - E) up to a constant
+    assert (np.diff(reducible, axis=1) < 1e-5).all()
+    h = np.asarray(grid) - 1.0
+    additive = 0.05 * h + np.asarray(wander) * np.sqrt(h ** 3 / 3) - beta * h
+    assert (np.diff(additive, axis=1) > 0).any(axis=1).mean() > 0.2
+    line = 0.05 * h  # the last knot's line: the mean the wander keeps
+    standard_error = path.std(axis=0) / np.sqrt(draws)
+    assert (np.abs(path.mean(axis=0) - line) < 4 * standard_error + 1e-4).all()
+    # the fall is the integral of the exponent, steep and flat draws alike
+    b0 = jnp.array([0.35, 0.35, 0.05, 1.2])
+    gamma = jnp.array([0.1, -0.05, 0.02, 0.0])
+    w = jnp.array([0.6, -0.4, 0.3, -1.5])
+    wsd = jnp.array([0.3, 0.3, 0.3, 0.5])
+    for reach in (0.3, 2.3, 9.0):
+        fine = jnp.linspace(0.0, reach, 200_001)[:, None]
+        rate = np.asarray(exponent_beyond(b0, gamma, w, wsd, fine), np.float64)
+        integral = np.sum((rate[1:] + rate[:-1]) / 2, axis=0) * reach / 200_000
+        np.testing.assert_allclose(fall_beyond(b0, gamma, w, wsd, jnp.array([reach])),
+                                   integral, rtol=2e-3)
 
 
 def test_the_bend_is_the_walk_plus_the_drift_and_each_can_be_left_out() -> None:

@@ -13,14 +13,17 @@ prior) started at the pilots' smallest budget ``u_1``, zero and flat there, less
 least-squares line over the pilots' budgets (:func:`without_trend`: a line is what ``ln B_i``
 and ``beta_i`` already describe, so ``delta_i`` holds only the bending they cannot). A process's
 slope performs a random walk with intensity ``tau^2`` per e-fold of budget, so beyond the last
-knot ``u_K``, ``h`` e-folds out,
+knot ``u_K``, ``h`` e-folds out, to first order
 
     delta_i(u_K + h) = delta_i(u_K) + h delta_i'(u_K) + (tau_0 e_0 + tau_i e_i) sqrt(h^3 / 3),
 
 ``e_0, e_i ~ N(0, 1)``, ``tau_0`` the shared part's intensity, ``tau_i`` the language's own:
 the uncertainty grows like ``h^(3/2)``, and the shared part does not average away in a mix's
-weighted loss. Between knots ``u_k < u_{k+1}`` (``h`` apart) the
-state ``(delta, delta')`` moves by the exact transition of the process::
+weighted loss. Beyond the pilots the wander moves the logarithm of the loss's local exponent
+(:func:`exponent_beyond`), so that no draw has a loss that rises with more training.
+
+Between knots ``u_k < u_{k+1}`` (``h`` apart) the state ``(delta, delta')`` moves by the exact
+transition of the process::
 
     delta_{k+1}  = delta_k + h delta'_k + tau_i h^(3/2) / sqrt(3) * z1
     delta'_{k+1} = delta'_k + tau_i (sqrt(3) / 2 * h^(1/2) z1 + h^(1/2) / 2 * z2)
@@ -38,6 +41,7 @@ sees it. Pure functions of JAX arrays.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
@@ -103,52 +107,77 @@ def at_knots(level: Array, point_knot: Array) -> Array:
     return jnp.swapaxes(level[..., point_knot], -1, -2)
 
 
-def drift_beyond(exponent: Array, curvature: Array, h: Array) -> Array:
-    """What the exponent's drift adds to ``delta_i`` ``h`` e-folds beyond the last knot, where
-    the local exponent of the reducible loss is ``b = beta_i - delta_i'(u_K)``.
+# Gauss-Legendre nodes and weights on [0, 1] for the fall beyond the knots
+_NODES, _WEIGHTS = (np.asarray(a) / 2.0 for a in np.polynomial.legendre.leggauss(32))
+_NODES = _NODES + 0.5
 
-    Inside the pilots the drift is ``gamma_i u^2 / 2``: the exponent changes by ``-gamma_i`` per
-    e-fold. A rising exponent (``gamma_i < 0``, the curve steepening) keeps rising so,
-    ``gamma_i h^2 / 2``. A falling one (``gamma_i > 0``, the curve flattening) carried on
-    unchanged would cross zero ``b / gamma_i`` e-folds out and turn the loss upward, which no
-    longer training does; so it decays geometrically at the same initial rate,
-    ``b(h) = b exp(-gamma_i h / b)``, and the curve keeps flattening without turning::
 
-        b h (1 - (1 - exp(-x)) / x),   x = gamma_i h / b,
+def exponent_beyond(exponent: Array, curvature: Array | None, wander: Array,
+                    wander_sd: Array, h: Array) -> Array:
+    """The local exponent of the reducible loss, ``b(h) = -d ln(L_i - E_i) / du``, ``h``
+    e-folds beyond the last knot, where it is ``b = beta_i - delta_i'(u_K)`` (floored at 1e-3).
 
-    which is ``gamma_i h^2 / 2`` to first order: the pilots' own curvature at the last knot.
-    ``b`` is floored at 1e-3.
+    The exponent's drift (``curvature`` ``gamma_i``, or none) moves it as the pilots show: a
+    falling exponent (``gamma_i > 0``, the curve flattening) decays geometrically at the
+    pilots' rate, ``b exp(-gamma_i h / b)``, so it never crosses zero; a rising one keeps
+    rising, ``b - gamma_i h``. The random walk's wander ``w = sigma e`` (``e ~ N(0, 1)``,
+    ``sigma = wander_sd``) moves its logarithm::
+
+        b(h) = drifted(h) * exp(-a e - a^2 / 2),   a = sqrt(3) / 2 * sigma / b * sqrt(h),
+
+    a lognormal factor of mean 1. To first order in ``a`` the exponent falls by
+    ``sqrt(3) / 2 * w sqrt(h)``, the walk's slope on ``delta_i`` (whose level then wanders by
+    ``w sqrt(h^3 / 3)``), and the mean exponent is the drift's; but it stays positive, so no
+    draw predicts a loss that rises with more training.
     """
     b = jnp.maximum(exponent, 1e-3)
-    x = jnp.maximum(curvature, 0.0) * h / b
-    small = x < 1e-4
-    safe = jnp.where(small, 1.0, x)
-    retained = jnp.where(small, 1.0 - x / 2.0 + x ** 2 / 6.0, -jnp.expm1(-safe) / safe)
-    return jnp.where(curvature > 0.0, b * h * (1.0 - retained), curvature * h ** 2 / 2.0)
+    if curvature is None:
+        drifted = b
+    else:
+        drifted = jnp.where(curvature > 0.0, b * jnp.exp(-jnp.maximum(curvature, 0.0) * h / b),
+                            b - curvature * h)
+    a = jnp.sqrt(3.0) / 2.0 * jnp.sqrt(h) / b
+    return drifted * jnp.exp(-a * wander - (a * wander_sd) ** 2 / 2.0)
 
 
-def beyond_knots(level: Array, slope: Array, knots: Array, u: Array, wander: Array,
-                 curvature: Array | None = None, exponent: Array | None = None) -> Array:
+def fall_beyond(exponent: Array, curvature: Array | None, wander: Array, wander_sd: Array,
+                h: Array) -> Array:
+    """How far ``ln(L_i - E_i)`` falls from the last knot to ``h`` e-folds beyond it:
+    ``int_0^h b(s) ds`` with ``b`` of :func:`exponent_beyond` (32-point Gauss-Legendre in
+    ``t``, ``s = h t^2``, which makes the integrand smooth at ``s = 0``). Its mean over the
+    wander is that of the drift alone; without the drift and the wander it is ``b h``."""
+    t = jnp.asarray(_NODES, h.dtype)
+    s = h[..., None] * t ** 2
+    b = exponent_beyond(exponent[..., None], None if curvature is None else curvature[..., None],
+                        wander[..., None], wander_sd[..., None], s)
+    return jnp.sum(b * 2.0 * h[..., None] * t * jnp.asarray(_WEIGHTS, h.dtype), axis=-1)
+
+
+def beyond_knots(level: Array, slope: Array, knots: Array, u: Array, exponent: Array,
+                 wander: Array, wander_sd: Array, curvature: Array | None = None) -> Array:
     """``delta_i(u)`` for budgets ``u`` ``(budget,)`` given the knots' states; ``(..., budget,
     target)``.
 
     Below the first knot the first knot's level; between knots the level interpolated linearly
     (the pilots' own budgets are knots, so this is where predictions inside the pilots' range
-    fall); beyond the last knot the extrapolation above, with ``wander`` ``(..., target)`` the
-    draws of ``tau_0 e_0 + tau_i e_i``, shared by every budget (one path per draw: the same
-    ``e`` at every ``h``). ``curvature`` ``(..., target)``, the exponent's drift ``gamma_i``
-    (:func:`drift`), keeps bending it by :func:`drift_beyond`, which needs the law's
-    ``exponent`` ``beta_i`` ``(..., target)``.
+    fall). Beyond the last knot ``u_K``, ``h`` e-folds out, the reducible loss keeps falling at
+    the local exponent of :func:`exponent_beyond`::
+
+        delta_i(u_K + h) = delta_i(u_K) + beta_i h - int_0^h b(s) ds
+
+    (:func:`fall_beyond`), with the law's ``exponent`` ``beta_i``, ``wander`` the draws of
+    ``tau_0 e_0 + tau_i e_i`` and ``wander_sd`` their sd ``sqrt(tau_0^2 + tau_i^2)`` (all
+    ``(..., target)``; one path per draw, the same ``e`` at every ``h``) and ``curvature`` the
+    exponent's drift ``gamma_i`` (:func:`drift`) or none. Without wander and drift this is the
+    last knot's line, ``delta_i(u_K) + h delta_i'(u_K)``; the wander adds
+    ``w sqrt(h^3 / 3)`` to first order, the integrated random walk's own continuation, and
+    the drift ``gamma_i h^2 / 2``, the pilots' curvature.
     """
     h = jnp.maximum(u - knots[-1], 0.0)[:, None]  # (budget, 1)
-    last_level, last_slope = level[..., None, :, -1], slope[..., None, :, -1]
-    outside = (last_level + h * last_slope
-               + wander[..., None, :] * jnp.sqrt(h ** 3 / 3.0))
-    if curvature is not None:
-        if exponent is None:
-            raise ValueError("the drift beyond the pilots needs the law's exponent beta_i")
-        local = exponent - slope[..., -1]  # the reducible loss's exponent at the last knot
-        outside = outside + drift_beyond(local[..., None, :], curvature[..., None, :], h)
+    local = exponent - slope[..., -1]  # the reducible loss's exponent at the last knot
+    fall = fall_beyond(local[..., None, :], None if curvature is None else curvature[..., None, :],
+                       wander[..., None, :], wander_sd[..., None, :], h)
+    outside = level[..., None, :, -1] + exponent[..., None, :] * h - fall
     if knots.shape[0] > 1:
         right = jnp.clip(jnp.searchsorted(knots, u), 1, knots.shape[0] - 1)
         weight = (u - knots[right - 1]) / (knots[right] - knots[right - 1])

@@ -53,23 +53,26 @@ class Discrepancy(NamedTuple):
     knots: np.ndarray  # (knot,) ln(D / D_ref) of the pilots' distinct budgets
     curvature: np.ndarray | None = None  # (draw, target) the exponent's drift gamma_i, if fitted
 
-    def at(self, log_budget: jax.Array, rng_key: jax.Array,
-           exponent: np.ndarray | None = None) -> jax.Array:
+    def at(self, log_budget: jax.Array, rng_key: jax.Array, exponent: np.ndarray) -> jax.Array:
         """Draws of ``delta_i`` at budgets ``ln(D / D_ref)`` ``(mix,)``: ``(draw, mix,
         target)``. Zero up to the pilots' smallest budget, interpolated between their budgets,
         and beyond the largest one a fresh path of the integrated random walk, one per draw
         (its shared part one per draw, its own part one per draw and language), shared by every
-        mix, still bending by the exponent's drift where the fit has one (which needs the law's
-        ``exponent`` ``beta_i`` ``(draw, target)``:
-        :func:`climb_bayes.model.discrepancy.drift_beyond`)."""
+        mix, still bending by the exponent's drift where the fit has one; the law's
+        ``exponent`` ``beta_i`` ``(draw, target)`` sets how fast the loss falls there
+        (:func:`climb_bayes.model.discrepancy.beyond_knots`)."""
         own_key, shared_key = jax.random.split(rng_key)
-        wander = (jnp.asarray(self.sd) * jax.random.normal(own_key, self.sd.shape)
-                  + jnp.asarray(self.shared_sd)[:, None]
-                  * jax.random.normal(shared_key, self.shared_sd.shape)[:, None])
+        sd, shared_sd = jnp.asarray(self.sd), jnp.asarray(self.shared_sd)[:, None]
+        wander = (sd * jax.random.normal(own_key, self.sd.shape)
+                  + shared_sd * jax.random.normal(shared_key, self.shared_sd.shape)[:, None])
         curvature = None if self.curvature is None else jnp.asarray(self.curvature)
-        return beyond_knots(jnp.asarray(self.level), jnp.asarray(self.slope),
-                            jnp.asarray(self.knots, dtype=jnp.float32), log_budget, wander,
-                            curvature, None if exponent is None else jnp.asarray(exponent))
+        budgets, where = np.unique(np.asarray(log_budget), return_inverse=True)
+        delta = beyond_knots(jnp.asarray(self.level), jnp.asarray(self.slope),
+                             jnp.asarray(self.knots, dtype=jnp.float32),
+                             jnp.asarray(budgets, jnp.asarray(log_budget).dtype),
+                             jnp.asarray(exponent), wander, jnp.sqrt(sd ** 2 + shared_sd ** 2),
+                             curvature)
+        return delta[:, where.reshape(-1)]
 
 
 @dataclass(frozen=True)
