@@ -12,8 +12,11 @@ correctly specified, drawn by :func:`climb_bayes.data.simulated.simulate_pilots`
 every language alike so that uniform is the true optimum (``law_symmetric``,
 :func:`benchmarks.simulation.settings.symmetric_world`: the DESIGN's "risk to watch" at its
 sharpest), the law with its exponents bent beyond the largest pilot (``law_bent``,
-:class:`benchmarks.worlds.BentWorld`: what the discrepancy term must cover), or the Data Mixing
-Laws form with a budget term (``truth=dml``, misspecified). Each setting
+:class:`benchmarks.worlds.BentWorld`: what the discrepancy term must cover), the law bent by
+one draw of the fit's own prior on its error in budget (``law_prior_bent``,
+:class:`benchmarks.worlds.PriorBentWorld`: the model is right, bend included, so its intervals
+should cover at their level on average over worlds), or the Data Mixing Laws form with a budget
+term (``truth=dml``, misspecified). Each setting
 (:mod:`benchmarks.simulation.settings`) fixes the number of languages ``m``, the transfer
 (positive or negative), how many languages are scarce (available tokens ``A_i`` with at most
 ``K = 4`` epochs, so ``r_i <= K A_i / D``), and the ratio of the target budget to the largest

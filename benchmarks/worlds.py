@@ -26,6 +26,12 @@ Three kinds of truth share one interface (``predict_loss(shares, tokens)``, the
   ``beta_i + dbeta_i`` instead of ``beta_i``. It is what the model's discrepancy term
   (:mod:`climb_bayes.model.discrepancy`) is for: a bend in budget the pilots cannot see.
 
+- a truth bent as *the model itself* says curves bend, :class:`PriorBentWorld`: the CLIMB law
+  times ``exp(delta_i(u))`` with ``delta_i`` (the random walk and the exponent's drift, inside
+  the pilots and beyond) drawn from the fit's own priors. Here the model is right, bend
+  included, so its 90% intervals should cover 90% of the truth on average over worlds: the
+  correct-model check that the bend-free law worlds, at the edge of that prior, cannot give.
+
 The module also gives the truth's weighted loss at the target budget in float64 and its true
 optimal mix over ``{sum r = 1, lower <= r <= upper}`` (the package's interior-point solver on
 the true objective, polished by SLSQP from several starts; the best is kept).
@@ -39,11 +45,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
+from numpyro import handlers
 
+from climb_bayes.data.pilot_table import PilotTable
 from climb_bayes.data.simulated import World
 from climb_bayes.decide.interior import minimise_on_simplex
 from climb_bayes.decide.objectives import Problem, objective, objective_data
-from climb_bayes.model.loss_model import Law
+from climb_bayes.model.fitting import model_data
+from climb_bayes.model.loss_model import Discrepancy, Law
+from climb_bayes.model.numpyro_model import discrepancy
+from climb_bayes.model.priors import Priors
 
 Array = jax.Array
 
@@ -180,8 +191,64 @@ def draw_bent_world(rng: np.random.Generator, world: World, largest_pilot: float
     return BentWorld(world, breaks, change)
 
 
+@dataclass(frozen=True)
+class PriorBentWorld:
+    """A law world whose reducible losses bend by one draw of the model's own error in budget
+    (module docstring), with the simulator's interface; ``law`` is the bent law."""
+
+    base: World
+    law: Law  # base.law with one drawn Discrepancy
+
+    @property
+    def sigma(self) -> np.ndarray:
+        return self.base.sigma
+
+    @property
+    def sources(self) -> list[str]:
+        return self.base.sources
+
+    @property
+    def targets(self) -> list[str]:
+        return self.base.targets
+
+    @property
+    def reference(self) -> float:
+        return self.base.reference
+
+    def predict_loss(self, shares: np.ndarray, tokens: np.ndarray,
+                     rng_key: jax.Array | None = None) -> np.ndarray:
+        """True noise-free loss ``(1, mix, target)`` in float64: the bent law along its one
+        path (the same at every call)."""
+        return np.asarray(self.law.predict_loss(shares, np.atleast_1d(tokens)), np.float64)
+
+    def at_budget(self, tokens: float) -> World:
+        """The law world that equals this one at budget ``tokens`` (``B_i exp(delta_i)``)."""
+        params = self.law.at_budget(tokens)  # one draw
+        return replace(self.base, params=type(params)(*(np.asarray(p)[0] for p in params)))
+
+
+def draw_prior_bent_world(seed: int, world: World, pilots: PilotTable,
+                          priors: Priors | None = None) -> PriorBentWorld:
+    """Bend ``world`` by one draw of :func:`climb_bayes.model.numpyro_model.discrepancy` under
+    ``priors`` (the fit's defaults), at the knots of ``pilots`` (which must share the world's
+    ``D_ref``): the walks and the drift inside the pilots, and beyond them the model's own
+    continuation (:class:`climb_bayes.model.loss_model.Discrepancy`)."""
+    priors = priors or Priors()
+    data, _, reference = model_data(pilots)
+    if not np.isclose(reference, world.reference):
+        raise ValueError(f"the pilots' D_ref {reference:g} is not the world's {world.reference:g}")
+    trace = handlers.trace(handlers.seed(discrepancy, seed)).get_trace(data, priors)
+    value = {name: np.asarray(site["value"], np.float32)[None] for name, site in trace.items()}
+    drawn = Discrepancy(
+        level=value["discrepancy"], slope=value["discrepancy_slope"],
+        sd=value.get("discrepancy_sd", np.zeros((1, len(world.targets)), np.float32)),
+        shared_sd=value.get("discrepancy_shared_sd", np.zeros((1, 1), np.float32))[:, 0],
+        knots=np.asarray(data.knots, np.float32), curvature=value.get("exponent_drift"))
+    return PriorBentWorld(world, replace(world.law, bend=drawn))
+
+
 #: Any simulated truth.
-Truth = World | DMLWorld | BentWorld
+Truth = World | DMLWorld | BentWorld | PriorBentWorld
 
 
 def draw_availability(rng: np.random.Generator, m: int, target_tokens: float, scarce: int,
@@ -214,7 +281,7 @@ def truth_problem(world: Truth, target_tokens: float,
         params = DMLParams(*(jnp.asarray(p, jnp.float64) for p in world.params))
         scaled = jnp.asarray(target_tokens / world.reference, jnp.float64)
         return _dml_objective, (params, scaled, w)
-    if isinstance(world, BentWorld):
+    if isinstance(world, BentWorld | PriorBentWorld):
         world = world.at_budget(target_tokens)
     problem = Problem.at_budget(world.law, target_tokens, weights, np.zeros(1), np.ones(1))
     return objective("mean", problem.form), objective_data(problem, problem.params)

@@ -6,8 +6,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmarks.worlds import BentWorld, draw_bent_world, draw_dml_world, true_optimum
-from climb_bayes.data.simulated import draw_world
+from benchmarks.worlds import (
+    BentWorld,
+    draw_bent_world,
+    draw_dml_world,
+    draw_prior_bent_world,
+    true_optimum,
+)
+from climb_bayes.data.simulated import draw_world, simulate_pilots
+from climb_bayes.data.validation import validate_pilots
 from climb_bayes.decide.objectives import Problem
 from climb_bayes.model.law import LawParams, expected_loss, self_map
 from climb_bayes.model.loss_model import Discrepancy, Law
@@ -89,6 +96,31 @@ def test_a_bent_truth_is_a_law_at_any_one_budget() -> None:
     others = np.random.default_rng(0).dirichlet(np.ones(3), 200)
     losses = truth.predict_loss(others, np.full(200, 2e9))[0] @ weights
     assert best.value <= losses.min() + 1e-9
+
+
+def test_a_truth_bent_by_the_models_prior_is_its_draw_everywhere() -> None:
+    """One draw of the fit's own bend: at the pilots' budgets every mix's reducible loss times
+    ``exp(delta_i)`` of the drawn walk and drift (a draw with a visible bend), the same path at
+    every call, never rising with more training beyond the pilots, a law at any one budget."""
+    frame, law_world = simulate_pilots(languages=3, budgets=(3e6, 1e7, 3e7), seed=2)
+    truth = draw_prior_bent_world(5, law_world, validate_pilots(frame))
+    gamma = np.asarray(truth.law.bend.curvature)[0]
+    assert gamma.shape == (3,) and np.abs(gamma).max() > 0.01
+    shares, E = SHARES[:2], np.asarray(law_world.params.E)
+    level = np.asarray(truth.law.bend.level)[0]  # (target, knot)
+    for knot, tokens in ((0, frame["tokens"].min()), (-1, 3e7)):  # each mix's reducible loss
+        ratio = ((truth.predict_loss(shares, np.full(2, tokens)) - E)
+                 / (law_world.predict_loss(shares, np.full(2, tokens)) - E))[0]
+        np.testing.assert_allclose(ratio, np.tile(np.exp(level[:, knot]), (2, 1)), rtol=1e-4)
+    assert np.abs(level).max() > 1e-3
+    pilot = np.full(2, 3e7)
+    budgets = np.geomspace(3e7, 3e11, 30)
+    path = np.stack([truth.predict_loss(shares, np.full(2, b))[0] for b in budgets])
+    assert (np.diff(path, axis=0) < 1e-6).all()
+    np.testing.assert_array_equal(truth.predict_loss(shares, pilot),
+                                  truth.predict_loss(shares, pilot))
+    np.testing.assert_allclose(truth.at_budget(3e9).predict_loss(shares, np.full(2, 3e9)),
+                               truth.predict_loss(shares, np.full(2, 3e9)), rtol=2e-5)
 
 
 def bent(law: Law, sd: float) -> Law:

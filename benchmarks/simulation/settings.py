@@ -6,7 +6,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from benchmarks.worlds import draw_availability, draw_bent_world, draw_dml_world
+from benchmarks.worlds import (
+    draw_availability,
+    draw_bent_world,
+    draw_dml_world,
+    draw_prior_bent_world,
+)
 from climb_bayes.data.designs import climb_design
 from climb_bayes.data.pilot_table import PilotTable
 from climb_bayes.data.simulated import (
@@ -39,7 +44,8 @@ class Setting:
 
     name: str
     truth: str  # "law", "law_symmetric" (uniform is optimal), "law_bent" (the law bent
-    #             beyond the pilots) or "dml" (misspecified)
+    #             beyond the pilots), "law_prior_bent" (bent as the model's priors say) or
+    #             "dml" (misspecified)
     languages: int
     transfer_mean: float  # law: mean of b; dml: mean of t_ji (negative helps)
     transfer_sd: float
@@ -58,6 +64,8 @@ SETTINGS = {s.name: s for s in (
     Setting("law_m4_uniform_opt_100x", "law_symmetric", 4, 0.10, 0.0, 100),
     Setting("bent_m4_10x", "law_bent", 4, 0.15, 0.10, 10),
     Setting("bent_m4_100x", "law_bent", 4, 0.15, 0.10, 100),
+    Setting("prior_bent_m4_10x", "law_prior_bent", 4, 0.15, 0.10, 10),
+    Setting("prior_bent_m4_100x", "law_prior_bent", 4, 0.15, 0.10, 100),
     Setting("dml_m4_10x", "dml", 4, -0.3, 0.5, 10),
     Setting("dml_m4_scarce_100x", "dml", 4, -0.3, 0.5, 100, scarce=1),
 )}
@@ -76,14 +84,16 @@ def make_world(setting: Setting, seed: int) -> tuple[pd.DataFrame, object, np.nd
     available = draw_availability(rng, setting.languages, target, setting.scarce, MAX_EPOCHS)
     if setting.truth == "law_symmetric":
         return (*symmetric_world(setting, seed, rng), available, target)
-    if setting.truth in ("law", "law_bent"):
+    if setting.truth in ("law", "law_bent", "law_prior_bent"):
         frame, world = simulate_pilots(languages=setting.languages, budgets=PILOT_BUDGETS,
                                        checkpoints=CHECKPOINTS,
                                        transfer_mean=setting.transfer_mean,
                                        transfer_sd=setting.transfer_sd, noise=NOISE, seed=seed)
         if setting.truth == "law":
             return frame, world, available, target
-        bent = draw_bent_world(rng, world, max(PILOT_BUDGETS), target)  # the same law, bent
+        bent = (draw_bent_world(rng, world, max(PILOT_BUDGETS), target)  # the same law, bent
+                if setting.truth == "law_bent"
+                else draw_prior_bent_world(seed, world, validate_pilots(frame)))
         points = checkpoint_table(climb_design(world.sources, PILOT_BUDGETS, seed=seed),
                                   CHECKPOINTS)
         return observe(bent, points, rng), bent, available, target

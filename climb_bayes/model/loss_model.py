@@ -63,8 +63,10 @@ class Discrepancy(NamedTuple):
         (:func:`climb_bayes.model.discrepancy.beyond_knots`)."""
         own_key, shared_key = jax.random.split(rng_key)
         sd, shared_sd = jnp.asarray(self.sd), jnp.asarray(self.shared_sd)[:, None]
-        wander = (sd * jax.random.normal(own_key, self.sd.shape)
-                  + shared_sd * jax.random.normal(shared_key, self.shared_sd.shape)[:, None])
+        # float32 draws under float64 precision too: one path whatever the precision
+        wander = (sd * jax.random.normal(own_key, self.sd.shape, jnp.float32)
+                  + shared_sd * jax.random.normal(shared_key, self.shared_sd.shape,
+                                                  jnp.float32)[:, None])
         curvature = None if self.curvature is None else jnp.asarray(self.curvature)
         budgets, where = np.unique(np.asarray(log_budget), return_inverse=True)
         delta = beyond_knots(jnp.asarray(self.level), jnp.asarray(self.slope),
