@@ -230,20 +230,21 @@ class PriorBentWorld:
 def draw_prior_bent_world(seed: int, world: World, pilots: PilotTable,
                           priors: Priors | None = None) -> PriorBentWorld:
     """Bend ``world`` by one draw of :func:`climb_bayes.model.numpyro_model.discrepancy` under
-    ``priors`` (the fit's defaults), at the knots of ``pilots`` (which must share the world's
-    ``D_ref``): the walks and the drift inside the pilots, and beyond them the model's own
-    continuation (:class:`climb_bayes.model.loss_model.Discrepancy`)."""
+    ``priors`` (the fit's defaults), at the knots the fit of ``pilots`` has (give the rows it
+    fits: each run's final loss by default): the walks and the drift inside the pilots, and
+    beyond them the model's own continuation
+    (:class:`climb_bayes.model.loss_model.Discrepancy`). The knots are moved to the world's
+    ``D_ref``; the bend depends only on their spacing."""
     priors = priors or Priors()
     data, _, reference = model_data(pilots)
-    if not np.isclose(reference, world.reference):
-        raise ValueError(f"the pilots' D_ref {reference:g} is not the world's {world.reference:g}")
     trace = handlers.trace(handlers.seed(discrepancy, seed)).get_trace(data, priors)
     value = {name: np.asarray(site["value"], np.float32)[None] for name, site in trace.items()}
     drawn = Discrepancy(
         level=value["discrepancy"], slope=value["discrepancy_slope"],
         sd=value.get("discrepancy_sd", np.zeros((1, len(world.targets)), np.float32)),
         shared_sd=value.get("discrepancy_shared_sd", np.zeros((1, 1), np.float32))[:, 0],
-        knots=np.asarray(data.knots, np.float32), curvature=value.get("exponent_drift"))
+        knots=np.asarray(np.asarray(data.knots) + np.log(reference / world.reference), np.float32),
+        curvature=value.get("exponent_drift"))
     return PriorBentWorld(world, replace(world.law, bend=drawn))
 
 

@@ -103,7 +103,7 @@ def test_a_truth_bent_by_the_models_prior_is_its_draw_everywhere() -> None:
     ``exp(delta_i)`` of the drawn walk and drift (a draw with a visible bend), the same path at
     every call, never rising with more training beyond the pilots, a law at any one budget."""
     frame, law_world = simulate_pilots(languages=3, budgets=(3e6, 1e7, 3e7), seed=2)
-    truth = draw_prior_bent_world(5, law_world, validate_pilots(frame))
+    truth = draw_prior_bent_world(5, law_world, validate_pilots(frame))  # every checkpoint a knot
     gamma = np.asarray(truth.law.bend.curvature)[0]
     assert gamma.shape == (3,) and np.abs(gamma).max() > 0.01
     shares, E = SHARES[:2], np.asarray(law_world.params.E)

@@ -24,6 +24,7 @@ from climb_bayes.data.simulated import (
 )
 from climb_bayes.data.validation import validate_pilots
 from climb_bayes.errors import InputError
+from climb_bayes.model.fitting import pilot_rows
 from climb_bayes.model.law import self_map
 from climb_bayes.model.numpyro_model import reference_tokens
 
@@ -91,9 +92,10 @@ def make_world(setting: Setting, seed: int) -> tuple[pd.DataFrame, object, np.nd
                                        transfer_sd=setting.transfer_sd, noise=NOISE, seed=seed)
         if setting.truth == "law":
             return frame, world, available, target
-        bent = (draw_bent_world(rng, world, max(PILOT_BUDGETS), target)  # the same law, bent
-                if setting.truth == "law_bent"
-                else draw_prior_bent_world(seed, world, validate_pilots(frame)))
+        if setting.truth == "law_bent":  # the same law, bent
+            bent = draw_bent_world(rng, world, max(PILOT_BUDGETS), target)
+        else:  # at the knots of the rows the fit sees
+            bent = draw_prior_bent_world(seed, world, pilot_rows(validate_pilots(frame), "final"))
         points = checkpoint_table(climb_design(world.sources, PILOT_BUDGETS, seed=seed),
                                   CHECKPOINTS)
         return observe(bent, points, rng), bent, available, target
