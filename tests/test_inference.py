@@ -1,5 +1,7 @@
 """The sampler's machinery: the MAP start, the pooled mass matrix and NUTS's staged warmup."""
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,7 +10,14 @@ import numpyro.distributions as dist
 from numpyro.infer.reparam import LocScaleReparam
 from numpyro.infer.util import constrain_fn
 
-from climb_bayes.model.inference import find_map, pooled_covariance, reparameterised, run_nuts
+from climb_bayes.model.inference import (
+    centredness,
+    find_map,
+    pooled_covariance,
+    reparameterised,
+    run_nuts,
+)
+from climb_bayes.model.numpyro_model import decentred
 
 COVARIANCE = np.array([[1.0, 0.95 * 20.0], [0.95 * 20.0, 400.0]])  # sds 1 and 20, rho 0.95
 
@@ -121,3 +130,35 @@ def test_reparameterised_optima_keep_their_values_and_carry_the_laplace_covarian
     # Energies are the centred model's: its potential at the moved optimum
     flat = np.concatenate([np.ravel(moved.z[name][0]) for name in sorted(moved.z)])
     assert np.isfinite(moved.energy(flat))
+
+
+def groups(centring: np.ndarray | None = None) -> None:
+    """Two groups ``x_g ~ Normal(mu, tau)``: the first seen by 50 precise observations, the
+    second by none; sampled with centredness ``centring`` per group (default non-centred)."""
+    mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+    tau = numpyro.sample("tau", dist.LogNormal(0.0, 0.3))
+    centred = 0.0 if centring is None else jnp.asarray(centring, jnp.result_type(float))
+    with numpyro.handlers.reparam(config={"x": LocScaleReparam(centered=centred)}):
+        with numpyro.plate("group", 2):
+            x = numpyro.sample("x", dist.Normal(mu, tau))
+    numpyro.sample("y", dist.Normal(x[0], 0.05), obs=jnp.full(50, 0.7))
+
+
+def test_values_the_data_pin_down_are_centred_and_the_rest_are_not() -> None:
+    """``centredness``: the well-observed group's non-centred coordinate has Laplace variance
+    far below 1/2 and is centred; the unobserved one keeps its prior's variance 1 and is not.
+    The optimum then moves into those coordinates with its values unchanged
+    (:func:`climb_bayes.model.numpyro_model.decentred`)."""
+    found = find_map(groups, {}, jax.random.PRNGKey(0), num_starts=2)
+    choice = centredness(found, ["x", "absent"])
+    np.testing.assert_array_equal(choice["x"], [1.0, 0.0])
+    assert set(choice) == {"x"}
+    sampled = {"centring": choice["x"]}
+    moved = reparameterised(found, groups, {}, sampled,
+                            partial(decentred, centring=choice, priors={"x": ("mu", "tau")}))
+    before = constrain_fn(groups, (), {}, jax.tree.map(lambda v: v[0], found.z),
+                          return_deterministic=True)
+    after = constrain_fn(groups, (), sampled, jax.tree.map(lambda v: v[0], moved.z),
+                         return_deterministic=True)
+    np.testing.assert_allclose(after["x"], before["x"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(after["x_decentered"][0], before["x"][0], rtol=1e-5)  # centred

@@ -7,9 +7,11 @@ starts and NUTS started from it (:mod:`climb_bayes.model.inference`), the health
 other parameterisation. The result is a full ArviZ InferenceData
 (:mod:`climb_bayes.model.posterior`).
 """
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import arviz as az
 import jax
@@ -22,7 +24,13 @@ from climb_bayes.cli import choice, count, flag, names, number, positive
 from climb_bayes.data.pilot_table import PilotTable
 from climb_bayes.errors import InputError
 from climb_bayes.model.health import BROKEN, Health, assess, rank, store
-from climb_bayes.model.inference import chain_starts, find_map, reparameterised, run_nuts
+from climb_bayes.model.inference import (
+    centredness,
+    chain_starts,
+    find_map,
+    reparameterised,
+    run_nuts,
+)
 from climb_bayes.model.law import INTERACTION_FORMS, self_map
 from climb_bayes.model.numpyro_model import (
     CENTRED,
@@ -31,6 +39,7 @@ from climb_bayes.model.numpyro_model import (
     anchor_tokens,
     budget_knots,
     climb_model,
+    decentred,
     reference_tokens,
     typical_share,
 )
@@ -98,6 +107,9 @@ class Sampler:
     # a broken fit with centred transfer pairs: sample again with them non-centred and keep
     # the one with the better health verdict
     refit: bool = True
+    # centre each pooled value as far as the MAP's Laplace approximation says the pilots pin
+    # it down (climb_bayes.model.inference.centredness); false: non-centred, as law.centred says
+    partial_centring: bool = True
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> "Sampler":
@@ -122,7 +134,8 @@ class Sampler:
             map_tolerance=positive(cfg.map_tolerance, "sampler.map_tolerance",
                                    "tolerance in nats", "sampler.map_tolerance=5.0"),
             progress_bar=flag(cfg.progress_bar, "sampler.progress_bar"),
-            refit=flag(cfg.refit, "sampler.refit"))
+            refit=flag(cfg.refit, "sampler.refit"),
+            partial_centring=flag(cfg.partial_centring, "sampler.partial_centring"))
 
 
 def model_settings(form: str, centred: Iterable[str], extrapolation_sd: float
@@ -264,7 +277,13 @@ def sample_posterior(table: PilotTable, data: ModelData, loss: jax.Array, priors
                       sampler.map_max_iter)
     log.info("MAP potential energy of the %d starts (non-centred): %s", sampler.map_starts,
              np.array2string(optima.potential, precision=1))
-    optima = reparameterised(optima, climb_model, non_centred, {**model_kwargs, "loss": loss})
+    if sampler.partial_centring:
+        model_kwargs["centring"] = centredness(optima, [site for site in POOLED_SITES
+                                                        if site not in centred])
+        log.info("partial centring: %s", {site: np.round(c, 2).tolist()
+                                          for site, c in model_kwargs["centring"].items()})
+    optima = reparameterised(optima, climb_model, non_centred, {**model_kwargs, "loss": loss},
+                             partial(decentred, centring=model_kwargs.get("centring", {})))
     starts = chain_starts(optima, sampler.chains, sampler.map_tolerance,
                           np.random.default_rng(sampler.seed))
     mcmc = run_nuts(climb_model, {**model_kwargs, "loss": loss}, starts, keys[1],
@@ -276,7 +295,10 @@ def sample_posterior(table: PilotTable, data: ModelData, loss: jax.Array, priors
         keys[2], **model_kwargs)
     prior = Predictive(climb_model, num_samples=PRIOR_DRAWS)(keys[3], **model_kwargs)
     dims, coords = dims_and_coords(table, np.nonzero(np.asarray(data.self_map) == 0))
-    return az.from_numpyro(
+    idata = az.from_numpyro(
         mcmc, prior=prior, posterior_predictive=posterior_predictive, coords=coords, dims=dims,
         constant_data=constant_data(table, data),
     )
+    idata.posterior.attrs["centring"] = json.dumps(
+        {site: np.asarray(c).tolist() for site, c in model_kwargs.get("centring", {}).items()})
+    return idata

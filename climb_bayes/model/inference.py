@@ -10,7 +10,7 @@ from a good one, jittered by the Laplace approximation (:func:`chain_starts`), w
 is also the first mass matrix of NUTS (:func:`run_nuts`).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 import jax
@@ -97,10 +97,36 @@ def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: 
                      covariance=laplace_covariance(hessian_at_best), energy=energy)
 
 
+def centredness(optima: MapResult, sites: Iterable[str]) -> dict[str, np.ndarray]:
+    """Which values of each non-centred pooled site to sample centred, from the Laplace
+    approximation at the best optimum: 1 (centred) where ``Var(z) < 1/2``, else 0, with ``z``
+    the value's non-centred coordinate (site ``<site>_decentered``).
+
+    For a value ``x ~ Normal(mu, tau)`` whose likelihood alone would give it variance ``v``,
+    ``Var(z) = v / (v + tau^2)``: below 1/2 the pilots pin the value down more tightly than
+    its spread, and its non-centred coordinate would form a funnel with ``tau``; above, the
+    centred one would (Papaspiliopoulos, Roberts and Skold 2007). Each value is sampled in the
+    parameterisation that avoids its funnel. (The centredness ``1 - Var(z)`` itself, which
+    is optimal for a Gaussian with ``tau`` known, took 3x the leapfrog steps of this choice on
+    a simulated world, measured with ``benchmarks/fit_geometry.py``: ``tau`` is not known.)
+    """
+    first = jax.tree.map(lambda x: x[0], optima.z)
+    flat, unravel = ravel_pytree(first)
+    index = unravel(jnp.arange(flat.shape[0], dtype=flat.dtype))
+    variance = np.diag(optima.covariance)
+    return {site: np.where(variance[np.asarray(index[f"{site}_decentered"], int)] < 0.5,
+                           1.0, 0.0)
+            for site in sites if f"{site}_decentered" in first}
+
+
 def reparameterised(optima: MapResult, model: Callable[..., None], found_kwargs: dict[str, Any],
-                    sampled_kwargs: dict[str, Any]) -> MapResult:
+                    sampled_kwargs: dict[str, Any],
+                    translate: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+                    ) -> MapResult:
     """Optima found with ``model(**found_kwargs)``, moved into the coordinates in which NUTS
-    samples ``model(**sampled_kwargs)`` (the same model, other sites centred).
+    samples ``model(**sampled_kwargs)`` (the same model, other sites centred; ``translate``
+    gives the sampled values of sites that keep their name but not their meaning, from all
+    the values: :func:`climb_bayes.model.numpyro_model.decentred`).
 
     A hierarchical model has no mode in centred coordinates: as a spread ``tau`` shrinks to 0
     with every pooled value at the mean, the density of the pooled values grows without bound
@@ -125,6 +151,8 @@ def reparameterised(optima: MapResult, model: Callable[..., None], found_kwargs:
         def move(flat: jax.Array) -> jax.Array:
             values = constrain_fn(model, (), found_kwargs, found_unravel64(flat),
                                   return_deterministic=True)
+            if translate is not None:
+                values = values | translate(values)
             sampled = unconstrain_fn(model, (), sampled_kwargs,
                                      {name: values[name] for name in names})
             return ravel_pytree(sampled)[0]

@@ -120,6 +120,26 @@ def spread(name: str, scale: float) -> jax.Array:
 
 #: Hierarchical sites that can be sampled centred or non-centred (``law.centred``).
 POOLED_SITES = ("log_beta", "a_pair", "k_pair")
+#: The location and spread of each pooled site's prior (``None``: a location of 0).
+POOLED_PRIORS = {"log_beta": ("beta_mu", "beta_tau"), "a_pair": ("a_mu", "a_tau"),
+                 "k_pair": (None, "k_tau")}
+
+
+def decentred(values: dict[str, Any], centring: dict[str, Any],
+              priors: dict[str, tuple[str | None, str]] = POOLED_PRIORS) -> dict[str, Any]:
+    """The sampled values ``<site>_decentered`` of pooled sites sampled with centredness ``c``
+    (``numpyro.infer.reparam.LocScaleReparam``): a value ``x ~ Normal(mu, tau)`` is sampled as
+    ``x' = c mu + (x - mu) / tau^(1 - c)``, from ``Normal(c mu, tau^c)``; ``c = 0`` is the
+    non-centred ``z``, ``c = 1`` the value itself. ``values`` holds every site's value,
+    ``priors`` names each site's ``mu`` and ``tau`` sites."""
+    moved = {}
+    for site, c in centring.items():
+        location, spread = priors[site]
+        mu = 0.0 if location is None else values[location]
+        moved[f"{site}_decentered"] = c * mu + (values[site] - mu) / values[spread] ** (1.0 - c)
+    return moved
+
+
 #: The default of ``law.centred``: every pooled site non-centred. Centred transfer pairs
 #: diverged in the joint tail of small spread and small transfer (bundled example, tiny Django
 #: pilots); with the exponent's drift, centred exponents left 4 of 8000 transitions divergent
@@ -128,19 +148,23 @@ CENTRED: tuple[str, ...] = ()
 
 
 def climb_model(data: ModelData, priors: Priors, form: str = "source_saturating",
-                loss: jax.Array | None = None,
-                centred: tuple[str, ...] = CENTRED) -> None:
+                loss: jax.Array | None = None, centred: tuple[str, ...] = CENTRED,
+                centring: dict[str, Any] | None = None) -> None:
     """Priors on the law's parameters and a Student-t likelihood of the observed losses.
 
     The pooled sites in ``POOLED_SITES`` but not in ``centred`` are sampled non-centred
-    (``numpyro.infer.reparam.LocScaleReparam``). Centred is right when the pilots pin the
-    pooled values down more tightly than their spread; non-centred is right for values the
-    data barely inform, e.g. ``k_pair`` when all pilots share one budget (see ``CENTRED``).
+    (``numpyro.infer.reparam.LocScaleReparam``), or partially centred where ``centring``
+    gives a site its centredness ``c`` in ``[0, 1]`` (one per value, :func:`decentred`).
+    Centred is right when the pilots pin the pooled values down more tightly than their
+    spread; non-centred is right for values the data barely inform, e.g. ``k_pair`` when all
+    pilots share one budget (see ``CENTRED``).
     """
     n_source, n_target = data.self_map.shape
     pairs = transfer_pairs(data.self_map)
-    reparam = {site: LocScaleReparam(centered=0.0) for site in POOLED_SITES
-               if site not in centred}
+    centring = centring or {}
+    reparam = {site: LocScaleReparam(centered=jnp.asarray(centring[site], jnp.result_type(float))
+                                     if site in centring else 0.0)
+               for site in POOLED_SITES if site not in centred}
 
     with numpyro.handlers.reparam(config=reparam):
         beta_mu = numpyro.sample("beta_mu", dist.Normal(jnp.log(priors.beta_median),
