@@ -120,21 +120,10 @@ def draw_dml_world(rng: np.random.Generator, languages: Sequence[str], reference
     return DMLWorld(params, noise * rng.uniform(0.5, 1.5, m), names, names, reference)
 
 
-@dataclass(frozen=True)
-class BentWorld:
-    """A law world bent beyond a break budget (module docstring), with the simulator's
-    interface. ``law`` is the unbent law (its effective shares are the truth's: the bend
-    scales only the reducible loss)."""
+class OnLawWorld:
+    """The noise, languages and ``D_ref`` of a truth built on the law world ``base``."""
 
     base: World
-    break_tokens: np.ndarray  # (target,) D_break_i
-    exponent_change: np.ndarray  # (target,) dbeta_i
-    smoothness: float = 0.5  # s: how many e-folds the change of slope takes
-    form: str = "bent_law"
-
-    @property
-    def law(self) -> Law:
-        return self.base.law
 
     @property
     def sigma(self) -> np.ndarray:
@@ -151,6 +140,23 @@ class BentWorld:
     @property
     def reference(self) -> float:
         return self.base.reference
+
+
+@dataclass(frozen=True)
+class BentWorld(OnLawWorld):
+    """A law world bent beyond a break budget (module docstring), with the simulator's
+    interface. ``law`` is the unbent law (its effective shares are the truth's: the bend
+    scales only the reducible loss)."""
+
+    base: World
+    break_tokens: np.ndarray  # (target,) D_break_i
+    exponent_change: np.ndarray  # (target,) dbeta_i
+    smoothness: float = 0.5  # s: how many e-folds the change of slope takes
+    form: str = "bent_law"
+
+    @property
+    def law(self) -> Law:
+        return self.base.law
 
     def bend(self, tokens: np.ndarray) -> np.ndarray:
         """The factor on the reducible loss, ``(n, target)`` for ``tokens`` ``(n,)``."""
@@ -192,28 +198,12 @@ def draw_bent_world(rng: np.random.Generator, world: World, largest_pilot: float
 
 
 @dataclass(frozen=True)
-class PriorBentWorld:
+class PriorBentWorld(OnLawWorld):
     """A law world whose reducible losses bend by one draw of the model's own error in budget
     (module docstring), with the simulator's interface; ``law`` is the bent law."""
 
     base: World
     law: Law  # base.law with one drawn Discrepancy
-
-    @property
-    def sigma(self) -> np.ndarray:
-        return self.base.sigma
-
-    @property
-    def sources(self) -> list[str]:
-        return self.base.sources
-
-    @property
-    def targets(self) -> list[str]:
-        return self.base.targets
-
-    @property
-    def reference(self) -> float:
-        return self.base.reference
 
     def predict_loss(self, shares: np.ndarray, tokens: np.ndarray,
                      rng_key: jax.Array | None = None) -> np.ndarray:
