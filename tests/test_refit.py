@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.simulation.settings import SETTINGS, make_world
+from climb_bayes.data.simulated import simulate_pilots
 from climb_bayes.data.validation import validate_pilots
-from climb_bayes.model.fitting import Sampler, fit_posterior
+from climb_bayes.model.fitting import Sampler, fit_posterior, model_data, sample_posterior
 from climb_bayes.model.health import BROKEN, stored_health
 from climb_bayes.model.numpyro_model import POOLED_SITES
 from climb_bayes.model.priors import Priors
@@ -42,3 +43,23 @@ def test_a_world_of_alike_languages_is_refitted_non_centred(caplog) -> None:
         assert centred == ["log_beta", "a_pair", "k_pair"]
     health = stored_health(idata)
     assert health.verdict != BROKEN, health.line
+
+
+def test_the_refit_of_a_partially_centred_fit_reverses_each_pairs_choice() -> None:
+    """With partial centring, the refit samples every transfer pair in the parameterisation
+    the first fit did not use, value by value, and keeps the exponents' choice."""
+    frame, _ = simulate_pilots(languages=2, budgets=(1e7, 3e7), checkpoints=(1.0,), seed=3)
+    table = validate_pilots(frame, "<simulated>")
+    data, loss, _ = model_data(table)
+    sampler = Sampler(chains=1, warmup=20, samples=20, map_starts=1, progress_bar=False)
+
+    def centring(flip: tuple[str, ...]) -> dict[str, list[float]]:
+        idata = sample_posterior(table, data, loss, Priors(), "source_saturating", sampler,
+                                 (), flip)
+        return json.loads(idata.posterior.attrs["centring"])
+
+    first, again = centring(()), centring(("a_pair", "k_pair"))
+    assert set(first) == set(POOLED_SITES)
+    for site in ("a_pair", "k_pair"):
+        assert again[site] == [1.0 - c for c in first[site]]
+    assert again["log_beta"] == first["log_beta"]

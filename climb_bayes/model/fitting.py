@@ -170,7 +170,8 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
 
     With ``sampler.refit``, a broken fit is sampled again with the transfer pairs
     (``REFIT_SITES``) in the other parameterisation (centred if they were non-centred, and
-    the reverse), and the fit with the better verdict is kept (on a tie, the lower worst
+    the reverse; with ``sampler.partial_centring``, each value's choice reversed), and the fit
+    with the better verdict is kept (on a tie, the lower worst
     R-hat, a non-finite one counting as worst); ``posterior.attrs["centred"]`` records the
     sites it centred. ``extrapolation_sd`` (nats per e-fold beyond the largest pilot budget,
     >= 0) is stored with the posterior for
@@ -182,12 +183,16 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
     centred = tuple(site for site in centred if site not in uninformed)
     idata = sample_posterior(table, data, loss, priors, form, sampler, centred)
     health = assess(idata)
-    switched = tuple(sorted(set(centred).symmetric_difference(REFIT_SITES)
-                            - set(uninformed), key=POOLED_SITES.index))
+    flip = tuple(site for site in REFIT_SITES if site not in uninformed)
+    partial = sampler.partial_centring and not set(flip) & set(centred)
+    switched = centred if partial else tuple(sorted(
+        set(centred).symmetric_difference(REFIT_SITES) - set(uninformed), key=POOLED_SITES.index))
     if sampler.refit and health.verdict == BROKEN:
-        log.warning("the fit is %s with %s centred; sampling again with %s centred",
-                    health.line, list(centred), list(switched))
-        again = sample_posterior(table, data, loss, priors, form, sampler, switched)
+        log.warning("the fit is %s with %s centred; sampling again with %s", health.line,
+                    list(centred), f"the centring of {list(flip)} flipped value by value"
+                    if partial else f"{list(switched)} centred")
+        again = sample_posterior(table, data, loss, priors, form, sampler, switched,
+                                 flip if partial else ())
         health_again = assess(again)
         keep = better(health_again, health)
         log.warning("refit: %s; keeping the %s fit", health_again.line,
@@ -267,9 +272,12 @@ def better(candidate: Health, incumbent: Health) -> bool:
 
 
 def sample_posterior(table: PilotTable, data: ModelData, loss: jax.Array, priors: Priors,
-                     form: str, sampler: Sampler, centred: tuple[str, ...]) -> az.InferenceData:
+                     form: str, sampler: Sampler, centred: tuple[str, ...],
+                     flip: tuple[str, ...] = ()) -> az.InferenceData:
     """One MAP + NUTS run (``data`` and ``loss`` from :func:`model_data`) with the pooled
-    sites in ``centred`` centred: the InferenceData without provenance attributes."""
+    sites in ``centred`` centred, the others partially (``sampler.partial_centring``; the
+    sites in ``flip`` with each value's choice reversed): the InferenceData without
+    provenance attributes."""
     model_kwargs = {"data": data, "priors": priors, "form": form, "centred": centred}
     keys = jax.random.split(jax.random.PRNGKey(sampler.seed), 4)
     non_centred = {**model_kwargs, "loss": loss, "centred": ()}  # where a mode exists
@@ -278,8 +286,10 @@ def sample_posterior(table: PilotTable, data: ModelData, loss: jax.Array, priors
     log.info("MAP potential energy of the %d starts (non-centred): %s", sampler.map_starts,
              np.array2string(optima.potential, precision=1))
     if sampler.partial_centring:
-        model_kwargs["centring"] = centredness(optima, [site for site in POOLED_SITES
-                                                        if site not in centred])
+        model_kwargs["centring"] = {
+            site: 1.0 - c if site in flip else c
+            for site, c in centredness(optima, [s for s in POOLED_SITES if s not in centred]
+                                       ).items()}
         log.info("partial centring: %s", {site: np.round(c, 2).tolist()
                                           for site, c in model_kwargs["centring"].items()})
     optima = reparameterised(optima, climb_model, non_centred, {**model_kwargs, "loss": loss},
