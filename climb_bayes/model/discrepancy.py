@@ -108,8 +108,8 @@ def at_knots(level: Array, point_knot: Array) -> Array:
 
 
 # Gauss-Legendre nodes and weights on [0, 1] for the fall beyond the knots
-_NODES, _WEIGHTS = (np.asarray(a) / 2.0 for a in np.polynomial.legendre.leggauss(32))
-_NODES = _NODES + 0.5
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(32)
+_NODES, _WEIGHTS = (_NODES + 1.0) / 2.0, _WEIGHTS / 2.0
 
 
 def exponent_beyond(exponent: Array, curvature: Array | None, wander: Array,
