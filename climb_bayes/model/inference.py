@@ -36,11 +36,10 @@ class MapResult(NamedTuple):
 
 
 def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: jax.Array,
-             num_starts: int = 8, max_iter: int = 2000, jitter: float = 0.5,
-             polish_iter: int = 100) -> MapResult:
+             num_starts: int = 8, max_iter: int = 2000, jitter: float = 0.5) -> MapResult:
     """Minimise the potential energy from ``num_starts`` points near the prior: L-BFGS in
-    float64, then at most ``polish_iter`` steps of a trust-region Newton method with the exact
-    Hessian (``trust-exact``), which lands on the optimum where L-BFGS stalls short of it.
+    float64, then L-BFGS again in coordinates whitened by the exact Hessian
+    (:func:`whitened_descent`), which lands on the optimum where plain L-BFGS stalls short of it.
 
     The first start is the prior median (numpyro's ``init_to_median``); the others add
     ``Normal(0, jitter)`` noise to it in the unconstrained space. Starting where the priors
@@ -78,13 +77,9 @@ def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: 
         for start in starts:
             result = scipy.optimize.minimize(objective, start, jac=True, method="L-BFGS-B",
                                              options={"maxiter": max_iter})
-            polished = scipy.optimize.minimize(objective, result.x, jac=True, hess=hessian,
-                                               method="trust-exact",
-                                               options={"maxiter": polish_iter})
-            if polished.fun < result.fun:
-                result = polished
-            optima.append(result.x)
-            potentials.append(result.fun)
+            optimum, value = whitened_descent(objective, hessian, result.x, result.fun)
+            optima.append(optimum)
+            potentials.append(value)
         order = np.argsort(potentials)
         hessian_at_best = hessian(optima[order[0]])
     z = jax.vmap(unravel)(jnp.asarray(np.stack(optima)[order], dtype=float))
@@ -95,6 +90,43 @@ def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: 
 
     return MapResult(z=z, potential=np.asarray(potentials)[order],
                      covariance=laplace_covariance(hessian_at_best), energy=energy)
+
+
+def whitened_descent(objective: Callable[[np.ndarray], tuple[float, np.ndarray]],
+                     hessian: Callable[[np.ndarray], np.ndarray], x: np.ndarray, value: float,
+                     rounds: int = 6, max_iter: int = 1000, tolerance: float = 1e-3
+                     ) -> tuple[np.ndarray, float]:
+    """Finish a minimisation by L-BFGS in whitened coordinates, round by round.
+
+    Each round takes the Hessian ``H = V diag(lambda) V^T`` at ``x`` and minimises
+    ``f(x + T y)`` over ``y`` from 0, with ``T = V diag(max(|lambda|, 1e-2))^(-1/2)``: near an
+    optimum ``f`` is close to ``|y|^2 / 2`` there, so L-BFGS no longer crawls along the
+    potential's stiff ridges (at m = 16 languages, 664 parameters: condition numbers near
+    1e6). It stops after ``rounds`` rounds or once a round gains under ``tolerance`` nats.
+    Returns the point and its objective. One Hessian per round; a trust-region Newton method
+    (``trust-exact``) needs one per step, and at m = 16 took 130 s a start to stop 2 nats
+    short of where this stops in 23 s (``docs/results.md``, "Fit speed").
+    """
+    def whitened(y: np.ndarray, origin: np.ndarray, whiten: np.ndarray
+                 ) -> tuple[float, np.ndarray]:
+        f, gradient = objective(origin + whiten @ y)
+        return f, whiten.T @ gradient
+
+    for _ in range(rounds):
+        curvature = hessian(x)
+        if not np.all(np.isfinite(curvature)):
+            break
+        eigenvalues, vectors = np.linalg.eigh(curvature)
+        whiten = vectors / np.sqrt(np.maximum(np.abs(eigenvalues), 1e-2))
+        result = scipy.optimize.minimize(whitened, np.zeros_like(x), args=(x, whiten),
+                                         jac=True, method="L-BFGS-B",
+                                         options={"maxiter": max_iter})
+        if not result.fun < value:
+            break
+        x, gain, value = x + whiten @ result.x, value - result.fun, float(result.fun)
+        if gain < tolerance:
+            break
+    return x, value
 
 
 def centredness(optima: MapResult, sites: Iterable[str]) -> dict[str, np.ndarray]:
