@@ -100,8 +100,8 @@ class Sampler:
     max_tree_depth: int = 10
     # L-BFGS starts for the MAP estimate that initialises the chains
     map_starts: int = 8
-    # plain L-BFGS iterations before the whitened rounds (inference.whitened_descent) finish
-    map_max_iter: int = 1000
+    # L-BFGS iterations before the polish with the exact Hessian (inference.find_map)
+    map_max_iter: int = 3000
     # chains start from optima within this many nats of the best one
     map_tolerance: float = 5.0
     progress_bar: bool = True
