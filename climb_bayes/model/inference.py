@@ -208,8 +208,8 @@ def reparameterised(optima: MapResult, model: Callable[..., None], found_kwargs:
             return ravel_pytree(sampled)[0]
 
         found = np.asarray(jax.vmap(lambda z: ravel_pytree(z)[0])(optima.z), dtype=np.float64)
-        moved = np.asarray(jax.jit(jax.vmap(move))(jnp.asarray(found)))
-        jacobian = np.asarray(jax.jit(jax.jacfwd(move))(jnp.asarray(found[0])))
+        moved = np.stack([np.asarray(move(jnp.asarray(u))) for u in found])
+        jacobian = np.asarray(jax.jacfwd(move)(jnp.asarray(found[0])))
         potential_of = jax.jit(lambda flat: info.potential_fn(unravel64(flat)))
 
         def energy(flat: np.ndarray) -> float:
