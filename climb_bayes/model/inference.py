@@ -35,6 +35,14 @@ class MapResult(NamedTuple):
     energy: Callable[[np.ndarray], float]  # potential energy of a flat vector of ``z``
 
 
+#: Up to this many parameters :func:`find_map` polishes by trust-region Newton steps, above
+#: it by :func:`whitened_descent`. The Newton polish stops short of the exact optimum, which
+#: is a milder place to start NUTS from on small fits: from the exact optimum of the test
+#: suite's 3-language fit (0.6 nats lower), 300 warm-up draws ended at tree depth 10.
+NEWTON_MAX_DIM = 200
+NEWTON_STEPS = 100
+
+
 def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: jax.Array,
              num_starts: int = 8, max_iter: int = 2000, jitter: float = 0.5) -> MapResult:
     """Minimise the potential energy from ``num_starts`` points near the prior: L-BFGS in
@@ -102,14 +110,6 @@ def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: 
                      covariance=laplace_covariance(hessian_at_best), energy=energy)
 
 
-#: Up to this many parameters :func:`find_map` polishes by trust-region Newton steps, above
-#: it by :func:`whitened_descent`. The Newton polish stops short of the exact optimum, which
-#: is a milder place to start NUTS from on small fits: from the exact optimum of the test
-#: suite's 3-language fit (0.6 nats lower), 300 warm-up draws ended at tree depth 10.
-NEWTON_MAX_DIM = 200
-NEWTON_STEPS = 100
-
-
 def whitened_descent(objective: Callable[[np.ndarray], tuple[float, np.ndarray]],
                      hessian: Callable[[np.ndarray], np.ndarray], x: np.ndarray, value: float,
                      rounds: int = 6, max_iter: int = 1000, tolerance: float = 1e-3
@@ -123,7 +123,7 @@ def whitened_descent(objective: Callable[[np.ndarray], tuple[float, np.ndarray]]
     1e6). It stops after ``rounds`` rounds or once a round gains under ``tolerance`` nats.
     Returns the point and its objective. One Hessian per round; a trust-region Newton method
     (``trust-exact``) needs one per step, and at m = 16 took 130 s a start to stop 2 nats
-    short of where this stops in 23 s (``docs/results.md``, "Fit speed").
+    short of where this stops in 23 s (``docs/results.md``, "The fit").
     """
     def whitened(y: np.ndarray, origin: np.ndarray, whiten: np.ndarray
                  ) -> tuple[float, np.ndarray]:
