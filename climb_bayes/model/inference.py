@@ -19,12 +19,7 @@ import numpy as np
 import scipy.optimize
 from jax.flatten_util import ravel_pytree
 from numpyro.infer import MCMC, NUTS, init_to_median
-from numpyro.infer.util import (
-    constrain_fn,
-    initialize_model,
-    potential_energy,
-    unconstrain_fn,
-)
+from numpyro.infer.util import constrain_fn, initialize_model, unconstrain_fn
 
 #: Per-draw statistics kept from NUTS (ArviZ names them in ``sample_stats``).
 SAMPLE_STATS = ("diverging", "num_steps", "energy", "accept_prob", "potential_energy",
@@ -63,16 +58,18 @@ def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: 
     numpyro's default uniform start in ``(-2, 2)``. Returns all optima sorted by potential.
     """
     keys = jax.random.split(rng_key, 2)
-    median = prior_median(model, model_kwargs, keys[0])
-    centre, unravel = ravel_pytree(median)
+    info = initialize_model(keys[0], model, model_kwargs=model_kwargs,
+                            init_strategy=init_to_median)
+    centre, unravel = ravel_pytree(info.param_info.z)
     noise = jitter * jax.random.normal(keys[1], (num_starts, centre.shape[0]))
     starts = np.asarray(centre + noise.at[0].set(0.0), dtype=np.float64)
     optima, potentials = [], []
     with jax.enable_x64(True):  # in float32, L-BFGS stalls short of the optimum of precise data
-        _, unravel64 = ravel_pytree(jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), median))
+        _, unravel64 = ravel_pytree(jax.tree.map(lambda x: jnp.asarray(x, jnp.float64),
+                                                 info.param_info.z))
 
         def potential(flat: jax.Array) -> jax.Array:
-            return potential_energy(model, (), model_kwargs, unravel64(flat))
+            return info.potential_fn(unravel64(flat))
 
         potential_of = jax.jit(potential)
         value_and_grad = jax.jit(jax.value_and_grad(potential))
@@ -111,17 +108,6 @@ def find_map(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: 
 
     return MapResult(z=z, potential=np.asarray(potentials)[order],
                      covariance=laplace_covariance(hessian_at_best), energy=energy)
-
-
-def prior_median(model: Callable[..., None], model_kwargs: dict[str, Any], rng_key: jax.Array
-                 ) -> dict[str, jax.Array]:
-    """numpyro's ``init_to_median`` point of ``model`` (the median of 15 prior draws of each
-    site) in its unconstrained space, computed under ``jax.jit``. Called outside it,
-    ``initialize_model`` runs the model operation by operation and compiles each of them on
-    its own: 15 s at m = 4 languages against 5 s compiled as one program."""
-    return jax.jit(lambda key: initialize_model(key, model, model_kwargs=model_kwargs,
-                                                init_strategy=init_to_median).param_info.z
-                   )(rng_key)
 
 
 def whitened_descent(objective: Callable[[np.ndarray], tuple[float, np.ndarray]],
@@ -202,13 +188,15 @@ def reparameterised(optima: MapResult, model: Callable[..., None], found_kwargs:
     Laplace covariance to ``J S J^T`` with ``J`` the Jacobian of ``T`` at the best optimum.
     """
     found_flat, found_unravel = ravel_pytree(jax.tree.map(lambda x: x[0], optima.z))
-    median = prior_median(model, sampled_kwargs, jax.random.PRNGKey(0))
-    names = tuple(median)
-    _, unravel = ravel_pytree(median)
+    info = initialize_model(jax.random.PRNGKey(0), model, model_kwargs=sampled_kwargs,
+                            init_strategy=init_to_median)
+    names = tuple(info.param_info.z)
+    _, unravel = ravel_pytree(info.param_info.z)
     with jax.enable_x64(True):
         _, found_unravel64 = ravel_pytree(jax.tree.map(lambda x: jnp.asarray(x, jnp.float64),
                                                        found_unravel(found_flat)))
-        _, unravel64 = ravel_pytree(jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), median))
+        _, unravel64 = ravel_pytree(jax.tree.map(lambda x: jnp.asarray(x, jnp.float64),
+                                                 info.param_info.z))
 
         def move(flat: jax.Array) -> jax.Array:
             values = constrain_fn(model, (), found_kwargs, found_unravel64(flat),
@@ -220,10 +208,9 @@ def reparameterised(optima: MapResult, model: Callable[..., None], found_kwargs:
             return ravel_pytree(sampled)[0]
 
         found = np.asarray(jax.vmap(lambda z: ravel_pytree(z)[0])(optima.z), dtype=np.float64)
-        moved = np.asarray(jax.jit(jax.vmap(move))(jnp.asarray(found)))
-        jacobian = np.asarray(jax.jit(jax.jacfwd(move))(jnp.asarray(found[0])))
-        potential_of = jax.jit(lambda flat: potential_energy(model, (), sampled_kwargs,
-                                                             unravel64(flat)))
+        moved = np.stack([np.asarray(move(jnp.asarray(u))) for u in found])
+        jacobian = np.asarray(jax.jacfwd(move)(jnp.asarray(found[0])))
+        potential_of = jax.jit(lambda flat: info.potential_fn(unravel64(flat)))
 
         def energy(flat: np.ndarray) -> float:
             with jax.enable_x64(True):
