@@ -45,11 +45,14 @@ def predictive_losses(posterior: Posterior, mean: jax.Array, tokens: np.ndarray,
                       rng_key: jax.Array) -> jax.Array:
     """Draws of a new run's observed loss, same shape as ``mean`` ``(sample, mix, target)``,
     the mixes at budgets ``tokens`` ``(mix,)``: ``mean + u + sigma(D) * StudentT(nu)``, with
-    ``sigma(D)`` the noise at that budget (:meth:`Posterior.noise_sd`) and ``u`` a new run's
-    offset (:func:`climb_bayes.model.numpyro_model.run_effect`, correlated across languages)
-    when the fit has one."""
+    ``sigma(D)`` the noise at that budget (:meth:`Posterior.noise_sd`; Gaussian where ``nu``
+    is infinite) and ``u`` a new run's offset
+    (:func:`climb_bayes.model.numpyro_model.run_likelihood`, correlated across languages;
+    its slope is zero at its last checkpoint, the target) when the fit has one."""
     noise_key, run_key = jax.random.split(rng_key)
-    noise = jax.random.t(noise_key, jnp.asarray(posterior.nu)[:, None, None], mean.shape)
+    nu = jnp.asarray(posterior.nu)[:, None, None]
+    noise = jnp.where(jnp.isinf(nu), jax.random.normal(noise_key, mean.shape),
+                      jax.random.t(noise_key, jnp.where(jnp.isinf(nu), 1.0, nu), mean.shape))
     observed = mean + jnp.asarray(posterior.noise_sd(tokens)) * noise
     if posterior.run_sd is None:
         return observed

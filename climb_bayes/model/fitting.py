@@ -41,6 +41,7 @@ from climb_bayes.model.numpyro_model import (
     climb_model,
     decentred,
     reference_tokens,
+    run_slots,
     typical_share,
 )
 from climb_bayes.model.posterior import constant_data, dims_and_coords, provenance
@@ -65,6 +66,10 @@ def model_data(table: PilotTable, run_effect: bool = True
     knots, point_knot = budget_knots(arrays.point_tokens / reference)
     anchor = anchor_tokens(point_shares, arrays.point_tokens / reference, arrays.obs_point,
                            arrays.obs_target, sources_targets)
+    with_effect = run_effect and np.bincount(arrays.point_run).max() > 1
+    slots, lag = (run_slots(arrays.point_run[arrays.obs_point], arrays.point_tokens[
+        arrays.obs_point], arrays.obs_target) if with_effect
+        else (np.zeros((0, 0), int), np.zeros(len(arrays.loss))))
     data = ModelData(
         shares=jnp.asarray(point_shares, dtype=jnp.float32),
         tokens_scaled=jnp.asarray(arrays.point_tokens / reference, dtype=jnp.float32),
@@ -75,8 +80,8 @@ def model_data(table: PilotTable, run_effect: bool = True
         typical_share=jnp.asarray(typical_share(arrays.run_shares), dtype=jnp.float32),
         knots=jnp.asarray(knots, dtype=jnp.float32), point_knot=jnp.asarray(point_knot),
         point_run=jnp.asarray(arrays.point_run),
-        run_count=(len(arrays.run_ids)
-                   if run_effect and np.bincount(arrays.point_run).max() > 1 else 0),
+        run_count=len(arrays.run_ids) if with_effect else 0,
+        run_slots=jnp.asarray(slots), obs_lag=jnp.asarray(lag, dtype=jnp.float32),
     )
     return data, jnp.asarray(arrays.loss, dtype=jnp.float32), reference
 
@@ -200,7 +205,8 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
                     "second" if keep else "first")
         if keep:
             idata, centred, health = again, switched, health_again
-    idata.posterior.attrs.update(provenance(table, reference, form, priors.nu, config_yaml,
+    nu = np.inf if data.run_count else priors.nu  # with a run effect the noise is Gaussian
+    idata.posterior.attrs.update(provenance(table, reference, form, nu, config_yaml,
                                             extrapolation_sd, centred))
     store(idata, health)
     return idata

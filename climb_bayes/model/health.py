@@ -49,7 +49,7 @@ CHECKED_SITES = ("E", "B", "beta", "eta", "sigma", "noise_budget_exponent", "nu"
                  "beta_mu", "beta_tau", "a_mu", "a_tau", "k_tau",
                  "discrepancy_scale", "discrepancy_sd", "discrepancy_shared_sd",
                  "exponent_drift_mean", "exponent_drift",
-                 "run_sd")
+                 "run_sd", "run_slope_sd")
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,7 @@ from climb_bayes.model.numpyro_model import (
 
 TARGET_SITES = ("E", "B", "beta", "eta", "sigma", "log_beta", "log_beta_decentered",
                 "discrepancy_sd", "discrepancy_sd_offset", "exponent_drift",
-                "exponent_drift_offset", "run_sd")
-RUN_SITES = ("run_offset", "run_effect")
+                "exponent_drift_offset", "run_sd", "run_slope_sd")
 KNOT_SITES = ("discrepancy", "discrepancy_slope")
 MATRIX_SITES = ("a", "k", "self_map")
 PAIR_SITES = ("a_pair", "k_pair", "a_pair_decentered", "k_pair_decentered")
@@ -64,6 +63,7 @@ def dims_and_coords(table: PilotTable, pairs: tuple[np.ndarray, np.ndarray]
     coords = {
         "source": sources, "target": targets, "language": languages,
         "run": list(arrays.run_ids), "obs": np.arange(len(arrays.loss)),
+        "run_slot": np.arange(np.bincount(arrays.point_run[arrays.obs_point]).max()),
         "pair": [f"{sources[s]}->{targets[t]}" for s, t in zip(*pairs, strict=True)],
         "loss_part": ["irreducible", "reducible_at_anchor"],
         "budget_knot": knots, "budget_step": np.arange(len(knots) - 1),
@@ -78,7 +78,7 @@ def dims_and_coords(table: PilotTable, pairs: tuple[np.ndarray, np.ndarray]
         "discrepancy_innovation": ["target", "budget_step", "innovation"],
         "discrepancy_shared_innovation": ["shared", "budget_step", "innovation"],
         "knot_log_budget": ["budget_knot"],
-        **{site: ["run", "target"] for site in RUN_SITES},
+        "run_noise": ["run", "run_slot"],
         "run_correlation": ["target", "other_target"],
         "run_shares": ["run", "source"], "obs_run": ["obs"], "obs_tokens": ["obs"],
         "obs_language": ["obs"], "loss_scale": ["target"], "anchor_tokens": ["target"],
@@ -128,7 +128,7 @@ class Posterior:
 
     law: Law  # the parameters, D_ref, form, languages and the learned error in budget
     sigma: np.ndarray  # (draw, target) observation noise at the reference budget D_ref
-    nu: np.ndarray  # (draw,) its Student-t degrees of freedom
+    nu: np.ndarray  # (draw,) its Student-t degrees of freedom (inf: Gaussian)
     idata: az.InferenceData
     health: Health  # the fit's verdict (climb_bayes.model.health)
     run_sd: np.ndarray | None = None  # (draw, target) spread of a run's offset, when fitted

@@ -100,12 +100,18 @@ class Priors:
     # 0.034-0.050 across curves), about twice that on the reducible part. 0 leaves it out.
     exponent_drift_scale: float = 0.1
     exponent_drift_spread: float = 0.5
-    # The run effect (used when some run has several checkpoints, checkpoints=all): each run's
-    # offset u_s ~ MultivariateNormal(0, diag(rho) Omega diag(rho)) on all its checkpoints,
-    # rho_i ~ HalfNormal(run_sd_fraction * loss_scale_i), Omega ~ LKJ(run_correlation), so one
-    # run's checkpoints weigh as one run's evidence. 0.02: a run's luck is worth about as much
-    # as the observation noise (sigma_fraction); 0 leaves the effect out.
+    # The run effect (used when some run has several checkpoints, checkpoints=all), integrated
+    # out (numpyro_model.run_likelihood): each run's offset u_s ~ MultivariateNormal(0,
+    # diag(rho) Omega diag(rho)) on all its checkpoints, rho_i ~ HalfNormal(run_sd_fraction *
+    # loss_scale_i), Omega ~ LKJ(run_correlation), plus its own slope in budget v_si ln(D /
+    # D_last), v_si ~ Normal(0, psi_i), psi_i ~ HalfNormal(run_slope_fraction * loss_scale_i),
+    # zero at the run's last checkpoint, so one run's checkpoints weigh as one run's evidence.
+    # 0.02: a run's luck is worth about as much as the observation noise (sigma_fraction);
+    # 0.01: a run's curve may leave the law's by about a percent of its loss per e-fold
+    # (docs/extrapolation.md has what the fit finds on Data Mixing Laws' 70M RedPajama runs).
+    # run_sd_fraction = 0 leaves the effect out.
     run_sd_fraction: float = 0.02
+    run_slope_fraction: float = 0.01
     run_correlation: float = 2.0
 
     @classmethod
