@@ -50,9 +50,8 @@ def predictive_losses(posterior: Posterior, mean: jax.Array, tokens: np.ndarray,
     (:func:`climb_bayes.model.numpyro_model.run_likelihood`, correlated across languages;
     its slope is zero at its last checkpoint, the target) when the fit has one."""
     noise_key, run_key = jax.random.split(rng_key)
-    nu = jnp.asarray(posterior.nu)[:, None, None]
-    noise = jnp.where(jnp.isinf(nu), jax.random.normal(noise_key, mean.shape),
-                      jax.random.t(noise_key, jnp.where(jnp.isinf(nu), 1.0, nu), mean.shape))
+    noise = (jax.random.normal(noise_key, mean.shape) if np.isinf(posterior.nu).all()
+             else jax.random.t(noise_key, jnp.asarray(posterior.nu)[:, None, None], mean.shape))
     observed = mean + jnp.asarray(posterior.noise_sd(tokens)) * noise
     if posterior.run_sd is None:
         return observed

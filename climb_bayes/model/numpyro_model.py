@@ -358,8 +358,7 @@ def run_likelihood(data: ModelData, priors: Priors, mean: jax.Array, scale: jax.
     slot = jnp.minimum(data.run_slots, n_obs - 1)
     target, lag = data.obs_target[slot], jnp.where(real, data.obs_lag[slot], 0.0)
     shared = rho[:, None] * omega
-    covariance = (jnp.sum(shared[:, None, :] * shared[None, :, :], axis=-1)[
-        target[..., :, None], target[..., None, :]]
+    covariance = ((shared @ shared.T)[target[..., :, None], target[..., None, :]]
                   + lag[..., :, None] * lag[..., None, :]
                   * jnp.where(target[..., :, None] == target[..., None, :],
                               psi[target][..., None] ** 2, 0.0))
@@ -371,13 +370,13 @@ def run_likelihood(data: ModelData, priors: Priors, mean: jax.Array, scale: jax.
     if loss is None:
         z = numpyro.sample("run_noise", dist.Normal(0.0, 1.0).expand(list(slot.shape))
                            .to_event(2))
-        drawn = mean[slot] + jnp.sum(factor * z[:, None, :], axis=-1)
+        drawn = mean[slot] + jnp.einsum("rab,rb->ra", factor, z)
         numpyro.deterministic("loss", jnp.zeros(n_obs).at[data.run_slots].set(drawn,
                                                                             mode="drop"))
         return
     residual = jnp.where(real, loss[slot] - mean[slot], 0.0)
     z = forward_substitution(factor, residual)
-    given_earlier = mean[slot] + jnp.sum(jnp.tril(factor, -1) * z[:, None, :], axis=-1)
+    given_earlier = mean[slot] + jnp.einsum("rab,rb->ra", jnp.tril(factor, -1), z)
     loc = jnp.zeros(n_obs).at[data.run_slots].set(given_earlier, mode="drop")
     conditional_sd = jnp.ones(n_obs).at[data.run_slots].set(
         jnp.diagonal(factor, axis1=-2, axis2=-1), mode="drop")
