@@ -180,8 +180,12 @@ def bench(log: Path, fit_until_steps: int, targets: list[str], sampler: Sampler,
               "fit_until_steps": fit_until_steps, "targets": " ".join(table.targets),
               "runs": table.frame["run_id"].nunique(), "fit_rows": len(table.frame)}
     posterior = posterior_predictions(idata, held_out, table.sources, table.targets)
+    drift = (f"{priors.exponent_drift_scale:g}" if priors.exponent_drift_centre == 0
+             and priors.exponent_drift_spread == Priors.exponent_drift_spread
+             else f"{priors.exponent_drift_centre:g}+-{priors.exponent_drift_scale:g}"
+                  f"x{priors.exponent_drift_spread:g}")
     method = (f"posterior(discrepancy={priors.discrepancy_scale:g},"
-              f"drift={priors.exponent_drift_scale:g},run_sd={priors.run_sd_fraction:g})")
+              f"drift={drift},run_sd={priors.run_sd_fraction:g})")
     rows = [{**common, "method": method, "health": health.verdict, "seconds": seconds,
              "chains": sampler.chains, "samples": sampler.samples, **score}
             for score in scores(posterior, fit_until)]
@@ -208,6 +212,12 @@ def main() -> None:
                         default=Priors.exponent_drift_scale,
                         help="prior scale of the exponent's drift (0: none; both 0: the law "
                              "alone)")
+    parser.add_argument("--exponent-drift-centre", type=float,
+                        default=Priors.exponent_drift_centre,
+                        help="prior centre of the exponent's drift")
+    parser.add_argument("--exponent-drift-spread", type=float,
+                        default=Priors.exponent_drift_spread,
+                        help="spread of the languages' drifts, / the drift's scale")
     parser.add_argument("--run-sd-fraction", type=float, default=Priors.run_sd_fraction,
                         help="prior scale of each run's offset, / the loss scale (0: none)")
     parser.add_argument("--save-posterior", type=Path, default=None,
@@ -225,6 +235,8 @@ def main() -> None:
     numpyro.set_host_device_count(sampler.chains)
     priors = Priors(discrepancy_scale=args.discrepancy_scale,
                     exponent_drift_scale=args.exponent_drift_scale,
+                    exponent_drift_centre=args.exponent_drift_centre,
+                    exponent_drift_spread=args.exponent_drift_spread,
                     run_sd_fraction=args.run_sd_fraction)
     if args.diagnose:
         diagnose(fit_table(args.log, args.fit_until, args.targets)[0], priors, sampler)

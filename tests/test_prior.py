@@ -16,7 +16,7 @@ from climb_bayes.cli import CONFIG_DIR
 from climb_bayes.data.simulated import simulate_pilots
 from climb_bayes.data.validation import validate_pilots
 from climb_bayes.model.fitting import Sampler, model_data
-from climb_bayes.model.law import INTERACTION_FORMS, LawParams, effective_share
+from climb_bayes.model.law import INTERACTION_FORMS, LawParams, effective_share, expected_loss
 from climb_bayes.model.numpyro_model import (
     CENTRED,
     POOLED_SITES,
@@ -175,32 +175,65 @@ def test_an_evaluation_only_target_is_anchored_at_its_effective_tokens(evaluatio
 
 def test_scaling_the_transfer_into_an_evaluation_only_target_leaves_its_losses(
         evaluation_only) -> None:
-    """The ridge an evaluation-only target cannot see past: the transfer into it times ``c``,
-    with the sampled loss at the anchor fixed, predicts the same losses (the likelihood is
-    flat along a straight line in the transfer)."""
-    data, priors = evaluation_only, Priors(discrepancy_scale=0.0)
+    """The ridge an evaluation-only target cannot see past, in the law itself: the transfer
+    into it (``a`` and ``k``) times ``c`` and ``B`` times ``c ** beta`` predict the same
+    losses, while the other targets' losses do move."""
+    data = evaluation_only
     draw = {name: value[0] for name, value in Predictive(climb_model, num_samples=1)(
-        jax.random.PRNGKey(4), data=data, priors=priors).items()}
-    into_french = transfer_pairs(np.asarray(data.self_map))[1] == 2
-    draw["a_pair"] = np.where(into_french, np.abs(draw["a_pair"]) + 0.2, draw["a_pair"])
-    french = np.asarray(data.obs_target) == 2
+        jax.random.PRNGKey(4), data=data, priors=Priors(discrepancy_scale=0.0)).items()}
+    params = LawParams(**{name: np.asarray(draw[name], dtype=np.float64)
+                          for name in LawParams._fields})
+    params = params._replace(a=np.abs(params.a) + 0.2 * (1 - np.asarray(data.self_map)))
 
-    def traced(c: float) -> dict:
-        scaled = {**draw, "a_pair": np.where(into_french, c, 1.0) * draw["a_pair"],
-                  "k_pair": np.where(into_french, c, 1.0) * draw["k_pair"]}
-        sites = {name: scaled[name] for name in ("beta_mu", "beta_tau", "eta", "sigma",
-                                                 "log_beta", "a_mu", "a_tau", "k_tau",
-                                                 "a_pair", "k_pair", "loss_split")}
+    def losses(c: np.ndarray) -> np.ndarray:
+        scaled = params._replace(a=params.a * c, k=params.k * c, B=params.B * c ** params.beta)
+        return np.asarray(expected_loss(scaled, data.shares, data.tokens_scaled,
+                                        data.self_map))
+
+    once = losses(np.ones(3))
+    np.testing.assert_allclose(losses(np.array([1.0, 1.0, 3.0])), once, rtol=1e-4)
+    assert np.ptp(once[:, 2]) > 0.01  # the mixes differ
+    assert np.abs(losses(np.array([3.0, 1.0, 1.0])) - once).max() > 0.01
+
+
+def test_the_model_fixes_the_mean_transfer_into_an_evaluation_only_target(
+        evaluation_only) -> None:
+    """So the model measures only how the sources of an evaluation-only target compare: the
+    transfer the law uses into it has the mean ``a_mean`` over its sources in every prior draw,
+    and a common shift of ``a_pair`` into it changes neither that transfer nor any loss, while
+    a shift of one pair does (``measured_transfer``)."""
+    data, priors = evaluation_only, Priors(discrepancy_scale=0.0)
+    draws = Predictive(climb_model, num_samples=50)(jax.random.PRNGKey(4), data=data,
+                                                    priors=priors)
+    sources, targets = transfer_pairs(np.asarray(data.self_map))
+    into_french = targets == 2
+    eta = np.asarray(draws["eta"], dtype=np.float64)[:, 2:]
+    s0 = float(data.typical_share)
+    used = np.asarray(draws["a"], dtype=np.float64)[:, sources[into_french], 2] * (
+        (1 - np.exp(-eta * s0)) / (eta * s0))
+    np.testing.assert_allclose(used.mean(axis=1), priors.a_mean, rtol=1e-4)
+    trained = np.asarray(draws["a"])[:, sources[~into_french], targets[~into_french]]
+    assert np.ptp(trained.mean(axis=1)) > 0.05  # into trained targets the mean is free
+    draw = {name: value[0] for name, value in draws.items()}
+
+    def traced(shift: np.ndarray) -> dict:
+        sites = {name: draw[name] for name in ("beta_mu", "beta_tau", "eta", "sigma",
+                                                "log_beta", "a_mu", "a_tau", "k_tau",
+                                                "k_pair", "loss_split")}
+        sites["a_pair"] = draw["a_pair"] + shift
         model = numpyro.handlers.substitute(numpyro.handlers.seed(climb_model, 0), sites)
         return numpyro.handlers.trace(model).get_trace(data=data, priors=priors,
                                                        centred=POOLED_SITES)
 
-    once, thrice = traced(1.0), traced(3.0)
-    np.testing.assert_allclose(thrice["loss"]["fn"].loc, once["loss"]["fn"].loc, rtol=1e-4)
-    beta = float(draw["beta"][2])
-    assert float(thrice["B"]["value"][2]) == pytest.approx(
-        3.0 ** beta * float(once["B"]["value"][2]), rel=1e-4)
-    assert np.ptp(np.asarray(once["loss"]["fn"].loc)[french]) > 0.01  # the mixes differ
+    once = traced(np.zeros(len(targets)))
+    common = traced(np.where(into_french, 0.7, 0.0))
+    np.testing.assert_allclose(common["loss"]["fn"].loc, once["loss"]["fn"].loc, rtol=1e-5)
+    np.testing.assert_allclose(common["a"]["value"], once["a"]["value"], rtol=1e-5,
+                               atol=1e-7)
+    one = traced(np.where(np.arange(len(targets)) == np.flatnonzero(into_french)[0], 0.7, 0.0))
+    french = np.asarray(data.obs_target) == 2
+    assert np.abs(np.asarray(one["loss"]["fn"].loc - once["loss"]["fn"].loc)[french]
+                  ).max() > 1e-3
 
 
 def fit_config(*overrides: str) -> DictConfig:

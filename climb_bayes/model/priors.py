@@ -100,6 +100,8 @@ class Priors:
     # 0.034-0.050 across curves), about twice that on the reducible part. 0 leaves it out.
     exponent_drift_scale: float = 0.1
     exponent_drift_spread: float = 0.5
+    # The prior's centre for gamma: 0 lets the curves bend either way alike.
+    exponent_drift_centre: float = 0.0
     # The run effect (used when some run has several checkpoints, checkpoints=all), integrated
     # out (numpyro_model.run_likelihood): each run's offset u_s ~ MultivariateNormal(0,
     # diag(rho) Omega diag(rho)) on all its checkpoints, rho_i ~ HalfNormal(run_sd_fraction *
