@@ -24,6 +24,9 @@ of different kinds, web, code, science, books and law) and:
 
    - ``coverage_90``: the share of held-out losses inside the 90% predictive interval of a new
      observed loss (:func:`climb_bayes.predict.predictive_losses`);
+   - ``scaled_error_rms``: the root mean square of each error in units of the sd its 90%
+     interval implies, ``(predicted - observed) / ((q95 - q05) / 3.29)``: 1 when the
+     intervals are as wide as the errors are large, below 1 when too wide;
    - ``mae`` and ``bias``: mean absolute and mean signed error (predicted minus observed) of
      the posterior mean of the noise-free loss;
    - ``rank_correlation``: Spearman's rho across the 42 mixes between the predicted and the
@@ -50,6 +53,7 @@ import numpyro
 import pandas as pd
 from scipy.stats import spearmanr
 
+from benchmarks.real.evaluation import NORMAL_Q95
 from benchmarks.records import append_row, commit
 from climb_bayes.data.checkpoint_log import TOKENS_PER_STEP, read_checkpoint_log
 from climb_bayes.data.pilot_table import SHARE_PREFIX, PilotTable
@@ -115,9 +119,13 @@ def scores(table: pd.DataFrame, fit_until: float) -> list[dict]:
     for tokens, at in table.groupby("tokens"):
         error = at["predicted"] - at["loss"]
         per_mix = at.groupby("run_id")[["predicted", "loss"]].mean()
+        intervals = "q05" in at
         row = {"budget_ratio": tokens / fit_until, "tokens": tokens, "held_out_losses": len(at),
-               "coverage_90": (at["loss"].between(at["q05"], at["q95"]).mean()
-                               if "q05" in at else np.nan),
+               "coverage_90": at["loss"].between(at["q05"], at["q95"]).mean()
+               if intervals else np.nan,
+               "scaled_error_rms": float(np.sqrt(np.mean(
+                   (error / ((at["q95"] - at["q05"]) / (2 * NORMAL_Q95))) ** 2)))
+               if intervals else np.nan,
                "mae": float(error.abs().mean()), "bias": float(error.mean()),
                "rank_correlation": (float(spearmanr(per_mix["predicted"],
                                                     per_mix["loss"]).statistic)
@@ -245,8 +253,9 @@ def main() -> None:
                      args.save_posterior):
         table = append_row(row, args.output)
     shown = table.tail(len(table) if len(table) < 40 else 40)
-    print(shown[["method", "fit_until_steps", "budget_ratio", "coverage_90", "mae", "bias",
-                 "rank_correlation"]].to_string(index=False, float_format="{:.3f}".format))
+    columns = ["method", "fit_until_steps", "budget_ratio", "coverage_90", "scaled_error_rms",
+               "mae", "bias", "rank_correlation"]
+    print(shown[columns].to_string(index=False, float_format="{:.3f}".format))
     print(f"appended to {args.output}")
 
 

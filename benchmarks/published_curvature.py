@@ -1,6 +1,8 @@
 """How much published loss curves bend in budget: the source of the exponent's drift prior.
 
     python -m benchmarks.published_curvature --logs mixinglaws/data/RedPajama
+    python -m benchmarks.published_curvature --logs mixinglaws/data/RedPajama \
+        --domains Pile-CC Github ArXiv Books3 FreeLaw     # the external benchmark's targets
 
 Reads Data Mixing Laws' RedPajama loss files of the 160M, 305M and 410M models (github
 yegcjs/mixinglaws; the 70M runs are left out: ``benchmarks/external_extrapolation.py`` scores
@@ -11,9 +13,12 @@ and evaluated domain) with checkpoints spanning ``--first`` to ``--last`` steps 
 
 by least squares and reports, per model size, the mean and sd across curves of the curvature
 ``c2`` (how fast the exponent of ``L`` against ``D`` falls per e-fold; positive: the curve
-flattens), of the slope ``c1``, and of the residual sd. The reducible part ``L - E`` bends
-about twice as fast as ``ln L`` where ``E`` is about half the loss, which is where
-``law.priors.exponent_drift_scale`` (0.1) comes from.
+flattens), of the slope ``c1``, and of the residual sd. A pure power law in the reducible
+part ``R = L - E`` with exponent ``b`` already bends ``ln L`` by ``f (1 - f) b^2``, ``f = R /
+L``; what ``ln L`` bends beyond that, divided by ``f``, is the reducible part's own bend
+``gamma``, and ``gamma / b`` the fraction by which its exponent falls per e-fold, the ``g``
+of ``law.priors.exponent_drift_centre`` and ``exponent_drift_scale``
+(:class:`climb_bayes.model.priors.Priors` has the numbers).
 
 What bends beyond each curve's own parabola is the random walk's
 (``law.priors.discrepancy_scale``): per size, :func:`walk_intensity` finds the intensity
@@ -115,15 +120,21 @@ def main() -> None:
                         help="Data Mixing Laws' data/RedPajama directory")
     parser.add_argument("--first", type=int, default=10_000, help="first step of the window")
     parser.add_argument("--last", type=int, default=30_000, help="last step of the window")
+    parser.add_argument("--domains", nargs="+", default=None,
+                        help="only these evaluated domains (default: all of them)")
     parser.add_argument("--output", type=Path,
                         default=REPO / "benchmarks" / "results" / "published_curvature.csv")
     args = parser.parse_args()
     for size in SIZES:
         log = read_checkpoint_log(args.logs / f"{size}.txt", normalise=True)
+        if args.domains:
+            log = log[log["language"].isin(args.domains)]
         fits = curve_fits(log, args.first, args.last)
         tau, low, high = walk_intensity(*curve_matrix(log, args.first, args.last))
         row = {"commit": commit(), "model": size, "first_step": args.first,
-               "last_step": args.last, "curves": len(fits),
+               "last_step": args.last,
+               "domains": " ".join(args.domains) if args.domains else "all",
+               "curves": len(fits),
                **{f"{column}_{stat}": getattr(fits[column], stat)()
                   for column in ("curvature", "slope", "residual_sd")
                   for stat in ("mean", "std")},
