@@ -344,6 +344,26 @@ def test_the_bend_is_the_walk_plus_the_drift_and_each_can_be_left_out() -> None:
     assert "exponent_drift" not in walk and np.std(walk["discrepancy"]) > 1e-3
 
 
+def test_the_drift_is_a_fraction_of_each_exponent() -> None:
+    """``gamma_i = beta_i g_i``: over 4000 prior draws ``g_i = gamma_i / beta_i`` has the mean
+    ``exponent_drift_centre`` and the sd ``scale * sqrt(1 + spread^2)`` whatever ``beta_i``
+    (independent of it: correlation near 0), while ``gamma_i`` itself grows with ``beta_i``."""
+    frame, _ = simulate_pilots(languages=3, budgets=(1e7, 3e7, 1e8), checkpoints=(1.0,), seed=1)
+    data, _, _ = model_data(validate_pilots(frame, "<simulated>"))
+    priors = Priors(run_sd_fraction=0.0, discrepancy_scale=0.0)
+    draws = Predictive(climb_model, num_samples=4000)(jax.random.PRNGKey(6), data=data,
+                                                      priors=priors)
+    beta = np.asarray(draws["beta"], np.float64).ravel()
+    gamma = np.asarray(draws["exponent_drift"], np.float64).ravel()
+    g = gamma / beta
+    sd = priors.exponent_drift_scale * np.sqrt(1 + priors.exponent_drift_spread ** 2)
+    # 12000 values, correlated within a draw through g: standard errors about 0.003 and 0.002
+    assert abs(g.mean() - priors.exponent_drift_centre) < 0.015
+    assert abs(g.std() - sd) < 0.1 * sd
+    assert abs(np.corrcoef(g, np.log(beta))[0, 1]) < 0.05
+    assert np.corrcoef(np.abs(gamma), np.log(beta))[0, 1] > 0.2
+
+
 def test_the_solver_sees_the_same_draws_as_the_predictions(fitted) -> None:
     """``Law.at_budget`` folds delta into B: the law at those parameters is the prediction."""
     law = read_posterior(fitted.posterior).law
