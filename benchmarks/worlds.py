@@ -227,7 +227,8 @@ def draw_prior_bent_world(seed: int, world: World, pilots: PilotTable,
     ``D_ref``; the bend depends only on their spacing."""
     priors = priors or Priors()
     data, _, reference = model_data(pilots)
-    trace = handlers.trace(handlers.seed(discrepancy, seed)).get_trace(data, priors)
+    trace = handlers.trace(handlers.seed(discrepancy, seed)).get_trace(
+        data, priors, jnp.asarray(world.params.beta, jnp.float32))  # the drift is relative
     value = {name: np.asarray(site["value"], np.float32)[None] for name, site in trace.items()}
     drawn = Discrepancy(
         level=value["discrepancy"], slope=value["discrepancy_slope"],
