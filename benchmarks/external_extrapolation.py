@@ -188,10 +188,8 @@ def bench(log: Path, fit_until_steps: int, targets: list[str], sampler: Sampler,
               "fit_until_steps": fit_until_steps, "targets": " ".join(table.targets),
               "runs": table.frame["run_id"].nunique(), "fit_rows": len(table.frame)}
     posterior = posterior_predictions(idata, held_out, table.sources, table.targets)
-    drift = (f"{priors.exponent_drift_scale:g}" if priors.exponent_drift_centre == 0
-             and priors.exponent_drift_spread == Priors.exponent_drift_spread
-             else f"{priors.exponent_drift_centre:g}+-{priors.exponent_drift_scale:g}"
-                  f"x{priors.exponent_drift_spread:g}")
+    drift = (f"{priors.exponent_drift_centre:g}+-{priors.exponent_drift_scale:g}"
+             f"x{priors.exponent_drift_spread:g}" if priors.exponent_drift_scale > 0 else "0")
     method = (f"posterior(discrepancy={priors.discrepancy_scale:g},"
               f"drift={drift},run_sd={priors.run_sd_fraction:g})")
     rows = [{**common, "method": method, "health": health.verdict, "seconds": seconds,
