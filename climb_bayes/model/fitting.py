@@ -17,7 +17,7 @@ import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer import Predictive
+from numpyro.infer import MCMC, Predictive, log_likelihood
 from omegaconf import DictConfig
 
 from climb_bayes.cli import choice, count, flag, names, number, positive
@@ -308,14 +308,58 @@ def sample_posterior(table: PilotTable, data: ModelData, loss: jax.Array, priors
                     num_chains=sampler.chains, target_accept=sampler.target_accept,
                     dense_mass=sampler.dense_mass, max_tree_depth=sampler.max_tree_depth,
                     inverse_mass_matrix=optima.covariance, progress_bar=sampler.progress_bar)
-    posterior_predictive = Predictive(climb_model, mcmc.get_samples(), return_sites=["loss"])(
-        keys[2], **model_kwargs)
-    prior = Predictive(climb_model, num_samples=PRIOR_DRAWS)(keys[3], **model_kwargs)
-    dims, coords = dims_and_coords(table, np.nonzero(np.asarray(data.self_map) == 0))
-    idata = az.from_numpyro(
-        mcmc, prior=prior, posterior_predictive=posterior_predictive, coords=coords, dims=dims,
-        constant_data=constant_data(table, data),
-    )
+    idata = inference_data(mcmc, {**model_kwargs, "loss": loss}, keys[2:], table, data)
     idata.posterior.attrs["centring"] = json.dumps(
         {site: np.asarray(c).tolist() for site, c in model_kwargs.get("centring", {}).items()})
     return idata
+
+
+#: numpyro's per-draw statistics (``inference.SAMPLE_STATS``) under ArviZ's names, as
+#: ``az.from_numpyro`` names them; ``lp`` and ``tree_depth`` are derived.
+STAT_NAMES = {"diverging": "diverging", "energy": "energy", "num_steps": "n_steps",
+              "accept_prob": "acceptance_rate", "adapt_state.step_size": "step_size"}
+
+
+def inference_data(mcmc: MCMC, model_kwargs: dict, keys: jax.Array, table: PilotTable,
+                   data: ModelData) -> az.InferenceData:
+    """The fit as ArviZ InferenceData (``az.from_dict``): the draws and their statistics, each
+    draw's pointwise log-likelihood and posterior predictive losses, ``PRIOR_DRAWS`` prior
+    draws split into ``prior`` (the sampled sites) and ``prior_predictive`` (the losses), the
+    observed losses and the constant data; ``model_kwargs`` include the observed ``loss``.
+
+    Every model evaluation here is one compiled program. ``az.from_numpyro`` and an unjitted
+    ``Predictive`` run the model eagerly, compiling each operation on its own: 10-20 s at
+    m = 4 languages, most of a fit's time beside NUTS (``benchmarks/fit_speed.py``).
+    """
+    by_chain = {name: np.asarray(value)
+                for name, value in mcmc.get_samples(group_by_chain=True).items()}
+    chains, samples = next(iter(by_chain.values())).shape[:2]
+    draws = {name: value.reshape(chains * samples, *value.shape[2:])
+             for name, value in by_chain.items()}
+    unobserved = {**model_kwargs, "loss": None}
+
+    def per_chain(value: jax.Array) -> np.ndarray:
+        return np.asarray(value).reshape(chains, samples, *value.shape[1:])
+
+    predictive = jax.jit(lambda key, draws: Predictive(climb_model, draws, return_sites=[
+        "loss"])(key, **unobserved)["loss"])(keys[0], draws)
+    pointwise = jax.jit(lambda draws: log_likelihood(climb_model, draws, **model_kwargs)[
+        "loss"])(draws)
+    prior = jax.jit(lambda key: Predictive(climb_model, num_samples=PRIOR_DRAWS)(
+        key, **unobserved))(keys[1])
+    fields = {name: np.asarray(value)
+              for name, value in mcmc.get_extra_fields(group_by_chain=True).items()}
+    stats = {STAT_NAMES[name]: value for name, value in fields.items() if name in STAT_NAMES}
+    stats["lp"] = -fields["potential_energy"]
+    stats["tree_depth"] = np.log2(stats["n_steps"]).astype(int) + 1
+    dims, coords = dims_and_coords(table, np.nonzero(np.asarray(data.self_map) == 0))
+    return az.from_dict(
+        posterior=by_chain, sample_stats=stats,
+        log_likelihood={"loss": per_chain(pointwise)},
+        posterior_predictive={"loss": per_chain(predictive)},
+        prior={name: np.asarray(value)[None] for name, value in prior.items()
+               if name in by_chain},
+        prior_predictive={name: np.asarray(value)[None] for name, value in prior.items()
+                          if name not in by_chain},
+        observed_data={"loss": np.asarray(model_kwargs["loss"])},
+        constant_data=constant_data(table, data), coords=coords, dims=dims)
