@@ -1,6 +1,6 @@
 """Fit speed and quality: NUTS against a point-estimate fit of the same law, side by side.
 
-    python -m benchmarks.fit_speed            # m = 4, 8, 16; 4 chains x 1000 draws
+    python -m benchmarks.fit_speed            # m = 4, 8, 16; the fit's defaults
     python -m benchmarks.fit_speed --quick    # m = 3 and 4; 2 chains x 300 draws (minutes)
     python -m benchmarks.fit_speed --languages 4 8 --chains 4 --samples 1000
 
@@ -112,9 +112,11 @@ def main() -> None:
                         help="starting points of the point fit's L-BFGS")
     parser.add_argument("--output", default="benchmarks/results/fit_speed.csv")
     args = parser.parse_args()
-    chains, draws, languages = (2, 300, [3, 4]) if args.quick else (4, 1000, [4, 8, 16])
-    sampler = Sampler(chains=args.chains or chains, warmup=args.warmup or draws,
-                      samples=args.samples or draws, seed=args.seed, progress_bar=False)
+    defaults = Sampler()  # what python -m climb_bayes.fit samples: 4 chains x 2000 draws
+    chains, warmup, samples, languages = ((2, 300, 300, [3, 4]) if args.quick else (
+        defaults.chains, defaults.warmup, defaults.samples, [4, 8, 16]))
+    sampler = Sampler(chains=args.chains or chains, warmup=args.warmup or warmup,
+                      samples=args.samples or samples, seed=args.seed, progress_bar=False)
     numpyro.set_host_device_count(sampler.chains)  # chains in parallel, as the fit CLI runs them
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     rows = []
