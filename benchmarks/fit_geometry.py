@@ -31,12 +31,13 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 from jax.flatten_util import ravel_pytree
-from numpyro.infer.util import initialize_model, unconstrain_fn
+from numpyro.infer.util import unconstrain_fn
 
 from benchmarks.simulation.settings import SETTINGS, make_world
 from climb_bayes.data.validation import validate_pilots
 from climb_bayes.model.fitting import Sampler, fit_posterior, model_data, pilot_rows
 from climb_bayes.model.health import stored_health
+from climb_bayes.model.inference import prior_median
 from climb_bayes.model.numpyro_model import POOLED_SITES, climb_model
 from climb_bayes.model.priors import Priors
 
@@ -45,8 +46,8 @@ def latent_draws(idata: az.InferenceData, model_kwargs: dict) -> tuple[np.ndarra
                                                                        object]:
     """The posterior draws in numpyro's unconstrained coordinates ``(draw, dim)``, a label per
     coordinate (``site[index]``) and the function that unflattens one."""
-    info = initialize_model(jax.random.PRNGKey(0), climb_model, model_kwargs=model_kwargs)
-    sites = list(info.param_info.z)
+    start, potential = prior_median(climb_model, model_kwargs, jax.random.PRNGKey(0))
+    sites = list(start)
     posterior = idata.posterior.stack(sample=("chain", "draw"))
     count = posterior.sizes["sample"]
 
@@ -55,12 +56,12 @@ def latent_draws(idata: az.InferenceData, model_kwargs: dict) -> tuple[np.ndarra
         return ravel_pytree(unconstrain_fn(climb_model, (), model_kwargs, values))[0]
 
     draws = np.stack([np.asarray(latent(i), np.float64) for i in range(count)])
-    _, unravel = ravel_pytree({s: info.param_info.z[s] for s in sites})
+    _, unravel = ravel_pytree({s: start[s] for s in sites})
     labels = []
     for site in sites:
-        size = np.size(info.param_info.z[site])
+        size = np.size(start[site])
         labels += [site] if size == 1 else [f"{site}[{j}]" for j in range(size)]
-    return draws, labels, (info.potential_fn, unravel)
+    return draws, labels, (potential, unravel)
 
 
 def stiffness(draws: np.ndarray, potential: object, points: int

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 import arviz as az
 import jax
@@ -320,7 +321,7 @@ STAT_NAMES = {"diverging": "diverging", "energy": "energy", "num_steps": "n_step
               "accept_prob": "acceptance_rate", "adapt_state.step_size": "step_size"}
 
 
-def inference_data(mcmc: MCMC, model_kwargs: dict, keys: jax.Array, table: PilotTable,
+def inference_data(mcmc: MCMC, model_kwargs: dict[str, Any], keys: jax.Array, table: PilotTable,
                    data: ModelData) -> az.InferenceData:
     """The fit as ArviZ InferenceData (``az.from_dict``): the draws and their statistics, each
     draw's pointwise log-likelihood and posterior predictive losses, ``PRIOR_DRAWS`` prior

@@ -229,8 +229,9 @@ def reparameterised(optima: MapResult, model: Callable[..., None], found_kwargs:
             return ravel_pytree(sampled)[0]
 
         found = np.asarray(jax.vmap(lambda z: ravel_pytree(z)[0])(optima.z), dtype=np.float64)
-        moved = np.asarray(jax.jit(jax.vmap(move))(jnp.asarray(found)))  # compiled: see
-        jacobian = np.asarray(jax.jit(jax.jacfwd(move))(jnp.asarray(found[0])))  # prior_median
+        # Compiled, not run op by op (see prior_median): every optimum, and the Jacobian
+        moved = np.asarray(jax.jit(jax.vmap(move))(jnp.asarray(found)))
+        jacobian = np.asarray(jax.jit(jax.jacfwd(move))(jnp.asarray(found[0])))
         potential_of = jax.jit(lambda flat: potential_fn(unravel64(flat)))
 
         def energy(flat: np.ndarray) -> float:
