@@ -210,14 +210,18 @@ def reparameterised(optima: MapResult, model: Callable[..., None], found_kwargs:
     Laplace covariance to ``J S J^T`` with ``J`` the Jacobian of ``T`` at the best optimum.
     """
     found_flat, found_unravel = ravel_pytree(jax.tree.map(lambda x: x[0], optima.z))
-    median, potential_fn = prior_median(model, sampled_kwargs, jax.random.PRNGKey(0))
-    names = tuple(median)
-    _, unravel = ravel_pytree(median)
+    # Only the sampled sites' names and shapes: traced, not compiled or run
+    shapes = jax.eval_shape(lambda key: prior_median(model, sampled_kwargs, key)[0],
+                            jax.random.PRNGKey(0))
+    layout = jax.tree.map(lambda shape: jnp.zeros(shape.shape, shape.dtype), shapes)
+    potential_fn = partial(potential_energy, model, (), sampled_kwargs)
+    names = tuple(layout)
+    _, unravel = ravel_pytree(layout)
     with jax.enable_x64(True):
         _, found_unravel64 = ravel_pytree(jax.tree.map(lambda x: jnp.asarray(x, jnp.float64),
                                                        found_unravel(found_flat)))
         _, unravel64 = ravel_pytree(jax.tree.map(lambda x: jnp.asarray(x, jnp.float64),
-                                                 median))
+                                                 layout))
 
         def move(flat: jax.Array) -> jax.Array:
             values = constrain_fn(model, (), found_kwargs, found_unravel64(flat),
