@@ -10,8 +10,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from climb_bayes.cli import check_command_line
 from climb_bayes.errors import exits_on_input_error
+from climb_bayes.overrides import check_command_line
 from trainers import sweep  # noqa: F401  (registers the ${pilot_rows:...} resolver)
 from trainers.training import train
 

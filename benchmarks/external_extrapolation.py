@@ -61,7 +61,7 @@ from climb_bayes.data.validation import validate_pilots
 from climb_bayes.fit import sampling_report
 from climb_bayes.model.fitting import Sampler, fit_posterior, model_data
 from climb_bayes.model.health import stored_health
-from climb_bayes.model.inference import find_map
+from climb_bayes.model.map_search import find_map
 from climb_bayes.model.numpyro_model import climb_model
 from climb_bayes.model.posterior import posterior_from_idata, save_posterior
 from climb_bayes.model.priors import Priors

@@ -37,7 +37,7 @@ from benchmarks.simulation.settings import SETTINGS, make_world
 from climb_bayes.data.validation import validate_pilots
 from climb_bayes.model.fitting import Sampler, fit_posterior, model_data, pilot_rows
 from climb_bayes.model.health import stored_health
-from climb_bayes.model.inference import prior_median
+from climb_bayes.model.map_search import prior_median
 from climb_bayes.model.numpyro_model import POOLED_SITES, climb_model
 from climb_bayes.model.priors import Priors
 

@@ -8,7 +8,7 @@
 measures whether it could be learned from the pilots instead. For each pilot table it keeps the
 observations at up to a third of the largest pilot budget (the *past*), fits the law to them,
 and predicts the rest (the *future*, 1.5x and 3x beyond the past). The fit is the MAP of
-:func:`climb_bayes.model.inference.find_map` (every pooled site centred, so it is the MAP of the
+:func:`climb_bayes.model.map_search.find_map` (every pooled site centred, so it is the MAP of the
 pooled values themselves) and 1000 draws of its Laplace approximation, a cheap stand-in for
 NUTS. The future's residuals give the maximum-likelihood ``extrapolation_sd`` (``tau_lfo``:
 residual ``~ Normal(0, v + (tau ln(D / D_past))^2)``, ``v`` the predictive variance). In the
@@ -40,9 +40,9 @@ from climb_bayes.data.validation import validate_pilots  # noqa: E402
 from climb_bayes.fit import bundled_example  # noqa: E402
 from climb_bayes.model.fitting import model_data
 from climb_bayes.model.health import MARGINAL, Health  # noqa: E402
-from climb_bayes.model.inference import find_map  # noqa: E402
 from climb_bayes.model.law import LawParams  # noqa: E402
 from climb_bayes.model.loss_model import Law  # noqa: E402
+from climb_bayes.model.map_search import find_map  # noqa: E402
 from climb_bayes.model.numpyro_model import LAW_SITES, POOLED_SITES, climb_model  # noqa: E402
 from climb_bayes.model.posterior import Posterior  # noqa: E402
 from climb_bayes.model.priors import Priors

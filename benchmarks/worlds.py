@@ -51,9 +51,9 @@ from climb_bayes.data.pilot_table import PilotTable
 from climb_bayes.data.simulated import World
 from climb_bayes.decide.interior import minimise_on_simplex
 from climb_bayes.decide.objectives import Problem, objective, objective_data
+from climb_bayes.model.discrepancy_prior import discrepancy
 from climb_bayes.model.fitting import model_data
 from climb_bayes.model.loss_model import Discrepancy, Law
-from climb_bayes.model.numpyro_model import discrepancy
 from climb_bayes.model.priors import Priors
 
 Array = jax.Array
@@ -219,7 +219,7 @@ class PriorBentWorld(OnLawWorld):
 
 def draw_prior_bent_world(seed: int, world: World, pilots: PilotTable,
                           priors: Priors | None = None) -> PriorBentWorld:
-    """Bend ``world`` by one draw of :func:`climb_bayes.model.numpyro_model.discrepancy` under
+    """Bend ``world`` by one draw of :func:`climb_bayes.model.discrepancy_prior.discrepancy` under
     ``priors`` (the fit's defaults), at the knots the fit of ``pilots`` has (give the rows it
     fits: each run's final loss by default): the walks and the drift inside the pilots, and
     beyond them the model's own continuation

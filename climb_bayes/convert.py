@@ -15,21 +15,14 @@ import hydra
 from omegaconf import DictConfig
 
 import climb_bayes.config_store  # noqa: F401  (registers convert_schema before Hydra starts)
-from climb_bayes.cli import (
-    budget,
-    check_command_line,
-    names,
-    output_file,
-    positive,
-    required,
-    schema_keys,
-)
+from climb_bayes.cli import budget, names, output_file, positive, required, schema_keys
 from climb_bayes.data.checkpoint_log import read_checkpoint_log
 from climb_bayes.data.designs import design_warnings
 from climb_bayes.data.table_files import read_table, table_kind, write_pilots
 from climb_bayes.data.validation import validate_pilots
 from climb_bayes.data.wide_layout import from_wide
 from climb_bayes.errors import InputError, exits_on_input_error
+from climb_bayes.overrides import check_command_line
 
 #: The command line, for messages.
 USAGE = ("python -m climb_bayes.convert mixtures=A.csv losses=B.csv tokens=1e9 "

@@ -9,10 +9,11 @@ import hydra
 from omegaconf import DictConfig
 
 import climb_bayes.config_store  # noqa: F401  (registers design_schema before Hydra starts)
-from climb_bayes.cli import check_command_line, output_file, schema_keys
+from climb_bayes.cli import output_file, schema_keys
 from climb_bayes.data.designs import budget_span_note, climb_design
 from climb_bayes.errors import exits_on_input_error
 from climb_bayes.io import atomic_path
+from climb_bayes.overrides import check_command_line
 
 
 @hydra.main(config_path="../conf", config_name="design", version_base="1.3")

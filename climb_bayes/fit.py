@@ -28,12 +28,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 import climb_bayes.config_store  # noqa: F401  (registers fit_schema before Hydra starts)
-from climb_bayes.cli import (
-    check_command_line,
-    choice,
-    flag,
-    output_directory,
-)
+from climb_bayes.cli import choice, flag, output_directory
 from climb_bayes.data.designs import design_warnings
 from climb_bayes.data.table_files import read_pilots
 from climb_bayes.errors import exits_on_input_error
@@ -57,6 +52,7 @@ from climb_bayes.model.law import INTERACTION_FORMS
 from climb_bayes.model.numpyro_model import PARAMETER_SITES
 from climb_bayes.model.posterior import save_posterior
 from climb_bayes.model.priors import Priors
+from climb_bayes.overrides import check_command_line
 
 log = logging.getLogger(__name__)
 

@@ -23,20 +23,14 @@ import pandas as pd
 from omegaconf import DictConfig
 
 import climb_bayes.config_store  # noqa: F401  (registers predict_schema before Hydra starts)
-from climb_bayes.cli import (
-    budget,
-    check_command_line,
-    count,
-    output_file,
-    required,
-    schema_keys,
-)
+from climb_bayes.cli import budget, count, output_file, required, schema_keys
 from climb_bayes.data.pilot_table import SHARE_PREFIX
 from climb_bayes.data.table_files import read_csv
 from climb_bayes.errors import InputError, exits_on_input_error, listing, rows
 from climb_bayes.io import atomic_path
 from climb_bayes.model.health import notice
 from climb_bayes.model.posterior import Posterior, read_posterior
+from climb_bayes.overrides import check_command_line
 
 QUANTILES = (0.05, 0.5, 0.95)
 
@@ -47,7 +41,7 @@ def predictive_losses(posterior: Posterior, mean: jax.Array, tokens: np.ndarray,
     the mixes at budgets ``tokens`` ``(mix,)``: ``mean + u + sigma(D) * StudentT(nu)``, with
     ``sigma(D)`` the noise at that budget (:meth:`Posterior.noise_sd`; Gaussian where ``nu``
     is infinite) and ``u`` a new run's offset
-    (:func:`climb_bayes.model.numpyro_model.run_likelihood`, correlated across languages;
+    (:func:`climb_bayes.model.run_effect.run_likelihood`, correlated across languages;
     its slope is zero at its last checkpoint, the target) when the fit has one."""
     noise_key, run_key = jax.random.split(rng_key)
     noise = (jax.random.normal(noise_key, mean.shape) if np.isinf(posterior.nu).all()

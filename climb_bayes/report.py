@@ -36,9 +36,10 @@ import matplotlib
 from omegaconf import DictConfig
 
 import climb_bayes.config_store  # noqa: F401  (registers report_schema before Hydra starts)
-from climb_bayes.cli import check_command_line, output_directory
+from climb_bayes.cli import output_directory
 from climb_bayes.errors import exits_on_input_error
 from climb_bayes.inspect.assemble import ReportSettings, make_report
+from climb_bayes.overrides import check_command_line
 
 
 @hydra.main(config_path="../conf", config_name="report", version_base="1.3")

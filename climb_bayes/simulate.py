@@ -13,7 +13,6 @@ from omegaconf import DictConfig
 
 import climb_bayes.config_store  # noqa: F401  (registers simulate_schema before Hydra starts)
 from climb_bayes.cli import (
-    check_command_line,
     choice,
     count,
     number,
@@ -27,6 +26,7 @@ from climb_bayes.data.table_files import write_pilots
 from climb_bayes.errors import exits_on_input_error
 from climb_bayes.io import write_text
 from climb_bayes.model.law import INTERACTION_FORMS
+from climb_bayes.overrides import check_command_line
 
 
 def settings(cfg: DictConfig) -> dict[str, Any]:

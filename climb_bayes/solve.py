@@ -54,7 +54,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import climb_bayes.config_store  # noqa: F401  (registers solve_schema before Hydra starts)
 from climb_bayes import __version__
-from climb_bayes.cli import check_command_line, output_directory
+from climb_bayes.cli import output_directory
 from climb_bayes.decide.compare import NEAR_OPTIMAL_LEVEL
 from climb_bayes.decide.decision import decision
 from climb_bayes.decide.extrapolation import extrapolation_warnings, floor_warnings
@@ -76,6 +76,7 @@ from climb_bayes.errors import exits_on_input_error
 from climb_bayes.io import write_text
 from climb_bayes.model.health import notice
 from climb_bayes.model.posterior import Posterior, file_sha256, read_posterior
+from climb_bayes.overrides import check_command_line
 
 log = logging.getLogger(__name__)
 

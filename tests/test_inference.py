@@ -11,15 +11,8 @@ import scipy.optimize
 from numpyro.infer.reparam import LocScaleReparam
 from numpyro.infer.util import constrain_fn, initialize_model
 
-from climb_bayes.model.inference import (
-    centredness,
-    find_map,
-    pooled_covariance,
-    prior_median,
-    reparameterised,
-    run_nuts,
-    whitened_descent,
-)
+from climb_bayes.model.inference import centredness, pooled_covariance, reparameterised, run_nuts
+from climb_bayes.model.map_search import find_map, prior_median, whitened_descent
 from climb_bayes.model.numpyro_model import decentred
 
 COVARIANCE = np.array([[1.0, 0.95 * 20.0], [0.95 * 20.0, 400.0]])  # sds 1 and 20, rho 0.95

@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from climb_bayes.cli import check_command_line, check_overrides, output_directory, output_file
+from climb_bayes.cli import output_directory, output_file
 from climb_bayes.data.designs import climb_design
 from climb_bayes.data.table_files import read_csv, read_pilots
 from climb_bayes.decide.inputs import Options, available_tokens, solve_options
@@ -20,6 +20,7 @@ from climb_bayes.decide.inputs import language_weights as solve_language_weights
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError
 from climb_bayes.inspect.assemble import ReportSettings
 from climb_bayes.model.priors import Priors
+from climb_bayes.overrides import check_command_line, check_overrides
 from climb_bayes.predict import mix_budgets, read_mixes
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""The run effect (climb_bayes.model.numpyro_model.run_likelihood): one offset and one slope
+"""The run effect (climb_bayes.model.run_effect.run_likelihood): one offset and one slope
 in budget per run, integrated out, so that a run's observations are one Gaussian vector; and a
 new run's offset in the predictive intervals."""
 
@@ -15,9 +15,10 @@ from numpyro.infer import Predictive
 from climb_bayes.data.simulated import simulate_pilots
 from climb_bayes.data.validation import validate_pilots
 from climb_bayes.model.fitting import model_data
-from climb_bayes.model.numpyro_model import climb_model, forward_substitution, small_cholesky
+from climb_bayes.model.numpyro_model import climb_model
 from climb_bayes.model.posterior import read_posterior
 from climb_bayes.model.priors import Priors
+from climb_bayes.model.run_effect import forward_substitution, small_cholesky
 from climb_bayes.predict import predictive_losses
 
 #: Priors whose run effect is large next to the noise, so a wrong covariance shows.

@@ -42,18 +42,10 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig
 
-from climb_bayes.cli import (
-    check_command_line,
-    choice,
-    count,
-    flag,
-    names,
-    number,
-    output_directory,
-    required,
-)
+from climb_bayes.cli import choice, count, flag, names, number, output_directory, required
 from climb_bayes.errors import InputError, exits_on_input_error
 from climb_bayes.io import write_text
+from climb_bayes.overrides import check_command_line
 from trainers import tokeniser
 from trainers.corpus_reader import TRAIN, VALID, corpus_languages, read_documents
 from trainers.sources import Documents, django, libreoffice

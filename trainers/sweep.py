@@ -25,10 +25,11 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 import trainers.sweep_config  # noqa: F401  (registers sweep_schema before Hydra starts)
-from climb_bayes.cli import check_command_line, output_directory, schema_keys
+from climb_bayes.cli import output_directory, schema_keys
 from climb_bayes.data.table_files import read_table, write_pilots
 from climb_bayes.data.validation import validate_pilots
 from climb_bayes.errors import INPUT_ERROR_STATUS, InputError, exits_on_input_error
+from climb_bayes.overrides import check_command_line
 
 PILOTS_FILE = "pilots.csv"
 

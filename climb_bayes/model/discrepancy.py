@@ -32,7 +32,7 @@ transition of the process::
 ``z ~ N(0, 1)`` sampled non-centred, for each part. The knots are the pilots' distinct budgets,
 so pilots at three or more budgets show how far the curves bend and how much of it all
 languages share, and ``tau_0`` and ``tau_i`` are learned from that; ``tau_i`` is pooled across
-languages around a common scale (:func:`climb_bayes.model.numpyro_model.discrepancy`).
+languages around a common scale (:func:`climb_bayes.model.discrepancy_prior.discrepancy`).
 
 ``delta_i`` depends on the budget only, but it scales the reducible loss, which is large for a
 language that gets few tokens: different mixes get different uncertainty, and the decision

@@ -12,13 +12,11 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Any
 
 import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer import MCMC, Predictive, log_likelihood
 from omegaconf import DictConfig
 
 from climb_bayes.cli import choice, count, flag, names, number, positive
@@ -28,11 +26,11 @@ from climb_bayes.model.health import BROKEN, Health, assess, rank, store
 from climb_bayes.model.inference import (
     centredness,
     chain_starts,
-    find_map,
     reparameterised,
     run_nuts,
 )
 from climb_bayes.model.law import INTERACTION_FORMS, self_map
+from climb_bayes.model.map_search import find_map
 from climb_bayes.model.numpyro_model import (
     CENTRED,
     POOLED_SITES,
@@ -42,16 +40,13 @@ from climb_bayes.model.numpyro_model import (
     climb_model,
     decentred,
     reference_tokens,
-    run_slots,
     typical_share,
 )
-from climb_bayes.model.posterior import constant_data, dims_and_coords, provenance
+from climb_bayes.model.posterior import inference_data, provenance
 from climb_bayes.model.priors import Priors
+from climb_bayes.model.run_effect import run_slots
 
 log = logging.getLogger(__name__)
-
-#: Number of prior draws stored in the ``prior`` and ``prior_predictive`` groups.
-PRIOR_DRAWS = 500
 
 
 def model_data(table: PilotTable, run_effect: bool = True
@@ -106,7 +101,7 @@ class Sampler:
     max_tree_depth: int = 10
     # L-BFGS starts for the MAP estimate that initialises the chains
     map_starts: int = 8
-    # L-BFGS iterations before the polish with the exact Hessian (inference.find_map)
+    # L-BFGS iterations before the polish with the exact Hessian (map_search.find_map)
     map_max_iter: int = 3000
     # chains start from optima within this many nats of the best one
     map_tolerance: float = 5.0
@@ -313,54 +308,3 @@ def sample_posterior(table: PilotTable, data: ModelData, loss: jax.Array, priors
     idata.posterior.attrs["centring"] = json.dumps(
         {site: np.asarray(c).tolist() for site, c in model_kwargs.get("centring", {}).items()})
     return idata
-
-
-#: numpyro's per-draw statistics (``inference.SAMPLE_STATS``) under ArviZ's names, as
-#: ``az.from_numpyro`` names them; ``lp`` and ``tree_depth`` are derived.
-STAT_NAMES = {"diverging": "diverging", "energy": "energy", "num_steps": "n_steps",
-              "accept_prob": "acceptance_rate", "adapt_state.step_size": "step_size"}
-
-
-def inference_data(mcmc: MCMC, model_kwargs: dict[str, Any], keys: jax.Array, table: PilotTable,
-                   data: ModelData) -> az.InferenceData:
-    """The fit as ArviZ InferenceData (``az.from_dict``): the draws and their statistics, each
-    draw's pointwise log-likelihood and posterior predictive losses, ``PRIOR_DRAWS`` prior
-    draws split into ``prior`` (the sampled sites) and ``prior_predictive`` (the losses), the
-    observed losses and the constant data; ``model_kwargs`` include the observed ``loss``.
-
-    Every model evaluation here is one compiled program. ``az.from_numpyro`` and an unjitted
-    ``Predictive`` run the model eagerly, compiling each operation on its own: 10-20 s at
-    m = 4 languages, most of a fit's time beside NUTS (``benchmarks/fit_speed.py``).
-    """
-    by_chain = {name: np.asarray(value)
-                for name, value in mcmc.get_samples(group_by_chain=True).items()}
-    chains, samples = next(iter(by_chain.values())).shape[:2]
-    draws = {name: value.reshape(chains * samples, *value.shape[2:])
-             for name, value in by_chain.items()}
-    unobserved = {**model_kwargs, "loss": None}
-
-    def per_chain(value: jax.Array) -> np.ndarray:
-        return np.asarray(value).reshape(chains, samples, *value.shape[1:])
-
-    predictive = jax.jit(lambda key, draws: Predictive(climb_model, draws, return_sites=[
-        "loss"])(key, **unobserved)["loss"])(keys[0], draws)
-    pointwise = jax.jit(lambda draws: log_likelihood(climb_model, draws, **model_kwargs)[
-        "loss"])(draws)
-    prior = jax.jit(lambda key: Predictive(climb_model, num_samples=PRIOR_DRAWS)(
-        key, **unobserved))(keys[1])
-    fields = {name: np.asarray(value)
-              for name, value in mcmc.get_extra_fields(group_by_chain=True).items()}
-    stats = {STAT_NAMES[name]: value for name, value in fields.items() if name in STAT_NAMES}
-    stats["lp"] = -fields["potential_energy"]
-    stats["tree_depth"] = np.log2(stats["n_steps"]).astype(int) + 1
-    dims, coords = dims_and_coords(table, np.nonzero(np.asarray(data.self_map) == 0))
-    return az.from_dict(
-        posterior=by_chain, sample_stats=stats,
-        log_likelihood={"loss": per_chain(pointwise)},
-        posterior_predictive={"loss": per_chain(predictive)},
-        prior={name: np.asarray(value)[None] for name, value in prior.items()
-               if name in by_chain},
-        prior_predictive={name: np.asarray(value)[None] for name, value in prior.items()
-                          if name not in by_chain},
-        observed_data={"loss": np.asarray(model_kwargs["loss"])},
-        constant_data=constant_data(table, data), coords=coords, dims=dims)

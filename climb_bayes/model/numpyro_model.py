@@ -35,7 +35,8 @@ Priors (each hyper-parameter is a field of :class:`Priors`)::
 ``L_i`` includes ``exp(delta_i(u_s))`` on its reducible part (:mod:`climb_bayes.model.discrepancy`;
 ``discrepancy_scale = 0`` leaves it out). When some run has several checkpoints, each run ``s``
 adds its own offset ``u_si`` and its own slope in budget to all its checkpoints, both integrated
-out: the losses of one run are one Gaussian vector (:func:`run_likelihood`).
+out: the losses of one run are one Gaussian vector
+(:func:`climb_bayes.model.run_effect.run_likelihood`).
 
 ``E_i`` and ``A_i = B_i * x0_i ** (-beta_i)``, the reducible loss at the anchor ``x0_i`` (the
 typical own tokens of ``i``'s observations, :func:`anchor_tokens`; for an evaluation-only
@@ -70,10 +71,11 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.infer.reparam import LocScaleReparam
 
-from climb_bayes.model.discrepancy import at_knots, drift, knot_states, without_trend
+from climb_bayes.model.discrepancy_prior import discrepancy
 from climb_bayes.model.law import INTERACTION_FORMS, LawParams, effective_share, expected_loss
 from climb_bayes.model.loss_split import LossSplit
 from climb_bayes.model.priors import Priors
+from climb_bayes.model.run_effect import run_likelihood
 
 #: Sampled or derived sites that make up :class:`LawParams`, plus the noise.
 LAW_SITES = ("E", "B", "beta", "a", "k", "eta")
@@ -273,202 +275,6 @@ def effective_anchor(data: ModelData, a: jax.Array, k: jax.Array, eta: jax.Array
     total = jax.ops.segment_sum(log_tokens, data.obs_target, n_target)
     count = jax.ops.segment_sum(jnp.ones_like(log_tokens), data.obs_target, n_target)
     return jnp.where(trained, data.anchor, jnp.exp(total / jnp.maximum(count, 1.0)))
-
-
-def discrepancy(data: ModelData, priors: Priors, beta: jax.Array) -> jax.Array:
-    """The law's error in budget at every checkpoint, ``delta_i(u)``: ``(point, target)``.
-
-    ``delta_i = delta_0 + delta~_i`` (:mod:`climb_bayes.model.discrepancy`): the shared part's
-    intensity ``tau_0 ~ LogNormal(log discrepancy_shared_scale, discrepancy_log_sd)`` (site
-    ``discrepancy_shared_sd``); each language's own ``tau_i = tau * exp(discrepancy_spread *
-    w_i)``, ``w_i ~ Normal(0, 1)``, around the common ``tau ~ LogNormal(log discrepancy_scale,
-    discrepancy_log_sd)`` (site ``discrepancy_scale``). Both processes at the pilots' budgets
-    come from their non-centred innovations; ``discrepancy`` and ``discrepancy_slope``
-    ``(target, budget_knot)`` record their sum for predictions beyond the pilots.
-    ``discrepancy_shared_scale = 0`` leaves the shared part out. With
-    ``exponent_drift_scale > 0`` each language's bend also has the exponent's drift
-    (:func:`exponent_drift`, a fraction of its exponent ``beta`` ``(target,)``), and the
-    processes lose their parabola over the knots instead of their line.
-    """
-    n_target = data.self_map.shape[1]
-    drifting = priors.exponent_drift_scale > 0
-    level = slope = jnp.zeros((n_target, data.knots.shape[0]))
-    if priors.discrepancy_scale > 0:
-        level, slope = random_walks(data, priors, degree=2 if drifting else 1)
-    if drifting:
-        gamma = exponent_drift(n_target, priors, beta)
-        drift_level, drift_slope = drift(jnp.asarray(data.knots))
-        level = level + gamma[:, None] * drift_level
-        slope = slope + gamma[:, None] * drift_slope
-    numpyro.deterministic("discrepancy", level)
-    numpyro.deterministic("discrepancy_slope", slope)
-    return at_knots(level, data.point_knot)
-
-
-def random_walks(data: ModelData, priors: Priors, degree: int) -> tuple[jax.Array, jax.Array]:
-    """The integrated random walks at the knots, less their least-squares polynomial of
-    ``degree`` there: ``(level, slope)``, each ``(target, budget_knot)``.
-
-    Each language's own walk has intensity ``tau_i`` (site ``discrepancy_sd``); with
-    ``discrepancy_shared_scale > 0`` the walk shared by every language (``tau_0``, site
-    ``discrepancy_shared_sd``) is added to each.
-    """
-    n_target, n_knot = data.self_map.shape[1], data.knots.shape[0]
-    scale = numpyro.sample("discrepancy_scale", dist.LogNormal(
-        jnp.log(priors.discrepancy_scale), priors.discrepancy_log_sd))
-    with numpyro.plate("target", n_target):
-        offset = numpyro.sample("discrepancy_sd_offset", dist.Normal(0.0, 1.0))
-    sd = numpyro.deterministic("discrepancy_sd",
-                               scale * jnp.exp(priors.discrepancy_spread * offset))
-    if n_knot == 1:
-        return jnp.zeros((n_target, 1)), jnp.zeros((n_target, 1))
-    innovations = numpyro.sample("discrepancy_innovation", dist.Normal(0.0, 1.0).expand(
-        [n_target, n_knot - 1, 2]).to_event(3))
-    shared = priors.discrepancy_shared_scale > 0
-    if shared:
-        shared_sd = numpyro.sample("discrepancy_shared_sd", dist.LogNormal(
-            jnp.log(priors.discrepancy_shared_scale), priors.discrepancy_log_sd))
-        shared_innovations = numpyro.sample("discrepancy_shared_innovation", dist.Normal(
-            0.0, 1.0).expand([1, n_knot - 1, 2]).to_event(3))
-        sd = jnp.append(sd, shared_sd)
-        innovations = jnp.concatenate([innovations, shared_innovations])
-    level, slope = without_trend(*knot_states(sd, innovations, data.knots), data.knots, degree)
-    if shared:  # the languages' own parts plus the shared one
-        return level[:-1] + level[-1], slope[:-1] + slope[-1]
-    return level, slope
-
-
-def exponent_drift(n_target: int, priors: Priors, beta: jax.Array) -> jax.Array:
-    """``gamma_i`` ``(target,)``, how fast each language's exponent falls per e-fold of budget
-    (:func:`climb_bayes.model.discrepancy.drift`), as a fraction of the exponent ``beta_i``:
-    ``gamma_i = beta_i g_i``, ``g_i = g + exponent_drift_spread * s * z_i``, ``z_i ~
-    Normal(0, 1)``, ``g ~ Normal(exponent_drift_centre, s)`` (site ``exponent_drift_mean``),
-    ``s = exponent_drift_scale``; site ``exponent_drift`` is ``gamma_i``.
-
-    Relative, because how fast curves bend scales with how fast they fall: on our real study's
-    tiny pilots (``beta`` about 0.4) the exponent falls by 0.13-0.16 per e-fold, on Data Mixing
-    Laws' 70M-410M runs (``beta`` about 0.13) by about a tenth of that; ``g`` is 0.24-0.40 and
-    about 0.03-0.18 (``Priors``). At the prior's median exponent (``beta_median`` 0.3) the
-    pooled drift is ``gamma ~ Normal(0.045, 0.045)``."""
-    scale = priors.exponent_drift_scale
-    mean = numpyro.sample("exponent_drift_mean", dist.Normal(priors.exponent_drift_centre,
-                                                            scale))
-    with numpyro.plate("target", n_target):
-        offset = numpyro.sample("exponent_drift_offset", dist.Normal(0.0, 1.0))
-    return numpyro.deterministic("exponent_drift",
-                                 beta * (mean + priors.exponent_drift_spread * scale * offset))
-
-
-def run_likelihood(data: ModelData, priors: Priors, mean: jax.Array, scale: jax.Array,
-                   loss: jax.Array | None) -> None:
-    """The losses of runs with several checkpoints, each run's own offset and slope integrated
-    out: ``mean`` and ``scale`` ``(obs,)`` are the law's loss and the noise of each observation.
-
-    Run ``s``'s observation of target ``i`` at budget ``D`` is ``L_i + u_si + v_si l + e``,
-    ``l = ln(D / D_last)`` (0 at the run's last checkpoint), ``e ~ Normal(0, scale)``, with
-
-        u_s ~ MultivariateNormal(0, diag(rho) Omega diag(rho))    the run's luck, shared by its
-        rho_i ~ HalfNormal(run_sd_fraction * loss_scale_i)         checkpoints and correlated
-        Omega ~ LKJ(run_correlation)                               across languages
-        v_si ~ Normal(0, psi_i)                                    its own slope in budget
-        psi_i ~ HalfNormal(run_slope_fraction * loss_scale_i)
-
-    so the run's observations are one Gaussian vector with covariance ``C_ab = Sigma_ab +
-    l_a l_b psi_i^2 [i_a = i_b] + scale_a^2 [a = b]`` (``Sigma = diag(rho) Omega diag(rho)``
-    between their targets): ten checkpoints of one run weigh as one run's evidence about the
-    law. Sites ``run_sd``, ``run_slope_sd``, ``run_correlation`` (Omega's Cholesky factor).
-
-    The site ``loss`` keeps one value per observation: with ``C = L L^T`` over a run's
-    observations ordered by budget, each is ``Normal(mean_a + sum_{b<a} L_ab z_b, L_aa)``,
-    ``z = L^-1 (y - mean)``, its law given the run's earlier observations; their product is
-    the run's Gaussian density. Without ``loss`` (predictive draws) the losses are drawn
-    whole, ``mean + L z`` with ``z ~ Normal(0, I)`` (site ``run_noise``).
-    """
-    n_target, n_obs = data.self_map.shape[1], data.obs_point.shape[0]
-    with numpyro.plate("target", n_target):
-        rho = numpyro.sample("run_sd", dist.HalfNormal(priors.run_sd_fraction
-                                                       * data.loss_scale))
-        psi = numpyro.sample("run_slope_sd", dist.HalfNormal(priors.run_slope_fraction
-                                                             * data.loss_scale))
-    omega = numpyro.sample("run_correlation", dist.LKJCholesky(n_target,
-                                                               priors.run_correlation))
-    real = data.run_slots < n_obs  # (run, slot); padding sits after each run's observations
-    slot = jnp.minimum(data.run_slots, n_obs - 1)
-    target, lag = data.obs_target[slot], jnp.where(real, data.obs_lag[slot], 0.0)
-    shared = rho[:, None] * omega
-    covariance = ((shared @ shared.T)[target[..., :, None], target[..., None, :]]
-                  + lag[..., :, None] * lag[..., None, :]
-                  * jnp.where(target[..., :, None] == target[..., None, :],
-                              psi[target][..., None] ** 2, 0.0))
-    pair = real[..., :, None] & real[..., None, :]
-    eye = jnp.eye(slot.shape[1], dtype=covariance.dtype)
-    covariance = jnp.where(pair, covariance, eye) + eye * jnp.where(real, scale[slot], 0.0)[
-        ..., None] ** 2
-    factor = small_cholesky(covariance)
-    if loss is None:
-        z = numpyro.sample("run_noise", dist.Normal(0.0, 1.0).expand(list(slot.shape))
-                           .to_event(2))
-        drawn = mean[slot] + jnp.einsum("rab,rb->ra", factor, z)
-        numpyro.deterministic("loss", jnp.zeros(n_obs).at[data.run_slots].set(drawn,
-                                                                            mode="drop"))
-        return
-    residual = jnp.where(real, loss[slot] - mean[slot], 0.0)
-    z = forward_substitution(factor, residual)
-    given_earlier = mean[slot] + jnp.einsum("rab,rb->ra", jnp.tril(factor, -1), z)
-    loc = jnp.zeros(n_obs).at[data.run_slots].set(given_earlier, mode="drop")
-    conditional_sd = jnp.ones(n_obs).at[data.run_slots].set(
-        jnp.diagonal(factor, axis1=-2, axis2=-1), mode="drop")
-    with numpyro.plate("obs", n_obs):
-        numpyro.sample("loss", dist.Normal(loc, conditional_sd), obs=loss)
-
-
-def small_cholesky(covariance: jax.Array) -> jax.Array:
-    """The lower Cholesky factor ``L`` of each matrix in ``covariance`` ``(..., k, k)``, column
-    by column (``L_jj = sqrt(C_jj - sum_m L_jm^2)``, ``L_ij = (C_ij - sum_m L_im L_jm) /
-    L_jj``), in elementwise JAX operations. The same as ``jnp.linalg.cholesky``, which on CPU
-    calls LAPACK's batched kernel: inside the model's Hessian on 2 cores that kernel waits for
-    the XLA thread pool it runs on, and the program deadlocks (jaxlib 0.10, seen with gdb)."""
-    k = covariance.shape[-1]
-    rows = jnp.arange(k)
-
-    def column(factor: jax.Array, j: jax.Array) -> tuple[jax.Array, None]:
-        own = jnp.take(factor, j, axis=-2)  # row j: its entries before column j are final
-        rest = jnp.take(covariance, j, axis=-1) - jnp.sum(factor * own[..., None, :], axis=-1)
-        pivot = jnp.sqrt(jnp.take(rest, j, axis=-1))[..., None]
-        value = jnp.where(rows > j, rest / pivot, jnp.where(rows == j, pivot, 0.0))
-        return factor.at[..., :, j].set(value), None
-
-    return jax.lax.scan(column, jnp.zeros_like(covariance), rows)[0]
-
-
-def forward_substitution(factor: jax.Array, residual: jax.Array) -> jax.Array:
-    """``z = L^-1 r`` for lower-triangular ``L`` ``(..., k, k)`` and ``r`` ``(..., k)``, row by
-    row (``z_a = (r_a - sum_{b<a} L_ab z_b) / L_aa``; see :func:`small_cholesky` for why not
-    ``solve_triangular``)."""
-
-    def row(z: jax.Array, a: jax.Array) -> tuple[jax.Array, None]:
-        own = jnp.take(factor, a, axis=-2)
-        value = (jnp.take(residual, a, axis=-1) - jnp.sum(own * z, axis=-1)) / jnp.take(own, a,
-                                                                                     axis=-1)
-        return z.at[..., a].set(value), None
-
-    return jax.lax.scan(row, jnp.zeros_like(residual), jnp.arange(residual.shape[-1]))[0]
-
-
-def run_slots(obs_run: np.ndarray, obs_tokens: np.ndarray, obs_target: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Each run's observations ordered by budget, then target, padded with the number of
-    observations: ``(run, slot)``; and each observation's ``ln(D / D_last)``, ``D_last`` the
-    largest budget of its run (:func:`run_likelihood`)."""
-    n_obs, n_run = len(obs_run), int(obs_run.max()) + 1 if len(obs_run) else 0
-    order = np.lexsort((obs_target, obs_tokens, obs_run))
-    counts = np.bincount(obs_run, minlength=n_run)
-    slots = np.full((n_run, counts.max(initial=0)), n_obs)
-    position = np.arange(n_obs) - np.repeat(np.cumsum(counts) - counts, counts)
-    slots[obs_run[order], position] = order
-    last = np.zeros(n_run)
-    np.maximum.at(last, obs_run, obs_tokens)
-    return slots, np.log(obs_tokens / last[obs_run])
 
 
 def budget_knots(tokens_scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

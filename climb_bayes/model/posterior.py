@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import arviz as az
+import jax
 import numpy as np
+from numpyro.infer import MCMC, Predictive, log_likelihood
 
 from climb_bayes import __version__
 from climb_bayes.data.pilot_table import PilotTable
@@ -37,6 +39,7 @@ from climb_bayes.model.numpyro_model import (
     PARAMETER_SITES,
     ModelData,
     budget_knots,
+    climb_model,
     reference_tokens,
 )
 
@@ -112,6 +115,60 @@ def constant_data(table: PilotTable, data: ModelData) -> dict[str, np.ndarray]:
         "trained": np.isin(languages, table.sources),
         "evaluated": np.isin(languages, table.targets),
     }
+
+
+#: Number of prior draws stored in the ``prior`` and ``prior_predictive`` groups.
+PRIOR_DRAWS = 500
+
+#: numpyro's per-draw statistics (``climb_bayes.model.inference.SAMPLE_STATS``) under ArviZ's
+#: names, as ``az.from_numpyro`` names them; ``lp`` and ``tree_depth`` are derived.
+STAT_NAMES = {"diverging": "diverging", "energy": "energy", "num_steps": "n_steps",
+              "accept_prob": "acceptance_rate", "adapt_state.step_size": "step_size"}
+
+
+def inference_data(mcmc: MCMC, model_kwargs: dict[str, Any], keys: jax.Array, table: PilotTable,
+                   data: ModelData) -> az.InferenceData:
+    """The fit as ArviZ InferenceData (``az.from_dict``): the draws and their statistics, each
+    draw's pointwise log-likelihood and posterior predictive losses, ``PRIOR_DRAWS`` prior
+    draws split into ``prior`` (the sampled sites) and ``prior_predictive`` (the losses), the
+    observed losses and the constant data; ``model_kwargs`` include the observed ``loss``.
+
+    Every model evaluation here is one compiled program. ``az.from_numpyro`` and an unjitted
+    ``Predictive`` run the model eagerly, compiling each operation on its own: 10-20 s at
+    m = 4 languages, most of a fit's time beside NUTS (``benchmarks/fit_speed.py``).
+    """
+    by_chain = {name: np.asarray(value)
+                for name, value in mcmc.get_samples(group_by_chain=True).items()}
+    chains, samples = next(iter(by_chain.values())).shape[:2]
+    draws = {name: value.reshape(chains * samples, *value.shape[2:])
+             for name, value in by_chain.items()}
+    unobserved = {**model_kwargs, "loss": None}
+
+    def per_chain(value: jax.Array) -> np.ndarray:
+        return np.asarray(value).reshape(chains, samples, *value.shape[1:])
+
+    predictive = jax.jit(lambda key, draws: Predictive(climb_model, draws, return_sites=[
+        "loss"])(key, **unobserved)["loss"])(keys[0], draws)
+    pointwise = jax.jit(lambda draws: log_likelihood(climb_model, draws, **model_kwargs)[
+        "loss"])(draws)
+    prior = jax.jit(lambda key: Predictive(climb_model, num_samples=PRIOR_DRAWS)(
+        key, **unobserved))(keys[1])
+    fields = {name: np.asarray(value)
+              for name, value in mcmc.get_extra_fields(group_by_chain=True).items()}
+    stats = {STAT_NAMES[name]: value for name, value in fields.items() if name in STAT_NAMES}
+    stats["lp"] = -fields["potential_energy"]
+    stats["tree_depth"] = np.log2(stats["n_steps"]).astype(int) + 1
+    dims, coords = dims_and_coords(table, np.nonzero(np.asarray(data.self_map) == 0))
+    return az.from_dict(
+        posterior=by_chain, sample_stats=stats,
+        log_likelihood={"loss": per_chain(pointwise)},
+        posterior_predictive={"loss": per_chain(predictive)},
+        prior={name: np.asarray(value)[None] for name, value in prior.items()
+               if name in by_chain},
+        prior_predictive={name: np.asarray(value)[None] for name, value in prior.items()
+                          if name not in by_chain},
+        observed_data={"loss": np.asarray(model_kwargs["loss"])},
+        constant_data=constant_data(table, data), coords=coords, dims=dims)
 
 
 def save_posterior(idata: az.InferenceData, path: str | Path) -> None:

@@ -107,7 +107,7 @@ class Priors:
     exponent_drift_spread: float = 0.5
     exponent_drift_centre: float = 0.15
     # The run effect (used when some run has several checkpoints, checkpoints=all), integrated
-    # out (numpyro_model.run_likelihood): each run's offset u_s ~ MultivariateNormal(0,
+    # out (run_effect.run_likelihood): each run's offset u_s ~ MultivariateNormal(0,
     # diag(rho) Omega diag(rho)) on all its checkpoints, rho_i ~ HalfNormal(run_sd_fraction *
     # loss_scale_i), Omega ~ LKJ(run_correlation), plus its own slope in budget v_si ln(D /
     # D_last), v_si ~ Normal(0, psi_i), psi_i ~ HalfNormal(run_slope_fraction * loss_scale_i),
