@@ -106,6 +106,11 @@ def test_gains_are_against_the_solvers_reference_and_the_rule_under_doubt_is_app
     doubt = tables.doubt_table(mixes).set_index("setting")
     posterior_mean = mixes[mixes["mix"] == "posterior_mean"].set_index("setting")["regret"]
     np.testing.assert_allclose(doubt["level_0"], posterior_mean[doubt.index])
+    own_reference = mixes[mixes["mix"] == mixes["reference"]].groupby("setting")["regret"].mean()
+    np.testing.assert_allclose(doubt["reference"], own_reference[doubt.index])
+    # rows in any order give the same table
+    shuffled = tables.doubt_table(mixes.sample(frac=1.0, random_state=0)).set_index("setting")
+    np.testing.assert_allclose(shuffled.loc[doubt.index].to_numpy(float), doubt.to_numpy(float))
     # no optimised mix leaves a language on the law's floor
     optimised = mixes[mixes["mix"].isin(["posterior_mean", "plugin", "robust"])]
     assert (optimised["min_effective_share"] >= FLOOR_REGION * (1 - 1e-6)).all()

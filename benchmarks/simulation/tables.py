@@ -75,9 +75,9 @@ def doubt_table(mixes: pd.DataFrame) -> pd.DataFrame:
     ``recommended`` (the rule at the default threshold, as the solver applied it)."""
     wide = mixes.pivot_table(index=["setting", "seed", "fraction"], columns="mix",
                              values=["regret", "p_gain"], aggfunc="first")
-    worlds = mixes.drop_duplicates(["setting", "seed", "fraction"]).set_index(
+    names = mixes.drop_duplicates(["setting", "seed", "fraction"]).set_index(
         ["setting", "seed", "fraction"])["reference"]
-    reference = np.array([wide.loc[key, ("regret", name)] for key, name in worlds.items()])
+    reference = np.array([wide.loc[key, ("regret", names[key])] for key in wide.index])
     p = wide[("p_gain", "posterior_mean")].to_numpy()
     table = pd.DataFrame({f"level_{level:g}": np.where(
         p >= level, wide[("regret", "posterior_mean")], reference) for level in DOUBT_LEVELS},
