@@ -214,3 +214,21 @@ def test_fit_defaults_to_the_bundled_example() -> None:
     assert isinstance(table, PilotTable)
     assert len(table.sources) >= 2 and len(table.targets) >= 2
     assert table.frame["tokens"].nunique() >= 2  # several budgets: the scaling law is pinned
+
+
+# ----------------------------------------------------------------------------- --help
+
+
+@pytest.mark.parametrize("module, key, header", [
+    ("climb_bayes.solve", "target_tokens: ???", "recommended mixes for a target budget"),
+    ("climb_bayes.fit", "map_starts:", "law=self_saturating picks the"),
+])
+def test_help_shows_what_the_command_does_and_its_own_keys(cli, module: str, key: str,
+                                                          header: str) -> None:
+    """``--help`` opens with the command's purpose and lists its keys with their defaults,
+    not the trainers' config groups it never reads."""
+    result = cli(module, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"python -m {module}:") and header in result.stdout
+    assert key in result.stdout
+    assert "gpt_tiny" not in result.stdout and "trainer:" not in result.stdout
