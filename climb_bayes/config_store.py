@@ -108,6 +108,13 @@ class LawConfig:
     # D_pilot))^2), shared by every mix (python -m climb_bayes.predict, solve and report show
     # it; the mix choice does not change). 0 trusts the law; see docs/extrapolation.md.
     extrapolation_sd: float = 0.0
+    # The law's error below the smallest share the pilots measured a language at, on the log
+    # of its reducible loss at a share of 0 (climb_bayes/model/share_error.py; predictions and
+    # the solver carry it, so an optimised mix pays for dropping a language the pilots never
+    # saw that low). null: measured on the monolingual pilots' losses on the other training
+    # languages (untrained=drop leaves them out of the fit), or 0.3 when the pilots report
+    # none; a number fixes it; 0 trusts the law down to a share of 0.
+    share_sd: float | None = None
 
 
 def register() -> None:

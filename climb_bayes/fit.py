@@ -52,6 +52,7 @@ from climb_bayes.model.law import INTERACTION_FORMS
 from climb_bayes.model.numpyro_model import PARAMETER_SITES
 from climb_bayes.model.posterior import save_posterior
 from climb_bayes.model.priors import Priors
+from climb_bayes.model.share_error import zero_share_rows
 from climb_bayes.overrides import check_command_line
 
 log = logging.getLogger(__name__)
@@ -110,17 +111,19 @@ def compare_forms(posteriors: dict[str, az.InferenceData]) -> pd.DataFrame:
 def main(cfg: DictConfig) -> None:
     """Validate, fit, diagnose and write the posterior (see the module docstring)."""
     sampler = Sampler.from_config(cfg.sampler)
-    chosen, centred, extrapolation_sd = model_settings(cfg.law.form, cfg.law.centred,
-                                                       cfg.law.extrapolation_sd)
+    chosen, centred, extrapolation_sd, share_sd = model_settings(
+        cfg.law.form, cfg.law.centred, cfg.law.extrapolation_sd, cfg.law.share_sd)
     compare, strict = flag(cfg.compare_forms, "compare_forms"), flag(cfg.strict, "strict")
     keep_broken = flag(cfg.keep_broken, "keep_broken")
     output = output_directory(cfg.output, "output", "runs/fit",
                               "posterior.nc, summary.csv and config.yaml")
     priors = Priors.from_mapping(OmegaConf.to_container(cfg.law.priors))
     numpyro.set_host_device_count(max(sampler.chains, 1))
-    table = pilot_rows(read_pilots(cfg.pilots or bundled_example()),
-                       choice(cfg.checkpoints, "checkpoints", CHECKPOINTS),
-                       choice(cfg.untrained, "untrained", UNTRAINED))
+    pilots = read_pilots(cfg.pilots or bundled_example())
+    checkpoints = choice(cfg.checkpoints, "checkpoints", CHECKPOINTS)
+    untrained = choice(cfg.untrained, "untrained", UNTRAINED)
+    table = pilot_rows(pilots, checkpoints, untrained)
+    zero_share = zero_share_rows(pilots, checkpoints) if untrained == "drop" else None
     for warning in design_warnings(table):
         log.warning(warning)
     config_yaml = OmegaConf.to_yaml(cfg)
@@ -129,7 +132,7 @@ def main(cfg: DictConfig) -> None:
     for form in forms:
         start = time.perf_counter()
         idata = fit_posterior(table, priors, form, sampler, centred, config_yaml,
-                              extrapolation_sd)
+                              extrapolation_sd, zero_share, share_sd)
         health = stored_health(idata)
         verdicts[form] = health
         log.info("%s form. %s", form, sampling_report(idata, health,
@@ -137,6 +140,9 @@ def main(cfg: DictConfig) -> None:
         if (left := prior_report(idata)) is not None:
             log.info("%s form: %s", form, left)
         print(f"fit health ({form}): {health.line}")
+        attrs = idata.posterior.attrs
+        print(f"the law's error below the pilots' shares ({form}): {attrs['share_sd']:.3g} on "
+              f"the log of the reducible loss at a share of 0, {attrs['share_sd_from']}")
         name = "posterior.nc" if form == chosen else f"posterior_{form}.nc"
         if health.verdict == BROKEN and not keep_broken:
             log.error("the %s fit is broken, so %s is not written (an earlier one, if any, "

@@ -109,13 +109,16 @@ def test_predict_matches_direct_evaluation_of_the_law(fitted, predicted) -> None
     budgets = MIXES["tokens"].fillna(TOKENS).to_numpy()
     shares = MIXES[["share_en", "share_de", "share_fr"]].to_numpy(dtype=np.float32)
     posterior = read_posterior(fitted.posterior)
-    # the learned error in budget at each mix's budget, folded into B (the same draws predict
-    # uses with its default seed)
+    # the learned error in budget at each mix's budget, folded into B, and the law's error
+    # below the pilots' shares (the same draws predict uses with its default seed)
+    below = np.asarray(posterior.law.share_error(shares, budgets, jax.random.fold_in(
+        jax.random.PRNGKey(0), 2)))
     per_draw = np.stack([np.asarray(jax.vmap(
-        lambda p, i=i: expected_loss(p, jnp.asarray(shares[i:i + 1]),
-                                     jnp.asarray([budgets[i] / reference], dtype=jnp.float32),
-                                     jnp.asarray(self_map), "source_saturating"))(
-        LawParams(*map(jnp.asarray, posterior.law.at_budget(budgets[i])))))[:, 0]
+        lambda p, e, i=i: expected_loss(p, jnp.asarray(shares[i:i + 1]),
+                                        jnp.asarray([budgets[i] / reference], dtype=jnp.float32),
+                                        jnp.asarray(self_map), "source_saturating", e))(
+        LawParams(*map(jnp.asarray, posterior.law.at_budget(budgets[i]))),
+        jnp.asarray(below[:, i:i + 1])))[:, 0]
         for i in range(len(budgets))], axis=1)  # (draw, mix, target)
     assert per_draw.shape == (fitted.chains * fitted.draws, len(MIXES), len(targets))
 

@@ -37,14 +37,17 @@ from climb_bayes.model.fitting import Sampler, fit_posterior, pilot_rows
 from climb_bayes.model.health import stored_health
 from climb_bayes.model.posterior import Posterior, posterior_from_idata
 from climb_bayes.model.priors import Priors
+from climb_bayes.model.share_error import zero_share_rows
 from climb_bayes.predict import predictive_losses
 
 
-def fit_both(table: PilotTable, sampler: Sampler, point_starts: int
+def fit_both(table: PilotTable, sampler: Sampler, point_starts: int,
+             zero_share: PilotTable | None = None
              ) -> tuple[Posterior, PointFit, dict[str, float]]:
-    """NUTS posterior and the point fit."""
+    """NUTS posterior (the law's error below the pilots' shares measured on ``zero_share``,
+    as ``python -m climb_bayes.fit`` does) and the point fit."""
     start = time.perf_counter()
-    idata = fit_posterior(table, Priors(), "source_saturating", sampler)
+    idata = fit_posterior(table, Priors(), "source_saturating", sampler, zero_share=zero_share)
     nuts_seconds = time.perf_counter() - start
     health = stored_health(idata)
     posterior = posterior_from_idata(idata, allow_broken=True)
@@ -52,7 +55,8 @@ def fit_both(table: PilotTable, sampler: Sampler, point_starts: int
     point = fit_point(table, num_starts=point_starts, seed=sampler.seed)
     info = {"nuts_seconds": nuts_seconds, "point_seconds": time.perf_counter() - start,
             "health": health.verdict, "max_r_hat": health.max_r_hat,
-            "min_ess_bulk": health.min_ess_bulk, "divergences": health.divergences}
+            "min_ess_bulk": health.min_ess_bulk, "divergences": health.divergences,
+            "share_sd": float(idata.posterior.attrs["share_sd"])}
     return posterior, point, info
 
 
@@ -196,13 +200,13 @@ def run_world(setting: Setting, seed: int, sampler: Sampler, point_starts: int,
     in the target budget (``law_m4_pos_{10,100,1000}x``, for one) draw the same pilots for a
     seed, and the fit depends on nothing else."""
     frame, world, available, target = make_world(setting, seed)
-    table = pilot_rows(validate_pilots(frame) if fraction >= 1.0
-                       else subsample_runs(frame, fraction, seed), "final")  # fit's default
+    pilots = validate_pilots(frame) if fraction >= 1.0 else subsample_runs(frame, fraction, seed)
+    table = pilot_rows(pilots, "final")  # fit's default
     weights = np.full(len(table.targets), 1.0 / len(table.targets))
     fits = {} if fits is None else fits
     key = table.frame.to_csv(index=False)
     if key not in fits:
-        fits[key] = fit_both(table, sampler, point_starts)
+        fits[key] = fit_both(table, sampler, point_starts, zero_share_rows(pilots))
     posterior, point, info = fits[key]
     mixes, problem, chosen = decide(posterior, point, target, available, weights)
     rows, truth = score_mixes(mixes, world, posterior, problem, point, chosen, target, weights,

@@ -89,7 +89,8 @@ def make_world(setting: Setting, seed: int) -> tuple[pd.DataFrame, object, np.nd
         frame, world = simulate_pilots(languages=setting.languages, budgets=PILOT_BUDGETS,
                                        checkpoints=CHECKPOINTS,
                                        transfer_mean=setting.transfer_mean,
-                                       transfer_sd=setting.transfer_sd, noise=NOISE, seed=seed)
+                                       transfer_sd=setting.transfer_sd, noise=NOISE, seed=seed,
+                                       untrained=True)
         if setting.truth == "law":
             return frame, world, available, target
         if setting.truth == "law_bent":  # the same law, bent
@@ -98,12 +99,12 @@ def make_world(setting: Setting, seed: int) -> tuple[pd.DataFrame, object, np.nd
             bent = draw_prior_bent_world(seed, world, pilot_rows(validate_pilots(frame), "final"))
         points = checkpoint_table(climb_design(world.sources, PILOT_BUDGETS, seed=seed),
                                   CHECKPOINTS)
-        return observe(bent, points, rng), bent, available, target
+        return observe(bent, points, rng, untrained=True), bent, available, target
     names = language_names(setting.languages)
     points = checkpoint_table(climb_design(names, PILOT_BUDGETS, seed=seed), CHECKPOINTS)
     world = draw_dml_world(rng, names, reference_tokens(points["tokens"]),
                            setting.transfer_mean, setting.transfer_sd, NOISE)
-    return observe(world, points, rng), world, available, target
+    return observe(world, points, rng, untrained=True), world, available, target
 
 
 def symmetric_world(setting: Setting, seed: int, rng: np.random.Generator
@@ -123,7 +124,7 @@ def symmetric_world(setting: Setting, seed: int, rng: np.random.Generator
            for name in ("E", "B", "beta", "eta")},
         a=cross * setting.transfer_mean, k=np.zeros_like(cross))
     world = replace(drawn, params=params, sigma=np.full_like(drawn.sigma, drawn.sigma.mean()))
-    return observe(world, points, rng), world
+    return observe(world, points, rng, untrained=True), world
 
 
 def subsample_runs(frame: pd.DataFrame, fraction: float, seed: int) -> PilotTable:

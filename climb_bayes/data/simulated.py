@@ -117,17 +117,20 @@ def checkpoint_table(design: pd.DataFrame, checkpoints: Sequence[float]) -> pd.D
 
 
 def observe(world: World, points: pd.DataFrame, rng: np.random.Generator,
-            noise_df: float | None = None) -> pd.DataFrame:
+            noise_df: float | None = None, untrained: bool = False) -> pd.DataFrame:
     """Noisy losses at every (run, checkpoint) row: the long pilot table.
 
-    Target ``i`` is observed where ``r_i > 0``, and everywhere if it is evaluation-only.
+    Target ``i`` is observed where ``r_i > 0``, and everywhere if it is evaluation-only; with
+    ``untrained``, everywhere (a training language on a run with none of it too, as a trainer
+    that evaluates every language reports it). The noise is drawn for every row either way,
+    so the rows of the first kind are the same with and without.
     """
     shares = points[[f"{SHARE_PREFIX}{s}" for s in world.sources]].to_numpy()
     mean = world.predict_loss(shares, points["tokens"].to_numpy())[0]
     draws = rng.standard_t(noise_df, mean.shape) if noise_df else rng.standard_normal(mean.shape)
     loss = mean + world.sigma * draws
     observed = (shares @ self_map(world.sources, world.targets) > 0) | ~np.isin(
-        world.targets, world.sources)
+        world.targets, world.sources) | untrained
     point, target = np.nonzero(observed)
     long = points.iloc[point].reset_index(drop=True)
     long.insert(2, "language", np.asarray(world.targets)[target])
@@ -138,10 +141,12 @@ def observe(world: World, points: pd.DataFrame, rng: np.random.Generator,
 def simulate_pilots(languages: int = 4, evaluation_only: int = 0, budgets: Sequence[float] = (
         1e7, 3e7), checkpoints: Sequence[float] = (0.25, 0.5, 1.0), transfer_mean: float = 0.1,
         transfer_sd: float = 0.15, noise: float = 0.02, noise_df: float | None = None,
-        form: str = "source_saturating", seed: int = 0) -> tuple[pd.DataFrame, World]:
+        form: str = "source_saturating", seed: int = 0, untrained: bool = False
+        ) -> tuple[pd.DataFrame, World]:
     """Draw a world and its pilot table for the ``3 x m x 2`` design plus monolingual runs.
 
-    ``evaluation_only`` extra languages are evaluated but never trained on.
+    ``evaluation_only`` extra languages are evaluated but never trained on; ``untrained``
+    as for :func:`observe`.
     """
     rng = np.random.default_rng(seed)
     names = language_names(languages + evaluation_only)
@@ -153,7 +158,7 @@ def simulate_pilots(languages: int = 4, evaluation_only: int = 0, budgets: Seque
                           transfer_mean, transfer_sd, noise, form)
 
     world = bound_interference(draw(), draw, shares, points["tokens"].to_numpy())
-    return observe(world, points, rng, noise_df), world
+    return observe(world, points, rng, noise_df, untrained), world
 
 
 def interference_is_bounded(world: World, shares: np.ndarray, tokens: np.ndarray) -> np.ndarray:

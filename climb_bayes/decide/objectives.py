@@ -31,8 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from climb_bayes.decide.interior import minimise_on_simplex
-from climb_bayes.model.law import FLOOR_REGION, LawParams, expected_loss
+from climb_bayes.model.law import FLOOR_REGION, LawParams, beyond_measured, expected_loss
 from climb_bayes.model.loss_model import Law
+from climb_bayes.model.share_error import MeasuredShares
 
 Array = jax.Array
 
@@ -50,6 +51,10 @@ class Problem(NamedTuple):
     upper: np.ndarray  # (source,)
     form: str = "source_saturating"
     floor: float = 0.0  # least mean effective share of a weighted language (0: none)
+    #: down to which shares the pilots measured each target (None: no error below them) and
+    #: the law's error at a share of 0 (:meth:`climb_bayes.model.loss_model.Law.share_error`)
+    measured: MeasuredShares | None = None
+    share_sd: float = 0.0
 
     @classmethod
     def at_budget(cls, law: Law, tokens: float, weights: np.ndarray, lower: np.ndarray,
@@ -62,7 +67,7 @@ class Problem(NamedTuple):
         return cls(LawParams(*(np.asarray(p, np.float64) for p in law.at_budget(tokens))),
                    tokens / law.reference, np.asarray(law.self_map, np.float64),
                    np.asarray(weights, np.float64), np.asarray(lower, np.float64),
-                   np.asarray(upper, np.float64), law.form, floor)
+                   np.asarray(upper, np.float64), law.form, floor, law.measured, law.share_sd)
 
 
 class Settings(NamedTuple):
@@ -76,12 +81,22 @@ DEFAULT_SETTINGS = Settings()
 
 
 def draw_weighted_losses(shares: Array, params: LawParams, tokens_scaled: Array,
-                         self_map: Array, weights: Array, form: str) -> Array:
+                         self_map: Array, weights: Array, below: tuple[Array, Array, Array],
+                         form: str) -> Array:
     """``W_s(r) = sum_i w_i L_i(r, D; theta_s)`` of every draw: ``(sample,)``; ``r`` is
-    ``(source,)``."""
-    per_draw = jax.vmap(expected_loss, in_axes=(0, None, None, None, None))
-    losses = per_draw(params, shares[None, :], jnp.reshape(tokens_scaled, (1,)), self_map, form)
-    return losses[:, 0, :] @ weights
+    ``(source,)``. ``below = (m, mt, s)``: the law's error below the shares the pilots measured
+    (:meth:`climb_bayes.model.loss_model.Law.share_error`) taken in expectation, a factor
+    ``exp(s^2 ramp_i(r)^2 / 2)`` on each reducible loss
+    (:func:`climb_bayes.model.law.beyond_measured`)."""
+    smallest_own, smallest_effective, sd = below
+    mix, tokens = shares[None, :], jnp.reshape(tokens_scaled, (1,))
+
+    def one(draw: LawParams) -> Array:
+        squared = beyond_measured(draw, mix, tokens, self_map, form, smallest_own,
+                                  smallest_effective)
+        return expected_loss(draw, mix, tokens, self_map, form, 0.5 * sd ** 2 * squared)
+
+    return jax.vmap(one)(params)[:, 0, :] @ weights
 
 
 #: Nats over which :func:`smooth_cvar` rounds the corner of ``max(0, x)``.
@@ -131,7 +146,7 @@ def smooth_cvar(x: Array, level: float, eps: float) -> Array:
 def objective(kind: str = "mean", form: str = "source_saturating", k: float = 1.0,
               level: float = 0.9) -> Callable[[Array, Any], Array]:
     """The objective ``f(r, data)`` of one kind, ``data = (params, tokens_scaled, self_map,
-    weights, optima)`` (:func:`objective_data`; ``optima`` are the ``W_s(r*_s)`` that
+    weights, below, optima)`` (:func:`objective_data`; ``optima`` are the ``W_s(r*_s)`` that
     ``cvar_regret`` subtracts). Cached, so one kind is compiled once."""
     if kind not in OBJECTIVE_KINDS:
         raise ValueError(f"unknown objective {kind!r}; use one of {OBJECTIVE_KINDS}")
@@ -153,14 +168,26 @@ def objective(kind: str = "mean", form: str = "source_saturating", k: float = 1.
 def objective_data(problem: Problem, params: LawParams, optima: np.ndarray | None = None
                    ) -> tuple[Any, ...]:
     """The ``data`` argument of the objectives, ``(params, tokens_scaled, self_map, weights,
-    optima)``, in float64 (call under ``jax.enable_x64``); ``optima`` (``W_s(r*_s)`` of every
+    below, optima)``, in float64 (call under ``jax.enable_x64``); ``optima`` (``W_s(r*_s)`` of every
     draw, :func:`climb_bayes.decide.optimal_mix.per_draw_optimal_values`) only matter to
     ``cvar_regret`` and are 0 if None."""
     draws = np.shape(params.E)[0]
     return (LawParams(*(jnp.asarray(p, jnp.float64) for p in params)),
             jnp.asarray(problem.tokens_scaled, jnp.float64),
             jnp.asarray(problem.self_map, jnp.float64), jnp.asarray(problem.weights, jnp.float64),
+            below_measured(problem),
             jnp.zeros(draws, jnp.float64) if optima is None else jnp.asarray(optima, jnp.float64))
+
+
+def below_measured(problem: Problem) -> tuple[Array, Array, Array]:
+    """``(m, mt, s)`` of :func:`draw_weighted_losses` in float64; zeros (no error) where the
+    problem has no measured shares."""
+    zeros = jnp.zeros(len(problem.weights), jnp.float64)
+    if problem.measured is None:
+        return zeros, zeros, jnp.asarray(0.0, jnp.float64)
+    return (jnp.asarray(problem.measured.own, jnp.float64),
+            jnp.asarray(problem.measured.effective, jnp.float64),
+            jnp.asarray(problem.share_sd, jnp.float64))
 
 
 #: The interior-point solver, compiled once per objective and shared by every optimised mix.

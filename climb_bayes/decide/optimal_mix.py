@@ -60,7 +60,7 @@ def floor_constraint(form: str, floor: float) -> Callable[[Array, Any], Array]:
     compile once."""
 
     def c(shares: Array, data: tuple[Any, ...]) -> Array:
-        params, tokens_scaled, self_map, weights, _ = data
+        params, tokens_scaled, self_map, weights = data[:4]
         per_draw = jax.vmap(unfloored_share, in_axes=(0, None, None, None, None))
         rt = per_draw(params, shares[None, :], jnp.reshape(tokens_scaled, (1,)), self_map,
                       form)[:, 0, :]
@@ -199,11 +199,12 @@ def minimise_from(problem: Problem, starts: dict[str, np.ndarray],
 @functools.partial(jax.jit, static_argnums=(0,), static_argnames=("tol", "max_iter"))
 def _solve_each_draw(f: Callable[[Array, Any], Array], data: tuple[Any, ...], lower: Array,
                      upper: Array, tol: float, max_iter: int) -> Solution:
-    params, tokens_scaled, self_map, weights, optima = data
+    params, tokens_scaled, self_map, weights, below, optima = data
 
     def one(draw: LawParams, optimum: Array) -> Solution:
         single = jax.tree.map(lambda a: a[None], draw)
-        return minimise_on_simplex(f, (single, tokens_scaled, self_map, weights, optimum[None]),
+        return minimise_on_simplex(f, (single, tokens_scaled, self_map, weights, below,
+                                       optimum[None]),
                                    lower, upper, tol, max_iter)
 
     return jax.vmap(one)(params, optima)
@@ -229,6 +230,6 @@ def per_draw_optimal_values(problem: Problem, optima: Solution) -> np.ndarray:
 
         def one(draw: LawParams, shares: Array) -> Array:
             single = jax.tree.map(lambda a: a[None], draw)
-            return draw_weighted_losses(shares, single, *data[1:4], problem.form)[0]
+            return draw_weighted_losses(shares, single, *data[1:5], problem.form)[0]
 
         return np.asarray(jax.jit(jax.vmap(one))(data[0], jnp.asarray(optima.x, jnp.float64)))

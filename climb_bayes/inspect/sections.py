@@ -146,10 +146,26 @@ def extrapolation_note(posterior: Posterior) -> str:
                          f"median tau: {medians(bend.sd)})")
         carried = ("the intervals carry the law's learned error in budget: each language's "
                    "reducible loss bends away from the power law by " + ", and by ".join(parts))
-    if posterior.law.extrapolation_sd == 0.0:
-        return f"{where} {carried}."
-    return (f"{where} {carried}, and a fixed error of {posterior.law.extrapolation_sd:g} nats per "
-            f"e-fold of extrapolation (law.extrapolation_sd).")
+    fixed = ("" if posterior.law.extrapolation_sd == 0.0 else
+             f", and a fixed error of {posterior.law.extrapolation_sd:g} nats per e-fold of "
+             f"extrapolation (law.extrapolation_sd)")
+    return f"{where} {carried}{fixed}. {share_note(posterior)}"
+
+
+def share_note(posterior: Posterior) -> str:
+    """What predictions carry below the smallest share the pilots measured each language at
+    (:mod:`climb_bayes.model.share_error`)."""
+    law = posterior.law
+    if law.smallest_share is None or law.share_sd == 0.0:
+        return ("Below the smallest share the pilots measured a language at, the intervals "
+                "trust the law (law.share_sd = 0).")
+    smallest = ", ".join(f"{t} {m:.3g}" for t, m in zip(law.targets, law.smallest_share,
+                                                         strict=True) if m > 0)
+    origin = posterior.idata.posterior.attrs.get("share_sd_from", "law.share_sd")
+    return (f"Below the smallest share the pilots measured each language at ({smallest}), "
+            f"the intervals carry the law's error there, growing to {law.share_sd:.3g} on the "
+            f"log of the reducible loss at a share of 0 ({origin}); the solver pays for it in "
+            f"expectation.")
 
 
 def transfer_section(idata: az.InferenceData, tokens: float, forest_pairs: int = 20

@@ -169,6 +169,28 @@ def effective_share(params: LawParams, shares: Array, tokens_scaled: Array, self
     return positive_floor(unfloored_share(params, shares, tokens_scaled, self_map, form))
 
 
+def beyond_measured(params: LawParams, shares: Array, tokens_scaled: Array, self_map: Array,
+                    form: str, smallest_own: Array, smallest_effective: Array) -> Array:
+    """``(n, target)``: how far each target lies below the shares at which the pilots measured
+    its loss, squared: ``ramp_i^2 = a_i^2 + b_i^2`` with
+
+    - ``a_i = max(0, 1 - r_i / m_i)``: its own share ``r_i`` below the smallest own share
+      ``m_i`` of its measured losses (the split of its effective share between its own tokens
+      and transfer is unmeasured there), 1 at a share of 0; 0 where ``m_i = 0``;
+    - ``b_i = max(0, ln(mt_i / rt_i))``: the e-folds by which its effective share ``rt_i`` lies
+      below the smallest ``mt_i`` of its measured losses (the power law in effective tokens is
+      extrapolated there, as far as the floor); 0 where ``mt_i = 0``.
+
+    The square is what the solver pays (:mod:`climb_bayes.model.share_error`); it has a
+    continuous gradient everywhere, where ``ramp_i`` itself has none at 0."""
+    own = jnp.where(smallest_own > 0, jnp.maximum(
+        0.0, 1.0 - (shares @ self_map) / jnp.where(smallest_own > 0, smallest_own, 1.0)), 0.0)
+    rt = effective_share(params, shares, tokens_scaled, self_map, form)
+    folds = jnp.where(smallest_effective > 0, jnp.maximum(
+        0.0, jnp.log(jnp.where(smallest_effective > 0, smallest_effective, 1.0) / rt)), 0.0)
+    return own ** 2 + folds ** 2
+
+
 def expected_loss(params: LawParams, shares: Array, tokens_scaled: Array, self_map: Array,
                   form: str = "source_saturating", discrepancy: Array | None = None) -> Array:
     """Noise-free loss ``L_i(r, D) = E_i + B_i * (rt_i * D / D_ref) ** (-beta_i) *

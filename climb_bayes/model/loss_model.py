@@ -27,7 +27,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from climb_bayes.model.discrepancy import beyond_knots
-from climb_bayes.model.law import LawParams, effective_share, expected_loss, self_map
+from climb_bayes.model.law import (
+    LawParams,
+    beyond_measured,
+    effective_share,
+    expected_loss,
+    self_map,
+)
+from climb_bayes.model.share_error import MeasuredShares
 
 
 class LossModel(Protocol):
@@ -93,6 +100,8 @@ class Law:
     bend: Discrepancy | None = None
     extrapolation_sd: float = 0.0
     pilot_tokens: float = math.inf  # the largest budget the pilots observed
+    measured: MeasuredShares | None = None  # down to which shares the pilots measured
+    share_sd: float = 0.0  # the law's error at a share of 0, in the log of the reducible loss
 
     @classmethod
     def single(cls, params: LawParams, reference: float, sources: list[str],
@@ -120,7 +129,7 @@ class Law:
                                            if getattr(self.bend, name) is not None}))
         return Law(LawParams(*(np.asarray(p)[keep] for p in self.params)), self.reference,
                    self.sources, self.targets, self.form, bend, self.extrapolation_sd,
-                   self.pilot_tokens)
+                   self.pilot_tokens, self.measured, self.share_sd)
 
     def _precision(self) -> contextlib.AbstractContextManager:
         precise = np.asarray(self.params.E).dtype == np.float64
@@ -143,6 +152,9 @@ class Law:
             scaled = jnp.asarray(tokens / self.reference, dtype=dtype)
             bend = (None if self.bend is None
                     else self.bend.at(jnp.log(scaled), bend_key, self.params.beta))
+            if self.share_sd > 0 and self.measured is not None:
+                error = self.share_error(shares, tokens, jax.random.fold_in(key, 2))
+                bend = error if bend is None else bend + error
             per_draw = jax.vmap(expected_loss, in_axes=(0, None, None, None, None, 0))
             losses = per_draw(LawParams(*(jnp.asarray(p, dtype) for p in self.params)),
                               jnp.asarray(shares, dtype), scaled,
@@ -163,6 +175,29 @@ class Law:
         log_budget = jnp.log(jnp.asarray([tokens / self.reference], dtype=jnp.float32))
         delta = np.asarray(self.bend.at(log_budget, bend_key, self.params.beta))[:, 0, :]
         return self.params._replace(B=np.asarray(self.params.B) * np.exp(delta))
+
+    def share_error(self, shares: np.ndarray, tokens: np.ndarray, rng_key: jax.Array
+                    ) -> jax.Array:
+        """Draws ``(draw, mix, target)`` of the law's error below the shares the pilots
+        measured, on the log of the reducible loss (:mod:`climb_bayes.model.share_error`)::
+
+            e_i(r) = s * z_i * ramp_i(r),        z_i ~ Normal(0, 1)
+
+        ``ramp_i`` from :func:`climb_bayes.model.law.beyond_measured` at ``measured``, ``s``
+        the error at a share of 0 (``share_sd``). One ``z_i`` per draw and language, shared
+        by every mix: it is the law's error for that language, and a mix feels it as far as
+        it takes the language below what the pilots measured."""
+        tokens = np.asarray(tokens, dtype=np.float64)
+        with self._precision():
+            dtype = self._dtype()
+            per_draw = jax.vmap(beyond_measured, in_axes=(0, None, None, None, None, None, None))
+            squared = per_draw(LawParams(*(jnp.asarray(p, dtype) for p in self.params)),
+                            jnp.asarray(shares, dtype), jnp.asarray(tokens / self.reference, dtype),
+                            jnp.asarray(self.self_map, dtype), self.form,
+                            jnp.asarray(self.measured.own, dtype),
+                            jnp.asarray(self.measured.effective, dtype))
+            z = jax.random.normal(rng_key, (self.draws, 1, len(self.targets)), dtype)
+            return self.share_sd * jnp.sqrt(squared) * z
 
     def effective_share(self, shares: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """``rt_i(r, D)`` of every draw: ``(draw, mix, target)``."""

@@ -42,6 +42,7 @@ from climb_bayes.model.numpyro_model import (
     climb_model,
     reference_tokens,
 )
+from climb_bayes.model.share_error import measured_shares
 
 TARGET_SITES = ("E", "B", "beta", "eta", "sigma", "log_beta", "log_beta_decentered",
                 "discrepancy_sd", "discrepancy_sd_offset", "exponent_drift",
@@ -284,7 +285,9 @@ def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceDat
               reference=float(attrs["reference_tokens"]), sources=json.loads(attrs["sources"]),
               targets=json.loads(attrs["targets"]), form=str(attrs["form"]), bend=bend,
               extrapolation_sd=float(attrs.get("extrapolation_sd", 0.0)),
-              pilot_tokens=float(idata.constant_data["obs_tokens"].max()))
+              pilot_tokens=float(idata.constant_data["obs_tokens"].max()),
+              share_sd=float(attrs.get("share_sd", 0.0)))
+    law = replace(law, measured=measured_shares(law, idata.constant_data))
     return Posterior(
         law=law, sigma=_draws(idata, "sigma"), nu=nu, idata=idata, health=health,
         run_sd=_draws(idata, "run_sd") if "run_sd" in posterior else None,

@@ -1,0 +1,155 @@
+"""The law's error below the shares the pilots measured (climb_bayes.model.share_error):
+its size measured on losses at a share of 0, where predictions carry it, and what the solver
+pays for it."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from climb_bayes.data.simulated import draw_world, simulate_pilots
+from climb_bayes.data.validation import validate_pilots
+from climb_bayes.decide.objectives import Problem, objective, objective_data, objective_value
+from climb_bayes.model.fitting import pilot_rows, share_error
+from climb_bayes.model.law import LawParams
+from climb_bayes.model.loss_model import Law
+from climb_bayes.model.posterior import read_posterior
+from climb_bayes.model.share_error import (
+    DEFAULT_SHARE_SD,
+    MeasuredShares,
+    measured_share_sd,
+    zero_share_rows,
+)
+
+LANGUAGES = ["en", "de", "fr"]
+
+
+def law_of(seeds: range, smallest: np.ndarray, sd: float, repeat: int = 1) -> Law:
+    """Simulated truths as the draws of one law, measured down to own shares ``smallest``
+    (and, in effective share, nowhere: ``mt = 0``)."""
+    params = [draw_world(np.random.default_rng(s), LANGUAGES, LANGUAGES, 1e8).params
+              for s in seeds]
+    stacked = LawParams(*(np.repeat(np.stack([np.asarray(p[i], np.float32) for p in params]),
+                                    repeat, axis=0) for i in range(len(LawParams._fields))))
+    measured = MeasuredShares(np.asarray(smallest), np.zeros(len(LANGUAGES)))
+    return Law(stacked, 1e8, LANGUAGES, LANGUAGES, measured=measured, share_sd=sd)
+
+
+def errors_at(rows: int, sd: float, noise: float, seed: int) -> float:
+    """``measured_share_sd`` on ``rows`` losses whose reducible part is the law's times
+    ``exp(u + sd * z)``, plus noise: the posterior's draws spread 0.05 in the log of it, and
+    its mean is off the truth by as much (``u``), as a calibrated posterior's is."""
+    rng = np.random.default_rng(seed)
+    irreducible = np.full((200, rows), 2.0)
+    reducible = rng.uniform(0.5, 1.5, rows)
+    spread = rng.normal(0.0, 0.05, (200, rows))
+    predicted = irreducible + reducible * np.exp(spread - spread.mean(0))
+    observed = (2.0 + reducible * np.exp(rng.normal(0.0, 0.05, rows) + rng.normal(0.0, sd, rows))
+                + rng.normal(0.0, noise, rows))
+    return measured_share_sd(predicted, irreducible, np.full(rows, noise), observed)
+
+
+@pytest.mark.parametrize("sd", [0.1, 0.5])
+def test_the_size_of_the_error_is_recovered(sd: float) -> None:
+    estimates = [errors_at(30, sd, 0.02, seed) for seed in range(30)]
+    assert np.mean(estimates) == pytest.approx(sd, rel=0.1)
+
+
+def test_no_error_where_the_law_holds_at_a_share_of_zero() -> None:
+    estimates = [errors_at(30, 0.0, 0.02, seed) for seed in range(30)]
+    # the posterior's own spread and the noise are taken out: what is left is sampling error
+    assert np.quantile(estimates, 0.9) < 0.03
+
+
+def test_a_prediction_carries_the_error_as_far_as_the_mix_goes_below() -> None:
+    law = law_of(range(1), np.array([0.1, 0.1, 0.1]), 0.4, repeat=4000)
+    bare = Law(law.params, 1e8, LANGUAGES, LANGUAGES)
+    shares = np.array([[0.0, 0.5, 0.5], [0.0, 0.3, 0.7], [0.05, 0.45, 0.5], [0.4, 0.3, 0.3]])
+    tokens = np.full(4, 1e9)
+    key = jax.random.PRNGKey(3)
+    with_error, without = law.predict_loss(shares, tokens, key), bare.predict_loss(shares, tokens)
+    log_ratio = np.log((with_error - law.params.E[:, None, :])
+                       / (without - law.params.E[:, None, :]))
+    assert log_ratio[:, 0, 0].std() == pytest.approx(0.4, rel=0.05)  # en at 0: the full error
+    assert log_ratio[:, 2, 0].std() == pytest.approx(0.2, rel=0.05)  # half way
+    np.testing.assert_allclose(log_ratio[:, 3], 0.0, atol=1e-5)  # every share measured
+    # one error per draw and language: two mixes that both drop en share it
+    np.testing.assert_allclose(log_ratio[:, 0, 0], log_ratio[:, 1, 0], atol=1e-5)
+
+
+def test_the_solver_pays_the_expected_error() -> None:
+    smallest = np.array([0.1, 0.1, 0.1])
+    law = law_of(range(3), smallest, 0.5)
+    weights = np.full(3, 1 / 3)
+    mix = np.array([0.0, 0.5, 0.5])
+    with_error = Problem.at_budget(law, 1e9, weights, np.zeros(3), np.ones(3))
+    bare = with_error._replace(share_sd=0.0)
+    reducible = (Law(law.params, 1e8, LANGUAGES, LANGUAGES).predict_loss(
+        mix[None], np.array([1e9]))[:, 0, 0] - law.params.E[:, 0])
+    expected = np.mean(weights[0] * reducible) * (np.exp(0.5 ** 2 / 2) - 1.0)
+    difference = objective_value(with_error, mix) - objective_value(bare, mix)
+    assert difference == pytest.approx(expected, rel=1e-4)
+    inside = np.array([0.2, 0.4, 0.4])  # every share measured: nothing to pay
+    assert objective_value(with_error, inside) == pytest.approx(objective_value(bare, inside))
+
+
+def test_the_rows_at_a_share_of_zero_are_the_monolingual_pilots_on_the_others() -> None:
+    frame, _ = simulate_pilots(languages=3, seed=0, untrained=True)
+    table = validate_pilots(frame)
+    rows = zero_share_rows(table)
+    own = np.array([rows.frame.loc[i, f"share_{language}"]
+                    for i, language in enumerate(rows.frame["language"])])
+    assert len(rows.frame) > 0 and np.all(own == 0.0)
+    assert len(rows.frame) + len(pilot_rows(table).frame) == len(table.final_of_run().frame)
+
+
+def test_a_fit_measures_the_error_and_stores_the_smallest_shares(fitted) -> None:
+    posterior = read_posterior(fitted.posterior)
+    attrs = posterior.idata.posterior.attrs
+    # the session's pilots report no loss at a share of 0: the default
+    assert int(attrs["share_sd_rows"]) == 0
+    assert posterior.law.share_sd == float(attrs["share_sd"]) == DEFAULT_SHARE_SD
+    # the same world's losses at a share of 0 (same draws: the noise is drawn for every row)
+    frame, _ = simulate_pilots(languages=3, seed=0, untrained=True)
+    rows = zero_share_rows(validate_pilots(frame), "all")
+    measured = share_error(posterior.idata, rows)
+    assert measured["share_sd_rows"] == len(rows.frame) > 0
+    assert measured["share_sd"] < 0.1  # a law world: the law holds at a share of 0
+    fitted_rows = pilot_rows(validate_pilots(fitted.frame), "all").frame  # as the fixture fits
+    for i, language in enumerate(posterior.targets):
+        own = fitted_rows.loc[fitted_rows["language"] == language, f"share_{language}"]
+        assert posterior.law.measured.own[i] == pytest.approx(own.min())
+        rows = fitted_rows[fitted_rows["language"] == language]
+        effective = posterior.law.effective_share(
+            rows[[f"share_{source}" for source in posterior.sources]].to_numpy(),
+            rows["tokens"].to_numpy())
+        assert posterior.law.measured.effective[i] == pytest.approx(
+            effective[:, :, i].min(axis=1).mean(), rel=1e-5)
+
+
+def test_an_effective_share_below_the_measured_one_carries_the_error_too() -> None:
+    law = law_of(range(1), np.zeros(3), 0.4, repeat=2000)
+    law = Law(law.params, 1e8, LANGUAGES, LANGUAGES,
+              measured=MeasuredShares(np.zeros(3), np.array([1.0, 0.0, 0.0])), share_sd=0.4)
+    bare = Law(law.params, 1e8, LANGUAGES, LANGUAGES)
+    shares = np.array([[0.5, 0.25, 0.25], [0.2, 0.4, 0.4]])
+    tokens = np.full(2, 1e9)
+    log_ratio = np.log((law.predict_loss(shares, tokens) - law.params.E[:, None, :])
+                       / (bare.predict_loss(shares, tokens) - law.params.E[:, None, :]))
+    ramp = -np.log(law.effective_share(shares, tokens)[:, :, 0])  # e-folds below rt = 1
+    z = log_ratio[:, :, 0] / (0.4 * ramp)
+    np.testing.assert_allclose(z[:, 0], z[:, 1], atol=1e-3)  # one error, scaled by the ramp
+    assert z[:, 0].std() == pytest.approx(1.0, rel=0.07)
+    np.testing.assert_allclose(log_ratio[:, :, 1:], 0.0, atol=1e-5)
+
+
+def test_the_solver_gradient_is_finite_where_every_share_is_measured() -> None:
+    law = law_of(range(3), np.array([0.1, 0.1, 0.1]), 0.5)
+    law = Law(law.params, 1e8, LANGUAGES, LANGUAGES,
+              measured=MeasuredShares(np.array([0.1, 0.1, 0.1]), np.array([0.01, 0.01, 0.01])),
+              share_sd=0.5)
+    problem = Problem.at_budget(law, 1e9, np.full(3, 1 / 3), np.zeros(3), np.ones(3))
+    with jax.enable_x64(True):
+        gradient = jax.grad(objective("mean", problem.form))(
+            jnp.asarray([0.3, 0.3, 0.4]), objective_data(problem, problem.params))
+    assert np.all(np.isfinite(np.asarray(gradient)))
