@@ -156,15 +156,16 @@ def share_note(posterior: Posterior) -> str:
     """What predictions carry below the smallest share the pilots measured each language at
     (:mod:`climb_bayes.model.share_error`)."""
     law = posterior.law
-    if law.smallest_share is None or law.share_sd == 0.0:
+    if law.measured is None or law.share_sd == 0.0:
         return ("Below the smallest share the pilots measured a language at, the intervals "
                 "trust the law (law.share_sd = 0).")
-    smallest = ", ".join(f"{t} {m:.3g}" for t, m in zip(law.targets, law.smallest_share,
+    smallest = ", ".join(f"{t} {m:.3g}" for t, m in zip(law.targets, law.measured.own,
                                                          strict=True) if m > 0)
     origin = posterior.idata.posterior.attrs.get("share_sd_from", "law.share_sd")
     return (f"Below the smallest share the pilots measured each language at ({smallest}), "
-            f"the intervals carry the law's error there, growing to {law.share_sd:.3g} on the "
-            f"log of the reducible loss at a share of 0 ({origin}); the solver pays for it in "
+            f"and below the smallest effective share, the intervals carry the law's error "
+            f"there: {law.share_sd:.3g} on the log of the reducible loss at a share of 0, and as "
+            f"much again per e-fold of effective share ({origin}); the solver pays for it in "
             f"expectation.")
 
 
