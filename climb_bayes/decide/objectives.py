@@ -81,15 +81,19 @@ DEFAULT_SETTINGS = Settings()
 
 
 def draw_weighted_losses(shares: Array, params: LawParams, tokens_scaled: Array,
-                         self_map: Array, weights: Array, below: tuple[Array, Array, Array],
-                         form: str) -> Array:
+                         self_map: Array, weights: Array,
+                         below: tuple[Array, Array, Array] | None, form: str) -> Array:
     """``W_s(r) = sum_i w_i L_i(r, D; theta_s)`` of every draw: ``(sample,)``; ``r`` is
     ``(source,)``. ``below = (m, mt, s)``: the law's error below the shares the pilots measured
     (:meth:`climb_bayes.model.loss_model.Law.share_error`) taken in expectation, a factor
     ``exp(s^2 ramp_i(r)^2 / 2)`` on each reducible loss
-    (:func:`climb_bayes.model.law.beyond_measured`)."""
-    smallest_own, smallest_effective, sd = below
+    (:func:`climb_bayes.model.law.beyond_measured`); None: no such error, and no second
+    effective share per draw."""
     mix, tokens = shares[None, :], jnp.reshape(tokens_scaled, (1,))
+    if below is None:
+        per_draw = jax.vmap(expected_loss, in_axes=(0, None, None, None, None))
+        return per_draw(params, mix, tokens, self_map, form)[:, 0, :] @ weights
+    smallest_own, smallest_effective, sd = below
 
     def one(draw: LawParams) -> Array:
         squared = beyond_measured(draw, mix, tokens, self_map, form, smallest_own,
@@ -179,12 +183,11 @@ def objective_data(problem: Problem, params: LawParams, optima: np.ndarray | Non
             jnp.zeros(draws, jnp.float64) if optima is None else jnp.asarray(optima, jnp.float64))
 
 
-def below_measured(problem: Problem) -> tuple[Array, Array, Array]:
-    """``(m, mt, s)`` of :func:`draw_weighted_losses` in float64; zeros (no error) where the
-    problem has no measured shares."""
-    zeros = jnp.zeros(len(problem.weights), jnp.float64)
-    if problem.measured is None:
-        return zeros, zeros, jnp.asarray(0.0, jnp.float64)
+def below_measured(problem: Problem) -> tuple[Array, Array, Array] | None:
+    """``(m, mt, s)`` of :func:`draw_weighted_losses` in float64; None where the problem has
+    no measured shares or no error below them (``s = 0``)."""
+    if problem.measured is None or problem.share_sd == 0.0:
+        return None
     return (jnp.asarray(problem.measured.own, jnp.float64),
             jnp.asarray(problem.measured.effective, jnp.float64),
             jnp.asarray(problem.share_sd, jnp.float64))

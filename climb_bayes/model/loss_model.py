@@ -192,10 +192,11 @@ class Law:
             dtype = self._dtype()
             per_draw = jax.vmap(beyond_measured, in_axes=(0, None, None, None, None, None, None))
             squared = per_draw(LawParams(*(jnp.asarray(p, dtype) for p in self.params)),
-                            jnp.asarray(shares, dtype), jnp.asarray(tokens / self.reference, dtype),
-                            jnp.asarray(self.self_map, dtype), self.form,
-                            jnp.asarray(self.measured.own, dtype),
-                            jnp.asarray(self.measured.effective, dtype))
+                               jnp.asarray(shares, dtype),
+                               jnp.asarray(tokens / self.reference, dtype),
+                               jnp.asarray(self.self_map, dtype), self.form,
+                               jnp.asarray(self.measured.own, dtype),
+                               jnp.asarray(self.measured.effective, dtype))
             z = jax.random.normal(rng_key, (self.draws, 1, len(self.targets)), dtype)
             return self.share_sd * jnp.sqrt(squared) * z
 

@@ -42,8 +42,8 @@ if TYPE_CHECKING:  # the law holds a MeasuredShares
     from climb_bayes.model.loss_model import Law
 
 #: ``s`` when the pilots have no loss at a share of 0 to measure it on: between what the
-#: measurement gives on the bundled example (related languages, 0.09) and on the real study
-#: (five languages, four scripts, 0.6); ``docs/extrapolation.md``, section 6.
+#: measurement gives on the bundled example (related languages, 0) and on the real study
+#: (five languages, four scripts, 0.62); ``docs/extrapolation.md``, section 6.
 DEFAULT_SHARE_SD = 0.3
 #: ``y - E`` below this (nats) counts as this much: a loss at or under the law's irreducible
 #: part is a large error, not a missing one.
