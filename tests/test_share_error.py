@@ -71,7 +71,8 @@ def test_a_prediction_carries_the_error_as_far_as_the_mix_goes_below() -> None:
     log_ratio = np.log((with_error - law.params.E[:, None, :])
                        / (without - law.params.E[:, None, :]))
     assert log_ratio[:, 0, 0].std() == pytest.approx(0.4, rel=0.05)  # en at 0: the full error
-    assert log_ratio[:, 2, 0].std() == pytest.approx(0.2, rel=0.05)  # half way
+    # half way down to 0: a = 0.5, ramp^2 = u (2 - u) with u = a^2
+    assert log_ratio[:, 2, 0].std() == pytest.approx(0.4 * np.sqrt(0.4375), rel=0.05)
     np.testing.assert_allclose(log_ratio[:, 3], 0.0, atol=1e-5)  # every share measured
     # one error per draw and language: two mixes that both drop en share it
     np.testing.assert_allclose(log_ratio[:, 0, 0], log_ratio[:, 1, 0], atol=1e-5)
@@ -132,15 +133,34 @@ def test_an_effective_share_below_the_measured_one_carries_the_error_too() -> No
     law = Law(law.params, 1e8, LANGUAGES, LANGUAGES,
               measured=MeasuredShares(np.zeros(3), np.array([1.0, 0.0, 0.0])), share_sd=0.4)
     bare = Law(law.params, 1e8, LANGUAGES, LANGUAGES)
-    shares = np.array([[0.5, 0.25, 0.25], [0.2, 0.4, 0.4]])
+    shares = np.array([[0.5, 0.25, 0.25], [0.65, 0.2, 0.15]])
     tokens = np.full(2, 1e9)
     log_ratio = np.log((law.predict_loss(shares, tokens) - law.params.E[:, None, :])
                        / (bare.predict_loss(shares, tokens) - law.params.E[:, None, :]))
-    ramp = -np.log(law.effective_share(shares, tokens)[:, :, 0])  # e-folds below rt = 1
+    folds = np.minimum(np.log(law.effective_share(shares, tokens)[:, :, 0]) ** 2, 1.0)
+    ramp = np.sqrt(folds * (2.0 - folds))  # e-folds below rt = 1, saturating at one
+    assert 0.1 < ramp.min() and ramp.max() < 1.0
     z = log_ratio[:, :, 0] / (0.4 * ramp)
     np.testing.assert_allclose(z[:, 0], z[:, 1], atol=1e-3)  # one error, scaled by the ramp
     assert z[:, 0].std() == pytest.approx(1.0, rel=0.07)
     np.testing.assert_allclose(log_ratio[:, :, 1:], 0.0, atol=1e-5)
+
+
+def test_far_below_the_measured_shares_the_error_is_the_measured_one() -> None:
+    # s is measured on losses at a share of 0, wherever their effective share lies; a mix
+    # whose effective share is many e-folds below what the pilots measured carries s, not
+    # s times the e-folds (a log-normal that wide would put the mean loss far above any loss)
+    law = law_of(range(1), np.zeros(3), 0.4, repeat=4000)
+    law = Law(law.params, 1e8, LANGUAGES, LANGUAGES,
+              measured=MeasuredShares(np.zeros(3), np.array([1e3, 0.0, 0.0])), share_sd=0.4)
+    bare = Law(law.params, 1e8, LANGUAGES, LANGUAGES)
+    shares = np.array([[0.5, 0.25, 0.25], [0.01, 0.5, 0.49]])
+    tokens = np.full(2, 1e9)
+    assert np.all(np.log(1e3 / law.effective_share(shares, tokens)[:, :, 0]) > 6)
+    log_ratio = np.log((law.predict_loss(shares, tokens) - law.params.E[:, None, :])
+                       / (bare.predict_loss(shares, tokens) - law.params.E[:, None, :]))
+    assert log_ratio[:, 0, 0].std() == pytest.approx(0.4, rel=0.05)
+    np.testing.assert_allclose(log_ratio[:, 0, 0], log_ratio[:, 1, 0], atol=1e-5)
 
 
 def test_the_solver_gradient_is_finite_where_every_share_is_measured() -> None:

@@ -7,14 +7,15 @@ So a prediction carries an error on the log of each reducible loss
 (:meth:`climb_bayes.model.loss_model.Law.share_error`)::
 
     e_i(r) = s * z_i * ramp_i(r),        z_i ~ Normal(0, 1)
-    ramp_i(r) = sqrt(a_i^2 + b_i^2),     a_i = max(0, 1 - r_i / m_i),
-                                          b_i = max(0, ln(mt_i / rt_i(r)))
+    ramp_i(r)^2 = u_i (2 - u_i),         u_i = min(1, a_i^2 + b_i^2),
+    a_i = max(0, 1 - r_i / m_i),         b_i = max(0, ln(mt_i / rt_i(r)))
 
 (:func:`climb_bayes.model.law.beyond_measured`): zero while the target's own share ``r_i`` is
 at least the smallest ``m_i`` of its fitted losses and its effective share ``rt_i`` at least
-the smallest ``mt_i`` there; ``s`` at an own share of 0, and ``s`` more for every e-fold by
-which the effective share falls below what the pilots measured (down to the floor of
-:func:`climb_bayes.model.law.positive_floor`, many e-folds away); one ``z_i`` per draw and
+the smallest ``mt_i`` there; growing to ``s`` at an own share of 0 or an e-fold below the
+measured effective shares, and ``s`` beyond, however far (down to the floor of
+:func:`climb_bayes.model.law.positive_floor`): ``s`` is measured on losses at a share of 0,
+whatever their effective share, and that is the error they show. One ``z_i`` per draw and
 language. The solver takes it in expectation, ``exp(s^2 ramp^2 / 2)`` on
 the reducible loss, so a mix pays for leaving what the pilots measured.
 
