@@ -128,16 +128,24 @@ def test_a_fit_measures_the_error_and_stores_the_smallest_shares(fitted) -> None
             effective[:, :, i].min(axis=1).mean(), rel=1e-5)
 
 
-def test_an_effective_share_below_the_measured_one_carries_the_error_too() -> None:
-    law = law_of(range(1), np.zeros(3), 0.4, repeat=2000)
+def below_effective(smallest: float, shares: np.ndarray, repeat: int) -> tuple[Law, np.ndarray]:
+    """A law whose pilots measured en down to the effective share ``smallest`` (and nothing
+    else), and ``(draw, mix, target)``: the log of its reducible loss at ``shares`` over the
+    bare law's, its share error alone."""
+    law = law_of(range(1), np.zeros(3), 0.4, repeat=repeat)
     law = Law(law.params, 1e8, LANGUAGES, LANGUAGES,
-              measured=MeasuredShares(np.zeros(3), np.array([1.0, 0.0, 0.0])), share_sd=0.4)
+              measured=MeasuredShares(np.zeros(3), np.array([smallest, 0.0, 0.0])), share_sd=0.4)
     bare = Law(law.params, 1e8, LANGUAGES, LANGUAGES)
-    shares = np.array([[0.5, 0.25, 0.25], [0.65, 0.2, 0.15]])
-    tokens = np.full(2, 1e9)
-    log_ratio = np.log((law.predict_loss(shares, tokens) - law.params.E[:, None, :])
+    tokens = np.full(len(shares), 1e9)
+    return law, np.log((law.predict_loss(shares, tokens) - law.params.E[:, None, :])
                        / (bare.predict_loss(shares, tokens) - law.params.E[:, None, :]))
-    folds = np.minimum(np.log(law.effective_share(shares, tokens)[:, :, 0]) ** 2, 1.0)
+
+
+def test_an_effective_share_below_the_measured_one_carries_the_error_too() -> None:
+    shares = np.array([[0.5, 0.25, 0.25], [0.65, 0.2, 0.15]])
+    law, log_ratio = below_effective(1.0, shares, 2000)
+    effective = law.effective_share(shares, np.full(2, 1e9))[:, :, 0]
+    folds = np.minimum(np.log(effective) ** 2, 1.0)
     ramp = np.sqrt(folds * (2.0 - folds))  # e-folds below rt = 1, saturating at one
     assert 0.1 < ramp.min() and ramp.max() < 1.0
     z = log_ratio[:, :, 0] / (0.4 * ramp)
@@ -150,15 +158,9 @@ def test_far_below_the_measured_shares_the_error_is_the_measured_one() -> None:
     # s is measured on losses at a share of 0, wherever their effective share lies; a mix
     # whose effective share is many e-folds below what the pilots measured carries s, not
     # s times the e-folds (a log-normal that wide would put the mean loss far above any loss)
-    law = law_of(range(1), np.zeros(3), 0.4, repeat=4000)
-    law = Law(law.params, 1e8, LANGUAGES, LANGUAGES,
-              measured=MeasuredShares(np.zeros(3), np.array([1e3, 0.0, 0.0])), share_sd=0.4)
-    bare = Law(law.params, 1e8, LANGUAGES, LANGUAGES)
     shares = np.array([[0.5, 0.25, 0.25], [0.01, 0.5, 0.49]])
-    tokens = np.full(2, 1e9)
-    assert np.all(np.log(1e3 / law.effective_share(shares, tokens)[:, :, 0]) > 6)
-    log_ratio = np.log((law.predict_loss(shares, tokens) - law.params.E[:, None, :])
-                       / (bare.predict_loss(shares, tokens) - law.params.E[:, None, :]))
+    law, log_ratio = below_effective(1e3, shares, 4000)
+    assert np.all(np.log(1e3 / law.effective_share(shares, np.full(2, 1e9))[:, :, 0]) > 6)
     assert log_ratio[:, 0, 0].std() == pytest.approx(0.4, rel=0.05)
     np.testing.assert_allclose(log_ratio[:, 0, 0], log_ratio[:, 1, 0], atol=1e-5)
 
