@@ -164,9 +164,9 @@ def share_note(posterior: Posterior) -> str:
     origin = posterior.idata.posterior.attrs.get("share_sd_from", "law.share_sd")
     return (f"Below the smallest share the pilots measured each language at ({smallest}), "
             f"and below the smallest effective share, the intervals carry the law's error "
-            f"there: {law.share_sd:.3g} on the log of the reducible loss at a share of 0, and as "
-            f"much again per e-fold of effective share ({origin}); the solver pays for it in "
-            f"expectation.")
+            f"there, growing to {law.share_sd:.3g} on the log of the reducible loss at a share "
+            f"of 0 or an e-fold of effective share below, and no more ({origin}); the solver "
+            f"pays for it in expectation.")
 
 
 def transfer_section(idata: az.InferenceData, tokens: float, forest_pairs: int = 20
