@@ -115,6 +115,10 @@ class LawConfig:
     # languages (untrained=drop leaves them out of the fit), or 0.3 when the pilots report
     # none; a number fixes it; 0 trusts the law down to a share of 0.
     share_sd: float | None = None
+    # Its growth per e-fold of effective share deeper than one below the smallest the pilots
+    # measured (same module): null measures it on the same losses at a share of 0 (0.1 when
+    # the pilots report none); a number fixes it; 0 keeps the error at share_sd however deep.
+    share_sd_growth: float | None = None
 
 
 def register() -> None:

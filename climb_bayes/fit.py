@@ -111,8 +111,9 @@ def compare_forms(posteriors: dict[str, az.InferenceData]) -> pd.DataFrame:
 def main(cfg: DictConfig) -> None:
     """Validate, fit, diagnose and write the posterior (see the module docstring)."""
     sampler = Sampler.from_config(cfg.sampler)
-    chosen, centred, extrapolation_sd, share_sd = model_settings(
-        cfg.law.form, cfg.law.centred, cfg.law.extrapolation_sd, cfg.law.share_sd)
+    chosen, centred, extrapolation_sd, share_sd, share_sd_growth = model_settings(
+        cfg.law.form, cfg.law.centred, cfg.law.extrapolation_sd, cfg.law.share_sd,
+        cfg.law.share_sd_growth)
     compare, strict = flag(cfg.compare_forms, "compare_forms"), flag(cfg.strict, "strict")
     keep_broken = flag(cfg.keep_broken, "keep_broken")
     output = output_directory(cfg.output, "output", "runs/fit",
@@ -132,7 +133,7 @@ def main(cfg: DictConfig) -> None:
     for form in forms:
         start = time.perf_counter()
         idata = fit_posterior(table, priors, form, sampler, centred, config_yaml,
-                              extrapolation_sd, zero_share, share_sd)
+                              extrapolation_sd, zero_share, share_sd, share_sd_growth)
         health = stored_health(idata)
         verdicts[form] = health
         log.info("%s form. %s", form, sampling_report(idata, health,
@@ -142,7 +143,9 @@ def main(cfg: DictConfig) -> None:
         print(f"fit health ({form}): {health.line}")
         attrs = idata.posterior.attrs
         print(f"the law's error below the pilots' shares ({form}): {attrs['share_sd']:.3g} on "
-              f"the log of the reducible loss at a share of 0, {attrs['share_sd_from']}")
+              f"the log of the reducible loss at a share of 0, growing "
+              f"{attrs['share_sd_growth']:.3g} per e-fold deeper than one, "
+              f"{attrs['share_sd_from']}")
         name = "posterior.nc" if form == chosen else f"posterior_{form}.nc"
         if health.verdict == BROKEN and not keep_broken:
             log.error("the %s fit is broken, so %s is not written (an earlier one, if any, "

@@ -10,14 +10,17 @@ import pytest
 from climb_bayes.data.simulated import draw_world, simulate_pilots
 from climb_bayes.data.validation import validate_pilots
 from climb_bayes.decide.objectives import Problem, objective, objective_data, objective_value
-from climb_bayes.model.fitting import pilot_rows, share_error
+from climb_bayes.model.fitting import pilot_rows
 from climb_bayes.model.law import LawParams
 from climb_bayes.model.loss_model import Law
 from climb_bayes.model.posterior import read_posterior
 from climb_bayes.model.share_error import (
     DEFAULT_SHARE_SD,
+    DEFAULT_SHARE_SD_GROWTH,
     MeasuredShares,
-    measured_share_sd,
+    measure_share_error,
+    measured_sizes,
+    share_error_excess,
     zero_share_rows,
 )
 
@@ -35,30 +38,56 @@ def law_of(seeds: range, smallest: np.ndarray, sd: float, repeat: int = 1) -> La
     return Law(stacked, 1e8, LANGUAGES, LANGUAGES, measured=measured, share_sd=sd)
 
 
-def errors_at(rows: int, sd: float, noise: float, seed: int) -> float:
-    """``measured_share_sd`` on ``rows`` losses whose reducible part is the law's times
-    ``exp(u + sd * z)``, plus noise: the posterior's draws spread 0.05 in the log of it, and
-    its mean is off the truth by as much (``u``), as a calibrated posterior's is."""
+def sizes_at(rows: int, sd: float, noise: float, seed: int, growth: float = 0.0,
+             deepest: float = 0.0) -> tuple[float, float]:
+    """``measured_sizes`` on ``rows`` losses at a share of 0, ``b ~ Uniform(0, deepest)``
+    e-folds below the measured effective shares, whose reducible part is the law's times
+    ``exp(u + e)``, ``e ~ Normal(0, s^2 + g^2 max(0, b - 1)^2)``, plus noise: the posterior's
+    draws spread 0.05 in the log of it, and its mean is off the truth by as much (``u``), as a
+    calibrated posterior's is."""
     rng = np.random.default_rng(seed)
     irreducible = np.full((200, rows), 2.0)
     reducible = rng.uniform(0.5, 1.5, rows)
     spread = rng.normal(0.0, 0.05, (200, rows))
     predicted = irreducible + reducible * np.exp(spread - spread.mean(0))
-    observed = (2.0 + reducible * np.exp(rng.normal(0.0, 0.05, rows) + rng.normal(0.0, sd, rows))
+    folds = rng.uniform(0.0, deepest, rows)
+    error_sd = np.sqrt(sd ** 2 + growth ** 2 * np.maximum(0.0, folds - 1.0) ** 2)
+    observed = (2.0 + reducible * np.exp(rng.normal(0.0, 0.05, rows)
+                                         + rng.normal(0.0, 1.0, rows) * error_sd)
                 + rng.normal(0.0, noise, rows))
-    return measured_share_sd(predicted, irreducible, np.full(rows, noise), observed)
+    excess = share_error_excess(predicted, irreducible, np.full(rows, noise), observed)
+    return measured_sizes(excess, folds)
 
 
 @pytest.mark.parametrize("sd", [0.1, 0.5])
 def test_the_size_of_the_error_is_recovered(sd: float) -> None:
-    estimates = [errors_at(30, sd, 0.02, seed) for seed in range(30)]
+    estimates = [sizes_at(30, sd, 0.02, seed)[0] for seed in range(30)]
     assert np.mean(estimates) == pytest.approx(sd, rel=0.1)
 
 
+@pytest.mark.parametrize(("sd", "growth"), [(0.0, 0.12), (0.2, 0.12), (0.3, 0.0)])
+def test_the_error_and_its_growth_with_depth_are_recovered(sd: float, growth: float) -> None:
+    # losses at a share of 0 from near the measured effective shares to 7 e-folds below, as
+    # the monolingual pilots give them; s and g fitted together
+    estimates = np.array([sizes_at(40, sd, 0.02, seed, growth, 7.0) for seed in range(40)])
+    assert np.mean(estimates[:, 0]) == pytest.approx(sd, abs=0.08)
+    assert np.mean(estimates[:, 1]) == pytest.approx(growth, abs=0.025)
+
+
 def test_no_error_where_the_law_holds_at_a_share_of_zero() -> None:
-    estimates = [errors_at(30, 0.0, 0.02, seed) for seed in range(30)]
+    estimates = np.array([sizes_at(30, 0.0, 0.02, seed, 0.0, 7.0) for seed in range(30)])
     # the posterior's own spread and the noise are taken out: what is left is sampling error
-    assert np.quantile(estimates, 0.9) < 0.03
+    assert np.quantile(estimates[:, 0], 0.9) < 0.05
+    assert np.quantile(estimates[:, 1], 0.9) < 0.015
+
+
+def test_a_given_size_is_held_and_the_other_fitted() -> None:
+    folds = np.linspace(0.0, 6.0, 13)
+    excess = 0.04 + 0.01 * np.maximum(0.0, folds - 1.0) ** 2  # s = 0.2, g = 0.1 exactly
+    assert measured_sizes(excess, folds) == pytest.approx((0.2, 0.1))
+    assert measured_sizes(excess, folds, share_sd=0.2) == pytest.approx((0.2, 0.1))
+    assert measured_sizes(excess, folds, share_sd_growth=0.1) == pytest.approx((0.2, 0.1))
+    assert measured_sizes(excess, np.zeros(13))[1] == 0.0  # nothing deep: no growth
 
 
 def test_a_prediction_carries_the_error_as_far_as_the_mix_goes_below() -> None:
@@ -110,12 +139,17 @@ def test_a_fit_measures_the_error_and_stores_the_smallest_shares(fitted) -> None
     # the session's pilots report no loss at a share of 0: the default
     assert int(attrs["share_sd_rows"]) == 0
     assert posterior.law.share_sd == float(attrs["share_sd"]) == DEFAULT_SHARE_SD
+    assert posterior.law.share_sd_growth == DEFAULT_SHARE_SD_GROWTH
     # the same world's losses at a share of 0 (same draws: the noise is drawn for every row)
     frame, _ = simulate_pilots(languages=3, seed=0, untrained=True)
     rows = zero_share_rows(validate_pilots(frame), "all")
-    measured = share_error(posterior.idata, rows)
+    measured = measure_share_error(posterior, rows)
     assert measured["share_sd_rows"] == len(rows.frame) > 0
-    assert measured["share_sd"] < 0.1  # a law world: the law holds at a share of 0
+    # a law world: the law holds at a share of 0, however deep (Data Mixing Laws worlds give
+    # s up to 0.27 and g 0.11-0.14)
+    assert measured["share_sd"] < 0.1 and measured["share_sd_growth"] < 0.07
+    fixed = measure_share_error(posterior, rows, share_sd=0.2)
+    assert fixed["share_sd"] == 0.2 and "law.share_sd given" in fixed["share_sd_from"]
     fitted_rows = pilot_rows(validate_pilots(fitted.frame), "all").frame  # as the fixture fits
     for i, language in enumerate(posterior.targets):
         own = fitted_rows.loc[fitted_rows["language"] == language, f"share_{language}"]
@@ -128,13 +162,15 @@ def test_a_fit_measures_the_error_and_stores_the_smallest_shares(fitted) -> None
             effective[:, :, i].min(axis=1).mean(), rel=1e-5)
 
 
-def below_effective(smallest: float, shares: np.ndarray, repeat: int) -> tuple[Law, np.ndarray]:
+def below_effective(smallest: float, shares: np.ndarray, repeat: int, growth: float = 0.0
+                    ) -> tuple[Law, np.ndarray]:
     """A law whose pilots measured en down to the effective share ``smallest`` (and nothing
-    else), and ``(draw, mix, target)``: the log of its reducible loss at ``shares`` over the
-    bare law's, its share error alone."""
+    else), with ``s = 0.4`` and ``g = growth``, and ``(draw, mix, target)``: the log of its
+    reducible loss at ``shares`` over the bare law's, its share error alone."""
     law = law_of(range(1), np.zeros(3), 0.4, repeat=repeat)
     law = Law(law.params, 1e8, LANGUAGES, LANGUAGES,
-              measured=MeasuredShares(np.zeros(3), np.array([smallest, 0.0, 0.0])), share_sd=0.4)
+              measured=MeasuredShares(np.zeros(3), np.array([smallest, 0.0, 0.0])), share_sd=0.4,
+              share_sd_growth=growth)
     bare = Law(law.params, 1e8, LANGUAGES, LANGUAGES)
     tokens = np.full(len(shares), 1e9)
     return law, np.log((law.predict_loss(shares, tokens) - law.params.E[:, None, :])
@@ -154,15 +190,18 @@ def test_an_effective_share_below_the_measured_one_carries_the_error_too() -> No
     np.testing.assert_allclose(log_ratio[:, :, 1:], 0.0, atol=1e-5)
 
 
-def test_far_below_the_measured_shares_the_error_is_the_measured_one() -> None:
-    # s is measured on losses at a share of 0, wherever their effective share lies; a mix
-    # whose effective share is many e-folds below what the pilots measured carries s, not
-    # s times the e-folds (a log-normal that wide would put the mean loss far above any loss)
+@pytest.mark.parametrize("growth", [0.0, 0.1])
+def test_far_below_the_measured_shares_the_error_grows_as_measured(growth: float) -> None:
+    # beyond an e-fold below the measured effective shares the error is s and then grows by g
+    # per e-fold: sqrt(s^2 + g^2 (b - 1)^2), not s times the e-folds (a log-normal that wide
+    # would put the mean loss far above any loss)
     shares = np.array([[0.5, 0.25, 0.25], [0.01, 0.5, 0.49]])
-    law, log_ratio = below_effective(1e3, shares, 4000)
-    assert np.all(np.log(1e3 / law.effective_share(shares, np.full(2, 1e9))[:, :, 0]) > 6)
-    assert log_ratio[:, 0, 0].std() == pytest.approx(0.4, rel=0.05)
-    np.testing.assert_allclose(log_ratio[:, 0, 0], log_ratio[:, 1, 0], atol=1e-5)
+    law, log_ratio = below_effective(1e3, shares, 4000, growth)
+    folds = np.log(1e3 / law.effective_share(shares, np.full(2, 1e9))[0, :, 0])
+    assert np.all(folds > 6) and folds[1] > folds[0] + 0.5
+    z = log_ratio[:, :, 0] / np.sqrt(0.4 ** 2 + growth ** 2 * (folds - 1.0) ** 2)
+    assert z[:, 0].std() == pytest.approx(1.0, rel=0.05)
+    np.testing.assert_allclose(z[:, 0], z[:, 1], atol=1e-4)  # one error per draw and language
 
 
 def test_the_solver_gradient_is_finite_where_every_share_is_measured() -> None:

@@ -56,7 +56,8 @@ def fit_both(table: PilotTable, sampler: Sampler, point_starts: int,
     info = {"nuts_seconds": nuts_seconds, "point_seconds": time.perf_counter() - start,
             "health": health.verdict, "max_r_hat": health.max_r_hat,
             "min_ess_bulk": health.min_ess_bulk, "divergences": health.divergences,
-            "share_sd": float(idata.posterior.attrs["share_sd"])}
+            "share_sd": float(idata.posterior.attrs["share_sd"]),
+            "share_sd_growth": float(idata.posterior.attrs["share_sd_growth"])}
     return posterior, point, info
 
 

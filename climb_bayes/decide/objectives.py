@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from climb_bayes.decide.interior import minimise_on_simplex
-from climb_bayes.model.law import FLOOR_REGION, LawParams, beyond_measured, expected_loss
+from climb_bayes.model.law import FLOOR_REGION, LawParams, expected_loss, share_error_variance
 from climb_bayes.model.loss_model import Law
 from climb_bayes.model.share_error import MeasuredShares
 
@@ -55,6 +55,7 @@ class Problem(NamedTuple):
     #: the law's error at a share of 0 (:meth:`climb_bayes.model.loss_model.Law.share_error`)
     measured: MeasuredShares | None = None
     share_sd: float = 0.0
+    share_sd_growth: float = 0.0  # its growth per e-fold deeper than one
 
     @classmethod
     def at_budget(cls, law: Law, tokens: float, weights: np.ndarray, lower: np.ndarray,
@@ -67,7 +68,8 @@ class Problem(NamedTuple):
         return cls(LawParams(*(np.asarray(p, np.float64) for p in law.at_budget(tokens))),
                    tokens / law.reference, np.asarray(law.self_map, np.float64),
                    np.asarray(weights, np.float64), np.asarray(lower, np.float64),
-                   np.asarray(upper, np.float64), law.form, floor, law.measured, law.share_sd)
+                   np.asarray(upper, np.float64), law.form, floor, law.measured, law.share_sd,
+                   law.share_sd_growth)
 
 
 class Settings(NamedTuple):
@@ -82,23 +84,21 @@ DEFAULT_SETTINGS = Settings()
 
 def draw_weighted_losses(shares: Array, params: LawParams, tokens_scaled: Array,
                          self_map: Array, weights: Array,
-                         below: tuple[Array, Array, Array] | None, form: str) -> Array:
+                         below: tuple[Array, Array, Array, Array] | None, form: str) -> Array:
     """``W_s(r) = sum_i w_i L_i(r, D; theta_s)`` of every draw: ``(sample,)``; ``r`` is
-    ``(source,)``. ``below = (m, mt, s)``: the law's error below the shares the pilots measured
-    (:meth:`climb_bayes.model.loss_model.Law.share_error`) taken in expectation, a factor
-    ``exp(s^2 ramp_i(r)^2 / 2)`` on each reducible loss
-    (:func:`climb_bayes.model.law.beyond_measured`); None: no such error, and no second
+    ``(source,)``. ``below = (m, mt, s, g)``: the law's error below the shares the pilots
+    measured (:meth:`climb_bayes.model.loss_model.Law.share_error`) taken in expectation, a
+    factor ``exp(v_i(r) / 2)`` on each reducible loss
+    (:func:`climb_bayes.model.law.share_error_variance`); None: no such error, and no second
     effective share per draw."""
     mix, tokens = shares[None, :], jnp.reshape(tokens_scaled, (1,))
     if below is None:
         per_draw = jax.vmap(expected_loss, in_axes=(0, None, None, None, None))
         return per_draw(params, mix, tokens, self_map, form)[:, 0, :] @ weights
-    smallest_own, smallest_effective, sd = below
 
     def one(draw: LawParams) -> Array:
-        squared = beyond_measured(draw, mix, tokens, self_map, form, smallest_own,
-                                  smallest_effective)
-        return expected_loss(draw, mix, tokens, self_map, form, 0.5 * sd ** 2 * squared)
+        variance = share_error_variance(draw, mix, tokens, self_map, form, *below)
+        return expected_loss(draw, mix, tokens, self_map, form, 0.5 * variance)
 
     return jax.vmap(one)(params)[:, 0, :] @ weights
 
@@ -183,14 +183,15 @@ def objective_data(problem: Problem, params: LawParams, optima: np.ndarray | Non
             jnp.zeros(draws, jnp.float64) if optima is None else jnp.asarray(optima, jnp.float64))
 
 
-def below_measured(problem: Problem) -> tuple[Array, Array, Array] | None:
-    """``(m, mt, s)`` of :func:`draw_weighted_losses` in float64; None where the problem has
-    no measured shares or no error below them (``s = 0``)."""
-    if problem.measured is None or problem.share_sd == 0.0:
+def below_measured(problem: Problem) -> tuple[Array, Array, Array, Array] | None:
+    """``(m, mt, s, g)`` of :func:`draw_weighted_losses` in float64; None where the problem
+    has no measured shares or no error below them (``s = g = 0``)."""
+    if problem.measured is None or problem.share_sd == problem.share_sd_growth == 0.0:
         return None
     return (jnp.asarray(problem.measured.own, jnp.float64),
             jnp.asarray(problem.measured.effective, jnp.float64),
-            jnp.asarray(problem.share_sd, jnp.float64))
+            jnp.asarray(problem.share_sd, jnp.float64),
+            jnp.asarray(problem.share_sd_growth, jnp.float64))
 
 
 #: The interior-point solver, compiled once per objective and shared by every optimised mix.

@@ -156,17 +156,17 @@ def share_note(posterior: Posterior) -> str:
     """What predictions carry below the smallest share the pilots measured each language at
     (:mod:`climb_bayes.model.share_error`)."""
     law = posterior.law
-    if law.measured is None or law.share_sd == 0.0:
+    if not law.has_share_error:
         return ("Below the smallest share the pilots measured a language at, the intervals "
-                "trust the law (law.share_sd = 0).")
+                "trust the law (law.share_sd = law.share_sd_growth = 0).")
     smallest = ", ".join(f"{t} {m:.3g}" for t, m in zip(law.targets, law.measured.own,
                                                          strict=True) if m > 0)
     origin = posterior.idata.posterior.attrs.get("share_sd_from", "law.share_sd")
     return (f"Below the smallest share the pilots measured each language at ({smallest}), "
             f"and below the smallest effective share, the intervals carry the law's error "
             f"there, growing to {law.share_sd:.3g} on the log of the reducible loss at a share "
-            f"of 0 or an e-fold of effective share below, and no more ({origin}); the solver "
-            f"pays for it in expectation.")
+            f"of 0 or an e-fold of effective share below, and by {law.share_sd_growth:.3g} per "
+            f"e-fold deeper ({origin}); the solver pays for it in expectation.")
 
 
 def transfer_section(idata: az.InferenceData, tokens: float, forest_pairs: int = 20

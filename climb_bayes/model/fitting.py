@@ -17,7 +17,6 @@ import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 from omegaconf import DictConfig
 
 from climb_bayes.cli import choice, count, flag, names, number, positive
@@ -46,7 +45,7 @@ from climb_bayes.model.numpyro_model import (
 from climb_bayes.model.posterior import inference_data, posterior_from_idata, provenance
 from climb_bayes.model.priors import Priors
 from climb_bayes.model.run_effect import run_slots
-from climb_bayes.model.share_error import DEFAULT_SHARE_SD, measured_share_sd
+from climb_bayes.model.share_error import measure_share_error
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +142,8 @@ class Sampler:
 
 
 def model_settings(form: str, centred: Iterable[str], extrapolation_sd: float,
-                   share_sd: float | None = None
-                   ) -> tuple[str, tuple[str, ...], float, float | None]:
+                   share_sd: float | None = None, share_sd_growth: float | None = None
+                   ) -> tuple[str, tuple[str, ...], float, float | None, float | None]:
     """The interaction form, the centred sites and the law's error beyond the pilots (``law``
     of the fit's configuration, :class:`climb_bayes.config_store.LawConfig`), checked: an
     InputError naming the key otherwise."""
@@ -161,7 +160,11 @@ def model_settings(form: str, centred: Iterable[str], extrapolation_sd: float,
     if share_sd is not None:
         share_sd = number(share_sd, "law.share_sd", "law's error at a share of 0",
                           "law.share_sd=0.3", at_least=0.0)
-    return form, centred, extrapolation_sd, share_sd
+    if share_sd_growth is not None:
+        share_sd_growth = number(share_sd_growth, "law.share_sd_growth",
+                                 "growth of the law's error per e-fold below the pilots' shares",
+                                 "law.share_sd_growth=0.1", at_least=0.0)
+    return form, centred, extrapolation_sd, share_sd, share_sd_growth
 
 
 #: Pooled sites whose best parameterisation depends on the pilots: non-centred suits pairs
@@ -173,7 +176,8 @@ REFIT_SITES = ("a_pair", "k_pair")
 def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler,
                   centred: tuple[str, ...] = CENTRED, config_yaml: str = "",
                   extrapolation_sd: float = 0.0, zero_share: PilotTable | None = None,
-                  share_sd: float | None = None) -> az.InferenceData:
+                  share_sd: float | None = None, share_sd_growth: float | None = None
+                  ) -> az.InferenceData:
     """MAP from several starts, then NUTS from the Laplace approximation; full InferenceData
     with its health verdict (:mod:`climb_bayes.model.health`) in ``posterior.attrs``.
 
@@ -186,11 +190,12 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
     >= 0) is stored with the posterior for
     :meth:`climb_bayes.model.loss_model.Law.extrapolation_error`. ``zero_share``, the losses
     at a share of 0 the fit leaves out (:func:`climb_bayes.model.share_error.zero_share_rows`),
-    measures the law's error below the pilots' shares (``posterior.attrs["share_sd"]``,
-    :mod:`climb_bayes.model.share_error`) unless ``share_sd`` fixes it.
+    measures the law's error below the pilots' shares (``posterior.attrs["share_sd"]`` and
+    ``["share_sd_growth"]``, :mod:`climb_bayes.model.share_error`) unless ``share_sd`` or
+    ``share_sd_growth`` fixes it.
     """
-    form, centred, extrapolation_sd, share_sd = model_settings(form, centred, extrapolation_sd,
-                                                               share_sd)
+    form, centred, extrapolation_sd, share_sd, share_sd_growth = model_settings(
+        form, centred, extrapolation_sd, share_sd, share_sd_growth)
     data, loss, reference = model_data(table, priors.run_sd_fraction > 0)
     uninformed = uninformed_sites(data)
     centred = tuple(site for site in centred if site not in uninformed)
@@ -216,31 +221,9 @@ def fit_posterior(table: PilotTable, priors: Priors, form: str, sampler: Sampler
     idata.posterior.attrs.update(provenance(table, reference, form, nu, config_yaml,
                                             extrapolation_sd, centred))
     store(idata, health)
-    idata.posterior.attrs.update(share_error(idata, zero_share) if share_sd is None
-                                 else {"share_sd": share_sd, "share_sd_rows": 0,
-                                       "share_sd_from": "law.share_sd"})
+    idata.posterior.attrs.update(measure_share_error(
+        posterior_from_idata(idata, allow_broken=True), zero_share, share_sd, share_sd_growth))
     return idata
-
-
-def share_error(idata: az.InferenceData, rows: PilotTable | None) -> dict[str, float | str]:
-    """``share_sd`` (:func:`climb_bayes.model.share_error.measured_share_sd` on ``rows``, or
-    the default where there are none), ``share_sd_rows``, how many losses measured it, and
-    ``share_sd_from``, in words."""
-    if rows is None or rows.frame.empty:
-        return {"share_sd": DEFAULT_SHARE_SD, "share_sd_rows": 0,
-                "share_sd_from": "the default: the pilots report no loss at a share of 0"}
-    posterior = posterior_from_idata(idata, allow_broken=True)
-    shares = rows.frame[rows.share_columns].to_numpy(np.float64)
-    tokens = rows.frame["tokens"].to_numpy(np.float64)
-    target = pd.Index(posterior.targets).get_indexer(rows.frame["language"])
-    row = np.arange(len(target))
-    predicted = posterior.law.predict_loss(shares, tokens)[:, row, target]
-    irreducible = np.asarray(posterior.law.params.E, np.float64)[:, target]
-    noise = posterior.noise_sd(tokens).mean(0)[row, target]
-    return {"share_sd": measured_share_sd(predicted, irreducible, noise,
-                                          rows.frame["loss"].to_numpy(np.float64)),
-            "share_sd_rows": len(target),
-            "share_sd_from": f"measured on {len(target)} losses at a share of 0"}
 
 
 #: What ``checkpoints`` in ``conf/fit.yaml`` may say: which rows of each run the fit uses.

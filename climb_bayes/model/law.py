@@ -169,11 +169,17 @@ def effective_share(params: LawParams, shares: Array, tokens_scaled: Array, self
     return positive_floor(unfloored_share(params, shares, tokens_scaled, self_map, form))
 
 
-def beyond_measured(params: LawParams, shares: Array, tokens_scaled: Array, self_map: Array,
-                    form: str, smallest_own: Array, smallest_effective: Array) -> Array:
-    """``(n, target)``: how far each target lies below the shares at which the pilots measured
-    its loss, squared and saturating at 1: with ``u_i = a_i^2 + b_i^2``,
-    ``ramp_i^2 = u_i (2 - u_i)`` for ``u_i < 1``, and 1 beyond, where
+def share_error_variance(params: LawParams, shares: Array, tokens_scaled: Array,
+                         self_map: Array, form: str, smallest_own: Array,
+                         smallest_effective: Array, sd: Array, growth: Array) -> Array:
+    """``(n, target)``: the variance of the law's error below the shares at which the pilots
+    measured each target's loss, on the log of its reducible loss
+    (:mod:`climb_bayes.model.share_error`)::
+
+        v_i = s^2 u_i (2 - u_i) + g^2 max(0, b_i - 1)^2,     u_i = min(1, a_i^2 + b_i^2)
+
+    with ``s`` the error at a share of 0 (``sd``), ``g`` its growth per e-fold deeper than one
+    (``growth``), and
 
     - ``a_i = max(0, 1 - r_i / m_i)``: its own share ``r_i`` below the smallest own share
       ``m_i`` of its measured losses (the split of its effective share between its own tokens
@@ -182,18 +188,17 @@ def beyond_measured(params: LawParams, shares: Array, tokens_scaled: Array, self
       below the smallest ``mt_i`` of its measured losses (the power law in effective tokens is
       extrapolated there, as far as the floor); 0 where ``mt_i = 0``.
 
-    The ramp reaches 1 at an own share of 0 or an e-fold below the measured effective shares,
-    and stays there: the losses at a share of 0 that measure ``s``
-    (:mod:`climb_bayes.model.share_error`) lie there, whatever their effective share, so the
-    error is ``s`` there and no more. The square is what the solver pays; it has a continuous
-    gradient everywhere, where ``ramp_i`` itself has none at 0."""
+    The first part reaches ``s^2`` at an own share of 0 or an e-fold below the measured
+    effective shares and stays there; the second takes over beyond that e-fold, where the
+    losses at a share of 0 show the law's error still growing. Both have a continuous gradient
+    everywhere (the square root of ``v`` has none at 0, which is why the solver pays ``v``)."""
     own = jnp.where(smallest_own > 0, jnp.maximum(
         0.0, 1.0 - (shares @ self_map) / jnp.where(smallest_own > 0, smallest_own, 1.0)), 0.0)
     rt = effective_share(params, shares, tokens_scaled, self_map, form)
     folds = jnp.where(smallest_effective > 0, jnp.maximum(
         0.0, jnp.log(jnp.where(smallest_effective > 0, smallest_effective, 1.0) / rt)), 0.0)
     below = jnp.minimum(own ** 2 + folds ** 2, 1.0)
-    return below * (2.0 - below)
+    return sd ** 2 * below * (2.0 - below) + growth ** 2 * jnp.maximum(0.0, folds - 1.0) ** 2
 
 
 def expected_loss(params: LawParams, shares: Array, tokens_scaled: Array, self_map: Array,

@@ -29,10 +29,10 @@ import numpy as np
 from climb_bayes.model.discrepancy import beyond_knots
 from climb_bayes.model.law import (
     LawParams,
-    beyond_measured,
     effective_share,
     expected_loss,
     self_map,
+    share_error_variance,
 )
 from climb_bayes.model.share_error import MeasuredShares
 
@@ -102,6 +102,7 @@ class Law:
     pilot_tokens: float = math.inf  # the largest budget the pilots observed
     measured: MeasuredShares | None = None  # down to which shares the pilots measured
     share_sd: float = 0.0  # the law's error at a share of 0, in the log of the reducible loss
+    share_sd_growth: float = 0.0  # its growth per e-fold deeper than one below the measured
 
     @classmethod
     def single(cls, params: LawParams, reference: float, sources: list[str],
@@ -129,7 +130,7 @@ class Law:
                                            if getattr(self.bend, name) is not None}))
         return Law(LawParams(*(np.asarray(p)[keep] for p in self.params)), self.reference,
                    self.sources, self.targets, self.form, bend, self.extrapolation_sd,
-                   self.pilot_tokens, self.measured, self.share_sd)
+                   self.pilot_tokens, self.measured, self.share_sd, self.share_sd_growth)
 
     def _precision(self) -> contextlib.AbstractContextManager:
         precise = np.asarray(self.params.E).dtype == np.float64
@@ -152,7 +153,7 @@ class Law:
             scaled = jnp.asarray(tokens / self.reference, dtype=dtype)
             bend = (None if self.bend is None
                     else self.bend.at(jnp.log(scaled), bend_key, self.params.beta))
-            if self.share_sd > 0 and self.measured is not None:
+            if self.has_share_error:
                 error = self.share_error(shares, tokens, jax.random.fold_in(key, 2))
                 bend = error if bend is None else bend + error
             per_draw = jax.vmap(expected_loss, in_axes=(0, None, None, None, None, 0))
@@ -176,29 +177,38 @@ class Law:
         delta = np.asarray(self.bend.at(log_budget, bend_key, self.params.beta))[:, 0, :]
         return self.params._replace(B=np.asarray(self.params.B) * np.exp(delta))
 
+    @property
+    def has_share_error(self) -> bool:
+        """Whether predictions carry an error below the shares the pilots measured."""
+        return self.measured is not None and (self.share_sd > 0 or self.share_sd_growth > 0)
+
     def share_error(self, shares: np.ndarray, tokens: np.ndarray, rng_key: jax.Array
                     ) -> jax.Array:
         """Draws ``(draw, mix, target)`` of the law's error below the shares the pilots
         measured, on the log of the reducible loss (:mod:`climb_bayes.model.share_error`)::
 
-            e_i(r) = s * z_i * ramp_i(r),        z_i ~ Normal(0, 1)
+            e_i(r) = z_i * sqrt(v_i(r)),        z_i ~ Normal(0, 1)
 
-        ``ramp_i`` from :func:`climb_bayes.model.law.beyond_measured` at ``measured``, ``s``
-        the error at a share of 0 (``share_sd``). One ``z_i`` per draw and language, shared
-        by every mix: it is the law's error for that language, and a mix feels it as far as
-        it takes the language below what the pilots measured."""
+        ``v_i`` from :func:`climb_bayes.model.law.share_error_variance` at ``measured``, with
+        the error at a share of 0 ``share_sd`` and its growth per e-fold ``share_sd_growth``.
+        One ``z_i`` per draw and language, shared by every mix: it is the law's error for that
+        language, and a mix feels it as far as it takes the language below what the pilots
+        measured."""
         tokens = np.asarray(tokens, dtype=np.float64)
         with self._precision():
             dtype = self._dtype()
-            per_draw = jax.vmap(beyond_measured, in_axes=(0, None, None, None, None, None, None))
-            squared = per_draw(LawParams(*(jnp.asarray(p, dtype) for p in self.params)),
-                               jnp.asarray(shares, dtype),
-                               jnp.asarray(tokens / self.reference, dtype),
-                               jnp.asarray(self.self_map, dtype), self.form,
-                               jnp.asarray(self.measured.own, dtype),
-                               jnp.asarray(self.measured.effective, dtype))
+            per_draw = jax.vmap(share_error_variance,
+                                in_axes=(0, None, None, None, None, None, None, None, None))
+            variance = per_draw(LawParams(*(jnp.asarray(p, dtype) for p in self.params)),
+                                jnp.asarray(shares, dtype),
+                                jnp.asarray(tokens / self.reference, dtype),
+                                jnp.asarray(self.self_map, dtype), self.form,
+                                jnp.asarray(self.measured.own, dtype),
+                                jnp.asarray(self.measured.effective, dtype),
+                                jnp.asarray(self.share_sd, dtype),
+                                jnp.asarray(self.share_sd_growth, dtype))
             z = jax.random.normal(rng_key, (self.draws, 1, len(self.targets)), dtype)
-            return self.share_sd * jnp.sqrt(squared) * z
+            return jnp.sqrt(variance) * z
 
     def effective_share(self, shares: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """``rt_i(r, D)`` of every draw: ``(draw, mix, target)``."""

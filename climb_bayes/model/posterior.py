@@ -286,7 +286,8 @@ def posterior_from_idata(idata: az.InferenceData, where: str = "the InferenceDat
               targets=json.loads(attrs["targets"]), form=str(attrs["form"]), bend=bend,
               extrapolation_sd=float(attrs.get("extrapolation_sd", 0.0)),
               pilot_tokens=float(idata.constant_data["obs_tokens"].max()),
-              share_sd=float(attrs.get("share_sd", 0.0)))
+              share_sd=float(attrs.get("share_sd", 0.0)),
+              share_sd_growth=float(attrs.get("share_sd_growth", 0.0)))
     law = replace(law, measured=measured_shares(law, idata.constant_data))
     return Posterior(
         law=law, sigma=_draws(idata, "sigma"), nu=nu, idata=idata, health=health,

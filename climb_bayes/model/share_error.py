@@ -1,4 +1,4 @@
-"""The law's error below the shares the pilots measured, and how big it is at a share of 0.
+"""The law's error below the shares the pilots measured, and how big it is there.
 
 The pilots measure each training language's loss down to the smallest share a mixed pilot
 gave it, ``m_i``. Below that, down to a share of 0, the law's loss comes from transfer alone
@@ -6,29 +6,34 @@ and nothing checks it; an optimised mix that drops a language there rests on the
 So a prediction carries an error on the log of each reducible loss
 (:meth:`climb_bayes.model.loss_model.Law.share_error`)::
 
-    e_i(r) = s * z_i * ramp_i(r),        z_i ~ Normal(0, 1)
-    ramp_i(r)^2 = u_i (2 - u_i),         u_i = min(1, a_i^2 + b_i^2),
+    e_i(r) = z_i * sqrt(v_i(r)),        z_i ~ Normal(0, 1)
+    v_i(r) = s^2 u_i (2 - u_i) + g^2 max(0, b_i - 1)^2,     u_i = min(1, a_i^2 + b_i^2),
     a_i = max(0, 1 - r_i / m_i),         b_i = max(0, ln(mt_i / rt_i(r)))
 
-(:func:`climb_bayes.model.law.beyond_measured`): zero while the target's own share ``r_i`` is
-at least the smallest ``m_i`` of its fitted losses and its effective share ``rt_i`` at least
-the smallest ``mt_i`` there; growing to ``s`` at an own share of 0 or an e-fold below the
-measured effective shares, and ``s`` beyond, however far (down to the floor of
-:func:`climb_bayes.model.law.positive_floor`): ``s`` is measured on losses at a share of 0,
-whatever their effective share, and that is the error they show. One ``z_i`` per draw and
-language. The solver takes it in expectation, ``exp(s^2 ramp^2 / 2)`` on
-the reducible loss, so a mix pays for leaving what the pilots measured.
+(:func:`climb_bayes.model.law.share_error_variance`): zero while the target's own share
+``r_i`` is at least the smallest ``m_i`` of its fitted losses and its effective share ``rt_i``
+at least the smallest ``mt_i`` there; growing to ``s`` at an own share of 0 or an e-fold below
+the measured effective shares; and beyond that e-fold growing by ``g`` per e-fold (down to the
+floor of :func:`climb_bayes.model.law.positive_floor`). One ``z_i`` per draw and language.
+The solver takes it in expectation, ``exp(v / 2)`` on the reducible loss, so a mix pays for
+leaving what the pilots measured, and more the further it goes.
 
-``s`` is measured on the pilots themselves: the monolingual pilots evaluated on the other
-training languages are losses at a share of 0, which the fit leaves out (``untrained=drop``,
-:func:`climb_bayes.model.fitting.pilot_rows`). On those rows ``k``, with ``L`` the law's loss
-and ``E`` its irreducible part at each draw, and ``sigma`` the noise of one loss::
+``s`` and ``g`` are measured on the pilots themselves: the monolingual pilots evaluated on the
+other training languages are losses at a share of 0, which the fit leaves out
+(``untrained=drop``, :func:`climb_bayes.model.fitting.pilot_rows`), at effective shares that
+transfer puts anywhere from near the measured ones to the floor. On those rows ``k``, with
+``L`` the law's loss and ``E`` its irreducible part at each draw, and ``sigma`` the noise of
+one loss, the error beyond what the posterior and the noise already allow for is::
 
     d_k = ln (y_k - E_k) - ln (L_k - E_k)       (posterior means of E and of ln(L - E))
-    s^2 = max(0, mean_k d_k^2 - mean_k Var_draws ln(L_k - E_k) - mean_k (sigma_k / (L_k - E_k))^2)
+    x_k = d_k^2 - Var_draws ln(L_k - E_k) - (sigma_k / (L_k - E_k))^2
+    x_k ~ s^2 + g^2 c_k,        c_k = max(0, b_k - 1)^2
 
-the error beyond what the posterior and the noise already allow for. With no such rows ``s``
-is ``DEFAULT_SHARE_SD``.
+the variance the error model gives a loss at a share of 0 (own share 0: ramp 1), ``b_k`` its
+e-folds below the measured effective shares at the posterior mean effective share; ``s^2`` and
+``g^2`` by non-negative least squares (with no row deeper than one e-fold, ``g = 0`` and
+``s^2`` the mean excess). With no rows at a share of 0 at all, ``s`` and ``g`` are
+``DEFAULT_SHARE_SD`` and ``DEFAULT_SHARE_SD_GROWTH``.
 """
 
 from dataclasses import replace
@@ -36,16 +41,22 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import nnls
 
 from climb_bayes.data.pilot_table import PilotTable
 
 if TYPE_CHECKING:  # the law holds a MeasuredShares
     from climb_bayes.model.loss_model import Law
+    from climb_bayes.model.posterior import Posterior
 
 #: ``s`` when the pilots have no loss at a share of 0 to measure it on: between what the
 #: measurement gives on the bundled example (related languages, 0) and on the real study
 #: (five languages, four scripts, 0.62); ``docs/extrapolation.md``, section 6.
 DEFAULT_SHARE_SD = 0.3
+#: ``g`` when the pilots have no loss at a share of 0: between what the bundled example's
+#: losses deeper than an e-fold give (0) and the 0.11-0.14 of the simulation study's Data
+#: Mixing Laws worlds (the real study's pilots have none that deep).
+DEFAULT_SHARE_SD_GROWTH = 0.1
 #: ``y - E`` below this (nats) counts as this much: a loss at or under the law's irreducible
 #: part is a large error, not a missing one.
 SMALLEST_REDUCIBLE = 1e-3
@@ -65,17 +76,37 @@ def zero_share_rows(table: PilotTable, checkpoints: str = "final") -> PilotTable
     return replace(rows, frame=rows.frame[rows.untrained()].reset_index(drop=True))
 
 
-def measured_share_sd(predicted: np.ndarray, irreducible: np.ndarray, noise: np.ndarray,
-                      observed: np.ndarray) -> float:
-    """``s`` (module docstring) from draws of the law's loss ``predicted`` and irreducible part
-    ``irreducible`` ``(draw, row)``, the noise sd of each row ``noise`` ``(row,)`` and the
-    observed losses ``observed`` ``(row,)``."""
+def share_error_excess(predicted: np.ndarray, irreducible: np.ndarray, noise: np.ndarray,
+                       observed: np.ndarray) -> np.ndarray:
+    """``x_k`` (module docstring) of every row ``(row,)``, from draws of the law's loss
+    ``predicted`` and irreducible part ``irreducible`` ``(draw, row)``, the noise sd of each
+    row ``noise`` ``(row,)`` and the observed losses ``observed`` ``(row,)``."""
     log_reducible = np.log(np.maximum(predicted - irreducible, SMALLEST_REDUCIBLE))
     observed_reducible = np.maximum(observed - irreducible.mean(0), SMALLEST_REDUCIBLE)
     error = np.log(observed_reducible) - log_reducible.mean(0)
     relative_noise = noise / np.exp(log_reducible.mean(0))
-    excess = np.mean(error ** 2) - np.mean(log_reducible.var(0)) - np.mean(relative_noise ** 2)
-    return float(np.sqrt(max(0.0, excess)))
+    return error ** 2 - log_reducible.var(0) - relative_noise ** 2
+
+
+def measured_sizes(excess: np.ndarray, folds: np.ndarray, share_sd: float | None = None,
+                   share_sd_growth: float | None = None) -> tuple[float, float]:
+    """``(s, g)`` (module docstring) from the excess ``x_k`` of every row and its e-folds
+    ``b_k`` below the measured effective shares: the non-negative least-squares fit of
+    ``x_k = s^2 + g^2 c_k``, ``c_k = max(0, b_k - 1)^2``; either given is held and the other
+    fitted alone. ``g`` is 0 where no row lies deeper than one e-fold."""
+    deep = np.maximum(0.0, folds - 1.0) ** 2
+    if not np.any(deep > 0):
+        share_sd_growth = 0.0 if share_sd_growth is None else share_sd_growth
+    if share_sd is None and share_sd_growth is None:
+        (sd2, growth2), _ = nnls(np.column_stack([np.ones_like(deep), deep]), excess)
+        return float(np.sqrt(sd2)), float(np.sqrt(growth2))
+    if share_sd is None:
+        return float(np.sqrt(max(0.0, np.mean(excess - share_sd_growth ** 2 * deep)))), \
+            float(share_sd_growth)
+    if share_sd_growth is None:
+        growth2 = np.sum(deep * (excess - share_sd ** 2)) / np.sum(deep ** 2)
+        return float(share_sd), float(np.sqrt(max(0.0, growth2)))
+    return float(share_sd), float(share_sd_growth)
 
 
 def measured_shares(law: "Law", data: Any) -> MeasuredShares | None:
@@ -98,3 +129,43 @@ def measured_shares(law: "Law", data: Any) -> MeasuredShares | None:
         own=np.array([own[rows].min() if rows.any() else 0.0 for rows in seen]),
         effective=np.array([effective[:, rows].min(axis=1).mean() if rows.any() else 0.0
                             for rows in seen]))
+
+
+def measure_share_error(posterior: "Posterior", rows: PilotTable | None,
+                        share_sd: float | None = None, share_sd_growth: float | None = None
+                        ) -> dict[str, float | str]:
+    """The posterior attributes ``share_sd`` and ``share_sd_growth`` (module docstring) of
+    ``posterior``'s law, without any error of its own below the measured shares, each measured
+    on ``rows`` unless given (the growth then measured with the given ``share_sd``),
+    the defaults where there are no rows; ``share_sd_rows`` and ``share_sd_deep_rows``, how many
+    losses measured them (all, and those deeper than one e-fold below the measured effective
+    shares), and ``share_sd_from``, in words."""
+    given = [name for name, value in (("law.share_sd", share_sd),
+                                      ("law.share_sd_growth", share_sd_growth))
+             if value is not None]
+    if rows is None or rows.frame.empty or len(given) == 2:
+        origin = (" and ".join(given) if given
+                  else "the default: the pilots report no loss at a share of 0")
+        return {"share_sd": DEFAULT_SHARE_SD if share_sd is None else share_sd,
+                "share_sd_growth": (DEFAULT_SHARE_SD_GROWTH if share_sd_growth is None
+                                    else share_sd_growth),
+                "share_sd_rows": 0, "share_sd_deep_rows": 0, "share_sd_from": origin}
+    law = replace(posterior.law, share_sd=0.0, share_sd_growth=0.0)  # the error it must carry
+    shares = rows.frame[rows.share_columns].to_numpy(np.float64)
+    tokens = rows.frame["tokens"].to_numpy(np.float64)
+    target = pd.Index(posterior.targets).get_indexer(rows.frame["language"])
+    row = np.arange(len(target))
+    predicted = law.predict_loss(shares, tokens)[:, row, target]
+    irreducible = np.asarray(law.params.E, np.float64)[:, target]
+    noise = posterior.noise_sd(tokens).mean(0)[row, target]
+    excess = share_error_excess(predicted, irreducible, noise,
+                                rows.frame["loss"].to_numpy(np.float64))
+    effective = law.effective_share(shares, tokens)[:, row, target].mean(0)
+    smallest = law.measured.effective[target] if law.measured is not None else effective
+    folds = np.log(np.maximum(smallest, effective) / effective)
+    sd, growth = measured_sizes(excess, folds, share_sd, share_sd_growth)
+    deep = int(np.sum(folds > 1.0))
+    measured = f"measured on {len(target)} losses at a share of 0 ({deep} deeper than an e-fold)"
+    return {"share_sd": sd, "share_sd_growth": growth, "share_sd_rows": len(target),
+            "share_sd_deep_rows": deep,
+            "share_sd_from": measured + "".join(f", {name} given" for name in given)}
