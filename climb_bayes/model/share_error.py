@@ -92,21 +92,20 @@ def measured_sizes(excess: np.ndarray, folds: np.ndarray, share_sd: float | None
                    share_sd_growth: float | None = None) -> tuple[float, float]:
     """``(s, g)`` (module docstring) from the excess ``x_k`` of every row and its e-folds
     ``b_k`` below the measured effective shares: the non-negative least-squares fit of
-    ``x_k = s^2 + g^2 c_k``, ``c_k = max(0, b_k - 1)^2``; either given is held and the other
-    fitted alone. ``g`` is 0 where no row lies deeper than one e-fold."""
+    ``x_k = s^2 + g^2 c_k``, ``c_k = max(0, b_k - 1)^2``, with either given held (its part
+    taken off ``x_k``) and the other fitted alone. ``g`` is 0 where no row lies deeper than
+    one e-fold (its column is zero)."""
     deep = np.maximum(0.0, folds - 1.0) ** 2
-    if not np.any(deep > 0):
-        share_sd_growth = 0.0 if share_sd_growth is None else share_sd_growth
-    if share_sd is None and share_sd_growth is None:
-        (sd2, growth2), _ = nnls(np.column_stack([np.ones_like(deep), deep]), excess)
-        return float(np.sqrt(sd2)), float(np.sqrt(growth2))
-    if share_sd is None:
-        return float(np.sqrt(max(0.0, np.mean(excess - share_sd_growth ** 2 * deep)))), \
-            float(share_sd_growth)
-    if share_sd_growth is None:
-        growth2 = np.sum(deep * (excess - share_sd ** 2)) / np.sum(deep ** 2)
-        return float(share_sd), float(np.sqrt(max(0.0, growth2)))
-    return float(share_sd), float(share_sd_growth)
+    parts = {"sd": (share_sd, np.ones_like(deep)), "growth": (share_sd_growth, deep)}
+    free = [name for name, (given, _) in parts.items() if given is None]
+    held = sum((given ** 2 * column for given, column in parts.values() if given is not None),
+               np.zeros_like(deep))
+    sizes = {name: given for name, (given, _) in parts.items() if given is not None}
+    if free:
+        squares, _ = nnls(np.column_stack([parts[name][1] for name in free]), excess - held)
+        sizes.update({name: float(np.sqrt(square)) for name, square in zip(free, squares,
+                                                                          strict=True)})
+    return float(sizes["sd"]), float(sizes["growth"])
 
 
 def measured_shares(law: "Law", data: Any) -> MeasuredShares | None:
