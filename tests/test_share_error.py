@@ -93,7 +93,26 @@ def test_a_given_size_is_held_and_the_other_fitted() -> None:
     assert measured_sizes(excess, folds) == pytest.approx((0.2, 0.1))
     assert measured_sizes(excess, folds, share_sd=0.2) == pytest.approx((0.2, 0.1))
     assert measured_sizes(excess, folds, share_sd_growth=0.1) == pytest.approx((0.2, 0.1))
-    assert measured_sizes(excess, np.zeros(13))[1] == 0.0  # nothing deep: no growth
+    # nothing deeper than an e-fold: the growth is its prior, the default
+    assert measured_sizes(excess, np.zeros(13))[1] == pytest.approx(DEFAULT_SHARE_SD_GROWTH)
+
+
+@pytest.mark.parametrize(("growth", "largest_sd"), [(0.0, 0.05), (0.3, 0.1)])
+def test_losses_barely_past_an_e_fold_leave_the_growth_near_its_prior(
+        growth: float, largest_sd: float) -> None:
+    # the only losses deeper than an e-fold lie at most half an e-fold past it, where
+    # c_k = (b_k - 1)^2 <= 0.25: their excess cannot say how the error grows further down
+    # (without the prior such rows gave g up to 0.8 where the law holds)
+    estimates = np.array([sizes_at(30, 0.0, 0.02, seed, growth, 1.5) for seed in range(30)])
+    assert np.all(np.abs(estimates[:, 1] - DEFAULT_SHARE_SD_GROWTH) < 0.03)
+    # s still measured near the shares (a growth there, at most 0.15, partly counted in s)
+    assert np.quantile(estimates[:, 0], 0.9) < largest_sd
+
+
+def test_the_prior_on_the_growth_gives_way_to_losses_that_span_the_depth() -> None:
+    # g = 0.3, three times the prior's: 40 losses down to 7 e-folds measure it
+    estimates = np.array([sizes_at(40, 0.0, 0.02, seed, 0.3, 7.0) for seed in range(20)])
+    assert np.mean(estimates[:, 1]) == pytest.approx(0.3, abs=0.03)
 
 
 def test_a_prediction_carries_the_error_as_far_as_the_mix_goes_below() -> None:

@@ -31,9 +31,10 @@ one loss, the error beyond what the posterior and the noise already allow for is
 
 the variance the error model gives a loss at a share of 0 (own share 0: ramp 1), ``b_k`` its
 e-folds below the measured effective shares at the posterior mean effective share; ``s^2`` and
-``g^2`` by non-negative least squares (with no row deeper than one e-fold, ``g = 0`` and
-``s^2`` the mean excess). With no rows at a share of 0 at all, ``s`` and ``g`` are
-``DEFAULT_SHARE_SD`` and ``DEFAULT_SHARE_SD_GROWTH``.
+``g^2`` by non-negative least squares, ``g`` with a prior worth one loss
+``GROWTH_PRIOR_FOLDS`` e-folds down that shows ``DEFAULT_SHARE_SD_GROWTH`` (with no row deeper
+than one e-fold, ``g`` is that default and ``s^2`` the mean excess). With no rows at a share of
+0 at all, ``s`` and ``g`` are ``DEFAULT_SHARE_SD`` and ``DEFAULT_SHARE_SD_GROWTH``.
 """
 
 from dataclasses import replace
@@ -57,6 +58,11 @@ DEFAULT_SHARE_SD = 0.3
 #: losses deeper than an e-fold give (0) and the 0.11-0.14 of the simulation study's Data
 #: Mixing Laws worlds (the real study's pilots have none that deep).
 DEFAULT_SHARE_SD_GROWTH = 0.1
+#: The prior on a fitted ``g`` is one row this many e-folds below the measured effective
+#: shares showing the default growth (``measured_sizes``): a third of the depth the Data
+#: Mixing Laws worlds' deepest losses at a share of 0 reach, so that 40 losses spread over
+#: that depth outweigh it about 400 to 1, and a handful barely past the first e-fold do not.
+GROWTH_PRIOR_FOLDS = 3.0
 #: ``y - E`` below this (nats) counts as this much: a loss at or under the law's irreducible
 #: part is a large error, not a missing one.
 SMALLEST_REDUCIBLE = 1e-3
@@ -93,10 +99,19 @@ def measured_sizes(excess: np.ndarray, folds: np.ndarray, share_sd: float | None
     """``(s, g)`` (module docstring) from the excess ``x_k`` of every row and its e-folds
     ``b_k`` below the measured effective shares: the non-negative least-squares fit of
     ``x_k = s^2 + g^2 c_k``, ``c_k = max(0, b_k - 1)^2``, with either given held (its part
-    taken off ``x_k``) and the other fitted alone. ``g`` is 0 where no row lies deeper than
-    one e-fold (its column is zero)."""
+    taken off ``x_k``) and the other fitted alone. A fitted ``g`` has a prior worth one more
+    row (:data:`GROWTH_PRIOR_FOLDS` e-folds down) showing ``g = DEFAULT_SHARE_SD_GROWTH``: it
+    is that default where no row lies deeper than one e-fold, and the rows take it over as
+    their ``c_k`` grow (rows barely past the first e-fold, whose ``c_k`` is tiny, cannot blow
+    a noisy excess up into a large growth)."""
     deep = np.maximum(0.0, folds - 1.0) ** 2
-    parts = {"sd": (share_sd, np.ones_like(deep)), "growth": (share_sd_growth, deep)}
+    prior = (GROWTH_PRIOR_FOLDS - 1.0) ** 2  # the prior row's c_k; its x_k is g0^2 c_k
+    if share_sd_growth is None:  # a fitted growth: the prior row, which has no s in it
+        excess = np.append(excess, DEFAULT_SHARE_SD_GROWTH ** 2 * prior)
+        ones, deep = np.append(np.ones_like(deep), 0.0), np.append(deep, prior)
+    else:
+        ones = np.ones_like(deep)
+    parts = {"sd": (share_sd, ones), "growth": (share_sd_growth, deep)}
     free = [name for name, (given, _) in parts.items() if given is None]
     held = sum((given ** 2 * column for given, column in parts.values() if given is not None),
                np.zeros_like(deep))
