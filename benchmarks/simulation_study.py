@@ -49,9 +49,11 @@ world: fit diagnostics, calibration) and the summary tables ``simulation_summary
 (:func:`benchmarks.simulation.tables.doubt_table`: the regret of falling back to the reference
 below a posterior ``P(gain > delta)``) and ``simulation_reliability.csv``
 (:func:`benchmarks.simulation.tables.reliability_table`: is ``P(gain > delta)`` calibrated
-against the true gains?). ``--efficiency`` adds worlds fitted on half and a quarter of their
-pilot design to the same CSVs (the key of a world is its setting, seed and pilot fraction; the
-full-design fits are the main study's); the main tables use the full designs only, and
+against the true gains?) and ``simulation_checks.csv``
+(:func:`benchmarks.simulation.tables.decision_checks`: the decision's bars, counted).
+``--efficiency`` adds worlds fitted on half and a quarter of their pilot design to the same
+CSVs (the key of a world is its setting, seed and pilot fraction; the full-design fits are the
+main study's); the main tables use the full designs only, and
 ``simulation_efficiency.csv`` compares the fractions over the worlds that have them.
 ``--figures DIR`` draws PNGs (:mod:`benchmarks.simulation.figures`).
 """
@@ -72,6 +74,7 @@ from benchmarks.simulation.scoring import run_world
 from benchmarks.simulation.settings import EFFICIENCY_SETTINGS, QUICK_SETTINGS, SETTINGS
 from benchmarks.simulation.tables import (
     calibration_table,
+    decision_checks,
     doubt_table,
     efficiency_table,
     reliability_table,
@@ -166,6 +169,9 @@ def report(prefix: str, output: Path, figures: Path | None = None) -> None:
     reliability = reliability_table(full_mixes)
     show("reliability of P(gain > delta): stated vs observed", reliability)
     reliability.to_csv(output / f"{prefix}_reliability.csv", index=False)
+    checks = decision_checks(full_mixes, full_worlds)
+    show("the decision's bars (value of how many; met?)", checks)
+    checks.to_csv(output / f"{prefix}_checks.csv", index=False)
     summary.to_csv(output / f"{prefix}_summary.csv", index=False)
     calib.to_csv(output / f"{prefix}_calibration.csv", index=False)
     if figures is not None:

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.simulation.settings import EXTRAPOLATION_SDS
+from climb_bayes.model.law import FLOOR_REGION
 
 MIX_ORDER = ("posterior_mean", "plugin", "climb_two_step", "point_fit", "robust",
              "recommended", "isolated", "uniform", "uniform_capped", "natural", "temperature",
@@ -88,6 +89,60 @@ def doubt_table(mixes: pd.DataFrame) -> pd.DataFrame:
     out = table.groupby(level="setting").mean()
     out.insert(0, "worlds", table.groupby(level="setting").size())
     return out.reset_index()
+
+
+#: The mixes the solver optimises (the others are heuristics or the point fit's).
+OPTIMISED = ("posterior_mean", "plugin", "robust")
+#: The truths the fitted law cannot represent.
+MISSPECIFIED = ("law_bent", "dml")
+#: How close ``climb_two_step`` must come to ``plugin`` (objective gap, nats).
+TWO_STEP_TOLERANCE = 1e-3
+
+
+def decision_checks(mixes: pd.DataFrame, worlds: pd.DataFrame) -> pd.DataFrame:
+    """The decision's bars, checked on the scored worlds: one row per check with the count
+    (``value``), out of how many (``of``), and whether the bar is met.
+
+    - ``floor``: optimised mixes (:data:`OPTIMISED`) that leave a language a posterior-mean
+      effective share below ``FLOOR_REGION``, in worlds where the reference does not (bar 0);
+    - ``robust_loses``, ``recommended_loses``: worlds where the mix's true regret exceeds the
+      reference's by more than ``delta`` (bar 0);
+    - ``claims_0.9``: mixes with ``P(gain > delta) >= 0.9`` whose true gain exceeds ``delta``
+      (bar: at least 85%);
+    - ``two_step_uncapped``, ``two_step_capped``: worlds where ``climb_two_step``'s objective gap
+      to ``plugin`` is within :data:`TWO_STEP_TOLERANCE`, without and with scarce languages
+      (bar: all);
+    - ``misspecified_regret``: the mean regret of ``robust`` and, as ``of``, of
+      ``posterior_mean`` over the :data:`MISSPECIFIED` worlds (bar: lower)."""
+    key = ["setting", "seed", "fraction"]
+    table = mixes.merge(worlds[[*key, "truth", "scarce", "reference_regret"]], on=key)
+    reference = table[table["mix"] == table["reference"]].set_index(key)
+    optimised = table[table["mix"].isin(OPTIMISED)]
+    below = optimised["min_effective_share"] < FLOOR_REGION
+    floor_reference = reference["min_effective_share"].reindex(
+        optimised.set_index(key).index).to_numpy() < FLOOR_REGION
+    claims = table[(table["mix"] != table["reference"]) & (table["p_gain"] >= 0.9)]
+    capped = worlds["scarce"] > 0
+    within = worlds["two_step_gap_to_plugin"] <= TWO_STEP_TOLERANCE
+    wrong = table[table["truth"].isin(MISSPECIFIED)].groupby("mix")["regret"].mean()
+
+    def loses(mix: str) -> int:
+        rows = table[table["mix"] == mix]
+        return int(np.sum(rows["regret"] - rows["reference_regret"] > rows["delta"]))
+
+    rows = [("floor", int(np.sum(below & ~floor_reference)), len(optimised), "0"),
+            *((f"{mix}_loses", loses(mix), len(worlds), "0")
+              for mix in ("robust", "recommended")),
+            ("claims_0.9", int(claims["gain_exceeds_delta"].sum()), len(claims), ">= 85%"),
+            ("two_step_uncapped", int(within[~capped].sum()), int((~capped).sum()), "all"),
+            ("two_step_capped", int(within[capped].sum()), int(capped.sum()), "all"),
+            ("misspecified_regret", wrong.get("robust", np.nan),
+             wrong.get("posterior_mean", np.nan), "lower")]
+    out = pd.DataFrame(rows, columns=["check", "value", "of", "bar"])
+    met = {"0": out["value"] == 0, ">= 85%": out["value"] >= 0.85 * out["of"],
+           "all": out["value"] == out["of"], "lower": out["value"] < out["of"]}
+    out["met"] = [bool(met[bar][i]) for i, bar in enumerate(out["bar"])]
+    return out
 
 
 def efficiency_table(mixes: pd.DataFrame, worlds: pd.DataFrame) -> pd.DataFrame:
