@@ -2,9 +2,12 @@
 its size measured on losses at a share of 0, where predictions carry it, and what the solver
 pays for it."""
 
+from dataclasses import replace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 from climb_bayes.data.simulated import draw_world, simulate_pilots
@@ -175,6 +178,17 @@ def test_a_fit_measures_the_error_and_stores_the_smallest_shares(fitted) -> None
     assert measured["share_sd"] < 0.1 and measured["share_sd_growth"] < 0.07
     fixed = measure_share_error(posterior, rows, share_sd=0.2)
     assert fixed["share_sd"] == 0.2 and "law.share_sd given" in fixed["share_sd_from"]
+    # only the losses within an e-fold of the measured effective shares: g is its prior
+    target = pd.Index(posterior.targets).get_indexer(rows.frame["language"])
+    effective = posterior.law.effective_share(
+        rows.frame[rows.share_columns].to_numpy(), rows.frame["tokens"].to_numpy())
+    effective = effective[:, np.arange(len(target)), target].mean(0)
+    shallow = effective >= posterior.law.measured.effective[target] / np.e
+    assert 0 < shallow.sum() < len(shallow)
+    near = measure_share_error(posterior, replace(rows, frame=rows.frame[shallow]))
+    assert near["share_sd_deep_rows"] == 0
+    assert near["share_sd_growth"] == pytest.approx(DEFAULT_SHARE_SD_GROWTH)
+    assert "the growth its prior" in near["share_sd_from"]
     fitted_rows = pilot_rows(validate_pilots(fitted.frame), "all").frame  # as the fixture fits
     for i, language in enumerate(posterior.targets):
         own = fitted_rows.loc[fitted_rows["language"] == language, f"share_{language}"]

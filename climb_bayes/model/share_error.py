@@ -180,6 +180,8 @@ def measure_share_error(posterior: "Posterior", rows: PilotTable | None,
     sd, growth = measured_sizes(excess, folds, share_sd, share_sd_growth)
     deep = int(np.sum(folds > 1.0))
     measured = f"measured on {len(target)} losses at a share of 0 ({deep} deeper than an e-fold)"
+    if deep == 0 and share_sd_growth is None:
+        measured += ", the growth its prior: none lies deep enough to measure it"
     return {"share_sd": sd, "share_sd_growth": growth, "share_sd_rows": len(target),
             "share_sd_deep_rows": deep,
             "share_sd_from": measured + "".join(f", {name} given" for name in given)}
