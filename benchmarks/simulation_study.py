@@ -4,6 +4,7 @@
     python -m benchmarks.simulation_study                  # full: 20 worlds per setting (hours)
     python -m benchmarks.simulation_study --efficiency     # pilot-efficiency curve (issue 6.3)
     python -m benchmarks.simulation_study --summarise      # tables from the CSVs written so far
+    python -m benchmarks.simulation_study --summarise --markdown   # ... as the docs print them
     python -m benchmarks.simulation_study --settings dml_m4_10x --first-seed 10 --worlds 5
     python -m benchmarks.simulation_study --merge DIR1 DIR2   # gather split runs, then tables
 
@@ -55,7 +56,8 @@ against the true gains?) and ``simulation_checks.csv``
 CSVs (the key of a world is its setting, seed and pilot fraction; the full-design fits are the
 main study's); the main tables use the full designs only, and
 ``simulation_efficiency.csv`` compares the fractions over the worlds that have them.
-``--figures DIR`` draws PNGs (:mod:`benchmarks.simulation.figures`).
+``--figures DIR`` draws PNGs (:mod:`benchmarks.simulation.figures`); ``--markdown`` prints the
+tables as ``docs/results.md`` and the README hold them (:mod:`benchmarks.simulation.markdown`).
 """
 
 import argparse
@@ -70,6 +72,7 @@ import jax
 import pandas as pd
 
 from benchmarks.simulation.figures import efficiency_figure, regret_figure
+from benchmarks.simulation.markdown import markdown_tables
 from benchmarks.simulation.scoring import run_world
 from benchmarks.simulation.settings import EFFICIENCY_SETTINGS, QUICK_SETTINGS, SETTINGS
 from benchmarks.simulation.tables import (
@@ -201,6 +204,8 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=None)
     parser.add_argument("--output", default=str(RESULTS))
     parser.add_argument("--figures", default=None, help="folder for PNG figures")
+    parser.add_argument("--markdown", action="store_true",
+                        help="then print the tables as docs/results.md and the README hold them")
     parser.add_argument("--merge", nargs="+", default=None,
                         help="gather the CSVs found under these folders into --output first")
     args = parser.parse_args()
@@ -226,6 +231,9 @@ def main() -> None:
             range(args.first_seed, args.first_seed + worlds), fractions, sampler,
             4, prefix, output)
     report(prefix, output, Path(args.figures) if args.figures else None)
+    if args.markdown:
+        for name, table in markdown_tables(output, prefix).items():
+            print(f"\n== {name}\n{table}")
 
 
 if __name__ == "__main__":

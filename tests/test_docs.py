@@ -67,3 +67,14 @@ def test_every_link_stays_inside_the_repository_and_leads_to_a_file(page: Path) 
 
 def test_the_readme_is_read_in_five_minutes() -> None:
     assert len((ROOT / "README.md").read_text().splitlines()) < 200
+
+
+def test_the_simulation_tables_are_the_committed_results() -> None:
+    """Every table of the simulation study that the docs print is the one its committed CSVs
+    give (``python -m benchmarks.simulation_study --summarise --markdown``)."""
+    from benchmarks.simulation.markdown import markdown_tables
+
+    tables = markdown_tables(ROOT / "benchmarks" / "results" / "simulation")
+    assert len(tables) == 6
+    pages = (ROOT / "docs" / "results.md").read_text() + (ROOT / "README.md").read_text()
+    assert [name for name, table in tables.items() if table not in pages] == []
